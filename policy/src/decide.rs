@@ -1,0 +1,296 @@
+//! The decision of POLICY.md, step by step. Facts in, `Decision` out; no I/O.
+
+use crate::decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
+use crate::facts::{DeviceFacts, Evidence, HeaderKind, HostFacts, IsolationVerdict, MappableSource, MsixCapability, MsixFacts, VfioBackend};
+use crate::overrides::{Effective, OverrideError, Overrides};
+use crate::plan::{self, MappingPlan};
+use crate::rules;
+
+/// Everything `decide` needs for one device.
+#[derive(Debug, Clone, Copy)]
+pub struct DecisionInput<'a> {
+    pub host: &'a HostFacts,
+    pub device: &'a DeviceFacts,
+    pub isolation: &'a IsolationVerdict,
+    pub guest: GuestSelection,
+    pub overrides: &'a Overrides,
+}
+
+/// Resolves `auto`: a POWER host runs PAPR guests, everything else writes the table.
+pub fn resolve_guest(host: &HostFacts, selection: GuestSelection) -> (GuestProfile, Reason) {
+    let (profile, how) = match selection {
+        GuestSelection::Paravirtual => (GuestProfile::Paravirtual, "chosen by the VMM"),
+        GuestSelection::DirectTableWrites => (GuestProfile::DirectTableWrites, "chosen by the VMM"),
+        GuestSelection::Auto if host.platform.runs_papr_guests() || host.arch.starts_with("ppc64") => {
+            (GuestProfile::Paravirtual, "derived: a POWER host runs PAPR guests")
+        }
+        GuestSelection::Auto => (GuestProfile::DirectTableWrites, "derived: x86 and arm64 guests write the table"),
+    };
+    let rule = match profile {
+        GuestProfile::Paravirtual => rules::GUEST_PARAVIRTUAL,
+        GuestProfile::DirectTableWrites => rules::GUEST_DIRECT,
+    };
+    let ev = Evidence::new("guest", format!("{how} (host {} / {})", host.arch, host.platform.label()));
+    (profile, Reason::new(rule, how, vec![ev]))
+}
+
+/// Decides how the device's MSI-X table is exposed. Fails only when an override would loosen
+/// the decision the facts allow.
+pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
+    let DecisionInput { host, device, isolation, guest, overrides } = input;
+    let page = host.page_size;
+    let (guest, guest_reason) = resolve_guest(host, guest);
+    let mut d = Decision {
+        address: device.address.clone(),
+        guest,
+        isolation: isolation.clone(),
+        assignable: false,
+        exposure: Exposure::Refuse,
+        risk: Risk::None,
+        plan: None,
+        reasons: vec![Reason::new(isolation.rule(), isolation.summary(), isolation.evidence().to_vec())],
+        warnings: Vec::new(),
+    };
+
+    // Step 2: can VFIO assign it at all?
+    let Some(unsafe_assign) = assignability(host, device, isolation, &mut d.reasons) else {
+        return finish(d, device, page, Exposure::Refuse, overrides.for_device(device));
+    };
+    d.assignable = true;
+    d.reasons.push(guest_reason);
+    let Some(_) = device.bars else {
+        d.assignable = false;
+        let ev = evidence_named(device, "resource");
+        d.reasons.push(Reason::new(rules::DEVICE_BARS_UNKNOWN, "no BARs, no plan", ev));
+        return finish(d, device, page, Exposure::Refuse, overrides.for_device(device));
+    };
+
+    // Step 3: exposure.
+    let effective = overrides.for_device(device);
+    let (exposure, plan) = match &device.msix {
+        MsixFacts::Absent => {
+            d.reasons.push(Reason::new(rules::DEVICE_NO_MSIX, "no MSI-X capability in the list", evidence_named(device, "config")));
+            d.reasons.push(Reason::new(rules::EXPOSURE_NONE, "every memory BAR is mapped", vec![]));
+            (Exposure::None, plan::map_all_plan(device, page))
+        }
+        MsixFacts::Unknown { rule, why } => {
+            d.reasons.push(Reason::new(rule, why.clone(), evidence_named(device, "config")));
+            d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
+            (Exposure::Trap, plan::trap_everything_plan(device, page))
+        }
+        MsixFacts::Present { capability } => match plan::trap_plan(device, capability, page) {
+            Err(e) => {
+                d.reasons.push(Reason::new(rules::DEVICE_MSIX_OUT_OF_BAR, e.to_string(), evidence_named(device, "config")));
+                d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
+                (Exposure::Trap, plan::trap_everything_plan(device, page))
+            }
+            Ok(trap) => choose_exposure(host, device, capability, isolation, guest, &effective, trap, &mut d),
+        },
+    };
+    d.plan = Some(plan);
+    let mut d = finish(d, device, page, exposure, effective)?;
+
+    // Step 4: risk.
+    d.risk = if unsafe_assign {
+        Risk::Unsafe
+    } else if matches!(d.exposure, Exposure::Passthrough | Exposure::Relocate) {
+        Risk::SelfOnly
+    } else {
+        Risk::None
+    };
+    let risk_rule = match d.risk {
+        Risk::None => rules::RISK_NONE,
+        Risk::SelfOnly => rules::RISK_SELF_ONLY,
+        Risk::Unsafe => rules::RISK_UNSAFE,
+    };
+    d.reasons.push(Reason::new(risk_rule, d.risk.as_str(), vec![]));
+    plan_warnings(&mut d, device, page);
+    Ok(d)
+}
+
+/// Step 2. `None`: refused (reason pushed). `Some(unsafe)`: assignable, possibly only because
+/// allow_unsafe_interrupts is set.
+fn assignability(host: &HostFacts, device: &DeviceFacts, isolation: &IsolationVerdict, reasons: &mut Vec<Reason>) -> Option<bool> {
+    if matches!(device.header, HeaderKind::Bridge | HeaderKind::CardBus) {
+        reasons.push(Reason::new(rules::ASSIGN_BRIDGE, "header type is a bridge", evidence_named(device, "config")));
+        return None;
+    }
+    if device.iommu_group.is_none() {
+        reasons.push(Reason::new(rules::ASSIGN_NO_GROUP, "no iommu_group link", evidence_named(device, "iommu_group")));
+        return None;
+    }
+    if isolation.is_isolated() {
+        reasons.push(Reason::new(rules::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", vec![]));
+        return Some(false);
+    }
+    match host.vfio_backend {
+        VfioBackend::Type1 => {
+            let ev = vec![host.allow_unsafe_interrupts.evidence.clone()];
+            if host.allow_unsafe_interrupts.value == Some(true) {
+                reasons.push(Reason::new(rules::ASSIGN_ALLOW_UNSAFE, "assignable only because allow_unsafe_interrupts=Y", ev));
+                Some(true)
+            } else {
+                let detail = match host.allow_unsafe_interrupts.value {
+                    Some(_) => "VFIO_SET_IOMMU fails with EPERM; allow_unsafe_interrupts is N",
+                    None => "VFIO_SET_IOMMU fails with EPERM; allow_unsafe_interrupts is unknown, taken as N",
+                };
+                reasons.push(Reason::new(rules::ASSIGN_REFUSED_TYPE1, detail, ev));
+                None
+            }
+        }
+        VfioBackend::SpaprTce => {
+            reasons.push(Reason::new(rules::ASSIGN_REFUSED_SPAPR, "isolation not established on a sPAPR TCE host", vec![]));
+            None
+        }
+    }
+}
+
+/// Step 3 for a device whose table position is known and valid.
+#[allow(clippy::too_many_arguments)]
+fn choose_exposure(
+    host: &HostFacts,
+    device: &DeviceFacts,
+    cap: &MsixCapability,
+    isolation: &IsolationVerdict,
+    guest: GuestProfile,
+    effective: &Effective,
+    trap: MappingPlan,
+    d: &mut Decision,
+) -> (Exposure, MappingPlan) {
+    let page = host.page_size;
+    let collateral = trap.collateral_bytes();
+    if !isolation.is_isolated() {
+        d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_NOT_ISOLATED, "the table stays out of the guest's reach", vec![]));
+        return (Exposure::Trap, trap);
+    }
+    let m = &host.msix_mappable;
+    let ev = vec![m.mappable.evidence.clone()];
+    match (m.mappable.value, m.source) {
+        (Some(true), Some(MappableSource::Probed)) => {
+            d.reasons.push(Reason::new(rules::HOST_MAPPABLE_PROBED, "the MSI-X BAR may be mmapped", ev))
+        }
+        (Some(true), _) => d.reasons.push(Reason::new(rules::HOST_MAPPABLE_INFERRED, "the MSI-X BAR may be mmapped", ev)),
+        _ => {
+            d.reasons.push(Reason::new(rules::HOST_NOT_MAPPABLE, "the table pages cannot be mapped", ev));
+            d.reasons.push(Reason::new(
+                rules::EXPOSURE_TRAP_NOT_MAPPABLE,
+                format!("{collateral} collateral bytes are served by read/write on the device fd"),
+                vec![],
+            ));
+            return (Exposure::Trap, trap);
+        }
+    }
+    if guest == GuestProfile::Paravirtual {
+        d.reasons.push(Reason::new(rules::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
+        return (Exposure::Passthrough, plan::map_all_plan(device, page));
+    }
+    if collateral == 0 {
+        let detail = format!("trapping {} bytes costs no other register", trap.trapped_bytes());
+        d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_GUEST_WRITES, detail, vec![]));
+        return (Exposure::Trap, trap);
+    }
+    if effective.forbid_relocation {
+        let ev = effective.sources.iter().map(|s| Evidence::new("overrides", s.clone())).collect();
+        d.reasons.push(Reason::new(rules::OVERRIDE_NO_RELOCATION, format!("{collateral} collateral bytes stay trapped"), ev));
+        return (Exposure::Trap, trap);
+    }
+    match plan::relocation_plan(device, cap, page) {
+        Some(reloc) if reloc.collateral_bytes() < collateral => {
+            let r = reloc.relocation.expect("relocation_plan always sets relocation"); // ok: set by relocation_plan
+            let detail = format!(
+                "{collateral} collateral bytes would trap; virtual table in BAR{} ({:?}) at {:#x}",
+                r.bar, r.origin, r.table_offset
+            );
+            d.reasons.push(Reason::new(rules::EXPOSURE_RELOCATE, detail, vec![]));
+            (Exposure::Relocate, reloc)
+        }
+        _ => {
+            d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_NO_SLOT, format!("{collateral} collateral bytes stay trapped"), vec![]));
+            (Exposure::Trap, trap)
+        }
+    }
+}
+
+/// Applies the override cap and fills in the exposure. A cap below what the facts allow is an
+/// error; a cap above makes the decision safer.
+fn finish(mut d: Decision, device: &DeviceFacts, page: u64, exposure: Exposure, effective: Effective) -> Result<Decision, OverrideError> {
+    d.exposure = exposure;
+    if exposure == Exposure::Refuse {
+        d.plan = None;
+        d.reasons.push(Reason::new(rules::EXPOSURE_REFUSE, "no plan", vec![]));
+    }
+    let Some(cap) = effective.exposure else { return Ok(d) };
+    if exposure == Exposure::None && cap != Exposure::Refuse {
+        return Ok(d); // no table: nothing an override could loosen or tighten
+    }
+    if cap.safety() < exposure.safety() || (cap == Exposure::None && exposure != Exposure::None) {
+        let limiting = d.reasons.iter().rev().find(|r| r.rule.starts_with("exposure.") || r.rule.starts_with("assign."));
+        return Err(OverrideError::Loosening {
+            device: d.address.clone(),
+            requested: cap.as_str().into(),
+            allowed: exposure.as_str().into(),
+            rule: limiting.map_or_else(|| "exposure".to_string(), |r| r.rule.clone()),
+        });
+    }
+    if cap.safety() == exposure.safety() {
+        return Ok(d);
+    }
+    let ev = effective.sources.iter().map(|s| Evidence::new("overrides", s.clone())).collect();
+    d.reasons.push(Reason::new(rules::OVERRIDE_EXPOSURE, format!("{} capped to {}", exposure.as_str(), cap.as_str()), ev));
+    d.exposure = cap;
+    let capped_plan = match (cap, &device.msix) {
+        (Exposure::Trap, MsixFacts::Present { capability }) => plan::trap_plan(device, capability, page).ok(),
+        (Exposure::Relocate, MsixFacts::Present { capability }) => plan::relocation_plan(device, capability, page),
+        _ => None,
+    };
+    match (cap, capped_plan) {
+        (Exposure::Refuse, _) => {
+            d.assignable = false;
+            d.plan = None;
+        }
+        (_, Some(p)) => d.plan = Some(p),
+        // No room to relocate: the next safer exposure is Trap.
+        (Exposure::Relocate, None) => {
+            d.exposure = Exposure::Trap;
+            if let MsixFacts::Present { capability } = &device.msix {
+                d.plan = plan::trap_plan(device, capability, page).ok();
+            }
+        }
+        _ => {}
+    }
+    Ok(d)
+}
+
+fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
+    let Some(plan) = &d.plan else { return };
+    let hot: Vec<_> = plan.hot_trapped().cloned().collect();
+    for h in hot {
+        let detail = format!(
+            "{} (BAR{} {:#x}+{:#x}) shares a trapped {} KiB page: every access exits",
+            h.what,
+            h.bar,
+            h.offset,
+            h.length,
+            page / 1024
+        );
+        d.warnings.push(detail.clone());
+        d.reasons.push(Reason::new(rules::PLAN_HOT_TRAPPED, detail, vec![]));
+    }
+    for b in device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0 && !plan::bar_is_mmappable(b, page)) {
+        let detail = format!("BAR{} ({:#x} bytes at {:#x}) is smaller than a page and off a page boundary", b.index, b.size, b.start);
+        d.warnings.push(detail.clone());
+        d.reasons.push(Reason::new(rules::PLAN_SUBPAGE_BAR, detail, evidence_named(device, "resource")));
+    }
+    if let MsixFacts::Present { capability } = &device.msix {
+        for h in plan::windows_sharing_msix_4k(device, capability) {
+            let detail = format!("{} (BAR{} {:#x}) lies inside a 4 KiB range of the MSI-X table or PBA", h.what, h.bar, h.offset);
+            d.warnings.push(detail.clone());
+            d.reasons.push(Reason::new(rules::DEVICE_SHARES_4K, detail, evidence_named(device, "config")));
+        }
+    }
+}
+
+/// The device evidence whose source ends with `/name`.
+fn evidence_named(device: &DeviceFacts, name: &str) -> Vec<Evidence> {
+    device.evidence.iter().filter(|e| e.source.rsplit('/').next() == Some(name)).cloned().collect()
+}

@@ -1,0 +1,126 @@
+//! What the engine answers: exposure, risk, plan and the reasons for them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::facts::{Evidence, IsolationVerdict};
+use crate::plan::MappingPlan;
+use crate::rules;
+
+/// How the MSI-X table is exposed to the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Exposure {
+    /// Nothing traps: the guest reaches the physical table (paravirtual guests).
+    Passthrough,
+    /// The VMM presents a virtual table elsewhere; the physical BAR is mapped whole.
+    Relocate,
+    /// The table and PBA pages trap; the rest is mapped.
+    Trap,
+    /// The device is not assignable; there is no plan.
+    Refuse,
+    /// The function has no MSI-X table.
+    None,
+}
+
+impl Exposure {
+    /// Safety order: Refuse > Trap > Relocate > Passthrough. `None` has no table to expose.
+    pub fn safety(self) -> u8 {
+        match self {
+            Exposure::Passthrough => 0,
+            Exposure::Relocate => 1,
+            Exposure::Trap | Exposure::None => 2,
+            Exposure::Refuse => 3,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exposure::Passthrough => "passthrough",
+            Exposure::Relocate => "relocate",
+            Exposure::Trap => "trap",
+            Exposure::Refuse => "refuse",
+            Exposure::None => "none",
+        }
+    }
+}
+
+/// Who can be hurt through the device's MSI-X.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Risk {
+    /// Nothing of the device's MSI-X is reachable by the guest.
+    None,
+    /// Reachable, but isolation confines the damage to the device's own interrupts.
+    SelfOnly,
+    /// allow_unsafe_interrupts on a non-isolated device.
+    Unsafe,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::None => "none",
+            Risk::SelfOnly => "self-only",
+            Risk::Unsafe => "unsafe",
+        }
+    }
+}
+
+/// How the guest programs MSI-X.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuestProfile {
+    /// PAPR guests: RTAS/hypercalls, never table writes.
+    Paravirtual,
+    /// x86 and arm64 guests write the table.
+    DirectTableWrites,
+}
+
+/// The VMM's choice of guest profile; `Auto` derives it from the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuestSelection {
+    #[default]
+    Auto,
+    Paravirtual,
+    DirectTableWrites,
+}
+
+/// One step of the rationale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub rule: String,
+    pub detail: String,
+    pub evidence: Vec<Evidence>,
+    pub reference: String,
+}
+
+impl Reason {
+    pub fn new(rule: &str, detail: impl Into<String>, evidence: Vec<Evidence>) -> Self {
+        Reason { rule: rule.to_string(), detail: detail.into(), evidence, reference: rules::reference(rule).to_string() }
+    }
+}
+
+/// The engine's answer for one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub address: String,
+    pub guest: GuestProfile,
+    pub isolation: IsolationVerdict,
+    pub assignable: bool,
+    pub exposure: Exposure,
+    pub risk: Risk,
+    /// `None` only when the exposure is Refuse.
+    pub plan: Option<MappingPlan>,
+    /// Every step that fired, in order.
+    pub reasons: Vec<Reason>,
+    pub warnings: Vec<String>,
+}
+
+impl Decision {
+    pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
+        self.reasons.iter().map(|r| r.rule.as_str())
+    }
+    pub fn fired(&self, rule: &str) -> bool {
+        self.rule_ids().any(|r| r == rule)
+    }
+}

@@ -1,0 +1,21 @@
+//! msix-policy's decision engine: facts in, decision out, no I/O.
+//!
+//! Start at [`decide::decide`]: it walks the steps of the policy (isolation, assignability,
+//! exposure, risk) and returns a [`Decision`] with a page-aligned [`MappingPlan`] and the
+//! [`Reason`]s, each a stable rule id from [`rules`] with its evidence and reference.
+
+pub mod decide;
+pub mod decision;
+pub mod facts;
+pub mod overrides;
+pub mod plan;
+pub mod rules;
+
+pub use decide::{decide, resolve_guest, DecisionInput};
+pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
+pub use facts::*;
+pub use overrides::{OverrideError, Overrides};
+pub use plan::{BarOrigin, BarPlan, MappingPlan, Segment, SegmentAction, TrapKind};
+
+#[cfg(test)]
+pub(crate) mod testutil;

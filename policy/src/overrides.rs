@@ -1,0 +1,186 @@
+//! Operator overrides (TOML). They may make a decision safer, never less safe.
+//!
+//! ```toml
+//! [defaults]
+//! forbid_relocation = true        # never relocate the table on this host
+//!
+//! [[device]]
+//! match = "0000:00:04.0"          # an address, or vendor:device such as "8086:10d3"
+//! exposure = "trap"               # passthrough | relocate | trap | refuse
+//! ```
+//! An `exposure` that is less safe than what the facts allow is an error naming the device and
+//! the rule that limits it. Keys that would assert facts (isolation, allow_unsafe_interrupts,
+//! mappability) are rejected: overrides cannot make a host safer than it is.
+
+use serde::Deserialize;
+
+use crate::decision::Exposure;
+use crate::facts::DeviceFacts;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("overrides file is not valid: {0}")]
+    Parse(String),
+    #[error("override key `{key}` is not allowed: {why}")]
+    Forbidden { key: String, why: &'static str },
+    #[error("override for {device} asks for exposure `{requested}`, but the facts allow at most `{allowed}` (rule {rule}); overrides may only make a decision safer")]
+    Loosening { device: String, requested: String, allowed: String, rule: String },
+    #[error("override `match = \"{0}\"` is neither an address (DDDD:BB:DD.F) nor vendor:device (hex)")]
+    BadMatch(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    pub exposure: Option<Exposure>,
+    #[serde(default)]
+    pub forbid_relocation: bool,
+    // Accepted by the parser only to be refused with a clear message.
+    isolation: Option<toml::Value>,
+    allow_unsafe_interrupts: Option<toml::Value>,
+    msix_mappable: Option<toml::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRules {
+    #[serde(rename = "match")]
+    pub matches: String,
+    #[serde(flatten)]
+    pub rules: Rules,
+}
+
+/// A parsed overrides file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    #[serde(default)]
+    pub defaults: Rules,
+    #[serde(default, rename = "device")]
+    pub devices: Vec<DeviceRules>,
+}
+
+/// What the overrides say for one device, merged: the safer of defaults and device entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effective {
+    pub exposure: Option<Exposure>,
+    pub forbid_relocation: bool,
+    /// Where it came from, for the rationale.
+    pub sources: Vec<String>,
+}
+
+impl Overrides {
+    pub fn parse(text: &str) -> Result<Self, OverrideError> {
+        let o: Overrides = toml::from_str(text).map_err(|e| OverrideError::Parse(e.to_string().trim().to_string()))?;
+        o.validate()?;
+        Ok(o)
+    }
+
+    fn validate(&self) -> Result<(), OverrideError> {
+        let all = std::iter::once(&self.defaults).chain(self.devices.iter().map(|d| &d.rules));
+        for r in all {
+            let forbidden = [
+                ("isolation", r.isolation.is_some(), "isolation is established from the host's evidence, never declared"),
+                (
+                    "allow_unsafe_interrupts",
+                    r.allow_unsafe_interrupts.is_some(),
+                    "set vfio_iommu_type1.allow_unsafe_interrupts on the host if you accept that risk",
+                ),
+                ("msix_mappable", r.msix_mappable.is_some(), "mappability is probed from VFIO or inferred from the kernel"),
+            ];
+            if let Some((key, _, why)) = forbidden.into_iter().find(|f| f.1) {
+                return Err(OverrideError::Forbidden { key: key.into(), why });
+            }
+        }
+        for d in &self.devices {
+            if !is_address(&d.matches) && parse_ids(&d.matches).is_none() {
+                return Err(OverrideError::BadMatch(d.matches.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The merged rules that apply to a device.
+    pub fn for_device(&self, device: &DeviceFacts) -> Effective {
+        let mut eff = Effective::default();
+        let mut apply = |r: &Rules, source: String| {
+            if let Some(e) = r.exposure {
+                eff.exposure = Some(match eff.exposure {
+                    Some(prev) if prev.safety() >= e.safety() => prev,
+                    _ => e,
+                });
+                eff.sources.push(format!("{source}: exposure = \"{}\"", e.as_str()));
+            }
+            if r.forbid_relocation {
+                eff.forbid_relocation = true;
+                eff.sources.push(format!("{source}: forbid_relocation = true"));
+            }
+        };
+        apply(&self.defaults, "[defaults]".into());
+        for d in self.devices.iter().filter(|d| matches(&d.matches, device)) {
+            apply(&d.rules, format!("[[device]] match = \"{}\"", d.matches));
+        }
+        eff
+    }
+}
+
+fn is_address(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 12
+        && b[4] == b':'
+        && b[7] == b':'
+        && b[10] == b'.'
+        && s[..4].chars().chain(s[5..7].chars()).chain(s[8..10].chars()).all(|c| c.is_ascii_hexdigit())
+        && (b'0'..=b'7').contains(&b[11])
+}
+
+fn parse_ids(s: &str) -> Option<(u16, u16)> {
+    let (v, d) = s.split_once(':')?;
+    if v.len() != 4 || d.len() != 4 {
+        return None;
+    }
+    Some((u16::from_str_radix(v, 16).ok()?, u16::from_str_radix(d, 16).ok()?))
+}
+
+fn matches(pattern: &str, device: &DeviceFacts) -> bool {
+    if is_address(pattern) {
+        return pattern.eq_ignore_ascii_case(&device.address);
+    }
+    parse_ids(pattern).is_some_and(|(v, d)| device.vendor == Some(v) && device.device == Some(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_fact_assertions_and_typos() {
+        let e = Overrides::parse("[defaults]\nisolation = \"isolated\"\n").unwrap_err();
+        assert!(matches!(e, OverrideError::Forbidden { ref key, .. } if key == "isolation"), "{e}");
+        let e = Overrides::parse("[[device]]\nmatch = \"0000:00:01.0\"\nallow_unsafe_interrupts = true\n").unwrap_err();
+        assert!(e.to_string().contains("allow_unsafe_interrupts"), "{e}");
+        let e = Overrides::parse("[defaults]\nforbid_relocaton = true\n").unwrap_err();
+        assert!(matches!(e, OverrideError::Parse(_)), "{e}");
+        let e = Overrides::parse("[[device]]\nmatch = \"nvme\"\nexposure = \"trap\"\n").unwrap_err();
+        assert_eq!(e, OverrideError::BadMatch("nvme".into()));
+        assert!(Overrides::parse("[defaults\n").is_err());
+    }
+
+    #[test]
+    fn merges_to_the_safest_matching_rule() {
+        let o = Overrides::parse(
+            "[defaults]\nexposure = \"relocate\"\n[[device]]\nmatch = \"1af4:1041\"\nexposure = \"refuse\"\nforbid_relocation = true\n[[device]]\nmatch = \"0000:00:09.0\"\nexposure = \"trap\"\n",
+        )
+        .unwrap();
+        let mut dev = crate::testutil::device_with_msix();
+        dev.vendor = Some(0x1af4);
+        dev.device = Some(0x1041);
+        let eff = o.for_device(&dev);
+        assert_eq!(eff.exposure, Some(Exposure::Refuse));
+        assert!(eff.forbid_relocation);
+        dev.vendor = Some(0x8086);
+        let eff = o.for_device(&dev);
+        assert_eq!(eff.exposure, Some(Exposure::Relocate));
+        assert!(!eff.forbid_relocation);
+    }
+}

@@ -1,0 +1,129 @@
+//! The rule catalogue: every rule id a decision can cite, what it means and where it comes from.
+//!
+//! This table is the policy language an operator reads (`msix-policy rules` prints it). A rule id
+//! is stable: tests and snapshots refer to it, so rename one only with a changelog entry.
+
+/// One entry of the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Rule {
+    pub id: &'static str,
+    /// What the rule says, in one sentence.
+    pub summary: &'static str,
+    /// Spec section or kernel source the rule rests on.
+    pub reference: &'static str,
+}
+
+macro_rules! catalogue {
+    ($( $konst:ident = $id:literal, $summary:literal, $reference:expr; )*) => {
+        $( pub const $konst: &str = $id; )*
+        /// Every rule, in catalogue order.
+        pub const ALL: &[Rule] = &[ $( Rule { id: $id, summary: $summary, reference: $reference }, )* ];
+    };
+}
+
+const VTD_IR: &str = "Linux drivers/iommu/intel/irq_remapping.c; Intel VT-d spec ch. 5 (interrupt remapping)";
+const AMD_IR: &str = "Linux drivers/iommu/amd/init.c, iommu.c; AMD IOMMU spec 2.2.5 (interrupt remapping tables per DTE)";
+const TYPE1: &str = "Linux drivers/vfio/vfio_iommu_type1.c (allow_unsafe_interrupts, MSI isolation check)";
+const PCI_MSIX: &str = "PCI Local Bus Specification 3.0, 6.8.2 (MSI-X table and PBA)";
+const VFIO_MAP: &str = "Linux drivers/vfio/pci/vfio_pci_core.c; include/uapi/linux/vfio.h (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)";
+
+catalogue! {
+    // Step 1: isolation, from the platform backends.
+    VTD_IR_ENABLED = "isolation.vtd.ir-enabled", "VT-d interrupt remapping is enabled with source-id verification: a device can only raise its own remapped interrupts", VTD_IR;
+    VTD_INTREMAP_OFF = "isolation.vtd.intremap-off", "the kernel command line disables interrupt remapping (intremap=off)", VTD_IR;
+    VTD_SID_OFF = "isolation.vtd.sid-verification-off", "intremap=nosid turns off source-id verification: any device may use any IRTE; stricter than Linux, which still reports isolation", "Linux drivers/iommu/intel/irq_remapping.c (disable_sourceid_checking); Intel VT-d spec 9.10 (IRTE SVT/SID)";
+    VTD_COMPAT_FORMAT = "isolation.vtd.compat-format-allowed", "compatibility-format interrupts are not blocked, so a device can bypass remapping", VTD_IR;
+    VTD_FIRMWARE_NO_IR = "isolation.vtd.firmware-no-ir", "the ACPI DMAR table does not set INTR_REMAP: firmware offers no interrupt remapping", "ACPI DMAR table, Intel VT-d spec 8.1 (Flags bit 0 INTR_REMAP)";
+    VTD_HW_NO_IR = "isolation.vtd.hw-no-ir", "a DMAR unit lacks the IR bit (ecap bit 3): Linux enables remapping only when every unit has it", "Intel VT-d spec 10.4.3 (ECAP_REG.IR); Linux drivers/iommu/intel/irq_remapping.c";
+    VTD_IR_NOT_ACTIVE = "isolation.vtd.ir-not-active", "MSI interrupts are delivered without remapping (chip names lack the IR- prefix)", "Linux drivers/iommu/intel/irq_remapping.c (IR-PCI-MSI irq domain)";
+    VTD_IR_UNKNOWN = "isolation.vtd.ir-state-unknown", "no evidence shows whether interrupt remapping is active", VTD_IR;
+    AMDVI_IR_ENABLED = "isolation.amdvi.ir-enabled", "AMD-Vi interrupt remapping is enabled; its tables are per device (DTE), so a device can only raise its own interrupts", AMD_IR;
+    AMDVI_INTREMAP_OFF = "isolation.amdvi.intremap-off", "the kernel command line disables interrupt remapping (intremap=off or amd_iommu=off)", AMD_IR;
+    AMDVI_IR_NOT_ACTIVE = "isolation.amdvi.ir-not-active", "MSI interrupts are delivered without remapping (chip names lack the IR- prefix)", AMD_IR;
+    AMDVI_IR_UNKNOWN = "isolation.amdvi.ir-state-unknown", "no evidence shows whether AMD-Vi interrupt remapping is active", AMD_IR;
+    X86_NO_IOMMU = "isolation.x86.no-iommu", "no VT-d or AMD-Vi unit is registered: nothing remaps or validates MSI writes", "Linux drivers/iommu/iommu.c; sys/class/iommu";
+    PSERIES_PAPR = "isolation.ppc64.pseries-papr", "the PAPR hypervisor owns MSI programming (RTAS ibm,change-msi) and validates MSIs per partitionable endpoint", "PAPR+ 7.3.10 (ibm,change-msi); Linux arch/powerpc/platforms/pseries/msi.c";
+    PSERIES_NO_RTAS_MSI = "isolation.ppc64.pseries-no-rtas-msi", "a pSeries host without evidence of the RTAS MSI services: MSI validation is unproven", "PAPR+ 7.3.10; Linux arch/powerpc/platforms/pseries/msi.c";
+    POWERNV_IODA = "isolation.ppc64.powernv-ioda", "the device sits behind an IODA2/IODA3 PHB, which validates each MSI against its PE", "Linux arch/powerpc/platforms/powernv/pci-ioda.c (pnv_pci_ioda_msi_setup); IODA2/IODA3 PHB specs";
+    POWERNV_PHB_UNKNOWN = "isolation.ppc64.powernv-phb-unknown", "the device's PHB is not a known IODA2/IODA3 PHB, or cannot be found", "Linux arch/powerpc/platforms/powernv/pci-ioda.c";
+    PPC64_PLATFORM_UNKNOWN = "isolation.ppc64.platform-unknown", "neither pSeries nor PowerNV could be established for this POWER host", "Linux arch/powerpc/kernel/setup-common.c (cpuinfo platform line)";
+    ARM64_ITS = "isolation.arm64.its", "the device's MSIs go to a GICv3 ITS, which translates them by DeviceID", "Arm GICv3/v4 architecture spec ch. 5 (ITS); Linux drivers/irqchip/irq-gic-v3-its-msi.c";
+    ARM64_GICV2M = "isolation.arm64.gicv2m", "the device's MSIs go to a GICv2m frame, which does not know which device wrote", "Linux drivers/irqchip/irq-gic-v2m.c (no IRQ_DOMAIN_FLAG_ISOLATED_MSI)";
+    ARM64_MBI = "isolation.arm64.mbi", "the device's MSIs go to GICv3 MBI, which does not know which device wrote", "Linux drivers/irqchip/irq-gic-v3-mbi.c";
+    ARM64_MSI_UNKNOWN = "isolation.arm64.msi-controller-unknown", "the device's MSI controller could not be established", "Linux drivers/irqchip/irq-gic-v3-its-msi.c, irq-gic-v2m.c";
+    PLATFORM_UNKNOWN = "isolation.platform-unknown", "the host's platform is unknown, so is MSI isolation", "POLICY.md step 1: unknown is treated as not isolated";
+
+    // Step 2: assignability.
+    ASSIGN_ISOLATED = "assign.isolated", "MSI isolation holds: the VFIO IOMMU backend accepts the group", TYPE1;
+    ASSIGN_REFUSED_TYPE1 = "assign.type1.not-isolated", "without MSI isolation vfio_iommu_type1 fails VFIO_SET_IOMMU with EPERM unless allow_unsafe_interrupts=Y", TYPE1;
+    ASSIGN_ALLOW_UNSAFE = "assign.type1.allow-unsafe", "allow_unsafe_interrupts=Y lets a non-isolated device be assigned; the guest can forge other devices' interrupts", TYPE1;
+    ASSIGN_REFUSED_SPAPR = "assign.spapr.not-isolated", "the sPAPR TCE backend has no MSI isolation check of its own, so msix-policy refuses a device whose isolation is not established", "Linux drivers/vfio/vfio_iommu_spapr_tce.c";
+    ASSIGN_NO_GROUP = "assign.no-iommu-group", "the device has no IOMMU group, so VFIO cannot assign it", "Linux drivers/vfio/group.c; Documentation/driver-api/vfio.rst";
+    ASSIGN_BRIDGE = "assign.bridge", "PCI-to-PCI and CardBus bridges are not assignable through vfio-pci", "Linux drivers/vfio/pci/vfio_pci.c (vfio_pci_probe: header type 0 only)";
+
+    // Guest profile.
+    GUEST_PARAVIRTUAL = "guest.paravirtual", "the guest programs MSI-X by hypercall (PAPR ibm,change-msi), never by writing the table", "PAPR+ 7.3.10";
+    GUEST_DIRECT = "guest.direct-table-writes", "the guest programs MSI-X by writing the table, so the VMM must see those writes", PCI_MSIX;
+
+    // Host facts the exposure depends on.
+    HOST_MAPPABLE_PROBED = "host.msix-mappable.probed", "VFIO reported VFIO_REGION_INFO_CAP_MSIX_MAPPABLE on the MSI-X BAR", VFIO_MAP;
+    HOST_MAPPABLE_INFERRED = "host.msix-mappable.inferred", "the kernel release is 4.16 or later, which lets userspace mmap the MSI-X BAR", VFIO_MAP;
+    HOST_NOT_MAPPABLE = "host.msix-not-mappable", "the kernel does not let userspace mmap the MSI-X table pages (before 4.16, or unknown release)", VFIO_MAP;
+
+    // Device facts.
+    DEVICE_NO_MSIX = "device.no-msix", "the function has no MSI-X capability: there is no table to expose", PCI_MSIX;
+    DEVICE_CONFIG_UNREADABLE = "device.config-unreadable", "the capability list could not be read (64-byte config means an unprivileged read): MSI-X is unknown, all memory BARs are trapped", "Linux drivers/pci/pci-sysfs.c (config read limited to 64 bytes without CAP_SYS_ADMIN)";
+    DEVICE_CAPS_BROKEN = "device.capability-list-broken", "the capability list loops, points into the header or runs past the config space", "PCI Local Bus Specification 3.0, 6.7 (capabilities list)";
+    DEVICE_MSIX_OUT_OF_BAR = "device.msix-outside-bar", "the MSI-X table or PBA lies outside its BAR, or in a BAR that is absent or I/O: where it is cannot be trusted", PCI_MSIX;
+    DEVICE_BARS_UNKNOWN = "device.bars-unknown", "the device's BARs could not be read, so no mapping plan can be made", "Linux drivers/pci/pci-sysfs.c (resource)";
+    DEVICE_SHARES_4K = "device.msix-shares-4k-range", "a known register window lies inside a 4 KiB range that holds the MSI-X table or PBA, which the PCI spec forbids", PCI_MSIX;
+
+    // Step 3: exposure.
+    EXPOSURE_PASSTHROUGH = "exposure.passthrough", "paravirtual guest, isolated device, mappable BAR: map everything, nothing traps", "POLICY.md step 3; Linux vfio_pci_core.c (MSI-X BAR mmap since 4.16)";
+    EXPOSURE_RELOCATE = "exposure.relocate", "the guest writes the table and trapping it would catch other registers: present a virtual table elsewhere and map the whole physical BAR", "QEMU hw/vfio/pci.c (vfio_pci_relocate_msix)";
+    EXPOSURE_TRAP_NOT_ISOLATED = "exposure.trap.not-isolated", "without isolation the table is never reachable by the guest", TYPE1;
+    EXPOSURE_TRAP_GUEST_WRITES = "exposure.trap.guest-writes", "the guest writes the table and trapping it costs no other register", PCI_MSIX;
+    EXPOSURE_TRAP_NOT_MAPPABLE = "exposure.trap.not-mappable", "the kernel will not map the MSI-X table pages, so they are trapped", VFIO_MAP;
+    EXPOSURE_TRAP_NO_SLOT = "exposure.trap.no-relocation-slot", "relocation would help but no free BAR slot or extensible BAR exists", "QEMU hw/vfio/pci.c (vfio_pci_relocate_msix)";
+    EXPOSURE_TRAP_UNKNOWN_MSIX = "exposure.trap.msix-unknown", "where the MSI-X table lives is unknown: every memory BAR is trapped", "POLICY.md: unknown never means safe";
+    EXPOSURE_NONE = "exposure.none", "no MSI-X table: every memory BAR is mapped", PCI_MSIX;
+    EXPOSURE_REFUSE = "exposure.refuse", "the device is not assignable: no plan", TYPE1;
+
+    // Step 4: risk.
+    RISK_NONE = "risk.none", "nothing of the device's MSI-X is reachable by the guest", "POLICY.md step 4";
+    RISK_SELF_ONLY = "risk.self-only", "the guest can reach the MSI-X table, but isolation confines the damage to its own device", "POLICY.md step 4";
+    RISK_UNSAFE = "risk.unsafe", "allow_unsafe_interrupts on a non-isolated device: the device can raise interrupts it does not own", TYPE1;
+
+    // Step 6: plan details.
+    PLAN_HOT_TRAPPED = "plan.hot-window-trapped", "a hot register window shares a trapped page: every access to it exits to the VMM", "POLICY.md step 6";
+    PLAN_SUBPAGE_BAR = "plan.sub-page-bar-unaligned", "a BAR smaller than a page that does not start on a page boundary cannot be mmapped; it is trapped whole", "Linux drivers/vfio/pci/vfio_pci_core.c (bar_mmap_supported)";
+
+    // Operator overrides.
+    OVERRIDE_EXPOSURE = "override.exposure", "an operator override capped the exposure", "msix-policy overrides file";
+    OVERRIDE_NO_RELOCATION = "override.forbid-relocation", "an operator override forbids relocating the table", "msix-policy overrides file";
+}
+
+/// Looks a rule up by id.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    ALL.iter().find(|r| r.id == id)
+}
+
+/// The reference of a rule, or an empty string for an id outside the catalogue.
+pub fn reference(id: &str) -> &'static str {
+    find(id).map_or("", |r| r.reference)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_dotted() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in ALL {
+            assert!(seen.insert(r.id), "duplicate rule id {}", r.id);
+            assert!(r.id.contains('.'), "rule id {} has no namespace", r.id);
+            assert!(!r.reference.is_empty() && !r.summary.is_empty());
+        }
+    }
+}
