@@ -1,0 +1,16 @@
+//! What every msix-policy platform shares: reading a root without leaving it, PCI config and
+//! MSI-X parsing, the host's identity and kernel sources, and the platform backend seam.
+
+pub mod acpi;
+pub mod cmdline;
+pub mod devicetree;
+pub mod host;
+pub mod interrupts;
+pub mod pci;
+pub mod platform;
+pub mod root;
+
+pub use host::{HostError, HostIdentity, KernelSources};
+pub use pci::PciFunction;
+pub use platform::{ArchFamily, HostContext, PlatformAssessment, PlatformBackend};
+pub use root::{ReadError, Root};

@@ -1,0 +1,250 @@
+//! Host facts every platform shares: identity (fixture.toml or the live kernel), the kernel's
+//! own words (command line, interrupts, log) and the VFIO settings.
+
+use serde::Deserialize;
+
+use msix_policy_engine::{Evidence, Fact, HostFacts, MappableSource, Mappability, Platform, VfioBackend};
+
+use crate::cmdline::{parse_bool, Cmdline};
+use crate::interrupts::Interrupts;
+use crate::root::Root;
+
+pub const FIXTURE_TOML: &str = "fixture.toml";
+pub const DMESG_TXT: &str = "dmesg.txt";
+pub const ALLOW_UNSAFE: &str = "sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("{path}: not a recorded host: fixture.toml is missing (record one with `msix-policy record DIR`, or audit `/`)")]
+    NotAFixture { path: String },
+    #[error("{path}: {msg}")]
+    BadFixture { path: String, msg: String },
+}
+
+/// `fixture.toml` as FIXTURES.md defines it. Unknown keys and tables are ignored.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct FixtureToml {
+    pub host: FixtureHost,
+    #[serde(default)]
+    pub source: Option<FixtureSource>,
+    /// Region info probed through VFIO at recording time, per device address.
+    #[serde(default)]
+    pub vfio: Option<FixtureVfio>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+pub struct FixtureHost {
+    pub arch: String,
+    pub page_size: u64,
+    pub kernel: String,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
+pub struct FixtureSource {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub machine: String,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
+pub struct FixtureVfio {
+    /// Whether VFIO_REGION_INFO_CAP_MSIX_MAPPABLE was seen on a probed MSI-X BAR.
+    #[serde(default)]
+    pub msix_mappable: Option<bool>,
+    /// Where that was probed (device address).
+    #[serde(default)]
+    pub probed_on: Option<String>,
+}
+
+impl FixtureToml {
+    pub fn parse(text: &str, path: &str) -> Result<Self, HostError> {
+        let f: FixtureToml =
+            toml::from_str(text).map_err(|e| HostError::BadFixture { path: path.into(), msg: e.to_string().trim().to_string() })?;
+        let p = f.host.page_size;
+        if !p.is_power_of_two() || !(4096..=1 << 21).contains(&p) {
+            return Err(HostError::BadFixture {
+                path: path.into(),
+                msg: format!("[host] page_size = {p} is not a page size (a power of two from 4096 to 2 MiB)"),
+            });
+        }
+        Ok(f)
+    }
+}
+
+/// Who the host is: arch, page size, kernel release.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostIdentity {
+    pub arch: String,
+    pub page_size: u64,
+    pub kernel: String,
+    pub fixture: Option<FixtureToml>,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Reads `fixture.toml` of a recorded root, or asks the running kernel for `/`.
+pub fn identify(root: &Root) -> Result<HostIdentity, HostError> {
+    let shown = root.path().display().to_string();
+    match root.read_text(FIXTURE_TOML) {
+        Ok(text) => {
+            let f = FixtureToml::parse(&text, &format!("{shown}/{FIXTURE_TOML}"))?;
+            let ev = Evidence::new(FIXTURE_TOML, format!("arch {}, page_size {}, kernel {}", f.host.arch, f.host.page_size, f.host.kernel));
+            Ok(HostIdentity {
+                arch: f.host.arch.clone(),
+                page_size: f.host.page_size,
+                kernel: f.host.kernel.clone(),
+                fixture: Some(f),
+                evidence: vec![ev],
+            })
+        }
+        Err(e) if root.is_live() && e.is_missing() => Ok(live_identity()),
+        Err(e) if e.is_missing() => Err(HostError::NotAFixture { path: shown }),
+        Err(e) => Err(HostError::BadFixture { path: shown, msg: e.to_string() }),
+    }
+}
+
+/// The running kernel's identity; the page size comes from the kernel, never the build target.
+pub fn live_identity() -> HostIdentity {
+    let u = rustix::system::uname();
+    let arch = u.machine().to_string_lossy().into_owned();
+    let kernel = u.release().to_string_lossy().into_owned();
+    let page_size = rustix::param::page_size() as u64;
+    let ev = Evidence::new("uname(2), getpagesize(2)", format!("arch {arch}, page_size {page_size}, kernel {kernel}"));
+    HostIdentity { arch, page_size, kernel, fixture: None, evidence: vec![ev] }
+}
+
+/// The kernel's own words, read once and shared by every platform backend.
+#[derive(Debug, Clone)]
+pub struct KernelSources {
+    pub cmdline: Fact<Cmdline>,
+    pub interrupts: Fact<Interrupts>,
+    /// The kernel log recorded with a fixture (`dmesg.txt`), if any.
+    pub dmesg: Fact<String>,
+}
+
+impl KernelSources {
+    pub fn read(root: &Root) -> Self {
+        let cmdline = match root.read_text("proc/cmdline") {
+            Ok(t) => Fact::known(Cmdline::parse(&t), Evidence::new("proc/cmdline", t.trim().chars().take(400).collect::<String>())),
+            Err(e) => Fact::unknown(Evidence::new("proc/cmdline", e.to_string())),
+        };
+        let interrupts = match root.read_text("proc/interrupts") {
+            Ok(t) => {
+                let i = Interrupts::parse(&t);
+                let n = i.msi_lines().count();
+                Fact::known(i, Evidence::new("proc/interrupts", format!("{n} MSI lines")))
+            }
+            Err(e) => Fact::unknown(Evidence::new("proc/interrupts", e.to_string())),
+        };
+        let dmesg = match root.read_text(DMESG_TXT) {
+            Ok(t) => {
+                let n = t.lines().count();
+                Fact::known(t, Evidence::new(DMESG_TXT, format!("{n} lines")))
+            }
+            Err(e) => Fact::unknown(Evidence::new(DMESG_TXT, e.to_string())),
+        };
+        KernelSources { cmdline, interrupts, dmesg }
+    }
+
+    /// The first kernel log line containing `needle`, as evidence.
+    pub fn dmesg_line(&self, needle: &str) -> Option<Evidence> {
+        let text = self.dmesg.value.as_ref()?;
+        text.lines().find(|l| l.contains(needle)).map(|l| Evidence::new(DMESG_TXT, l.trim()))
+    }
+
+    pub fn cmdline_has(&self, key: &str, option: &str) -> Option<Evidence> {
+        let c = self.cmdline.value.as_ref()?;
+        c.has(key, option).then(|| Evidence::new("proc/cmdline", format!("{key}={option}")))
+    }
+}
+
+/// `major.minor` of a release string such as `6.1.0-56-amd64`.
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut it = release.split(|c: char| !c.is_ascii_digit());
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// allow_unsafe_interrupts from the loaded module, else from the command line, else unknown.
+pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources) -> Fact<bool> {
+    match root.read_value(ALLOW_UNSAFE) {
+        Ok(v) => match parse_bool(&v) {
+            Some(b) => Fact::known(b, Evidence::new(ALLOW_UNSAFE, v)),
+            None => Fact::unknown(Evidence::new(ALLOW_UNSAFE, format!("unrecognized value {v:?}"))),
+        },
+        Err(e) => {
+            let key = "vfio_iommu_type1.allow_unsafe_interrupts";
+            if let Some(v) = kernel.cmdline.value.as_ref().and_then(|c| c.get(key)) {
+                if let Some(b) = parse_bool(v) {
+                    return Fact::known(b, Evidence::new("proc/cmdline", format!("{key}={v}")));
+                }
+            }
+            Fact::unknown(Evidence::new(ALLOW_UNSAFE, format!("{e} (module not loaded or not recorded); taken as N")))
+        }
+    }
+}
+
+/// Whether the MSI-X BAR may be mmapped: probed (fixture or live VFIO) beats inferred from the release.
+pub fn msix_mappable(identity: &HostIdentity, probed: Option<(bool, Evidence)>) -> Mappability {
+    if let Some((v, ev)) = probed {
+        return Mappability { mappable: Fact::known(v, ev), source: Some(MappableSource::Probed) };
+    }
+    if let Some(vfio) = identity.fixture.as_ref().and_then(|f| f.vfio.as_ref()) {
+        if let Some(v) = vfio.msix_mappable {
+            let on = vfio.probed_on.clone().unwrap_or_default();
+            let ev = Evidence::new("fixture.toml [vfio]", format!("msix_mappable = {v} (probed on {on})"));
+            return Mappability { mappable: Fact::known(v, ev), source: Some(MappableSource::Probed) };
+        }
+    }
+    let src = "uname -r";
+    match kernel_version(&identity.kernel) {
+        Some(v) => Mappability {
+            mappable: Fact::known(v >= (4, 16), Evidence::new(src, format!("kernel {} (MSI-X BAR mmap since 4.16)", identity.kernel))),
+            source: Some(MappableSource::Inferred),
+        },
+        None => Mappability {
+            mappable: Fact::unknown(Evidence::new(src, format!("kernel release {:?} has no version", identity.kernel))),
+            source: None,
+        },
+    }
+}
+
+/// The VFIO IOMMU backend a VMM on this arch uses.
+pub fn vfio_backend(arch: &str) -> VfioBackend {
+    if arch.starts_with("ppc64") {
+        VfioBackend::SpaprTce
+    } else {
+        VfioBackend::Type1
+    }
+}
+
+/// Everything host-wide, once the platform backend has named the platform.
+pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, platform: Platform) -> HostFacts {
+    HostFacts {
+        arch: identity.arch.clone(),
+        page_size: identity.page_size,
+        kernel: identity.kernel.clone(),
+        platform,
+        vfio_backend: vfio_backend(&identity.arch),
+        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel),
+        msix_mappable: msix_mappable(identity, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixture_toml_contract() {
+        let t = "[host]\narch = \"ppc64le\"\npage_size = 65536\nkernel = \"6.1.0-56-powerpc64le\"\nfuture = 1\n[source]\nkind = \"qemu\"\n[later]\nx = 1\n";
+        let f = FixtureToml::parse(t, "f").unwrap();
+        assert_eq!(f.host.page_size, 65536);
+        assert!(FixtureToml::parse("[host]\narch = \"x\"\npage_size = 4000\nkernel = \"k\"\n", "f").is_err());
+        assert!(FixtureToml::parse("[host\n", "f").is_err());
+        assert!(FixtureToml::parse("[source]\nkind = \"qemu\"\n", "f").is_err());
+        assert_eq!(kernel_version("4.15.0-generic"), Some((4, 15)));
+        assert_eq!(kernel_version("x"), None);
+    }
+}

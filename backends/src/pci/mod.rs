@@ -1,0 +1,151 @@
+//! PCI functions under `sys/bus/pci/devices`: their facts, read from the root.
+
+pub mod config;
+pub mod resource;
+
+use msix_policy_engine::{rules, DeviceFacts, Evidence, HotWindow, MsixFacts};
+
+use crate::root::{ReadError, Root};
+
+pub const DEVICES_DIR: &str = "sys/bus/pci/devices";
+/// NVMe (class 01:08, prog-if 02): doorbells start at BAR0 offset 0x1000 (NVMe 1.4, 3.1).
+pub const NVME_CLASS: u32 = 0x01_08_02;
+const NVME_DOORBELLS: u64 = 0x1000;
+/// The first 4 KiB of doorbells: 512 queue pairs at the minimum stride.
+const NVME_DOORBELL_WINDOW: u64 = 0x1000;
+
+/// A function's facts for the engine, plus what the platform backends still need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PciFunction {
+    pub facts: DeviceFacts,
+    /// IRQ numbers from `msi_irqs/`.
+    pub msi_irqs: Vec<u32>,
+    /// Device tree node (relative to `sys/firmware/devicetree/base`), from the `of_node` link.
+    pub of_node: Option<String>,
+    /// PCI domain (segment) from the address.
+    pub domain: u32,
+}
+
+/// `DDDD:BB:DD.F` in lowercase or uppercase hex.
+pub fn parse_address(s: &str) -> Option<(u32, u8, u8, u8)> {
+    let b = s.as_bytes();
+    if b.len() != 12 || b[4] != b':' || b[7] != b':' || b[10] != b'.' {
+        return None;
+    }
+    let hex = |r: std::ops::Range<usize>| u32::from_str_radix(s.get(r)?, 16).ok();
+    let func = (b[11] as char).to_digit(8)? as u8;
+    Some((hex(0..4)?, hex(5..7)? as u8, hex(8..10)? as u8, func))
+}
+
+/// Every function in the root, in address order. A missing devices directory is no functions.
+pub fn enumerate(root: &Root) -> Result<Vec<PciFunction>, ReadError> {
+    let names = match root.list(DEVICES_DIR) {
+        Ok(n) => n,
+        Err(e) if e.is_missing() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(names.iter().filter(|n| parse_address(n).is_some()).map(|n| gather(root, n)).collect())
+}
+
+/// Reads one function. Never fails: what cannot be read becomes an unknown fact with evidence.
+pub fn gather(root: &Root, address: &str) -> PciFunction {
+    let dir = format!("{DEVICES_DIR}/{address}");
+    let mut evidence = Vec::new();
+    let mut note = |file: &str, observed: String| evidence.push(Evidence::new(format!("{dir}/{file}"), observed));
+
+    let cfg = match root.read(&format!("{dir}/config")) {
+        Ok(bytes) => {
+            let p = config::parse(&bytes);
+            note("config", config::describe(&p));
+            p
+        }
+        Err(e) => {
+            note("config", e.to_string());
+            let mut p = config::parse(&[]);
+            p.msix = MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_UNREADABLE.into(), why: format!("config unreadable: {e}") };
+            p
+        }
+    };
+    let id = |file: &str, from_config: Option<u32>| -> Option<u32> {
+        match root.read_value(&format!("{dir}/{file}")) {
+            Ok(v) => u32::from_str_radix(v.trim_start_matches("0x"), 16).ok().or(from_config),
+            Err(_) => from_config,
+        }
+    };
+    let vendor = id("vendor", cfg.vendor.map(u32::from)).and_then(|v| u16::try_from(v).ok());
+    let device = id("device", cfg.device.map(u32::from)).and_then(|v| u16::try_from(v).ok());
+    let class = id("class", cfg.class);
+
+    let bars = match root.read_text(&format!("{dir}/resource")).map_err(|e| e.to_string()).and_then(|t| {
+        resource::parse(&t).map_err(|e| format!("{dir}/resource: {e}"))
+    }) {
+        Ok(b) => {
+            let list: Vec<String> = b.iter().map(|b| format!("BAR{} {:?} {:#x}@{:#x}", b.index, b.kind, b.size, b.start)).collect();
+            note("resource", list.join(", "));
+            Some(b)
+        }
+        Err(e) => {
+            note("resource", e);
+            None
+        }
+    };
+    let mut link = |file: &str| -> Option<String> {
+        match root.read_link(&format!("{dir}/{file}")) {
+            Ok(t) => {
+                note(file, format!("-> {t}"));
+                Some(t)
+            }
+            Err(e) => {
+                note(file, e.to_string());
+                None
+            }
+        }
+    };
+    let last = |t: &str| t.rsplit('/').next().map(str::to_string);
+    let driver = link("driver").and_then(|t| last(&t));
+    let iommu_group = link("iommu_group").and_then(|t| last(&t)).and_then(|g| g.parse().ok());
+    let of_node = root
+        .read_link(&format!("{dir}/of_node"))
+        .ok()
+        .and_then(|t| t.split_once("devicetree/base/").map(|(_, p)| p.to_string()));
+    let mut msi_irqs: Vec<u32> =
+        root.list(&format!("{dir}/msi_irqs")).unwrap_or_default().iter().filter_map(|n| n.parse().ok()).collect();
+    msi_irqs.sort_unstable();
+    if !msi_irqs.is_empty() {
+        note("msi_irqs", format!("{} vectors allocated: {:?}", msi_irqs.len(), msi_irqs));
+    }
+
+    let mut hot_windows: Vec<HotWindow> = cfg
+        .virtio
+        .iter()
+        .filter(|v| v.cfg_type == config::VIRTIO_PCI_CAP_NOTIFY_CFG && v.length > 0)
+        .map(|v| HotWindow { bar: v.bar, offset: v.offset.into(), length: v.length.into(), what: "virtio notify".into() })
+        .collect();
+    if class == Some(NVME_CLASS) {
+        if let Some(bar0) = bars.as_ref().and_then(|b| b.iter().find(|b| b.index == 0)) {
+            if bar0.size > NVME_DOORBELLS {
+                let length = NVME_DOORBELL_WINDOW.min(bar0.size - NVME_DOORBELLS);
+                hot_windows.push(HotWindow { bar: 0, offset: NVME_DOORBELLS, length, what: "NVMe doorbells".into() });
+            }
+        }
+    }
+
+    PciFunction {
+        facts: DeviceFacts {
+            address: address.to_string(),
+            vendor,
+            device,
+            class,
+            driver,
+            iommu_group,
+            header: cfg.header,
+            bars,
+            msix: cfg.msix,
+            hot_windows,
+            evidence,
+        },
+        msi_irqs,
+        of_node,
+        domain: parse_address(address).map_or(0, |a| a.0),
+    }
+}

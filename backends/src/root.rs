@@ -1,0 +1,284 @@
+//! Reading a root directory (`/` or a recorded fixture) without ever leaving it.
+//!
+//! Paths are resolved one component at a time. A symbolic link is read with readlink and its
+//! target resolved inside the root: an absolute target restarts at the root (as under chroot),
+//! and a `..` that would climb above the root is refused with [`ReadError::OutsideRoot`]. Only
+//! regular files are opened, with O_NOFOLLOW and O_NONBLOCK, and reads are bounded.
+
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::{ErrorKind, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+/// Most files here are sysfs attributes of a few bytes; kernel logs and ACPI tables are larger.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+/// Links followed while resolving one path (the kernel's own limit is 40).
+const MAX_LINK_HOPS: usize = 40;
+/// Entries listed from one directory.
+pub const MAX_DIR_ENTRIES: usize = 65_536;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}: missing")]
+    Missing(String),
+    #[error("{path}: a link ({target}) points outside the root; it is read as unknown")]
+    OutsideRoot { path: String, target: String },
+    #[error("{0}: too many levels of links")]
+    LinkLoop(String),
+    #[error("{0}: not a regular file")]
+    NotAFile(String),
+    #[error("{0}: not a directory")]
+    NotADir(String),
+    #[error("{0}: larger than {MAX_FILE_BYTES} bytes")]
+    TooLarge(String),
+    #[error("{path}: {msg}")]
+    Io { path: String, msg: String },
+}
+
+impl ReadError {
+    pub fn is_missing(&self) -> bool {
+        matches!(self, ReadError::Missing(_))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {msg}")]
+pub struct RootError {
+    pub path: String,
+    pub msg: String,
+}
+
+/// A directory that stands for `/` of a host.
+#[derive(Debug, Clone)]
+pub struct Root {
+    base: PathBuf,
+    live: bool,
+}
+
+impl Root {
+    /// Opens a root. It must be a directory; `/` (after canonicalization) is the live host.
+    pub fn open(path: impl AsRef<Path>) -> Result<Root, RootError> {
+        let path = path.as_ref();
+        let err = |msg: String| RootError { path: path.display().to_string(), msg };
+        let base = fs::canonicalize(path).map_err(|e| err(e.to_string()))?;
+        if !base.is_dir() {
+            return Err(err("not a directory".into()));
+        }
+        let live = base == Path::new("/");
+        Ok(Root { base, live })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.base
+    }
+
+    /// True for `/`: the host this process runs on.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// Resolves `rel` to a real path inside the root. With `follow_last` false, a final link
+    /// is returned as the link itself.
+    fn resolve(&self, rel: &str, follow_last: bool) -> Result<PathBuf, ReadError> {
+        let mut stack: Vec<OsString> = Vec::new();
+        let mut queue: VecDeque<OsString> = components(Path::new(rel));
+        let mut hops = 0;
+        while let Some(c) = queue.pop_front() {
+            if c == ".." {
+                if stack.pop().is_none() {
+                    return Err(ReadError::OutsideRoot { path: rel.into(), target: "..".into() });
+                }
+                continue;
+            }
+            stack.push(c);
+            let real = self.join(&stack);
+            let meta = match fs::symlink_metadata(&real) {
+                Ok(m) => m,
+                Err(e) if e.kind() == ErrorKind::NotFound => return Err(ReadError::Missing(rel.into())),
+                Err(e) => return Err(io_err(rel, &e)),
+            };
+            if !meta.file_type().is_symlink() || (!follow_last && queue.is_empty()) {
+                continue;
+            }
+            hops += 1;
+            if hops > MAX_LINK_HOPS {
+                return Err(ReadError::LinkLoop(rel.into()));
+            }
+            let target = fs::read_link(&real).map_err(|e| io_err(rel, &e))?;
+            stack.pop();
+            if target.is_absolute() {
+                stack.clear();
+            }
+            // Climbing out is checked against the parent of the link, component by component.
+            let mut depth = stack.len() as isize;
+            for t in components(&target).iter() {
+                depth += if t == ".." { -1 } else { 1 };
+                if depth < 0 {
+                    return Err(ReadError::OutsideRoot { path: rel.into(), target: target.display().to_string() });
+                }
+            }
+            for t in components(&target).into_iter().rev() {
+                queue.push_front(t);
+            }
+        }
+        Ok(self.join(&stack))
+    }
+
+    fn join(&self, stack: &[OsString]) -> PathBuf {
+        let mut p = self.base.clone();
+        p.extend(stack);
+        p
+    }
+
+    /// Reads a regular file, at most [`MAX_FILE_BYTES`].
+    pub fn read(&self, rel: &str) -> Result<Vec<u8>, ReadError> {
+        let real = self.resolve(rel, true)?;
+        let meta = fs::symlink_metadata(&real).map_err(|e| io_err(rel, &e))?;
+        if !meta.is_file() {
+            return Err(ReadError::NotAFile(rel.into()));
+        }
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&real)
+            .map_err(|e| io_err(rel, &e))?;
+        let mut buf = Vec::new();
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf).map_err(|e| io_err(rel, &e))?;
+        if buf.len() as u64 > MAX_FILE_BYTES {
+            return Err(ReadError::TooLarge(rel.into()));
+        }
+        Ok(buf)
+    }
+
+    /// Reads a file as text (invalid UTF-8 replaced).
+    pub fn read_text(&self, rel: &str) -> Result<String, ReadError> {
+        self.read(rel).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// Reads a one-value attribute, trimmed.
+    pub fn read_value(&self, rel: &str) -> Result<String, ReadError> {
+        self.read_text(rel).map(|s| s.trim().to_string())
+    }
+
+    /// The target of a link, as written (never followed).
+    pub fn read_link(&self, rel: &str) -> Result<String, ReadError> {
+        let real = self.resolve(rel, false)?;
+        let meta = fs::symlink_metadata(&real).map_err(|e| io_err(rel, &e))?;
+        if !meta.file_type().is_symlink() {
+            return Err(ReadError::Io { path: rel.into(), msg: "not a link".into() });
+        }
+        let t = fs::read_link(&real).map_err(|e| io_err(rel, &e))?;
+        Ok(t.to_string_lossy().into_owned())
+    }
+
+    /// Names in a directory, sorted; at most [`MAX_DIR_ENTRIES`].
+    pub fn list(&self, rel: &str) -> Result<Vec<String>, ReadError> {
+        let real = self.resolve(rel, true)?;
+        let rd = fs::read_dir(&real).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOTDIR) => ReadError::NotADir(rel.into()),
+            _ => io_err(rel, &e),
+        })?;
+        let mut names = Vec::new();
+        for entry in rd.take(MAX_DIR_ENTRIES) {
+            let entry = entry.map_err(|e| io_err(rel, &e))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Whether a path exists in the root (as a file, directory or link).
+    pub fn exists(&self, rel: &str) -> bool {
+        self.resolve(rel, false).is_ok()
+    }
+
+    pub fn is_dir(&self, rel: &str) -> bool {
+        self.resolve(rel, true).is_ok_and(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
+    }
+}
+
+fn components(p: &Path) -> VecDeque<OsString> {
+    p.components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .filter(|s: &OsString| !OsStr::as_bytes(s).is_empty())
+        .collect()
+}
+
+fn io_err(rel: &str, e: &std::io::Error) -> ReadError {
+    ReadError::Io { path: rel.into(), msg: e.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tree() -> (tempdir::Dir, Root) {
+        let d = tempdir::Dir::new();
+        fs::create_dir_all(d.0.join("root/sys/devices/pci0000:00/0000:00:01.0")).unwrap();
+        fs::create_dir_all(d.0.join("root/sys/bus/pci/devices")).unwrap();
+        fs::write(d.0.join("root/sys/devices/pci0000:00/0000:00:01.0/vendor"), "0x8086\n").unwrap();
+        fs::write(d.0.join("secret"), "outside").unwrap();
+        symlink("../../../devices/pci0000:00/0000:00:01.0", d.0.join("root/sys/bus/pci/devices/0000:00:01.0")).unwrap();
+        let r = Root::open(d.0.join("root")).unwrap();
+        (d, r)
+    }
+
+    mod tempdir {
+        pub struct Dir(pub std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Self {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static N: AtomicU32 = AtomicU32::new(0);
+                let p = std::env::temp_dir().join(format!("msix-root-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn follows_links_that_stay_inside() {
+        let (_d, r) = tree();
+        assert_eq!(r.read_value("sys/bus/pci/devices/0000:00:01.0/vendor").unwrap(), "0x8086");
+        assert_eq!(r.read_link("sys/bus/pci/devices/0000:00:01.0").unwrap(), "../../../devices/pci0000:00/0000:00:01.0");
+        assert_eq!(r.list("sys/bus/pci/devices").unwrap(), vec!["0000:00:01.0"]);
+    }
+
+    #[test]
+    fn refuses_links_and_dotdot_that_leave_the_root() {
+        let (d, r) = tree();
+        symlink("../../../../secret", d.0.join("root/sys/leak")).unwrap();
+        assert!(matches!(r.read("sys/leak"), Err(ReadError::OutsideRoot { .. })));
+        assert!(matches!(r.read("../secret"), Err(ReadError::OutsideRoot { .. })));
+        assert!(matches!(r.read("sys/../../secret"), Err(ReadError::OutsideRoot { .. })));
+        // An absolute target is re-rooted: it names root/secret, which does not exist.
+        symlink(d.0.join("secret"), d.0.join("root/sys/abs")).unwrap();
+        assert!(r.read("sys/abs").unwrap_err().is_missing());
+    }
+
+    #[test]
+    fn link_loops_and_special_files_are_errors() {
+        let (d, r) = tree();
+        symlink("b", d.0.join("root/a")).unwrap();
+        symlink("a", d.0.join("root/b")).unwrap();
+        assert!(matches!(r.read("a"), Err(ReadError::LinkLoop(_))));
+        assert!(matches!(r.read("sys"), Err(ReadError::NotAFile(_))));
+        let fifo = d.0.join("root/fifo");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        assert!(matches!(r.read("fifo"), Err(ReadError::NotAFile(_))));
+        assert!(r.read("nope").unwrap_err().is_missing());
+    }
+}
