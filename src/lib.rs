@@ -1,1 +1,161 @@
-//! placeholder
+//! msix-policy: decide, explain and apply how a VMM exposes the MSI-X table of a PCI function
+//! assigned through VFIO.
+//!
+//! The library call a VMM integrator needs is [`audit`] (every function of a root) or
+//! [`audit_device`] (one); each device comes back with a [`Decision`](policy::Decision) and a
+//! page-aligned [`MappingPlan`](policy::MappingPlan).
+//!
+//! ```
+//! use msix_policy::{audit, AuditOptions};
+//! let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/synthetic/x86-vtd-ir");
+//! let report = audit(fixture, &AuditOptions::default()).expect("bundled fixture loads");
+//! for d in &report.devices {
+//!     // Every decision carries its exposure, risk, plan and the rule ids that fired.
+//!     println!("{} {:?} {:?}", d.address, d.decision.exposure, d.decision.rule_ids().collect::<Vec<_>>());
+//! }
+//! let nvme = report.device("0000:00:04.0").expect("the fixture has an NVMe function");
+//! assert_eq!(nvme.decision.isolation.status(), "isolated");
+//! ```
+
+pub mod render;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+pub use msix_backends as backends;
+pub use msix_policy_engine as policy;
+
+use backends::platform::ArchFamily;
+use backends::{HostContext, HostIdentity, KernelSources, PlatformAssessment, PlatformBackend, Root};
+use policy::{Decision, DeviceFacts, Evidence, GuestSelection, HostFacts, IsolationVerdict, Overrides, Platform};
+
+/// What the VMM or operator chooses.
+#[derive(Debug, Clone, Default)]
+pub struct AuditOptions {
+    pub guest: GuestSelection,
+    pub overrides: Overrides,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("cannot open root {0}")]
+    Root(#[from] backends::root::RootError),
+    #[error(transparent)]
+    Host(#[from] backends::HostError),
+    #[error("{path}: cannot list PCI functions: {err}")]
+    Devices { path: String, err: backends::ReadError },
+    #[error(transparent)]
+    Override(#[from] policy::OverrideError),
+    #[error("no PCI function {address} under {root}/sys/bus/pci/devices (`msix-policy audit` lists them)")]
+    NoSuchDevice { address: String, root: String },
+}
+
+/// One function: its facts and the decision.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceReport {
+    pub address: String,
+    pub facts: DeviceFacts,
+    pub decision: Decision,
+}
+
+/// A whole root.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub root: String,
+    pub live: bool,
+    pub host: HostFacts,
+    /// fixture.toml's [source], for recorded hosts.
+    pub source: Option<backends::host::FixtureSource>,
+    pub host_evidence: Vec<Evidence>,
+    pub platform_evidence: Vec<Evidence>,
+    pub devices: Vec<DeviceReport>,
+}
+
+impl AuditReport {
+    pub fn device(&self, address: &str) -> Option<&DeviceReport> {
+        self.devices.iter().find(|d| d.address.eq_ignore_ascii_case(address))
+    }
+}
+
+/// The platform backend for an `arch` string (`uname -m` of the recorded or live host).
+pub fn backend_for(arch: &str) -> Option<Box<dyn PlatformBackend>> {
+    match ArchFamily::of(arch) {
+        ArchFamily::X86 => Some(Box::new(msix_platform_x86::X86Backend)),
+        ArchFamily::Ppc64 => Some(Box::new(msix_platform_ppc64::Ppc64Backend)),
+        ArchFamily::Arm64 => Some(Box::new(msix_platform_arm64::Arm64Backend)),
+        ArchFamily::Other => None,
+    }
+}
+
+cfg_if::cfg_if! {
+    if #[cfg(target_arch = "x86_64")] {
+        /// The backend compiled in as this build's native one (for a live host of this arch).
+        pub type NativeBackend = msix_platform_x86::X86Backend;
+        pub const NATIVE_ARCH: &str = "x86_64";
+    } else if #[cfg(target_arch = "powerpc64")] {
+        pub type NativeBackend = msix_platform_ppc64::Ppc64Backend;
+        pub const NATIVE_ARCH: &str = "ppc64le";
+    } else if #[cfg(target_arch = "aarch64")] {
+        pub type NativeBackend = msix_platform_arm64::Arm64Backend;
+        pub const NATIVE_ARCH: &str = "aarch64";
+    } else {
+        pub const NATIVE_ARCH: &str = "unknown";
+    }
+}
+
+fn unknown_platform(arch: &str, n: usize) -> PlatformAssessment {
+    let ev = vec![Evidence::new("arch", format!("{arch}: no platform backend"))];
+    let v = IsolationVerdict::unknown(policy::rules::PLATFORM_UNKNOWN, format!("no backend for arch {arch}"), ev.clone());
+    PlatformAssessment { platform: Platform::Unknown, evidence: ev, verdicts: vec![v; n] }
+}
+
+/// Gathers every fact of a root and decides every function.
+pub fn audit(root: impl AsRef<Path>, opts: &AuditOptions) -> Result<AuditReport, AuditError> {
+    audit_filtered(root.as_ref(), opts, None)
+}
+
+/// Like [`audit`], for one function.
+pub fn audit_device(root: impl AsRef<Path>, address: &str, opts: &AuditOptions) -> Result<DeviceReport, AuditError> {
+    let report = audit_filtered(root.as_ref(), opts, Some(address))?;
+    report.devices.into_iter().next().ok_or_else(|| AuditError::NoSuchDevice { address: address.into(), root: report.root })
+}
+
+fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Result<AuditReport, AuditError> {
+    let root = Root::open(path)?;
+    let identity: HostIdentity = backends::host::identify(&root)?;
+    let kernel = KernelSources::read(&root);
+    let mut functions = backends::pci::enumerate(&root)
+        .map_err(|err| AuditError::Devices { path: root.path().display().to_string(), err })?;
+    if let Some(a) = only {
+        functions.retain(|f| f.facts.address.eq_ignore_ascii_case(a));
+    }
+    let ctx = HostContext { root: &root, identity: &identity, kernel: &kernel };
+    let assessment = match backend_for(&identity.arch) {
+        Some(b) => b.assess(&ctx, &functions),
+        None => unknown_platform(&identity.arch, functions.len()),
+    };
+    let host = backends::host::host_facts(&root, &identity, &kernel, assessment.platform);
+    let mut devices = Vec::with_capacity(functions.len());
+    for (f, isolation) in functions.into_iter().zip(assessment.verdicts.iter()) {
+        let decision = policy::decide(policy::DecisionInput {
+            host: &host,
+            device: &f.facts,
+            isolation,
+            guest: opts.guest,
+            overrides: &opts.overrides,
+        })?;
+        devices.push(DeviceReport { address: f.facts.address.clone(), facts: f.facts, decision });
+    }
+    let mut host_evidence = identity.evidence.clone();
+    host_evidence.extend([kernel.cmdline.evidence.clone(), kernel.interrupts.evidence.clone(), kernel.dmesg.evidence.clone()]);
+    Ok(AuditReport {
+        root: root.path().display().to_string(),
+        live: root.is_live(),
+        source: identity.fixture.as_ref().and_then(|f| f.source.clone()),
+        host,
+        host_evidence,
+        platform_evidence: assessment.evidence,
+        devices,
+    })
+}

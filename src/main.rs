@@ -1,1 +1,147 @@
-fn main() {}
+//! The `msix-policy` command: a thin layer over the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use msix_policy::policy::{rules, GuestSelection, Overrides};
+use msix_policy::{audit, render, AuditOptions, AuditReport};
+
+/// Bundled fixture audited when `/` shows no PCI functions and no --root was given.
+const BUNDLED_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/synthetic/x86-vtd-ir");
+
+#[derive(Parser)]
+#[command(name = "msix-policy", version, about = "Decide, explain and apply how a VMM exposes the MSI-X table of a VFIO-assigned PCI function")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Guest {
+    Auto,
+    Paravirtual,
+    Direct,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Root directory to read: `/` (this host) or a recorded fixture.
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// How the guest programs MSI-X; `auto` derives it from the host (POWER => paravirtual).
+    #[arg(long, value_enum, default_value = "auto")]
+    guest: Guest,
+    /// Operator overrides (TOML) that may only make decisions safer.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decide every PCI function of a host and print the table.
+    Audit(Common),
+    /// Show the facts, plan and reasons behind one function's decision.
+    Explain {
+        /// The function's address, DDDD:BB:DD.F.
+        address: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List every rule id a decision can cite.
+    Rules {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+/// Bad input: one line on stderr, exit status 2.
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("msix-policy: {msg}");
+    ExitCode::from(2)
+}
+
+fn options(c: &Common) -> Result<AuditOptions, String> {
+    let guest = match c.guest {
+        Guest::Auto => GuestSelection::Auto,
+        Guest::Paravirtual => GuestSelection::Paravirtual,
+        Guest::Direct => GuestSelection::DirectTableWrites,
+    };
+    let overrides = match &c.policy {
+        None => Overrides::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Overrides::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+    };
+    Ok(AuditOptions { guest, overrides })
+}
+
+/// Audits --root, or `/`; when `/` has no PCI functions to show, the bundled fixture.
+fn run_audit(c: &Common, opts: &AuditOptions) -> Result<AuditReport, String> {
+    if let Some(root) = &c.root {
+        return audit(root, opts).map_err(|e| e.to_string());
+    }
+    let live = audit("/", opts).map_err(|e| e.to_string())?;
+    if !live.devices.is_empty() {
+        return Ok(live);
+    }
+    eprintln!("msix-policy: / shows no PCI functions; auditing the bundled fixture {BUNDLED_FIXTURE} (choose with --root)");
+    audit(BUNDLED_FIXTURE, opts).map_err(|e| e.to_string())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
+    println!("{s}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Audit(c) => {
+            let opts = options(&c)?;
+            let report = run_audit(&c, &opts)?;
+            match c.format {
+                Format::Text => print!("{}", render::text_report(&report)),
+                Format::Json => print_json(&render::json_report(&report))?,
+            }
+        }
+        Command::Explain { address, common: c } => {
+            let opts = options(&c)?;
+            let report = run_audit(&c, &opts)?;
+            let Some(d) = report.device(&address) else {
+                let known: Vec<&str> = report.devices.iter().map(|d| d.address.as_str()).collect();
+                return Err(format!("no PCI function {address} in {} (it has: {})", report.root, known.join(", ")));
+            };
+            match c.format {
+                Format::Text => print!("{}", render::text_explain(&report, d)),
+                Format::Json => print_json(&render::json_device(d))?,
+            }
+        }
+        Command::Rules { format } => match format {
+            Format::Json => print_json(&rules::ALL)?,
+            Format::Text => {
+                for r in rules::ALL {
+                    println!("{}\n    {}\n    reference: {}", r.id, r.summary, r.reference);
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

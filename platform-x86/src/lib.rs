@@ -1,0 +1,207 @@
+//! x86 hosts: Intel VT-d and AMD-Vi interrupt remapping, read from sysfs, the kernel command
+//! line, `/proc/interrupts`, the kernel log and the ACPI DMAR table.
+
+use msix_backends::acpi;
+use msix_backends::host::KernelSources;
+use msix_backends::platform::{chip_evidence, msi_chips};
+use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBackend, Root};
+use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
+
+pub const IOMMU_CLASS: &str = "sys/class/iommu";
+/// ECAP_REG bit 3: interrupt remapping supported (VT-d spec 10.4.3).
+pub const ECAP_IR: u64 = 1 << 3;
+/// ECAP_REG bit 4: extended interrupt mode (x2APIC) supported.
+pub const ECAP_EIM: u64 = 1 << 4;
+/// DMAR Flags (offset 37) bit 0: INTR_REMAP; bit 1: X2APIC_OPT_OUT.
+pub const DMAR_FLAGS_OFFSET: usize = 37;
+pub const DMAR_INTR_REMAP: u8 = 1 << 0;
+pub const DMAR_X2APIC_OPT_OUT: u8 = 1 << 1;
+
+/// One remapping unit under `sys/class/iommu`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VtdUnit {
+    pub name: String,
+    pub ecap: Option<u64>,
+    pub cap: Option<u64>,
+}
+
+/// The x86 backend.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct X86Backend;
+
+impl PlatformBackend for X86Backend {
+    fn name(&self) -> &'static str {
+        "x86"
+    }
+
+    fn assess(&self, ctx: &HostContext<'_>, functions: &[PciFunction]) -> PlatformAssessment {
+        let root = ctx.root;
+        let names = root.list(IOMMU_CLASS).unwrap_or_default();
+        let vtd: Vec<&String> = names.iter().filter(|n| root.is_dir(&format!("{IOMMU_CLASS}/{n}/intel-iommu"))).collect();
+        let amd: Vec<&String> = names.iter().filter(|n| root.is_dir(&format!("{IOMMU_CLASS}/{n}/amd-iommu"))).collect();
+        let (platform, host_verdict, evidence) = if !vtd.is_empty() {
+            let units: Vec<VtdUnit> = vtd.iter().map(|n| read_vtd_unit(root, n)).collect();
+            let (v, ev) = vtd_verdict(root, ctx.kernel, &units);
+            (Platform::X86Vtd, v, ev)
+        } else if !amd.is_empty() {
+            let (v, ev) = amd_verdict(root, ctx.kernel, &amd);
+            (Platform::X86AmdVi, v, ev)
+        } else {
+            let seen = if names.is_empty() { "no remapping units".to_string() } else { format!("units {names:?}, none VT-d or AMD-Vi") };
+            let ev = vec![Evidence::new(IOMMU_CLASS, seen)];
+            let v = IsolationVerdict::not_isolated(rules::X86_NO_IOMMU, "no VT-d or AMD-Vi unit: MSIs are not remapped", ev.clone());
+            (Platform::X86NoIommu, v, ev)
+        };
+        let verdicts = functions.iter().map(|f| per_device(ctx.kernel, f, &host_verdict, platform)).collect();
+        PlatformAssessment { platform, evidence, verdicts }
+    }
+}
+
+fn hex_attr(root: &Root, rel: &str) -> Option<u64> {
+    root.read_value(rel).ok().and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+}
+
+pub fn read_vtd_unit(root: &Root, name: &str) -> VtdUnit {
+    let base = format!("{IOMMU_CLASS}/{name}/intel-iommu");
+    VtdUnit { name: name.to_string(), ecap: hex_attr(root, &format!("{base}/ecap")), cap: hex_attr(root, &format!("{base}/cap")) }
+}
+
+/// The DMAR table's flags byte, if the table was recorded and is well formed.
+pub fn dmar_flags(root: &Root) -> Result<u8, String> {
+    let t = acpi::table(root, "DMAR").map_err(|e| e.to_string())?;
+    t.get(DMAR_FLAGS_OFFSET).copied().ok_or_else(|| "DMAR: no flags byte".to_string())
+}
+
+/// Whether the kernel's own words say remapping is active: (active, evidence).
+fn remapping_active(kernel: &KernelSources, enabled_msg: &str) -> Option<(bool, Evidence)> {
+    if let Some(ev) = kernel.dmesg_line(enabled_msg) {
+        return Some((true, ev));
+    }
+    let ints = kernel.interrupts.value.as_ref()?;
+    let msi: Vec<_> = ints.msi_lines().collect();
+    let ir = msi.iter().find(|l| l.chip.starts_with("IR-"));
+    match (ir, msi.first()) {
+        (Some(l), _) => Some((true, Evidence::new("proc/interrupts", format!("irq {}: {}", l.irq, l.chip)))),
+        (None, Some(l)) => Some((false, Evidence::new("proc/interrupts", format!("irq {}: {} (no IR- chip on any MSI line)", l.irq, l.chip)))),
+        (None, None) => None,
+    }
+}
+
+/// Missing sources, named for an unknown verdict.
+fn missing_sources(kernel: &KernelSources) -> Vec<Evidence> {
+    [&kernel.interrupts.evidence, &kernel.dmesg.evidence].into_iter().cloned().collect()
+}
+
+pub fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]) -> (IsolationVerdict, Vec<Evidence>) {
+    let mut ev: Vec<Evidence> = units
+        .iter()
+        .map(|u| {
+            let ecap = u.ecap.map_or("ecap unreadable".to_string(), |e| {
+                format!("ecap {e:#x}: IR {}, EIM {}", (e & ECAP_IR != 0) as u8, (e & ECAP_EIM != 0) as u8)
+            });
+            Evidence::new(format!("{IOMMU_CLASS}/{}/intel-iommu/ecap", u.name), ecap)
+        })
+        .collect();
+    let dmar = dmar_flags(root);
+    ev.push(match &dmar {
+        Ok(f) => Evidence::new("sys/firmware/acpi/tables/DMAR", format!("flags {f:#04x}: INTR_REMAP {}, X2APIC_OPT_OUT {}", f & 1, (f >> 1) & 1)),
+        Err(e) => Evidence::new("sys/firmware/acpi/tables/DMAR", e.clone()),
+    });
+    let not = |rule: &str, why: &str, extra: Evidence, ev: &[Evidence]| {
+        let mut all = vec![extra];
+        all.extend_from_slice(ev);
+        IsolationVerdict::not_isolated(rule, why, all)
+    };
+    if let Some(e) = kernel.cmdline_has("intremap", "off") {
+        return (not(rules::VTD_INTREMAP_OFF, "interrupt remapping disabled on the command line", e, &ev), ev);
+    }
+    if let Some(e) = kernel.cmdline_has("intremap", "nosid") {
+        return (not(rules::VTD_SID_OFF, "source-id verification disabled: any device may use any IRTE", e, &ev), ev);
+    }
+    if let Some(e) = kernel.dmesg_line("Compatibility-format IRQs enabled despite intr remapping") {
+        return (not(rules::VTD_COMPAT_FORMAT, "compatibility-format interrupts are not blocked", e, &ev), ev);
+    }
+    if let Ok(f) = dmar {
+        if f & DMAR_INTR_REMAP == 0 {
+            let e = Evidence::new("sys/firmware/acpi/tables/DMAR", format!("flags {f:#04x}: INTR_REMAP clear"));
+            return (not(rules::VTD_FIRMWARE_NO_IR, "firmware does not offer interrupt remapping", e, &ev), ev);
+        }
+    }
+    if let Some(u) = units.iter().find(|u| u.ecap.is_some_and(|e| e & ECAP_IR == 0)) {
+        let e = Evidence::new(format!("{IOMMU_CLASS}/{}/intel-iommu/ecap", u.name), "IR bit clear");
+        return (not(rules::VTD_HW_NO_IR, "a DMAR unit cannot remap interrupts", e, &ev), ev);
+    }
+    match remapping_active(kernel, "Enabled IRQ remapping in") {
+        Some((true, e)) => {
+            let mut all = vec![e];
+            all.extend(ev.iter().cloned());
+            let mode = if kernel.dmesg_line("IRQ remapping in x2apic mode").is_some() { " (x2apic mode)" } else { "" };
+            let mech = format!("VT-d interrupt remapping{mode}, source-id verified, compatibility format blocked");
+            (IsolationVerdict::isolated(rules::VTD_IR_ENABLED, mech, all), ev)
+        }
+        Some((false, e)) => (not(rules::VTD_IR_NOT_ACTIVE, "MSIs are delivered without remapping", e, &ev), ev),
+        None => {
+            let mut all = missing_sources(kernel);
+            all.extend(ev.iter().cloned());
+            let why = "no interrupt line or kernel log shows whether remapping is active";
+            (IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all), ev)
+        }
+    }
+}
+
+pub fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]) -> (IsolationVerdict, Vec<Evidence>) {
+    let ev: Vec<Evidence> = units
+        .iter()
+        .map(|n| {
+            let f = root.read_value(&format!("{IOMMU_CLASS}/{n}/amd-iommu/features")).unwrap_or_else(|e| e.to_string());
+            Evidence::new(format!("{IOMMU_CLASS}/{n}/amd-iommu/features"), f)
+        })
+        .collect();
+    let off = kernel.cmdline_has("intremap", "off").or_else(|| kernel.cmdline_has("amd_iommu", "off"));
+    if let Some(e) = off {
+        let mut all = vec![e];
+        all.extend(ev.iter().cloned());
+        let v = IsolationVerdict::not_isolated(rules::AMDVI_INTREMAP_OFF, "interrupt remapping disabled on the command line", all);
+        return (v, ev);
+    }
+    let mut all = ev.clone();
+    match remapping_active(kernel, "Interrupt remapping enabled") {
+        Some((true, e)) => {
+            all.insert(0, e);
+            let mech = "AMD-Vi interrupt remapping with a per-device table (DTE)";
+            (IsolationVerdict::isolated(rules::AMDVI_IR_ENABLED, mech, all), ev)
+        }
+        Some((false, e)) => {
+            all.insert(0, e);
+            (IsolationVerdict::not_isolated(rules::AMDVI_IR_NOT_ACTIVE, "MSIs are delivered without remapping", all), ev)
+        }
+        None => {
+            all.extend(missing_sources(kernel));
+            let why = "no interrupt line or kernel log shows whether remapping is active";
+            (IsolationVerdict::unknown(rules::AMDVI_IR_UNKNOWN, why, all), ev)
+        }
+    }
+}
+
+/// The host verdict, sharpened by the function's own interrupt lines where it has any.
+fn per_device(kernel: &KernelSources, f: &PciFunction, host: &IsolationVerdict, platform: Platform) -> IsolationVerdict {
+    let chips = msi_chips(kernel, f);
+    let Some(chip_ev) = chip_evidence(&chips) else { return host.clone() };
+    let remapped = chips.iter().all(|(_, c)| c.starts_with("IR-"));
+    let not_active_rule = match platform {
+        Platform::X86AmdVi => rules::AMDVI_IR_NOT_ACTIVE,
+        _ => rules::VTD_IR_NOT_ACTIVE,
+    };
+    match host {
+        // A device whose own vectors bypass the remapper is not isolated, whatever the host says.
+        IsolationVerdict::Isolated { .. } if !remapped => {
+            IsolationVerdict::not_isolated(not_active_rule, "this function's MSIs are not remapped", vec![chip_ev])
+        }
+        IsolationVerdict::Isolated { mechanism, rule, evidence } => {
+            let mut ev = vec![chip_ev];
+            ev.extend(evidence.iter().cloned());
+            IsolationVerdict::isolated(rule, mechanism.clone(), ev)
+        }
+        other => other.clone(),
+    }
+}

@@ -1,0 +1,271 @@
+//! What the CLI prints: a table a person reads at a glance, `explain` for one device, and a
+//! stable JSON shape for machines.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::policy::{Decision, MappingPlan, MsixFacts, Reason, SegmentAction};
+use crate::{AuditReport, DeviceReport};
+
+/// The JSON shape of one device (documented in the README; keep it stable).
+#[derive(Debug, Serialize)]
+pub struct JsonDevice<'a> {
+    pub address: &'a str,
+    pub vendor: Option<String>,
+    pub device: Option<String>,
+    pub class: Option<String>,
+    pub driver: Option<&'a str>,
+    pub iommu_group: Option<u32>,
+    pub isolation: &'static str,
+    pub isolation_rule: &'a str,
+    pub isolation_summary: &'a str,
+    pub assignable: bool,
+    pub guest: crate::policy::GuestProfile,
+    pub exposure: &'static str,
+    pub risk: &'static str,
+    pub msix: &'a MsixFacts,
+    pub plan: Option<&'a MappingPlan>,
+    pub reasons: &'a [Reason],
+    pub warnings: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonReport<'a> {
+    pub root: &'a str,
+    pub live: bool,
+    pub host: &'a crate::policy::HostFacts,
+    pub source: Option<&'a crate::backends::host::FixtureSource>,
+    pub host_evidence: &'a [crate::policy::Evidence],
+    pub platform_evidence: &'a [crate::policy::Evidence],
+    pub devices: Vec<JsonDevice<'a>>,
+}
+
+pub fn json_device(d: &DeviceReport) -> JsonDevice<'_> {
+    let f = &d.facts;
+    let dec = &d.decision;
+    JsonDevice {
+        address: &d.address,
+        vendor: f.vendor.map(|v| format!("{v:04x}")),
+        device: f.device.map(|v| format!("{v:04x}")),
+        class: f.class.map(|v| format!("{v:06x}")),
+        driver: f.driver.as_deref(),
+        iommu_group: f.iommu_group,
+        isolation: dec.isolation.status(),
+        isolation_rule: dec.isolation.rule(),
+        isolation_summary: dec.isolation.summary(),
+        assignable: dec.assignable,
+        guest: dec.guest,
+        exposure: dec.exposure.as_str(),
+        risk: dec.risk.as_str(),
+        msix: &f.msix,
+        plan: dec.plan.as_ref(),
+        reasons: &dec.reasons,
+        warnings: &dec.warnings,
+    }
+}
+
+pub fn json_report(r: &AuditReport) -> JsonReport<'_> {
+    JsonReport {
+        root: &r.root,
+        live: r.live,
+        host: &r.host,
+        source: r.source.as_ref(),
+        host_evidence: &r.host_evidence,
+        platform_evidence: &r.platform_evidence,
+        devices: r.devices.iter().map(json_device).collect(),
+    }
+}
+
+/// Bytes as a person reads them: `0 B`, `4 KiB`, `1.5 KiB`.
+pub fn bytes(n: u64) -> String {
+    match n {
+        0 => "0 B".into(),
+        n if n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n % 1024 == 0 => format!("{} KiB", n >> 10),
+        n if n >= 1024 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn ids(d: &DeviceReport) -> String {
+    match (d.facts.vendor, d.facts.device) {
+        (Some(v), Some(p)) => format!("{v:04x}:{p:04x}"),
+        _ => "????:????".into(),
+    }
+}
+
+fn host_header(r: &AuditReport, out: &mut String) {
+    let h = &r.host;
+    let what = if r.live {
+        "this host".to_string()
+    } else {
+        let kind = r.source.as_ref().map_or("recorded", |s| if s.kind.is_empty() { "recorded" } else { s.kind.as_str() });
+        format!("{} ({kind})", r.root)
+    };
+    let _ = writeln!(out, "msix-policy audit of {what}");
+    let mappable = match (h.msix_mappable.mappable.value, h.msix_mappable.source) {
+        (Some(true), Some(s)) => format!("yes ({s:?})").to_lowercase(),
+        (Some(false), _) => "no".into(),
+        _ => "unknown (taken as no)".into(),
+    };
+    let unsafe_ = match h.allow_unsafe_interrupts.value {
+        Some(true) => "Y",
+        Some(false) => "N",
+        None => "unknown (taken as N)",
+    };
+    let _ = writeln!(
+        out,
+        "host: {}, {} pages, kernel {}\nplatform: {} | VFIO backend: {:?} | allow_unsafe_interrupts: {unsafe_} | MSI-X BAR mappable: {mappable}",
+        h.arch,
+        bytes(h.page_size),
+        h.kernel,
+        h.platform.label(),
+        h.vfio_backend
+    );
+}
+
+/// The audit table, then one line of rule ids per device.
+pub fn text_report(r: &AuditReport) -> String {
+    let mut out = String::new();
+    host_header(r, &mut out);
+    if r.devices.is_empty() {
+        out.push_str("\nno PCI functions under sys/bus/pci/devices\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<13} {:<10} {:<7} {:<12} {:<13} {:<12} {:<10} {:>9} {:>10}  HOT TRAPPED",
+        "ADDRESS", "ID", "CLASS", "DRIVER", "ISOLATION", "EXPOSURE", "RISK", "TRAPPED", "COLLATERAL"
+    );
+    for d in &r.devices {
+        let dec = &d.decision;
+        let (trapped, collateral, hot) = match &dec.plan {
+            Some(p) => (bytes(p.trapped_bytes()), bytes(p.collateral_bytes()), p.hot_trapped().map(|h| h.what.as_str()).collect::<Vec<_>>().join(", ")),
+            None => ("-".into(), "-".into(), String::new()),
+        };
+        let _ = writeln!(
+            out,
+            "{:<13} {:<10} {:<7} {:<12} {:<13} {:<12} {:<10} {:>9} {:>10}  {}",
+            d.address,
+            ids(d),
+            d.facts.class.map_or("?".into(), |c| format!("{c:06x}")),
+            truncate(d.facts.driver.as_deref().unwrap_or("-"), 12),
+            dec.isolation.status(),
+            dec.exposure.as_str(),
+            dec.risk.as_str(),
+            trapped,
+            collateral,
+            if hot.is_empty() { "-" } else { &hot }
+        );
+    }
+    out.push_str("\nwhy (rule ids in order; `msix-policy explain <ADDRESS>` shows the evidence):\n");
+    for d in &r.devices {
+        let chain: Vec<&str> = d.decision.rule_ids().collect();
+        let _ = writeln!(out, "  {}  {}", d.address, chain.join(" > "));
+        for w in &d.decision.warnings {
+            let _ = writeln!(out, "  {}  warning: {w}", " ".repeat(d.address.len()));
+        }
+    }
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(n - 1).collect();
+        format!("{t}~")
+    }
+}
+
+/// Everything about one device: facts, plan segment by segment, reasons with evidence.
+pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
+    let mut out = String::new();
+    host_header(r, &mut out);
+    let f = &d.facts;
+    let dec: &Decision = &d.decision;
+    let _ = writeln!(
+        out,
+        "\n{}  {}  class {}  driver {}  iommu group {}",
+        d.address,
+        ids(d),
+        f.class.map_or("?".into(), |c| format!("{c:06x}")),
+        f.driver.as_deref().unwrap_or("-"),
+        f.iommu_group.map_or("-".into(), |g| g.to_string())
+    );
+    match &f.msix {
+        MsixFacts::Present { capability: c } => {
+            let _ = writeln!(
+                out,
+                "  MSI-X: {} vectors, table BAR{} {:#x} ({}), PBA BAR{} {:#x} ({})",
+                c.table_size,
+                c.table_bir,
+                c.table_offset,
+                bytes(c.table_bytes()),
+                c.pba_bir,
+                c.pba_offset,
+                bytes(c.pba_bytes())
+            );
+        }
+        MsixFacts::Absent => out.push_str("  MSI-X: none\n"),
+        MsixFacts::Unknown { why, .. } => {
+            let _ = writeln!(out, "  MSI-X: unknown ({why})");
+        }
+    }
+    for h in &f.hot_windows {
+        let _ = writeln!(out, "  hot window: {} at BAR{} {:#x}+{:#x}", h.what, h.bar, h.offset, h.length);
+    }
+    let _ = writeln!(
+        out,
+        "\n  isolation  {} ({})\n  exposure   {}\n  risk       {}\n  guest      {:?}",
+        dec.isolation.status(),
+        dec.isolation.summary(),
+        dec.exposure.as_str(),
+        dec.risk.as_str(),
+        dec.guest
+    );
+    if let Some(p) = &dec.plan {
+        let _ = writeln!(out, "\n  plan ({} pages):", bytes(p.page_size));
+        for b in &p.bars {
+            let _ = writeln!(
+                out,
+                "    BAR{} {} {:?}: trapped {} (table {}, PBA {}, collateral {})",
+                b.index,
+                bytes(b.size),
+                b.origin,
+                bytes(b.trapped_bytes),
+                bytes(b.trapped_table_bytes),
+                bytes(b.trapped_pba_bytes),
+                bytes(b.collateral_bytes)
+            );
+            for s in &b.segments {
+                let action = match s.action {
+                    SegmentAction::Map => "map".to_string(),
+                    SegmentAction::Trap(k) => format!("trap({})", format!("{k:?}").to_lowercase()),
+                    SegmentAction::Emulate(_) => "emulate(virtual-table)".to_string(),
+                };
+                let _ = writeln!(out, "      {:#010x}..{:#010x}  {action}", s.offset, s.end());
+            }
+        }
+        if let Some(rel) = &p.relocation {
+            let _ = writeln!(out, "    virtual table: BAR{} ({:?}) table at {:#x}, PBA at {:#x}", rel.bar, rel.origin, rel.table_offset, rel.pba_offset);
+        }
+    } else {
+        out.push_str("\n  plan: none (refused)\n");
+    }
+    out.push_str("\n  reasons:\n");
+    for (i, reason) in dec.reasons.iter().enumerate() {
+        let _ = writeln!(out, "    {}. {}: {}", i + 1, reason.rule, reason.detail);
+        for e in &reason.evidence {
+            let _ = writeln!(out, "         evidence: {}: {}", e.source, e.observed);
+        }
+        if !reason.reference.is_empty() {
+            let _ = writeln!(out, "         reference: {}", reason.reference);
+        }
+    }
+    for w in &dec.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+    out
+}
