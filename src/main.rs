@@ -57,6 +57,26 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Record a host (default `/`) into a new fixture directory, to the FIXTURES.md contract.
+    Record {
+        /// The new fixture directory.
+        dest: PathBuf,
+        /// What to record: `/` or another root.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// [source] kind: qemu | hardware | synthetic.
+        #[arg(long, default_value = "hardware")]
+        kind: String,
+        /// [source] description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// [source] machine: how it was produced.
+        #[arg(long, default_value = "")]
+        machine: String,
+        /// A kernel log file to store as dmesg.txt (default: /dev/kmsg when recording `/`).
+        #[arg(long)]
+        dmesg: Option<PathBuf>,
+    },
     /// List every rule id a decision can cite.
     Rules {
         #[arg(long, value_enum, default_value = "text")]
@@ -126,6 +146,28 @@ fn run(cli: Cli) -> Result<(), String> {
                 Format::Text => print!("{}", render::text_explain(&report, d)),
                 Format::Json => print_json(&render::json_device(d))?,
             }
+        }
+        Command::Record { dest, root, kind, description, machine, dmesg } => {
+            use msix_policy::backends::{host, record, Root};
+            if !["qemu", "hardware", "synthetic"].contains(&kind.as_str()) {
+                return Err(format!("--kind {kind}: expected qemu, hardware or synthetic"));
+            }
+            let src = Root::open(&root).map_err(|e| format!("cannot open root {e}"))?;
+            let identity = host::identify(&src).map_err(|e| e.to_string())?;
+            let dmesg = match dmesg {
+                Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?),
+                None => None,
+            };
+            let opts = record::RecordOptions { source: host::FixtureSource { kind, description, machine }, dmesg };
+            let s = record::record(&src, &identity, &dest, &opts).map_err(|e| e.to_string())?;
+            println!(
+                "recorded {} PCI functions into {}: {} files, {} links ({} unreadable entries skipped)",
+                s.functions,
+                dest.display(),
+                s.files,
+                s.links,
+                s.skipped
+            );
         }
         Command::Rules { format } => match format {
             Format::Json => print_json(&rules::ALL)?,

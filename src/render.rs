@@ -121,7 +121,7 @@ fn host_header(r: &AuditReport, out: &mut String) {
         bytes(h.page_size),
         h.kernel,
         h.platform.label(),
-        h.vfio_backend
+        h.vfio_backend.as_str()
     );
 }
 
@@ -218,12 +218,12 @@ pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\n  isolation  {} ({})\n  exposure   {}\n  risk       {}\n  guest      {:?}",
+        "\n  isolation  {} ({})\n  exposure   {}\n  risk       {}\n  guest      {}",
         dec.isolation.status(),
         dec.isolation.summary(),
         dec.exposure.as_str(),
         dec.risk.as_str(),
-        dec.guest
+        dec.guest.as_str()
     );
     if let Some(p) = &dec.plan {
         let _ = writeln!(out, "\n  plan ({} pages):", bytes(p.page_size));

@@ -197,7 +197,7 @@ pub fn msix_mappable(identity: &HostIdentity, probed: Option<(bool, Evidence)>) 
             return Mappability { mappable: Fact::known(v, ev), source: Some(MappableSource::Probed) };
         }
     }
-    let src = "uname -r";
+    let src = if identity.fixture.is_some() { "fixture.toml [host] kernel" } else { "uname -r" };
     match kernel_version(&identity.kernel) {
         Some(v) => Mappability {
             mappable: Fact::known(v >= (4, 16), Evidence::new(src, format!("kernel {} (MSI-X BAR mmap since 4.16)", identity.kernel))),

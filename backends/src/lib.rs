@@ -8,6 +8,7 @@ pub mod host;
 pub mod interrupts;
 pub mod pci;
 pub mod platform;
+pub mod record;
 pub mod root;
 
 pub use host::{HostError, HostIdentity, KernelSources};

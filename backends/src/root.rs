@@ -42,6 +42,15 @@ impl ReadError {
     pub fn is_missing(&self) -> bool {
         matches!(self, ReadError::Missing(_))
     }
+
+    /// The message without the path (for evidence already keyed by the path).
+    pub fn reason(&self) -> String {
+        let full = self.to_string();
+        match full.split_once(": ") {
+            Some((_, rest)) => rest.to_string(),
+            None => full,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +58,15 @@ impl ReadError {
 pub struct RootError {
     pub path: String,
     pub msg: String,
+}
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Link,
+    Other,
 }
 
 /// A directory that stands for `/` of a host.
@@ -193,6 +211,21 @@ impl Root {
     /// Whether a path exists in the root (as a file, directory or link).
     pub fn exists(&self, rel: &str) -> bool {
         self.resolve(rel, false).is_ok()
+    }
+
+    /// What the last component of `rel` is, without following it.
+    pub fn kind(&self, rel: &str) -> Option<EntryKind> {
+        let m = fs::symlink_metadata(self.resolve(rel, false).ok()?).ok()?;
+        let t = m.file_type();
+        Some(if t.is_symlink() {
+            EntryKind::Link
+        } else if t.is_dir() {
+            EntryKind::Dir
+        } else if t.is_file() {
+            EntryKind::File
+        } else {
+            EntryKind::Other
+        })
     }
 
     pub fn is_dir(&self, rel: &str) -> bool {

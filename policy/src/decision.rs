@@ -75,6 +75,15 @@ pub enum GuestProfile {
     DirectTableWrites,
 }
 
+impl GuestProfile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuestProfile::Paravirtual => "paravirtual",
+            GuestProfile::DirectTableWrites => "direct-table-writes",
+        }
+    }
+}
+
 /// The VMM's choice of guest profile; `Auto` derives it from the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

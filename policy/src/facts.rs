@@ -76,6 +76,15 @@ pub enum VfioBackend {
     SpaprTce,
 }
 
+impl VfioBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VfioBackend::Type1 => "type1",
+            VfioBackend::SpaprTce => "spapr-tce",
+        }
+    }
+}
+
 /// How the MSI-X BAR mappability was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -60,7 +60,7 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
             p
         }
         Err(e) => {
-            note("config", e.to_string());
+            note("config", e.reason());
             let mut p = config::parse(&[]);
             p.msix = MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_UNREADABLE.into(), why: format!("config unreadable: {e}") };
             p
@@ -76,9 +76,7 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
     let device = id("device", cfg.device.map(u32::from)).and_then(|v| u16::try_from(v).ok());
     let class = id("class", cfg.class);
 
-    let bars = match root.read_text(&format!("{dir}/resource")).map_err(|e| e.to_string()).and_then(|t| {
-        resource::parse(&t).map_err(|e| format!("{dir}/resource: {e}"))
-    }) {
+    let bars = match root.read_text(&format!("{dir}/resource")).map_err(|e| e.reason()).and_then(|t| resource::parse(&t).map_err(|e| e.to_string())) {
         Ok(b) => {
             let list: Vec<String> = b.iter().map(|b| format!("BAR{} {:?} {:#x}@{:#x}", b.index, b.kind, b.size, b.start)).collect();
             note("resource", list.join(", "));
@@ -96,7 +94,7 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
                 Some(t)
             }
             Err(e) => {
-                note(file, e.to_string());
+                note(file, e.reason());
                 None
             }
         }

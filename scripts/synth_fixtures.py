@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Writes the synthetic fixtures under fixtures/synthetic/ (kind = "synthetic").
+
+Each one stands in for a platform branch until a real recording lands (issue: fixture lab).
+Device layouts follow what QEMU's models present (virtio-net-pci modern, e1000e, nvme), so the
+decisions they produce are the ones a real host of that kind would get.
+
+    python3 scripts/synth_fixtures.py            # rewrite every synthetic fixture
+"""
+import os
+import shutil
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "fixtures", "synthetic")
+
+
+def cfg(vendor, device, cls, header=0, caps=(), cap_ptr=None, size=256):
+    """A config space image. caps: list of (offset, bytes-without-next-pointer)."""
+    b = bytearray(size)
+    struct.pack_into("<HH", b, 0, vendor, device)
+    b[0x08] = 0x01  # revision
+    b[0x09] = cls & 0xFF
+    b[0x0A] = (cls >> 8) & 0xFF
+    b[0x0B] = (cls >> 16) & 0xFF
+    b[0x0E] = header
+    if caps:
+        struct.pack_into("<H", b, 0x06, 0x0010)
+        order = list(caps)
+        b[0x34] = cap_ptr if cap_ptr is not None else order[0][0]
+        for i, (off, body) in enumerate(order):
+            nxt = order[i + 1][0] if i + 1 < len(order) else 0
+            b[off] = body[0]
+            b[off + 1] = nxt
+            b[off + 2: off + len(body) + 1] = body[1:]
+    return bytes(b)
+
+
+def msix(vectors, tbir, toff, pbir, poff):
+    return bytes([0x11]) + struct.pack("<HII", vectors - 1, toff | tbir, poff | pbir)
+
+
+def virtio_cap(cfg_type, bar, off, length, mult=None):
+    body = bytes([0x09, 20 if mult is not None else 16, cfg_type, bar, 0, 0, 0]) + struct.pack("<II", off, length)
+    if mult is not None:
+        body += struct.pack("<I", mult)
+    return body
+
+
+PM = bytes([0x01, 0x03, 0x00, 0, 0, 0, 0])
+PCIE = bytes([0x10, 0x02, 0x00]) + bytes(57)
+MSI = bytes([0x05, 0x80, 0x00]) + bytes(11)
+
+
+def resource(bars):
+    """bars: {index: (start, size, flags)} -> the sysfs resource text (13 lines)."""
+    lines = []
+    for i in range(13):
+        if i in bars:
+            s, n, f = bars[i]
+            lines.append("0x%016x 0x%016x 0x%016x" % (s, s + n - 1, f))
+        else:
+            lines.append("0x%016x 0x%016x 0x%016x" % (0, 0, 0))
+    return "\n".join(lines) + "\n"
+
+
+MEM32 = 0x40200
+MEM64 = 0x14220C
+MEM64_NP = 0x140204
+IO = 0x40101
+
+
+def virtio_net(base, io):
+    caps = [
+        (0x98, msix(3, 1, 0x0, 1, 0x800)),
+        (0x84, virtio_cap(5, 0, 0, 0) + bytes(4)),
+        (0x70, virtio_cap(2, 4, 0x3000, 0x1000, mult=4)),
+        (0x60, virtio_cap(4, 4, 0x2000, 0x1000)),
+        (0x50, virtio_cap(3, 4, 0x1000, 0x1000)),
+        (0x40, virtio_cap(1, 4, 0x0, 0x1000)),
+    ]
+    return dict(
+        vendor=0x1AF4, device=0x1041, cls=0x020000, driver="virtio-pci", name="virtio0",
+        config=cfg(0x1AF4, 0x1041, 0x020000, caps=caps),
+        bars={0: (io, 0x20, IO), 1: (base, 0x1000, MEM32), 4: (base + 0x100000, 0x4000, MEM64)},
+        vectors=3,
+    )
+
+
+def e1000e(base, io):
+    caps = [(0xC8, PM), (0xD0, MSI), (0xE0, PCIE), (0xA0, msix(5, 3, 0x0, 3, 0x2000))]
+    return dict(
+        vendor=0x8086, device=0x10D3, cls=0x020000, driver="e1000e", name="enp0s2",
+        config=cfg(0x8086, 0x10D3, 0x020000, caps=caps),
+        bars={0: (base, 0x20000, MEM32), 1: (base + 0x20000, 0x20000, MEM32), 2: (io, 0x20, IO), 3: (base + 0x40000, 0x4000, MEM32)},
+        vectors=5,
+    )
+
+
+def nvme(base):
+    caps = [(0x40, PM), (0x60, msix(65, 0, 0x2000, 0, 0x3000)), (0x80, PCIE)]
+    return dict(
+        vendor=0x1B36, device=0x0010, cls=0x010802, driver="nvme", name="nvme0q",
+        config=cfg(0x1B36, 0x0010, 0x010802, caps=caps),
+        bars={0: (base, 0x4000, MEM64_NP)},
+        vectors=3,
+    )
+
+
+def host_bridge():
+    return dict(vendor=0x8086, device=0x29C0, cls=0x060000, driver=None, name=None,
+                config=cfg(0x8086, 0x29C0, 0x060000), bars={}, vectors=0)
+
+
+def root_port(base):
+    caps = [(0x40, PCIE), (0x80, MSI)]
+    return dict(vendor=0x1B36, device=0x000C, cls=0x060400, driver="pcieport", name="PCIe PME",
+                config=cfg(0x1B36, 0x000C, 0x060400, header=1, caps=caps), bars={0: (base, 0x1000, MEM32)}, vectors=0)
+
+
+class Fixture:
+    def __init__(self, name, arch, page, kernel, description, machine):
+        self.dir = os.path.join(OUT, name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.arch = arch
+        self.irq = 24
+        self.lines = []
+        self.write("fixture.toml", (
+            "[host]\narch = \"%s\"\npage_size = %d\nkernel = \"%s\"\n\n[source]\nkind = \"synthetic\"\n"
+            "description = \"%s\"\nmachine = \"%s\"\n") % (arch, page, kernel, description, machine))
+        self.write("proc/sys/kernel/osrelease", kernel + "\n")
+        self.write("proc/version", "Linux version %s (synthetic)\n" % kernel)
+
+    def write(self, rel, data):
+        p = os.path.join(self.dir, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+
+    def link(self, rel, target):
+        p = os.path.join(self.dir, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        os.symlink(target, p)
+
+    def device(self, bdf, d, group=None, chip="PCI-MSI", truncate=None, of_node=None):
+        base = "sys/bus/pci/devices/" + bdf
+        self.write(base + "/vendor", "0x%04x\n" % d["vendor"])
+        self.write(base + "/device", "0x%04x\n" % d["device"])
+        self.write(base + "/class", "0x%06x\n" % d["cls"])
+        config = d["config"] if truncate is None else d["config"][:truncate]
+        self.write(base + "/config", config)
+        self.write(base + "/resource", resource(d["bars"]))
+        if d["driver"]:
+            self.link(base + "/driver", "../../../bus/pci/drivers/" + d["driver"])
+        if group is not None:
+            self.link(base + "/iommu_group", "../../../kernel/iommu_groups/%d" % group)
+            self.link("sys/kernel/iommu_groups/%d/devices/%s" % (group, bdf), "../../../../devices/pci0000:00/" + bdf)
+            self.write("sys/kernel/iommu_groups/%d/type" % group, "DMA\n")
+        if of_node:
+            self.link(base + "/of_node", "../../../firmware/devicetree/base/" + of_node)
+        for v in range(d["vectors"]):
+            irq = self.irq
+            self.irq += 1
+            self.write(base + "/msi_irqs/%d" % irq, "msix\n")
+            if chip is not None:
+                self.lines.append((irq, chip.replace("{bdf}", bdf), "%d-edge" % v, "%s-%d" % (d["name"], v)))
+
+    def interrupts(self, extra=()):
+        rows = ["           CPU0       CPU1"]
+        for irq, chip, hw, name in list(extra) + self.lines:
+            rows.append("%4d:%11d%11d  %s %s      %s" % (irq, 7, 0, chip, hw, name))
+        self.write("proc/interrupts", "\n".join(rows) + "\n")
+
+
+def dmar(flags):
+    body = bytearray(48)
+    body[0:4] = b"DMAR"
+    struct.pack_into("<I", body, 4, 48)
+    body[8] = 1
+    body[10:16] = b"BOCHS "
+    body[36] = 38  # host address width - 1
+    body[37] = flags
+    return bytes(body)
+
+
+X86_KERNEL = "6.1.0-26-amd64"
+
+
+def x86_q35(name, description, cmdline, iommu, ir_chips, dmesg, allow_unsafe="N", truncate=None, dmar_flags=0x01):
+    f = Fixture(name, "x86_64", 4096, X86_KERNEL, description, "synthetic q35: " + cmdline)
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro %s\n" % (X86_KERNEL, cmdline))
+    f.write("proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: QEMU Virtual CPU\n")
+    chip = "IR-PCI-MSI" if ir_chips else "PCI-MSI"
+    groups = iommu is not None
+    f.device("0000:00:00.0", host_bridge(), group=0 if groups else None)
+    f.device("0000:00:01.0", virtio_net(0xFEA00000, 0xC000), group=1 if groups else None, chip=chip, truncate=truncate)
+    f.device("0000:00:02.0", e1000e(0xFE800000, 0xC040), group=2 if groups else None, chip=chip, truncate=truncate)
+    f.device("0000:00:03.0", root_port(0xFEB00000), group=3 if groups else None, chip=None, truncate=truncate)
+    f.device("0000:00:04.0", nvme(0xFEC00000), group=4 if groups else None, chip=chip, truncate=truncate)
+    f.interrupts([(0, "IO-APIC" if not ir_chips else "IR-IO-APIC", "2-edge", "timer")])
+    if iommu == "vtd":
+        f.write("sys/class/iommu/dmar0/intel-iommu/cap", "12008c22260286\n")
+        f.write("sys/class/iommu/dmar0/intel-iommu/ecap", "f0205a\n")
+        f.write("sys/class/iommu/dmar0/intel-iommu/version", "1:0\n")
+        f.write("sys/firmware/acpi/tables/DMAR", dmar(dmar_flags))
+    elif iommu == "amd":
+        f.write("sys/class/iommu/ivhd0/amd-iommu/cap", "190b0011\n")
+        f.write("sys/class/iommu/ivhd0/amd-iommu/features", "a4\n")
+    if allow_unsafe is not None:
+        f.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", allow_unsafe + "\n")
+        f.write("sys/module/vfio_iommu_type1/parameters/dma_entry_limit", "65535\n")
+    f.write("dmesg.txt", "".join("[    0.%06d] %s\n" % (i * 1000, l) for i, l in enumerate(dmesg)))
+
+
+def ppc64_common(f):
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinux-6.1.0-26-powerpc64le root=/dev/sda2 ro\n")
+    f.write("sys/module/vfio_iommu_spapr_tce/parameters/.keep", "")
+
+
+def pseries():
+    f = Fixture("ppc64-pseries", "ppc64le", 65536, "6.1.0-26-powerpc64le",
+                "pSeries POWER9 guest with 64 KiB pages: PAPR MSIs via RTAS",
+                "synthetic: qemu-system-ppc64 -M pseries -cpu POWER9")
+    ppc64_common(f)
+    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: POWER9 (architected), altivec supported\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: IBM pSeries (emulated by qemu)\nmachine\t\t: CHRP IBM pSeries (emulated by qemu)\nMMU\t\t: Radix\n")
+    f.write("sys/firmware/devicetree/base/compatible", b"qemu,pseries\0")
+    f.write("sys/firmware/devicetree/base/device_type", b"chrp\0")
+    f.write("sys/firmware/devicetree/base/rtas/ibm,change-msi", struct.pack(">I", 0x2c))
+    f.write("sys/firmware/devicetree/base/rtas/ibm,query-interrupt-source-number", struct.pack(">I", 0x2d))
+    f.device("0000:00:01.0", virtio_net(0x200080000000, 0x10000), group=0, chip="XIVE-IRQ")
+    f.device("0000:00:02.0", e1000e(0x200080200000, 0x10040), group=1, chip="XIVE-IRQ")
+    f.device("0000:00:04.0", nvme(0x200080400000), group=2, chip="XIVE-IRQ")
+    f.interrupts()
+
+
+def powernv():
+    f = Fixture("ppc64-powernv", "ppc64le", 65536, "6.1.0-26-powerpc64le",
+                "PowerNV POWER9 host with 64 KiB pages: an IODA3 PHB and an IODA1 PHB",
+                "synthetic: qemu-system-ppc64 -M powernv9 (second PHB model changed to test the unknown branch)")
+    ppc64_common(f)
+    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: POWER9, altivec supported\n\ntimebase\t: 512000000\nplatform\t: PowerNV\nmodel\t\t: IBM PowerNV (emulated by qemu)\nmachine\t\t: PowerNV IBM PowerNV (emulated by qemu)\nfirmware\t: OPAL\nMMU\t\t: Radix\n")
+    dt = "sys/firmware/devicetree/base/"
+    f.write(dt + "compatible", b"qemu,powernv9\0ibm,powernv\0")
+    f.write(dt + "ibm,opal/compatible", b"ibm,opal-v3\0")
+    f.write(dt + "pciex@600c3c0000000/compatible", b"ibm,power9-pciex\0ibm,ioda3-phb\0")
+    f.write(dt + "pciex@600c3c0000000/ibm,opal-phbid", struct.pack(">II", 0, 0))
+    f.write(dt + "pciex@600c3c0100000/compatible", b"ibm,ioda-phb\0")
+    f.write(dt + "pciex@600c3c0100000/ibm,opal-phbid", struct.pack(">II", 0, 1))
+    f.device("0000:01:00.0", nvme(0x600C000000000), group=0, chip="XIVE-IRQ",
+             of_node="pciex@600c3c0000000/pci@0/mass-storage@0")
+    f.device("0000:02:00.0", e1000e(0x600C000100000, 0x0), group=1, chip="XIVE-IRQ",
+             of_node="pciex@600c3c0000000/pci@0/pci@0/ethernet@0")
+    f.device("0001:01:00.0", virtio_net(0x600C080000000, 0x0), group=2, chip="XIVE-IRQ")
+    f.interrupts()
+
+
+def arm64(name, page, msi):
+    desc = {"its": "arm64 virt with GICv3 ITS and SMMUv3", "v2m": "arm64 virt with GICv2 + GICv2m, no ITS"}[msi]
+    f = Fixture(name, "aarch64", page, "6.1.0-26-arm64", desc + (" (64 KiB pages)" if page == 65536 else ""),
+                "synthetic: qemu-system-aarch64 -M virt,gic-version=%s,iommu=smmuv3" % ("3" if msi == "its" else "2"))
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-6.1.0-26-arm64 root=/dev/vda2 ro\n")
+    f.write("proc/cpuinfo", "processor\t: 0\nBogoMIPS\t: 125.00\nCPU implementer\t: 0x41\n")
+    dt = "sys/firmware/devicetree/base/"
+    f.write(dt + "compatible", b"linux,dummy-virt\0")
+    if msi == "its":
+        f.write(dt + "intc@8000000/compatible", b"arm,gic-v3\0")
+        f.write(dt + "intc@8000000/its@8080000/compatible", b"arm,gic-v3-its\0")
+        f.write(dt + "intc@8000000/its@8080000/phandle", struct.pack(">I", 0x8006))
+        f.write(dt + "intc@8000000/its@8080000/msi-controller", b"")
+        f.write(dt + "pcie@10000000/msi-map", struct.pack(">IIII", 0, 0x8006, 0, 0x10000))
+        chip = "ITS-MSI"
+    else:
+        f.write(dt + "intc@8000000/compatible", b"arm,cortex-a15-gic\0")
+        f.write(dt + "intc@8000000/v2m@8020000/compatible", b"arm,gic-v2m-frame\0")
+        f.write(dt + "intc@8000000/v2m@8020000/phandle", struct.pack(">I", 0x8002))
+        f.write(dt + "pcie@10000000/msi-parent", struct.pack(">I", 0x8002))
+        chip = "MSI"  # GICv2m's irq_chip name on 6.1: ambiguous, so the device tree decides
+    f.write(dt + "pcie@10000000/compatible", b"pci-host-ecam-generic\0")
+    f.write(dt + "smmuv3@9050000/compatible", b"arm,smmu-v3\0")
+    f.device("0000:00:01.0", virtio_net(0x10000000 if page == 4096 else 0x10000000, 0x1000), group=0, chip=chip)
+    f.device("0000:00:02.0", e1000e(0x10200000, 0x1040), group=1, chip=chip)
+    f.device("0000:00:03.0", nvme(0x10400000), group=2, chip=chip)
+    f.interrupts()
+    f.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n")
+
+
+def main():
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    ir_on = ["DMAR: IOMMU enabled", "DMAR-IR: Queued invalidation will be enabled to support x2apic and Intr-remapping.",
+             "DMAR-IR: Enabled IRQ remapping in x2apic mode"]
+    x86_q35("x86-vtd-ir", "q35 with VT-d interrupt remapping (x2apic mode)", "intel_iommu=on", "vtd", True, ir_on)
+    x86_q35("x86-vtd-intremap-off", "q35 with VT-d, interrupt remapping disabled on the command line",
+            "intel_iommu=on intremap=off", "vtd", False, ["DMAR: IOMMU enabled"])
+    x86_q35("x86-vtd-nosid", "q35 with VT-d remapping but source-id verification off (intremap=nosid)",
+            "intel_iommu=on intremap=nosid", "vtd", True, ir_on)
+    x86_q35("x86-vtd-allow-unsafe", "q35 with VT-d, intremap=off and vfio_iommu_type1.allow_unsafe_interrupts=1",
+            "intel_iommu=on intremap=off vfio_iommu_type1.allow_unsafe_interrupts=1", "vtd", False,
+            ["DMAR: IOMMU enabled"], allow_unsafe="Y")
+    x86_q35("x86-vtd-unprivileged", "q35 with VT-d remapping, config space read without privilege (64 bytes)",
+            "intel_iommu=on", "vtd", True, ir_on, truncate=64)
+    x86_q35("x86-amdvi", "q35 with AMD-Vi interrupt remapping", "amd_iommu=on", "amd", True,
+            ["AMD-Vi: Interrupt remapping enabled", "AMD-Vi: X2APIC enabled"])
+    x86_q35("x86-no-iommu", "q35 without an IOMMU", "quiet", None, False, ["Booting paravirtualized kernel on KVM"], allow_unsafe=None)
+    pseries()
+    powernv()
+    arm64("arm64-its", 4096, "its")
+    arm64("arm64-its-64k", 65536, "its")
+    arm64("arm64-gicv2m", 4096, "v2m")
+    print("wrote", ", ".join(sorted(os.listdir(OUT))))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
