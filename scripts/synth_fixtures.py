@@ -34,6 +34,7 @@ def cfg(vendor, device, cls, header=0, caps=(), cap_ptr=None, size=256):
             b[off] = body[0]
             b[off + 1] = nxt
             b[off + 2: off + len(body) + 1] = body[1:]
+    assert len(b) == size, "a capability runs past the config space"
     return bytes(b)
 
 
@@ -49,7 +50,7 @@ def virtio_cap(cfg_type, bar, off, length, mult=None):
 
 
 PM = bytes([0x01, 0x03, 0x00, 0, 0, 0, 0])
-PCIE = bytes([0x10, 0x02, 0x00]) + bytes(57)
+PCIE = bytes([0x10, 0x01, 0x00]) + bytes(17)  # PCIe capability v1: 20 bytes
 MSI = bytes([0x05, 0x80, 0x00]) + bytes(11)
 
 

@@ -1,0 +1,150 @@
+//! The decisions POLICY.md predicts, asserted on the recorded hosts themselves.
+
+mod common;
+
+use msix_policy::policy::{rules, Exposure, GuestSelection, Risk, SegmentAction, TrapKind};
+use msix_policy::{audit, audit_device, AuditOptions};
+
+fn opts(guest: GuestSelection) -> AuditOptions {
+    AuditOptions { guest, ..Default::default() }
+}
+
+#[test]
+fn vtd_with_remapping_traps_the_table_and_nothing_else_on_4k() {
+    let r = audit(common::fixture("synthetic/x86-vtd-ir"), &AuditOptions::default()).unwrap();
+    let nvme = r.device("0000:00:04.0").unwrap();
+    assert_eq!(nvme.decision.isolation.rule(), rules::VTD_IR_ENABLED);
+    assert_eq!(nvme.decision.exposure, Exposure::Trap);
+    assert_eq!(nvme.decision.risk, Risk::None);
+    let plan = nvme.decision.plan.as_ref().unwrap();
+    assert_eq!(plan.collateral_bytes(), 0, "a compliant device costs nothing on 4 KiB pages");
+    // Table at 0x2000 and PBA at 0x3000 of a 16 KiB BAR0: two 4 KiB pages trap, the doorbells map.
+    let segs = &plan.bars[0].segments;
+    assert_eq!(segs[0].action, SegmentAction::Map);
+    assert_eq!((segs[0].offset, segs[0].length), (0, 0x2000));
+    assert_eq!(segs[1].action, SegmentAction::Trap(TrapKind::Table));
+    assert_eq!(segs[2].action, SegmentAction::Trap(TrapKind::Pba));
+    assert!(r.device("0000:00:03.0").unwrap().decision.fired(rules::ASSIGN_BRIDGE));
+}
+
+#[test]
+fn intremap_off_refuses_and_allow_unsafe_traps_with_risk() {
+    let off = audit(common::fixture("synthetic/x86-vtd-intremap-off"), &AuditOptions::default()).unwrap();
+    for d in &off.devices {
+        assert_eq!(d.decision.exposure, Exposure::Refuse, "{}", d.address);
+        assert_eq!(d.decision.isolation.rule(), rules::VTD_INTREMAP_OFF);
+        assert!(d.decision.plan.is_none());
+    }
+    let unsafe_ = audit(common::fixture("synthetic/x86-vtd-allow-unsafe"), &AuditOptions::default()).unwrap();
+    let e1000e = unsafe_.device("0000:00:02.0").unwrap();
+    assert_eq!(e1000e.decision.exposure, Exposure::Trap);
+    assert_eq!(e1000e.decision.risk, Risk::Unsafe);
+    assert!(e1000e.decision.fired(rules::ASSIGN_ALLOW_UNSAFE));
+    // The table is never handed to a non-isolated guest, even as a paravirtual one.
+    let pv = audit(common::fixture("synthetic/x86-vtd-allow-unsafe"), &opts(GuestSelection::Paravirtual)).unwrap();
+    assert_eq!(pv.device("0000:00:02.0").unwrap().decision.exposure, Exposure::Trap);
+}
+
+#[test]
+fn nosid_is_not_isolated_although_linux_reports_remapping() {
+    let r = audit(common::fixture("synthetic/x86-vtd-nosid"), &AuditOptions::default()).unwrap();
+    let d = r.device("0000:00:01.0").unwrap();
+    assert_eq!(d.decision.isolation.rule(), rules::VTD_SID_OFF);
+    assert_eq!(d.decision.exposure, Exposure::Refuse);
+}
+
+#[test]
+fn amd_vi_isolates() {
+    let r = audit(common::fixture("synthetic/x86-amdvi"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.device("0000:00:02.0").unwrap().decision.isolation.rule(), rules::AMDVI_IR_ENABLED);
+}
+
+#[test]
+fn power_hosts_give_papr_guests_passthrough() {
+    for f in ["synthetic/ppc64-pseries", "synthetic/ppc64-powernv"] {
+        let r = audit(common::fixture(f), &AuditOptions::default()).unwrap();
+        assert_eq!(r.host.page_size, 65536);
+        let d = &r.devices[0];
+        assert_eq!(d.decision.exposure, Exposure::Passthrough, "{f}");
+        assert_eq!(d.decision.risk, Risk::SelfOnly);
+        assert_eq!(d.decision.plan.as_ref().unwrap().trapped_bytes(), 0);
+    }
+    // The PowerNV device behind an IODA1 PHB is not proven isolated: sPAPR has no kernel check,
+    // so msix-policy refuses it itself.
+    let d = audit_device(common::fixture("synthetic/ppc64-powernv"), "0001:01:00.0", &AuditOptions::default()).unwrap();
+    assert_eq!(d.decision.isolation.status(), "unknown");
+    assert!(d.decision.fired(rules::ASSIGN_REFUSED_SPAPR));
+}
+
+#[test]
+fn a_direct_guest_on_64k_relocates_to_spare_the_doorbells() {
+    let r = audit(common::fixture("synthetic/ppc64-pseries"), &opts(GuestSelection::DirectTableWrites)).unwrap();
+    let nvme = r.device("0000:00:04.0").unwrap();
+    assert_eq!(nvme.decision.exposure, Exposure::Relocate);
+    let plan = nvme.decision.plan.as_ref().unwrap();
+    assert_eq!(plan.trapped_bytes(), 0);
+    let reloc = plan.relocation.unwrap();
+    assert_ne!(reloc.bar, 0, "the virtual table goes in a free slot, not over the doorbells");
+    // With relocation forbidden, the whole 16 KiB BAR traps and the doorbells with it.
+    let o = msix_policy::policy::Overrides::parse("[defaults]\nforbid_relocation = true\n").unwrap();
+    let r = audit(common::fixture("synthetic/ppc64-pseries"), &AuditOptions { guest: GuestSelection::DirectTableWrites, overrides: o }).unwrap();
+    let nvme = r.device("0000:00:04.0").unwrap();
+    assert_eq!(nvme.decision.exposure, Exposure::Trap);
+    let plan = nvme.decision.plan.as_ref().unwrap();
+    assert_eq!(plan.collateral_bytes(), 0x4000 - 0x2000);
+    assert_eq!(plan.hot_trapped().next().unwrap().what, "NVMe doorbells");
+    assert!(nvme.decision.warnings.iter().any(|w| w.contains("NVMe doorbells")));
+}
+
+#[test]
+fn arm64_its_isolates_and_gicv2m_does_not() {
+    let its = audit(common::fixture("synthetic/arm64-its"), &AuditOptions::default()).unwrap();
+    assert!(its.devices.iter().all(|d| d.decision.isolation.rule() == rules::ARM64_ITS));
+    let v2m = audit(common::fixture("synthetic/arm64-gicv2m"), &AuditOptions::default()).unwrap();
+    for d in &v2m.devices {
+        assert_eq!(d.decision.isolation.rule(), rules::ARM64_GICV2M, "{}", d.address);
+        assert_eq!(d.decision.isolation.status(), "not-isolated");
+        assert_eq!(d.decision.exposure, Exposure::Refuse);
+    }
+}
+
+#[test]
+fn unprivileged_config_is_unknown_and_traps_everything() {
+    let r = audit(common::fixture("synthetic/x86-vtd-unprivileged"), &AuditOptions::default()).unwrap();
+    let d = r.device("0000:00:02.0").unwrap();
+    assert_eq!(d.decision.exposure, Exposure::Trap);
+    let why = d.decision.reasons.iter().find(|r| r.rule == rules::DEVICE_CONFIG_UNREADABLE).unwrap();
+    assert!(why.detail.contains("run as root"), "{}", why.detail);
+    let plan = d.decision.plan.as_ref().unwrap();
+    assert!(plan.bars.iter().all(|b| b.segments.iter().all(|s| s.action == SegmentAction::Trap(TrapKind::Unknown))));
+}
+
+#[test]
+fn this_hosts_recording_has_no_iommu_and_refuses() {
+    let r = audit(common::fixture("hardware/x86-firecracker-vm"), &AuditOptions::default()).unwrap();
+    assert!(r.devices.len() >= 5);
+    for d in &r.devices {
+        assert_eq!(d.decision.isolation.rule(), rules::X86_NO_IOMMU);
+        assert_eq!(d.decision.exposure, Exposure::Refuse);
+    }
+    // The facts are still decoded: its virtio-net has its table in BAR0 next to the notify window.
+    let net = r.devices.iter().find(|d| d.facts.device == Some(0x1041)).unwrap();
+    assert!(matches!(net.facts.msix, msix_policy::policy::MsixFacts::Present { .. }));
+    assert!(net.facts.hot_windows.iter().any(|h| h.what == "virtio notify"));
+}
+
+#[test]
+fn every_reason_cites_a_catalogued_rule_with_a_reference() {
+    for f in common::fixtures() {
+        for guest in [GuestSelection::Auto, GuestSelection::Paravirtual, GuestSelection::DirectTableWrites] {
+            let r = audit(&f, &opts(guest)).unwrap();
+            for d in &r.devices {
+                assert!(!d.decision.reasons.is_empty());
+                for reason in &d.decision.reasons {
+                    let rule = rules::find(&reason.rule).unwrap_or_else(|| panic!("{} cites unknown rule {}", d.address, reason.rule));
+                    assert_eq!(reason.reference, rule.reference);
+                }
+            }
+        }
+    }
+}
