@@ -19,6 +19,11 @@
 
 pub mod render;
 
+/// The README's Rust examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 use std::path::Path;
 
 use serde::Serialize;
@@ -106,7 +111,8 @@ cfg_if::cfg_if! {
 
 fn unknown_platform(arch: &str, n: usize) -> PlatformAssessment {
     let ev = vec![Evidence::new("arch", format!("{arch}: no platform backend"))];
-    let v = IsolationVerdict::unknown(policy::rules::PLATFORM_UNKNOWN, format!("no backend for arch {arch}"), ev.clone());
+    let v =
+        IsolationVerdict::unknown(policy::rules::PLATFORM_UNKNOWN, format!("no backend for arch {arch}"), ev.clone());
     PlatformAssessment { platform: Platform::Unknown, evidence: ev, verdicts: vec![v; n] }
 }
 
@@ -118,7 +124,11 @@ pub fn audit(root: impl AsRef<Path>, opts: &AuditOptions) -> Result<AuditReport,
 /// Like [`audit`], for one function.
 pub fn audit_device(root: impl AsRef<Path>, address: &str, opts: &AuditOptions) -> Result<DeviceReport, AuditError> {
     let report = audit_filtered(root.as_ref(), opts, Some(address))?;
-    report.devices.into_iter().next().ok_or_else(|| AuditError::NoSuchDevice { address: address.into(), root: report.root })
+    report
+        .devices
+        .into_iter()
+        .next()
+        .ok_or_else(|| AuditError::NoSuchDevice { address: address.into(), root: report.root })
 }
 
 fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Result<AuditReport, AuditError> {
@@ -148,7 +158,11 @@ fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Resul
         devices.push(DeviceReport { address: f.facts.address.clone(), facts: f.facts, decision });
     }
     let mut host_evidence = identity.evidence.clone();
-    host_evidence.extend([kernel.cmdline.evidence.clone(), kernel.interrupts.evidence.clone(), kernel.dmesg.evidence.clone()]);
+    host_evidence.extend([
+        kernel.cmdline.evidence.clone(),
+        kernel.interrupts.evidence.clone(),
+        kernel.dmesg.evidence.clone(),
+    ]);
     Ok(AuditReport {
         root: root.path().display().to_string(),
         live: root.is_live(),

@@ -12,7 +12,11 @@ use msix_policy::{audit, render, AuditOptions, AuditReport};
 const BUNDLED_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/synthetic/x86-vtd-ir");
 
 #[derive(Parser)]
-#[command(name = "msix-policy", version, about = "Decide, explain and apply how a VMM exposes the MSI-X table of a VFIO-assigned PCI function")]
+#[command(
+    name = "msix-policy",
+    version,
+    about = "Decide, explain and apply how a VMM exposes the MSI-X table of a VFIO-assigned PCI function"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,7 +119,9 @@ fn run_audit(c: &Common, opts: &AuditOptions) -> Result<AuditReport, String> {
     if !live.devices.is_empty() {
         return Ok(live);
     }
-    eprintln!("msix-policy: / shows no PCI functions; auditing the bundled fixture {BUNDLED_FIXTURE} (choose with --root)");
+    eprintln!(
+        "msix-policy: / shows no PCI functions; auditing the bundled fixture {BUNDLED_FIXTURE} (choose with --root)"
+    );
     audit(BUNDLED_FIXTURE, opts).map_err(|e| e.to_string())
 }
 

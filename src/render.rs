@@ -100,7 +100,8 @@ fn host_header(r: &AuditReport, out: &mut String) {
     let what = if r.live {
         "this host".to_string()
     } else {
-        let kind = r.source.as_ref().map_or("recorded", |s| if s.kind.is_empty() { "recorded" } else { s.kind.as_str() });
+        let kind =
+            r.source.as_ref().map_or("recorded", |s| if s.kind.is_empty() { "recorded" } else { s.kind.as_str() });
         format!("{} ({kind})", r.root)
     };
     let _ = writeln!(out, "msix-policy audit of {what}");
@@ -141,7 +142,11 @@ pub fn text_report(r: &AuditReport) -> String {
     for d in &r.devices {
         let dec = &d.decision;
         let (trapped, collateral, hot) = match &dec.plan {
-            Some(p) => (bytes(p.trapped_bytes()), bytes(p.collateral_bytes()), p.hot_trapped().map(|h| h.what.as_str()).collect::<Vec<_>>().join(", ")),
+            Some(p) => (
+                bytes(p.trapped_bytes()),
+                bytes(p.collateral_bytes()),
+                p.hot_trapped().map(|h| h.what.as_str()).collect::<Vec<_>>().join(", "),
+            ),
             None => ("-".into(), "-".into(), String::new()),
         };
         let _ = writeln!(
@@ -249,7 +254,11 @@ pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
             }
         }
         if let Some(rel) = &p.relocation {
-            let _ = writeln!(out, "    virtual table: BAR{} ({:?}) table at {:#x}, PBA at {:#x}", rel.bar, rel.origin, rel.table_offset, rel.pba_offset);
+            let _ = writeln!(
+                out,
+                "    virtual table: BAR{} ({:?}) table at {:#x}, PBA at {:#x}",
+                rel.bar, rel.origin, rel.table_offset, rel.pba_offset
+            );
         }
     } else {
         out.push_str("\n  plan: none (refused)\n");

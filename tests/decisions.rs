@@ -87,7 +87,11 @@ fn a_direct_guest_on_64k_relocates_to_spare_the_doorbells() {
     assert_ne!(reloc.bar, 0, "the virtual table goes in a free slot, not over the doorbells");
     // With relocation forbidden, the whole 16 KiB BAR traps and the doorbells with it.
     let o = msix_policy::policy::Overrides::parse("[defaults]\nforbid_relocation = true\n").unwrap();
-    let r = audit(common::fixture("synthetic/ppc64-pseries"), &AuditOptions { guest: GuestSelection::DirectTableWrites, overrides: o }).unwrap();
+    let r = audit(
+        common::fixture("synthetic/ppc64-pseries"),
+        &AuditOptions { guest: GuestSelection::DirectTableWrites, overrides: o },
+    )
+    .unwrap();
     let nvme = r.device("0000:00:04.0").unwrap();
     assert_eq!(nvme.decision.exposure, Exposure::Trap);
     let plan = nvme.decision.plan.as_ref().unwrap();
@@ -141,7 +145,8 @@ fn every_reason_cites_a_catalogued_rule_with_a_reference() {
             for d in &r.devices {
                 assert!(!d.decision.reasons.is_empty());
                 for reason in &d.decision.reasons {
-                    let rule = rules::find(&reason.rule).unwrap_or_else(|| panic!("{} cites unknown rule {}", d.address, reason.rule));
+                    let rule = rules::find(&reason.rule)
+                        .unwrap_or_else(|| panic!("{} cites unknown rule {}", d.address, reason.rule));
                     assert_eq!(reason.reference, rule.reference);
                 }
             }

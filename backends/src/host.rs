@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use msix_policy_engine::{Evidence, Fact, HostFacts, MappableSource, Mappability, Platform, VfioBackend};
+use msix_policy_engine::{Evidence, Fact, HostFacts, Mappability, MappableSource, Platform, VfioBackend};
 
 use crate::cmdline::{parse_bool, Cmdline};
 use crate::interrupts::Interrupts;
@@ -15,7 +15,9 @@ pub const ALLOW_UNSAFE: &str = "sys/module/vfio_iommu_type1/parameters/allow_uns
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("{path}: not a recorded host: fixture.toml is missing (record one with `msix-policy record DIR`, or audit `/`)")]
+    #[error(
+        "{path}: not a recorded host: fixture.toml is missing (record one with `msix-policy record DIR`, or audit `/`)"
+    )]
     NotAFixture { path: String },
     #[error("{path}: {msg}")]
     BadFixture { path: String, msg: String },
@@ -61,8 +63,10 @@ pub struct FixtureVfio {
 
 impl FixtureToml {
     pub fn parse(text: &str, path: &str) -> Result<Self, HostError> {
-        let f: FixtureToml =
-            toml::from_str(text).map_err(|e| HostError::BadFixture { path: path.into(), msg: e.to_string().trim().to_string() })?;
+        let f: FixtureToml = toml::from_str(text).map_err(|e| HostError::BadFixture {
+            path: path.into(),
+            msg: msix_policy_engine::overrides::toml_error_line(text, &e),
+        })?;
         let p = f.host.page_size;
         if !p.is_power_of_two() || !(4096..=1 << 21).contains(&p) {
             return Err(HostError::BadFixture {
@@ -90,7 +94,10 @@ pub fn identify(root: &Root) -> Result<HostIdentity, HostError> {
     match root.read_text(FIXTURE_TOML) {
         Ok(text) => {
             let f = FixtureToml::parse(&text, &format!("{shown}/{FIXTURE_TOML}"))?;
-            let ev = Evidence::new(FIXTURE_TOML, format!("arch {}, page_size {}, kernel {}", f.host.arch, f.host.page_size, f.host.kernel));
+            let ev = Evidence::new(
+                FIXTURE_TOML,
+                format!("arch {}, page_size {}, kernel {}", f.host.arch, f.host.page_size, f.host.kernel),
+            );
             Ok(HostIdentity {
                 arch: f.host.arch.clone(),
                 page_size: f.host.page_size,
@@ -127,7 +134,10 @@ pub struct KernelSources {
 impl KernelSources {
     pub fn read(root: &Root) -> Self {
         let cmdline = match root.read_text("proc/cmdline") {
-            Ok(t) => Fact::known(Cmdline::parse(&t), Evidence::new("proc/cmdline", t.trim().chars().take(400).collect::<String>())),
+            Ok(t) => Fact::known(
+                Cmdline::parse(&t),
+                Evidence::new("proc/cmdline", t.trim().chars().take(400).collect::<String>()),
+            ),
             Err(e) => Fact::unknown(Evidence::new("proc/cmdline", e.to_string())),
         };
         let interrupts = match root.read_text("proc/interrupts") {
@@ -200,7 +210,10 @@ pub fn msix_mappable(identity: &HostIdentity, probed: Option<(bool, Evidence)>) 
     let src = if identity.fixture.is_some() { "fixture.toml [host] kernel" } else { "uname -r" };
     match kernel_version(&identity.kernel) {
         Some(v) => Mappability {
-            mappable: Fact::known(v >= (4, 16), Evidence::new(src, format!("kernel {} (MSI-X BAR mmap since 4.16)", identity.kernel))),
+            mappable: Fact::known(
+                v >= (4, 16),
+                Evidence::new(src, format!("kernel {} (MSI-X BAR mmap since 4.16)", identity.kernel)),
+            ),
             source: Some(MappableSource::Inferred),
         },
         None => Mappability {

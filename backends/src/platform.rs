@@ -53,10 +53,12 @@ pub trait PlatformBackend {
 /// The chips that deliver a function's MSIs, from its `msi_irqs` and `/proc/interrupts`.
 pub fn msi_chips(kernel: &KernelSources, f: &PciFunction) -> Vec<(u32, String)> {
     let Some(ints) = kernel.interrupts.value.as_ref() else { return Vec::new() };
-    let mut chips: Vec<(u32, String)> = f.msi_irqs.iter().filter_map(|&i| ints.get(i).map(|l| (i, l.chip.clone()))).collect();
+    let mut chips: Vec<(u32, String)> =
+        f.msi_irqs.iter().filter_map(|&i| ints.get(i).map(|l| (i, l.chip.clone()))).collect();
     if chips.is_empty() {
         // Newer kernels name the function in the chip (`PCI-MSIX-0000:00:03.0`).
-        chips = ints.msi_lines().filter(|l| l.chip.ends_with(&f.facts.address)).map(|l| (l.irq, l.chip.clone())).collect();
+        chips =
+            ints.msi_lines().filter(|l| l.chip.ends_with(&f.facts.address)).map(|l| (l.irq, l.chip.clone())).collect();
     }
     chips
 }

@@ -13,8 +13,10 @@ use crate::root::{EntryKind, Root};
 /// Device attributes never copied: BAR contents, actions, and identifying data.
 const DEVICE_DENYLIST: &[&str] = &["rom", "remove", "rescan", "reset", "reset_method", "vpd", "label", "serial_number"];
 /// Device tree properties never copied: identifying data.
-const DT_DENYLIST: &[&str] = &["serial-number", "system-id", "mac-address", "local-mac-address", "ibm,vpd", "vpd", "hostname", "model-serial"];
-const PROC_FILES: &[&str] = &["proc/interrupts", "proc/cpuinfo", "proc/cmdline", "proc/version", "proc/sys/kernel/osrelease"];
+const DT_DENYLIST: &[&str] =
+    &["serial-number", "system-id", "mac-address", "local-mac-address", "ibm,vpd", "vpd", "hostname", "model-serial"];
+const PROC_FILES: &[&str] =
+    &["proc/interrupts", "proc/cpuinfo", "proc/cmdline", "proc/version", "proc/sys/kernel/osrelease"];
 const ACPI_TABLES: &[&str] = &["DMAR", "IVRS", "IORT", "APIC"];
 const MAX_TREE_ENTRIES: usize = 200_000;
 
@@ -136,7 +138,12 @@ fn is_resource_n(name: &str) -> bool {
 }
 
 /// Records `src` into the new directory `dest`.
-pub fn record(src: &Root, identity: &HostIdentity, dest: &Path, opts: &RecordOptions) -> Result<RecordSummary, RecordError> {
+pub fn record(
+    src: &Root,
+    identity: &HostIdentity,
+    dest: &Path,
+    opts: &RecordOptions,
+) -> Result<RecordSummary, RecordError> {
     if dest.exists() && fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
         return Err(RecordError::NotEmpty(dest.display().to_string()));
     }
@@ -175,7 +182,11 @@ pub fn record(src: &Root, identity: &HostIdentity, dest: &Path, opts: &RecordOpt
         w.write(DMESG_TXT, scrub_macs(&log).as_bytes())?;
     }
     let toml = FixtureToml {
-        host: FixtureHost { arch: identity.arch.clone(), page_size: identity.page_size, kernel: identity.kernel.clone() },
+        host: FixtureHost {
+            arch: identity.arch.clone(),
+            page_size: identity.page_size,
+            kernel: identity.kernel.clone(),
+        },
         source: Some(opts.source.clone()),
         vfio: identity.fixture.as_ref().and_then(|f| f.vfio.clone()),
     };
@@ -236,7 +247,10 @@ mod tests {
 
     #[test]
     fn scrubs_macs_only() {
-        assert_eq!(scrub_macs("e1000e 0000:00:02.0 eth0: 52:54:00:12:34:56 ok"), "e1000e 0000:00:02.0 eth0: xx:xx:xx:xx:xx:xx ok");
+        assert_eq!(
+            scrub_macs("e1000e 0000:00:02.0 eth0: 52:54:00:12:34:56 ok"),
+            "e1000e 0000:00:02.0 eth0: xx:xx:xx:xx:xx:xx ok"
+        );
         assert_eq!(scrub_macs("0000:00:02.0 é"), "0000:00:02.0 é");
         assert!(is_resource_n("resource0") && is_resource_n("resource2_wc") && !is_resource_n("resource"));
     }

@@ -270,7 +270,11 @@ mod tests {
             pub fn new() -> Self {
                 use std::sync::atomic::{AtomicU32, Ordering};
                 static N: AtomicU32 = AtomicU32::new(0);
-                let p = std::env::temp_dir().join(format!("msix-root-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+                let p = std::env::temp_dir().join(format!(
+                    "msix-root-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
                 std::fs::create_dir_all(&p).unwrap();
                 Dir(p)
             }
@@ -286,7 +290,10 @@ mod tests {
     fn follows_links_that_stay_inside() {
         let (_d, r) = tree();
         assert_eq!(r.read_value("sys/bus/pci/devices/0000:00:01.0/vendor").unwrap(), "0x8086");
-        assert_eq!(r.read_link("sys/bus/pci/devices/0000:00:01.0").unwrap(), "../../../devices/pci0000:00/0000:00:01.0");
+        assert_eq!(
+            r.read_link("sys/bus/pci/devices/0000:00:01.0").unwrap(),
+            "../../../devices/pci0000:00/0000:00:01.0"
+        );
         assert_eq!(r.list("sys/bus/pci/devices").unwrap(), vec!["0000:00:01.0"]);
     }
 

@@ -48,9 +48,15 @@ impl MsiController {
 
     pub fn verdict(self, ev: Vec<Evidence>) -> IsolationVerdict {
         match self {
-            MsiController::Its => IsolationVerdict::isolated(rules::ARM64_ITS, "GICv3 ITS translates MSIs by DeviceID", ev),
-            MsiController::GicV2m => IsolationVerdict::not_isolated(rules::ARM64_GICV2M, "GICv2m cannot tell which device wrote", ev),
-            MsiController::Mbi => IsolationVerdict::not_isolated(rules::ARM64_MBI, "GICv3 MBI cannot tell which device wrote", ev),
+            MsiController::Its => {
+                IsolationVerdict::isolated(rules::ARM64_ITS, "GICv3 ITS translates MSIs by DeviceID", ev)
+            }
+            MsiController::GicV2m => {
+                IsolationVerdict::not_isolated(rules::ARM64_GICV2M, "GICv2m cannot tell which device wrote", ev)
+            }
+            MsiController::Mbi => {
+                IsolationVerdict::not_isolated(rules::ARM64_MBI, "GICv3 MBI cannot tell which device wrote", ev)
+            }
         }
     }
 }
@@ -90,14 +96,17 @@ impl Controllers {
             }
         }
         let smmu_dt = dt::find_compatible(root, &["arm,smmu-v3", "arm,mmu-500", "arm,smmu-v2", "arm,mmu-401"]);
-        c.smmu = smmu_dt.first().map(|(n, compat)| Evidence::new(dt::path(&format!("{n}/compatible")), compat.clone())).or_else(|| {
-            let iort = acpi::table(root, "IORT").ok()?;
-            let off = u32::from_le_bytes(iort.get(40..44)?.try_into().ok()?) as usize;
-            acpi::subtables(&iort, off, SubtableLayout::IortNode)
-                .iter()
-                .find(|(t, _, _)| *t == IORT_SMMU_V3 || *t == IORT_SMMU)
-                .map(|(t, _, _)| Evidence::new(format!("{}/IORT", acpi::TABLES), format!("SMMU node type {t}")))
-        });
+        c.smmu = smmu_dt
+            .first()
+            .map(|(n, compat)| Evidence::new(dt::path(&format!("{n}/compatible")), compat.clone()))
+            .or_else(|| {
+                let iort = acpi::table(root, "IORT").ok()?;
+                let off = u32::from_le_bytes(iort.get(40..44)?.try_into().ok()?) as usize;
+                acpi::subtables(&iort, off, SubtableLayout::IortNode)
+                    .iter()
+                    .find(|(t, _, _)| *t == IORT_SMMU_V3 || *t == IORT_SMMU)
+                    .map(|(t, _, _)| Evidence::new(format!("{}/IORT", acpi::TABLES), format!("SMMU node type {t}")))
+            });
         c
     }
 
@@ -124,7 +133,9 @@ impl PlatformBackend for Arm64Backend {
         if evidence.is_empty() {
             evidence.push(Evidence::new(dt::path(""), "no ITS, GICv2m or MBI in the device tree or MADT"));
         }
-        evidence.push(ctl.smmu.clone().unwrap_or_else(|| Evidence::new("sys/firmware", "no SMMU in the device tree or IORT")));
+        evidence.push(
+            ctl.smmu.clone().unwrap_or_else(|| Evidence::new("sys/firmware", "no SMMU in the device tree or IORT")),
+        );
         let verdicts = functions.iter().map(|f| device_verdict(ctx, f, &ctl)).collect();
         PlatformAssessment { platform: Platform::Arm64, evidence, verdicts }
     }
@@ -134,7 +145,10 @@ impl PlatformBackend for Arm64Backend {
 fn controller_from_dt(root: &Root, f: &PciFunction) -> Option<(MsiController, Evidence)> {
     let hosts: Vec<String> = match &f.of_node {
         Some(node) => dt::ancestry(node).map(str::to_string).collect(),
-        None => dt::find_compatible(root, &["pci-host-ecam-generic", "pci-host-cam-generic"]).into_iter().map(|h| h.0).collect(),
+        None => dt::find_compatible(root, &["pci-host-ecam-generic", "pci-host-cam-generic"])
+            .into_iter()
+            .map(|h| h.0)
+            .collect(),
     };
     for host in hosts {
         // msi-map: (rid-base, msi-controller phandle, msi-base, length)*; msi-parent: phandle.
@@ -144,10 +158,14 @@ fn controller_from_dt(root: &Root, f: &PciFunction) -> Option<(MsiController, Ev
         let Some(handle) = handle else { continue };
         let node = dt::by_phandle(root, handle)?;
         let compat = dt::strings(root, &format!("{node}/compatible")).unwrap_or_default();
-        let kind = compat.iter().find_map(|c| MsiController::from_compatible(c)).or_else(|| {
-            root.exists(&dt::path(&format!("{node}/mbi-ranges"))).then_some(MsiController::Mbi)
-        })?;
-        let ev = Evidence::new(dt::path(&format!("{host}/msi-map")), format!("phandle {handle:#x} -> {node} ({})", compat.join(", ")));
+        let kind = compat
+            .iter()
+            .find_map(|c| MsiController::from_compatible(c))
+            .or_else(|| root.exists(&dt::path(&format!("{node}/mbi-ranges"))).then_some(MsiController::Mbi))?;
+        let ev = Evidence::new(
+            dt::path(&format!("{host}/msi-map")),
+            format!("phandle {handle:#x} -> {node} ({})", compat.join(", ")),
+        );
         return Some((kind, ev));
     }
     None
@@ -170,10 +188,18 @@ fn device_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers) -> 
             ev.push(Evidence::new("msi controllers", "the only MSI controller kind on this host"));
             only.verdict(ev)
         }
-        [] => IsolationVerdict::unknown(rules::ARM64_MSI_UNKNOWN, "no MSI controller found", vec![ctx.kernel.interrupts.evidence.clone()]),
+        [] => IsolationVerdict::unknown(
+            rules::ARM64_MSI_UNKNOWN,
+            "no MSI controller found",
+            vec![ctx.kernel.interrupts.evidence.clone()],
+        ),
         _ => {
             let ev = ctl.found.iter().map(|f| f.1.clone()).collect();
-            IsolationVerdict::unknown(rules::ARM64_MSI_UNKNOWN, "several MSI controller kinds and nothing ties this function to one", ev)
+            IsolationVerdict::unknown(
+                rules::ARM64_MSI_UNKNOWN,
+                "several MSI controller kinds and nothing ties this function to one",
+                ev,
+            )
         }
     }
 }

@@ -10,7 +10,8 @@ use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
 /// PHB models whose hardware checks each MSI against the PE of the device that sent it.
 pub const ISOLATING_PHBS: &[&str] = &["ibm,ioda2-phb", "ibm,ioda3-phb"];
 /// Every PHB model Linux's PowerNV code knows, isolating or not.
-pub const KNOWN_PHBS: &[&str] = &["ibm,ioda2-phb", "ibm,ioda3-phb", "ibm,ioda-phb", "ibm,p5ioc2-pciex", "ibm,ioda2-npu-phb", "ibm,ioda2-npu2-phb"];
+pub const KNOWN_PHBS: &[&str] =
+    &["ibm,ioda2-phb", "ibm,ioda3-phb", "ibm,ioda-phb", "ibm,p5ioc2-pciex", "ibm,ioda2-npu-phb", "ibm,ioda2-npu2-phb"];
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Ppc64Backend;
@@ -43,9 +44,13 @@ impl PlatformBackend for Ppc64Backend {
         let root = ctx.root;
         let mut evidence = Vec::new();
         let cpu_platform = cpuinfo_platform(root);
-        evidence.push(Evidence::new("proc/cpuinfo", cpu_platform.as_deref().map_or("no platform line".into(), |p| format!("platform: {p}"))));
+        evidence.push(Evidence::new(
+            "proc/cpuinfo",
+            cpu_platform.as_deref().map_or("no platform line".into(), |p| format!("platform: {p}")),
+        ));
         let compat = dt::strings(root, "compatible");
-        evidence.push(Evidence::new(dt::path("compatible"), compat.as_ref().map_or("missing".into(), |c| c.join(", "))));
+        evidence
+            .push(Evidence::new(dt::path("compatible"), compat.as_ref().map_or("missing".into(), |c| c.join(", "))));
         if let Some(e) = interrupt_controller(ctx) {
             evidence.push(e);
         }
@@ -57,20 +62,31 @@ impl PlatformBackend for Ppc64Backend {
 
         let (platform, verdicts) = if is_powernv {
             let phbs = dt::find_compatible(root, KNOWN_PHBS);
-            evidence.push(Evidence::new(dt::path(""), format!("ibm,opal {}; PHBs: {}", if opal { "present" } else { "missing" }, describe_phbs(&phbs))));
+            evidence.push(Evidence::new(
+                dt::path(""),
+                format!("ibm,opal {}; PHBs: {}", if opal { "present" } else { "missing" }, describe_phbs(&phbs)),
+            ));
             (Platform::Ppc64Powernv, functions.iter().map(|f| powernv_verdict(root, f, &phbs)).collect())
         } else if is_pseries {
             let change_msi = dt::path("rtas/ibm,change-msi");
             let v = if root.exists(&change_msi) {
                 let ev = vec![Evidence::new(change_msi, "present: the hypervisor programs MSIs"), evidence[0].clone()];
-                IsolationVerdict::isolated(rules::PSERIES_PAPR, "PAPR hypervisor validates MSIs per PE (RTAS ibm,change-msi)", ev)
+                IsolationVerdict::isolated(
+                    rules::PSERIES_PAPR,
+                    "PAPR hypervisor validates MSIs per PE (RTAS ibm,change-msi)",
+                    ev,
+                )
             } else {
                 let ev = vec![Evidence::new(change_msi, "missing"), evidence[0].clone()];
                 IsolationVerdict::unknown(rules::PSERIES_NO_RTAS_MSI, "no RTAS ibm,change-msi in the device tree", ev)
             };
             (Platform::Ppc64Pseries, functions.iter().map(|_| v.clone()).collect())
         } else {
-            let v = IsolationVerdict::unknown(rules::PPC64_PLATFORM_UNKNOWN, "neither pSeries nor PowerNV", evidence.clone());
+            let v = IsolationVerdict::unknown(
+                rules::PPC64_PLATFORM_UNKNOWN,
+                "neither pSeries nor PowerNV",
+                evidence.clone(),
+            );
             (Platform::Ppc64Unknown, functions.iter().map(|_| v.clone()).collect())
         };
         PlatformAssessment { platform, evidence, verdicts }
@@ -90,7 +106,10 @@ pub fn phb_of(root: &Root, f: &PciFunction, phbs: &[(String, String)]) -> Option
     if let Some(node) = &f.of_node {
         for anc in dt::ancestry(node) {
             if let Some((n, c)) = phbs.iter().find(|(n, _)| n == anc) {
-                let ev = Evidence::new(format!("sys/bus/pci/devices/{}/of_node", f.facts.address), format!("-> {node} (PHB {n})"));
+                let ev = Evidence::new(
+                    format!("sys/bus/pci/devices/{}/of_node", f.facts.address),
+                    format!("-> {node} (PHB {n})"),
+                );
                 return Some((n.clone(), c.clone(), ev));
             }
         }
@@ -99,7 +118,16 @@ pub fn phb_of(root: &Root, f: &PciFunction, phbs: &[(String, String)]) -> Option
         let id = dt::cells(root, &format!("{n}/ibm,opal-phbid"))
             .and_then(|v| v.last().copied())
             .or_else(|| dt::cells(root, &format!("{n}/linux,pci-domain")).and_then(|v| v.first().copied()))?;
-        (id == f.domain).then(|| (n.clone(), c.clone(), Evidence::new(dt::path(&format!("{n}/ibm,opal-phbid")), format!("{id:#x} = domain of {}", f.facts.address))))
+        (id == f.domain).then(|| {
+            (
+                n.clone(),
+                c.clone(),
+                Evidence::new(
+                    dt::path(&format!("{n}/ibm,opal-phbid")),
+                    format!("{id:#x} = domain of {}", f.facts.address),
+                ),
+            )
+        })
     })
 }
 
@@ -114,7 +142,10 @@ fn powernv_verdict(root: &Root, f: &PciFunction, phbs: &[(String, String)]) -> I
             IsolationVerdict::unknown(rules::POWERNV_PHB_UNKNOWN, format!("{compat} is not an IODA2/IODA3 PHB"), ev)
         }
         None => {
-            let ev = vec![Evidence::new(dt::path(""), format!("no PHB found for {} (of_node {:?})", f.facts.address, f.of_node))];
+            let ev = vec![Evidence::new(
+                dt::path(""),
+                format!("no PHB found for {} (of_node {:?})", f.facts.address, f.of_node),
+            )];
             IsolationVerdict::unknown(rules::POWERNV_PHB_UNKNOWN, "the function's PHB is unknown", ev)
         }
     }

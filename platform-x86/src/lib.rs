@@ -37,7 +37,8 @@ impl PlatformBackend for X86Backend {
     fn assess(&self, ctx: &HostContext<'_>, functions: &[PciFunction]) -> PlatformAssessment {
         let root = ctx.root;
         let names = root.list(IOMMU_CLASS).unwrap_or_default();
-        let vtd: Vec<&String> = names.iter().filter(|n| root.is_dir(&format!("{IOMMU_CLASS}/{n}/intel-iommu"))).collect();
+        let vtd: Vec<&String> =
+            names.iter().filter(|n| root.is_dir(&format!("{IOMMU_CLASS}/{n}/intel-iommu"))).collect();
         let amd: Vec<&String> = names.iter().filter(|n| root.is_dir(&format!("{IOMMU_CLASS}/{n}/amd-iommu"))).collect();
         let (platform, host_verdict, evidence) = if !vtd.is_empty() {
             let units: Vec<VtdUnit> = vtd.iter().map(|n| read_vtd_unit(root, n)).collect();
@@ -47,9 +48,17 @@ impl PlatformBackend for X86Backend {
             let (v, ev) = amd_verdict(root, ctx.kernel, &amd);
             (Platform::X86AmdVi, v, ev)
         } else {
-            let seen = if names.is_empty() { "no remapping units".to_string() } else { format!("units {names:?}, none VT-d or AMD-Vi") };
+            let seen = if names.is_empty() {
+                "no remapping units".to_string()
+            } else {
+                format!("units {names:?}, none VT-d or AMD-Vi")
+            };
             let ev = vec![Evidence::new(IOMMU_CLASS, seen)];
-            let v = IsolationVerdict::not_isolated(rules::X86_NO_IOMMU, "no VT-d or AMD-Vi unit: MSIs are not remapped", ev.clone());
+            let v = IsolationVerdict::not_isolated(
+                rules::X86_NO_IOMMU,
+                "no VT-d or AMD-Vi unit: MSIs are not remapped",
+                ev.clone(),
+            );
             (Platform::X86NoIommu, v, ev)
         };
         let verdicts = functions.iter().map(|f| per_device(ctx.kernel, f, &host_verdict, platform)).collect();
@@ -63,7 +72,11 @@ fn hex_attr(root: &Root, rel: &str) -> Option<u64> {
 
 pub fn read_vtd_unit(root: &Root, name: &str) -> VtdUnit {
     let base = format!("{IOMMU_CLASS}/{name}/intel-iommu");
-    VtdUnit { name: name.to_string(), ecap: hex_attr(root, &format!("{base}/ecap")), cap: hex_attr(root, &format!("{base}/cap")) }
+    VtdUnit {
+        name: name.to_string(),
+        ecap: hex_attr(root, &format!("{base}/ecap")),
+        cap: hex_attr(root, &format!("{base}/cap")),
+    }
 }
 
 /// The DMAR table's flags byte, if the table was recorded and is well formed.
@@ -82,7 +95,10 @@ fn remapping_active(kernel: &KernelSources, enabled_msg: &str) -> Option<(bool, 
     let ir = msi.iter().find(|l| l.chip.starts_with("IR-"));
     match (ir, msi.first()) {
         (Some(l), _) => Some((true, Evidence::new("proc/interrupts", format!("irq {}: {}", l.irq, l.chip)))),
-        (None, Some(l)) => Some((false, Evidence::new("proc/interrupts", format!("irq {}: {} (no IR- chip on any MSI line)", l.irq, l.chip)))),
+        (None, Some(l)) => Some((
+            false,
+            Evidence::new("proc/interrupts", format!("irq {}: {} (no IR- chip on any MSI line)", l.irq, l.chip)),
+        )),
         (None, None) => None,
     }
 }
@@ -104,7 +120,10 @@ pub fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]) -> (I
         .collect();
     let dmar = dmar_flags(root);
     ev.push(match &dmar {
-        Ok(f) => Evidence::new("sys/firmware/acpi/tables/DMAR", format!("flags {f:#04x}: INTR_REMAP {}, X2APIC_OPT_OUT {}", f & 1, (f >> 1) & 1)),
+        Ok(f) => Evidence::new(
+            "sys/firmware/acpi/tables/DMAR",
+            format!("flags {f:#04x}: INTR_REMAP {}, X2APIC_OPT_OUT {}", f & 1, (f >> 1) & 1),
+        ),
         Err(e) => Evidence::new("sys/firmware/acpi/tables/DMAR", e.clone()),
     });
     let not = |rule: &str, why: &str, extra: Evidence, ev: &[Evidence]| {
@@ -161,7 +180,11 @@ pub fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]) -> (I
     if let Some(e) = off {
         let mut all = vec![e];
         all.extend(ev.iter().cloned());
-        let v = IsolationVerdict::not_isolated(rules::AMDVI_INTREMAP_OFF, "interrupt remapping disabled on the command line", all);
+        let v = IsolationVerdict::not_isolated(
+            rules::AMDVI_INTREMAP_OFF,
+            "interrupt remapping disabled on the command line",
+            all,
+        );
         return (v, ev);
     }
     let mut all = ev.clone();
@@ -173,7 +196,10 @@ pub fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]) -> (I
         }
         Some((false, e)) => {
             all.insert(0, e);
-            (IsolationVerdict::not_isolated(rules::AMDVI_IR_NOT_ACTIVE, "MSIs are delivered without remapping", all), ev)
+            (
+                IsolationVerdict::not_isolated(rules::AMDVI_IR_NOT_ACTIVE, "MSIs are delivered without remapping", all),
+                ev,
+            )
         }
         None => {
             all.extend(missing_sources(kernel));
@@ -184,7 +210,12 @@ pub fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]) -> (I
 }
 
 /// The host verdict, sharpened by the function's own interrupt lines where it has any.
-fn per_device(kernel: &KernelSources, f: &PciFunction, host: &IsolationVerdict, platform: Platform) -> IsolationVerdict {
+fn per_device(
+    kernel: &KernelSources,
+    f: &PciFunction,
+    host: &IsolationVerdict,
+    platform: Platform,
+) -> IsolationVerdict {
     let chips = msi_chips(kernel, f);
     let Some(chip_ev) = chip_evidence(&chips) else { return host.clone() };
     let remapped = chips.iter().all(|(_, c)| c.starts_with("IR-"));

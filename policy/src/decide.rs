@@ -1,7 +1,10 @@
 //! The decision of POLICY.md, step by step. Facts in, `Decision` out; no I/O.
 
 use crate::decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
-use crate::facts::{DeviceFacts, Evidence, HeaderKind, HostFacts, IsolationVerdict, MappableSource, MsixCapability, MsixFacts, VfioBackend};
+use crate::facts::{
+    DeviceFacts, Evidence, HeaderKind, HostFacts, IsolationVerdict, MappableSource, MsixCapability, MsixFacts,
+    VfioBackend,
+};
 use crate::overrides::{Effective, OverrideError, Overrides};
 use crate::plan::{self, MappingPlan};
 use crate::rules;
@@ -69,7 +72,11 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
     let effective = overrides.for_device(device);
     let (exposure, plan) = match &device.msix {
         MsixFacts::Absent => {
-            d.reasons.push(Reason::new(rules::DEVICE_NO_MSIX, "no MSI-X capability in the list", evidence_named(device, "config")));
+            d.reasons.push(Reason::new(
+                rules::DEVICE_NO_MSIX,
+                "no MSI-X capability in the list",
+                evidence_named(device, "config"),
+            ));
             d.reasons.push(Reason::new(rules::EXPOSURE_NONE, "every memory BAR is mapped", vec![]));
             (Exposure::None, plan::map_all_plan(device, page))
         }
@@ -80,7 +87,11 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
         }
         MsixFacts::Present { capability } => match plan::trap_plan(device, capability, page) {
             Err(e) => {
-                d.reasons.push(Reason::new(rules::DEVICE_MSIX_OUT_OF_BAR, e.to_string(), evidence_named(device, "config")));
+                d.reasons.push(Reason::new(
+                    rules::DEVICE_MSIX_OUT_OF_BAR,
+                    e.to_string(),
+                    evidence_named(device, "config"),
+                ));
                 d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
                 (Exposure::Trap, plan::trap_everything_plan(device, page))
             }
@@ -110,7 +121,12 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
 
 /// Step 2. `None`: refused (reason pushed). `Some(unsafe)`: assignable, possibly only because
 /// allow_unsafe_interrupts is set.
-fn assignability(host: &HostFacts, device: &DeviceFacts, isolation: &IsolationVerdict, reasons: &mut Vec<Reason>) -> Option<bool> {
+fn assignability(
+    host: &HostFacts,
+    device: &DeviceFacts,
+    isolation: &IsolationVerdict,
+    reasons: &mut Vec<Reason>,
+) -> Option<bool> {
     if matches!(device.header, HeaderKind::Bridge | HeaderKind::CardBus) {
         reasons.push(Reason::new(rules::ASSIGN_BRIDGE, "header type is a bridge", evidence_named(device, "config")));
         return None;
@@ -127,7 +143,11 @@ fn assignability(host: &HostFacts, device: &DeviceFacts, isolation: &IsolationVe
         VfioBackend::Type1 => {
             let ev = vec![host.allow_unsafe_interrupts.evidence.clone()];
             if host.allow_unsafe_interrupts.value == Some(true) {
-                reasons.push(Reason::new(rules::ASSIGN_ALLOW_UNSAFE, "assignable only because allow_unsafe_interrupts=Y", ev));
+                reasons.push(Reason::new(
+                    rules::ASSIGN_ALLOW_UNSAFE,
+                    "assignable only because allow_unsafe_interrupts=Y",
+                    ev,
+                ));
                 Some(true)
             } else {
                 let detail = match host.allow_unsafe_interrupts.value {
@@ -139,7 +159,11 @@ fn assignability(host: &HostFacts, device: &DeviceFacts, isolation: &IsolationVe
             }
         }
         VfioBackend::SpaprTce => {
-            reasons.push(Reason::new(rules::ASSIGN_REFUSED_SPAPR, "isolation not established on a sPAPR TCE host", vec![]));
+            reasons.push(Reason::new(
+                rules::ASSIGN_REFUSED_SPAPR,
+                "isolation not established on a sPAPR TCE host",
+                vec![],
+            ));
             None
         }
     }
@@ -160,7 +184,11 @@ fn choose_exposure(
     let page = host.page_size;
     let collateral = trap.collateral_bytes();
     if !isolation.is_isolated() {
-        d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_NOT_ISOLATED, "the table stays out of the guest's reach", vec![]));
+        d.reasons.push(Reason::new(
+            rules::EXPOSURE_TRAP_NOT_ISOLATED,
+            "the table stays out of the guest's reach",
+            vec![],
+        ));
         return (Exposure::Trap, trap);
     }
     let m = &host.msix_mappable;
@@ -169,7 +197,9 @@ fn choose_exposure(
         (Some(true), Some(MappableSource::Probed)) => {
             d.reasons.push(Reason::new(rules::HOST_MAPPABLE_PROBED, "the MSI-X BAR may be mmapped", ev))
         }
-        (Some(true), _) => d.reasons.push(Reason::new(rules::HOST_MAPPABLE_INFERRED, "the MSI-X BAR may be mmapped", ev)),
+        (Some(true), _) => {
+            d.reasons.push(Reason::new(rules::HOST_MAPPABLE_INFERRED, "the MSI-X BAR may be mmapped", ev))
+        }
         _ => {
             d.reasons.push(Reason::new(rules::HOST_NOT_MAPPABLE, "the table pages cannot be mapped", ev));
             d.reasons.push(Reason::new(
@@ -191,7 +221,11 @@ fn choose_exposure(
     }
     if effective.forbid_relocation {
         let ev = effective.sources.iter().map(|s| Evidence::new("overrides", s.clone())).collect();
-        d.reasons.push(Reason::new(rules::OVERRIDE_NO_RELOCATION, format!("{collateral} collateral bytes stay trapped"), ev));
+        d.reasons.push(Reason::new(
+            rules::OVERRIDE_NO_RELOCATION,
+            format!("{collateral} collateral bytes stay trapped"),
+            ev,
+        ));
         return (Exposure::Trap, trap);
     }
     match plan::relocation_plan(device, cap, page) {
@@ -205,7 +239,11 @@ fn choose_exposure(
             (Exposure::Relocate, reloc)
         }
         _ => {
-            d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_NO_SLOT, format!("{collateral} collateral bytes stay trapped"), vec![]));
+            d.reasons.push(Reason::new(
+                rules::EXPOSURE_TRAP_NO_SLOT,
+                format!("{collateral} collateral bytes stay trapped"),
+                vec![],
+            ));
             (Exposure::Trap, trap)
         }
     }
@@ -213,7 +251,13 @@ fn choose_exposure(
 
 /// Applies the override cap and fills in the exposure. A cap below what the facts allow is an
 /// error; a cap above makes the decision safer.
-fn finish(mut d: Decision, device: &DeviceFacts, page: u64, exposure: Exposure, effective: Effective) -> Result<Decision, OverrideError> {
+fn finish(
+    mut d: Decision,
+    device: &DeviceFacts,
+    page: u64,
+    exposure: Exposure,
+    effective: Effective,
+) -> Result<Decision, OverrideError> {
     d.exposure = exposure;
     if exposure == Exposure::Refuse {
         d.plan = None;
@@ -224,7 +268,9 @@ fn finish(mut d: Decision, device: &DeviceFacts, page: u64, exposure: Exposure, 
         return Ok(d); // no table: nothing an override could loosen or tighten
     }
     if cap.safety() < exposure.safety() || (cap == Exposure::None && exposure != Exposure::None) {
-        let limiting = d.reasons.iter().rev().find(|r| r.rule.starts_with("exposure.") || r.rule.starts_with("assign."));
+        let limiting = d.reasons.iter().rev().find(|r| {
+            r.rule != rules::EXPOSURE_REFUSE && (r.rule.starts_with("exposure.") || r.rule.starts_with("assign."))
+        });
         return Err(OverrideError::Loosening {
             device: d.address.clone(),
             requested: cap.as_str().into(),
@@ -236,7 +282,11 @@ fn finish(mut d: Decision, device: &DeviceFacts, page: u64, exposure: Exposure, 
         return Ok(d);
     }
     let ev = effective.sources.iter().map(|s| Evidence::new("overrides", s.clone())).collect();
-    d.reasons.push(Reason::new(rules::OVERRIDE_EXPOSURE, format!("{} capped to {}", exposure.as_str(), cap.as_str()), ev));
+    d.reasons.push(Reason::new(
+        rules::OVERRIDE_EXPOSURE,
+        format!("{} capped to {}", exposure.as_str(), cap.as_str()),
+        ev,
+    ));
     d.exposure = cap;
     let capped_plan = match (cap, &device.msix) {
         (Exposure::Trap, MsixFacts::Present { capability }) => plan::trap_plan(device, capability, page).ok(),
@@ -277,13 +327,19 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
         d.reasons.push(Reason::new(rules::PLAN_HOT_TRAPPED, detail, vec![]));
     }
     for b in device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0 && !plan::bar_is_mmappable(b, page)) {
-        let detail = format!("BAR{} ({:#x} bytes at {:#x}) is smaller than a page and off a page boundary", b.index, b.size, b.start);
+        let detail = format!(
+            "BAR{} ({:#x} bytes at {:#x}) is smaller than a page and off a page boundary",
+            b.index, b.size, b.start
+        );
         d.warnings.push(detail.clone());
         d.reasons.push(Reason::new(rules::PLAN_SUBPAGE_BAR, detail, evidence_named(device, "resource")));
     }
     if let MsixFacts::Present { capability } = &device.msix {
         for h in plan::windows_sharing_msix_4k(device, capability) {
-            let detail = format!("{} (BAR{} {:#x}) lies inside a 4 KiB range of the MSI-X table or PBA", h.what, h.bar, h.offset);
+            let detail = format!(
+                "{} (BAR{} {:#x}) lies inside a 4 KiB range of the MSI-X table or PBA",
+                h.what, h.bar, h.offset
+            );
             d.warnings.push(detail.clone());
             d.reasons.push(Reason::new(rules::DEVICE_SHARES_4K, detail, evidence_named(device, "config")));
         }

@@ -105,7 +105,12 @@ pub struct Reason {
 
 impl Reason {
     pub fn new(rule: &str, detail: impl Into<String>, evidence: Vec<Evidence>) -> Self {
-        Reason { rule: rule.to_string(), detail: detail.into(), evidence, reference: rules::reference(rule).to_string() }
+        Reason {
+            rule: rule.to_string(),
+            detail: detail.into(),
+            evidence,
+            reference: rules::reference(rule).to_string(),
+        }
     }
 }
 

@@ -121,10 +121,22 @@ pub struct HostFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum IsolationVerdict {
-    Isolated { mechanism: String, rule: String, evidence: Vec<Evidence> },
-    NotIsolated { why: String, rule: String, evidence: Vec<Evidence> },
+    Isolated {
+        mechanism: String,
+        rule: String,
+        evidence: Vec<Evidence>,
+    },
+    NotIsolated {
+        why: String,
+        rule: String,
+        evidence: Vec<Evidence>,
+    },
     /// Treated as not isolated.
-    Unknown { why: String, rule: String, evidence: Vec<Evidence> },
+    Unknown {
+        why: String,
+        rule: String,
+        evidence: Vec<Evidence>,
+    },
 }
 
 impl IsolationVerdict {
@@ -234,10 +246,15 @@ impl MsixCapability {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum MsixFacts {
-    Present { capability: MsixCapability },
+    Present {
+        capability: MsixCapability,
+    },
     Absent,
     /// The capability list could not be read or trusted; `rule` says which failure.
-    Unknown { rule: String, why: String },
+    Unknown {
+        rule: String,
+        why: String,
+    },
 }
 
 /// A register window the guest touches on its fast path.

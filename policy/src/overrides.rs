@@ -69,9 +69,22 @@ pub struct Effective {
     pub sources: Vec<String>,
 }
 
+/// A TOML error on one line: `line 3: invalid type: ...` (the crate's own is a multi-line drawing).
+pub fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text.get(..span.start).map_or(1, |t| t.matches('\n').count() + 1);
+            let src = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line} `{src}`: {msg}")
+        }
+        None => msg,
+    }
+}
+
 impl Overrides {
     pub fn parse(text: &str) -> Result<Self, OverrideError> {
-        let o: Overrides = toml::from_str(text).map_err(|e| OverrideError::Parse(e.to_string().trim().to_string()))?;
+        let o: Overrides = toml::from_str(text).map_err(|e| OverrideError::Parse(toml_error_line(text, &e)))?;
         o.validate()?;
         Ok(o)
     }
@@ -80,13 +93,21 @@ impl Overrides {
         let all = std::iter::once(&self.defaults).chain(self.devices.iter().map(|d| &d.rules));
         for r in all {
             let forbidden = [
-                ("isolation", r.isolation.is_some(), "isolation is established from the host's evidence, never declared"),
+                (
+                    "isolation",
+                    r.isolation.is_some(),
+                    "isolation is established from the host's evidence, never declared",
+                ),
                 (
                     "allow_unsafe_interrupts",
                     r.allow_unsafe_interrupts.is_some(),
                     "set vfio_iommu_type1.allow_unsafe_interrupts on the host if you accept that risk",
                 ),
-                ("msix_mappable", r.msix_mappable.is_some(), "mappability is probed from VFIO or inferred from the kernel"),
+                (
+                    "msix_mappable",
+                    r.msix_mappable.is_some(),
+                    "mappability is probed from VFIO or inferred from the kernel",
+                ),
             ];
             if let Some((key, _, why)) = forbidden.into_iter().find(|f| f.1) {
                 return Err(OverrideError::Forbidden { key: key.into(), why });

@@ -204,7 +204,13 @@ pub fn check_msix_location(device: &DeviceFacts, cap: &MsixCapability) -> Result
 }
 
 /// Builds one BAR's segments from its trapped ranges, classifying each trapped page.
-fn physical_bar_plan(bar: &Bar, page: u64, msix: Option<&MsixInBar>, trap_all: Option<TrapKind>, hot: &[HotWindow]) -> BarPlan {
+fn physical_bar_plan(
+    bar: &Bar,
+    page: u64,
+    msix: Option<&MsixInBar>,
+    trap_all: Option<TrapKind>,
+    hot: &[HotWindow],
+) -> BarPlan {
     let size = bar.size;
     let unmappable = !bar_is_mmappable(bar, page);
     let trap: Vec<Range> = if trap_all.is_some() || unmappable {
@@ -246,9 +252,12 @@ fn physical_bar_plan(bar: &Bar, page: u64, msix: Option<&MsixInBar>, trap_all: O
     }
     let reserved = msix.map(|m| m.reserved_4k(size)).unwrap_or_default();
     let trapped_bytes = total(&trap);
-    let within = |r: Option<Range>| r.filter(|r| trap.iter().any(|t| t.0 <= r.0 && r.1 <= t.1)).map_or(0, |r| r.1 - r.0);
-    let reserved_trapped: u64 =
-        reserved.iter().map(|&r| trap.iter().filter(|t| overlaps(**t, r)).map(|t| t.1.min(r.1) - t.0.max(r.0)).sum::<u64>()).sum();
+    let within =
+        |r: Option<Range>| r.filter(|r| trap.iter().any(|t| t.0 <= r.0 && r.1 <= t.1)).map_or(0, |r| r.1 - r.0);
+    let reserved_trapped: u64 = reserved
+        .iter()
+        .map(|&r| trap.iter().filter(|t| overlaps(**t, r)).map(|t| t.1.min(r.1) - t.0.max(r.0)).sum::<u64>())
+        .sum();
     BarPlan {
         index: bar.index,
         size,
@@ -260,7 +269,9 @@ fn physical_bar_plan(bar: &Bar, page: u64, msix: Option<&MsixInBar>, trap_all: O
         collateral_bytes: trapped_bytes - reserved_trapped,
         hot_trapped: hot
             .iter()
-            .filter(|h| h.bar == bar.index && trap.iter().any(|&t| overlaps(t, (h.offset, h.offset.saturating_add(h.length)))))
+            .filter(|h| {
+                h.bar == bar.index && trap.iter().any(|&t| overlaps(t, (h.offset, h.offset.saturating_add(h.length))))
+            })
             .cloned()
             .collect(),
     }
@@ -320,7 +331,9 @@ pub fn relocation_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) ->
     let pba_offset = align_up(cap.table_bytes(), g);
     let needed = (pba_offset + cap.pba_bytes()).max(page).next_power_of_two();
     let occupied = |slot: u8| {
-        bars.iter().any(|b| b.size > 0 && (b.index == slot || (b.kind == crate::facts::BarKind::Memory64 && b.index + 1 == slot)))
+        bars.iter().any(|b| {
+            b.size > 0 && (b.index == slot || (b.kind == crate::facts::BarKind::Memory64 && b.index + 1 == slot))
+        })
     };
     let mut plan = map_all_plan(device, page);
     let relocation = if let Some(slot) = (0u8..6).find(|&s| !occupied(s)) {
@@ -340,7 +353,11 @@ pub fn relocation_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) ->
         let bp = plan.bars.iter_mut().find(|b| b.index == target.index)?;
         bp.size = new_size;
         bp.origin = BarOrigin::Extended;
-        bp.segments.push(Segment { offset: old, length: new_size - old, action: SegmentAction::Emulate(EmulateKind::VirtualTable) });
+        bp.segments.push(Segment {
+            offset: old,
+            length: new_size - old,
+            action: SegmentAction::Emulate(EmulateKind::VirtualTable),
+        });
         Relocation { bar: target.index, origin: BarOrigin::Extended, table_offset: old, pba_offset: old + pba_offset }
     };
     plan.relocation = Some(relocation);

@@ -22,10 +22,12 @@ macro_rules! catalogue {
 }
 
 const VTD_IR: &str = "Linux drivers/iommu/intel/irq_remapping.c; Intel VT-d spec ch. 5 (interrupt remapping)";
-const AMD_IR: &str = "Linux drivers/iommu/amd/init.c, iommu.c; AMD IOMMU spec 2.2.5 (interrupt remapping tables per DTE)";
+const AMD_IR: &str =
+    "Linux drivers/iommu/amd/init.c, iommu.c; AMD IOMMU spec 2.2.5 (interrupt remapping tables per DTE)";
 const TYPE1: &str = "Linux drivers/vfio/vfio_iommu_type1.c (allow_unsafe_interrupts, MSI isolation check)";
 const PCI_MSIX: &str = "PCI Local Bus Specification 3.0, 6.8.2 (MSI-X table and PBA)";
-const VFIO_MAP: &str = "Linux drivers/vfio/pci/vfio_pci_core.c; include/uapi/linux/vfio.h (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)";
+const VFIO_MAP: &str =
+    "Linux drivers/vfio/pci/vfio_pci_core.c; include/uapi/linux/vfio.h (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)";
 
 catalogue! {
     // Step 1: isolation, from the platform backends.

@@ -2,21 +2,6 @@
 
 use crate::facts::*;
 
-pub fn host(page: u64) -> HostFacts {
-    HostFacts {
-        arch: "x86_64".into(),
-        page_size: page,
-        kernel: "6.1.0".into(),
-        platform: Platform::X86Vtd,
-        vfio_backend: VfioBackend::Type1,
-        allow_unsafe_interrupts: Fact::known(false, Evidence::new("p", "N")),
-        msix_mappable: Mappability {
-            mappable: Fact::known(true, Evidence::new("proc/sys/kernel/osrelease", "6.1.0")),
-            source: Some(MappableSource::Inferred),
-        },
-    }
-}
-
 /// An NVMe-like function: BAR0 16 KiB with doorbells at 0x1000 and the table at 0x2000.
 pub fn device_with_msix() -> DeviceFacts {
     DeviceFacts {
@@ -27,7 +12,13 @@ pub fn device_with_msix() -> DeviceFacts {
         driver: Some("nvme".into()),
         iommu_group: Some(4),
         header: HeaderKind::Endpoint,
-        bars: Some(vec![Bar { index: 0, kind: BarKind::Memory64, prefetchable: false, start: 0xfe00_0000, size: 0x4000 }]),
+        bars: Some(vec![Bar {
+            index: 0,
+            kind: BarKind::Memory64,
+            prefetchable: false,
+            start: 0xfe00_0000,
+            size: 0x4000,
+        }]),
         msix: MsixFacts::Present {
             capability: MsixCapability {
                 cap_offset: 0x40,

@@ -39,7 +39,8 @@ pub fn fixture(name: &str) -> PathBuf {
 /// Copies a fixture to a fresh temporary directory (links kept as links).
 pub fn copy_fixture(name: &str) -> TempDir {
     let t = TempDir::new();
-    let status = std::process::Command::new("cp").arg("-a").arg(fixture(name)).arg(t.path().join("root")).status().unwrap();
+    let status =
+        std::process::Command::new("cp").arg("-a").arg(fixture(name)).arg(t.path().join("root")).status().unwrap();
     assert!(status.success());
     t
 }
@@ -50,7 +51,11 @@ impl TempDir {
     pub fn new() -> Self {
         use std::sync::atomic::{AtomicU32, Ordering};
         static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!("msix-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        let p = std::env::temp_dir().join(format!(
+            "msix-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }

@@ -99,7 +99,9 @@ pub fn parse(b: &[u8]) -> ParsedConfig {
         (None, CapListState::Unreadable(why)) => {
             MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_UNREADABLE.into(), why: why.clone() }
         }
-        (None, CapListState::Broken(why)) => MsixFacts::Unknown { rule: rules::DEVICE_CAPS_BROKEN.into(), why: why.clone() },
+        (None, CapListState::Broken(why)) => {
+            MsixFacts::Unknown { rule: rules::DEVICE_CAPS_BROKEN.into(), why: why.clone() }
+        }
     };
     if out.vendor == Some(VIRTIO_VENDOR_ID) {
         out.virtio = out
@@ -115,7 +117,10 @@ pub fn parse(b: &[u8]) -> ParsedConfig {
 fn walk_capabilities(b: &[u8], header: HeaderKind, caps: &mut Vec<Capability>) -> CapListState {
     let unreadable = |what: &str| {
         let hint = if b.len() <= UNPRIVILEGED_CONFIG_BYTES {
-            format!("config holds {} bytes (an unprivileged read): {what} unknown; run as root to read the capabilities", b.len())
+            format!(
+                "config holds {} bytes (an unprivileged read): {what} unknown; run as root to read the capabilities",
+                b.len()
+            )
         } else {
             format!("config holds {} bytes: {what} unknown", b.len())
         };
@@ -170,7 +175,12 @@ fn decode_virtio(b: &[u8], at: usize) -> Option<VirtioCap> {
     if cap_len < 16 {
         return None;
     }
-    Some(VirtioCap { cfg_type: *b.get(at + 3)?, bar: *b.get(at + 4)?, offset: u32_at(b, at + 8)?, length: u32_at(b, at + 12)? })
+    Some(VirtioCap {
+        cfg_type: *b.get(at + 3)?,
+        bar: *b.get(at + 4)?,
+        offset: u32_at(b, at + 8)?,
+        length: u32_at(b, at + 12)?,
+    })
 }
 
 /// Names of the capabilities, for evidence lines.

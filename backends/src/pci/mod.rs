@@ -62,7 +62,10 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
         Err(e) => {
             note("config", e.reason());
             let mut p = config::parse(&[]);
-            p.msix = MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_UNREADABLE.into(), why: format!("config unreadable: {e}") };
+            p.msix = MsixFacts::Unknown {
+                rule: rules::DEVICE_CONFIG_UNREADABLE.into(),
+                why: format!("config unreadable: {e}"),
+            };
             p
         }
     };
@@ -76,9 +79,14 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
     let device = id("device", cfg.device.map(u32::from)).and_then(|v| u16::try_from(v).ok());
     let class = id("class", cfg.class);
 
-    let bars = match root.read_text(&format!("{dir}/resource")).map_err(|e| e.reason()).and_then(|t| resource::parse(&t).map_err(|e| e.to_string())) {
+    let bars = match root
+        .read_text(&format!("{dir}/resource"))
+        .map_err(|e| e.reason())
+        .and_then(|t| resource::parse(&t).map_err(|e| e.to_string()))
+    {
         Ok(b) => {
-            let list: Vec<String> = b.iter().map(|b| format!("BAR{} {:?} {:#x}@{:#x}", b.index, b.kind, b.size, b.start)).collect();
+            let list: Vec<String> =
+                b.iter().map(|b| format!("BAR{} {:?} {:#x}@{:#x}", b.index, b.kind, b.size, b.start)).collect();
             note("resource", list.join(", "));
             Some(b)
         }
@@ -117,7 +125,12 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
         .virtio
         .iter()
         .filter(|v| v.cfg_type == config::VIRTIO_PCI_CAP_NOTIFY_CFG && v.length > 0)
-        .map(|v| HotWindow { bar: v.bar, offset: v.offset.into(), length: v.length.into(), what: "virtio notify".into() })
+        .map(|v| HotWindow {
+            bar: v.bar,
+            offset: v.offset.into(),
+            length: v.length.into(),
+            what: "virtio notify".into(),
+        })
         .collect();
     if class == Some(NVME_CLASS) {
         if let Some(bar0) = bars.as_ref().and_then(|b| b.iter().find(|b| b.index == 0)) {

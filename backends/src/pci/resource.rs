@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(bars.len(), 3);
         assert_eq!((bars[0].index, bars[0].kind, bars[0].size), (0, BarKind::Io, 0x20));
         assert_eq!((bars[1].index, bars[1].kind, bars[1].size), (1, BarKind::Memory32, 0x1000));
-        assert_eq!((bars[2].index, bars[2].kind, bars[2].size, bars[2].prefetchable), (4, BarKind::Memory64, 0x4000, true));
+        assert_eq!(
+            (bars[2].index, bars[2].kind, bars[2].size, bars[2].prefetchable),
+            (4, BarKind::Memory64, 0x4000, true)
+        );
     }
 
     #[test]

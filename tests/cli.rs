@@ -1,0 +1,132 @@
+//! The `msix-policy` binary as an operator runs it.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_msix-policy")).args(args).output().expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn audit_json_has_the_documented_fields_for_every_device_of_every_fixture() {
+    for f in common::fixtures() {
+        let o = run(&["audit", "--root", f.to_str().unwrap(), "--format", "json"]);
+        assert!(o.status.success(), "{}: {}", common::name(&f), stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let devices = v["devices"].as_array().unwrap();
+        assert!(!devices.is_empty(), "{}", common::name(&f));
+        for d in devices {
+            let addr = d["address"].as_str().unwrap();
+            assert!(["isolated", "not-isolated", "unknown"].contains(&d["isolation"].as_str().unwrap()), "{addr}");
+            let exposure = d["exposure"].as_str().unwrap();
+            assert!(["passthrough", "relocate", "trap", "refuse", "none"].contains(&exposure), "{addr}");
+            assert!(["none", "self-only", "unsafe"].contains(&d["risk"].as_str().unwrap()), "{addr}");
+            if exposure == "refuse" {
+                assert!(d["plan"].is_null());
+            } else {
+                for bar in d["plan"]["bars"].as_array().unwrap() {
+                    for s in bar["segments"].as_array().unwrap() {
+                        assert!(s["offset"].is_u64() && s["length"].is_u64(), "{addr}: {s}");
+                        assert!(["map", "trap", "emulate"].contains(&s["action"].as_str().unwrap()), "{addr}: {s}");
+                    }
+                }
+            }
+            let reasons = d["reasons"].as_array().unwrap();
+            assert!(!reasons.is_empty());
+            for r in reasons {
+                assert!(r["rule"].is_string() && r["evidence"].is_array() && r["reference"].is_string(), "{addr}: {r}");
+            }
+        }
+    }
+}
+
+#[test]
+fn text_audit_and_explain_read_at_a_glance() {
+    let root = common::fixture("synthetic/ppc64-pseries");
+    let o = run(&["audit", "--root", root.to_str().unwrap()]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(text.contains("ppc64 pSeries (PAPR)") && text.contains("64 KiB pages"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("0000:00:04.0") && l.contains("passthrough") && l.contains("self-only")),
+        "{text}"
+    );
+    let o = run(&["explain", "0000:00:04.0", "--root", root.to_str().unwrap(), "--guest", "direct"]);
+    let text = stdout(&o);
+    assert!(o.status.success());
+    assert!(text.contains("exposure   relocate") && text.contains("emulate(virtual-table)"), "{text}");
+    assert!(text.contains("evidence: sys/firmware/devicetree/base/rtas/ibm,change-msi"), "{text}");
+    let o = run(&["rules"]);
+    assert!(stdout(&o).contains("isolation.vtd.sid-verification-off"));
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let t = common::TempDir::new();
+    std::fs::create_dir_all(t.path().join("empty")).unwrap();
+    std::fs::create_dir_all(t.path().join("badtoml")).unwrap();
+    std::fs::write(t.path().join("badtoml/fixture.toml"), "[host]\narch = \"x86_64\"\npage_size = \"big\"\n").unwrap();
+    std::fs::write(t.path().join("loosen.toml"), "[[device]]\nmatch = \"0000:00:01.0\"\nexposure = \"passthrough\"\n")
+        .unwrap();
+    std::fs::write(t.path().join("broken.toml"), "[defaults\n").unwrap();
+    let vtd = common::fixture("synthetic/x86-vtd-intremap-off");
+    let p = |s: &str| t.path().join(s).to_str().unwrap().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["audit".into(), "--root".into(), p("nope")], "cannot open root"),
+        (vec!["audit".into(), "--root".into(), p("empty")], "fixture.toml is missing"),
+        (vec!["audit".into(), "--root".into(), p("badtoml")], "page_size"),
+        (
+            vec!["audit".into(), "--root".into(), vtd.to_str().unwrap().into(), "--policy".into(), p("loosen.toml")],
+            "only make a decision safer",
+        ),
+        (
+            vec!["audit".into(), "--root".into(), vtd.to_str().unwrap().into(), "--policy".into(), p("broken.toml")],
+            "not valid",
+        ),
+        (
+            vec!["explain".into(), "0000:09:00.0".into(), "--root".into(), vtd.to_str().unwrap().into()],
+            "no PCI function 0000:09:00.0",
+        ),
+    ];
+    for (args, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn record_then_audit_round_trips_a_fixture() {
+    let t = common::TempDir::new();
+    let src = common::fixture("synthetic/arm64-its-64k");
+    let dest = t.path().join("rec");
+    let o = run(&["record", dest.to_str().unwrap(), "--root", src.to_str().unwrap(), "--kind", "synthetic"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = run(&["audit", "--root", src.to_str().unwrap(), "--format", "json"]);
+    let b = run(&["audit", "--root", dest.to_str().unwrap(), "--format", "json"]);
+    let strip = |o: &Output| {
+        let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["root"] = serde_json::Value::Null;
+        v["source"] = serde_json::Value::Null;
+        v["devices"].clone()
+    };
+    assert_eq!(strip(&a), strip(&b));
+    // Links stay links with their original targets.
+    let link = std::fs::read_link(dest.join("sys/bus/pci/devices/0000:00:03.0/iommu_group")).unwrap();
+    assert_eq!(link.to_str().unwrap(), "../../../kernel/iommu_groups/2");
+    // A second record into a non-empty directory is refused.
+    let o = run(&["record", dest.to_str().unwrap(), "--root", src.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -1,0 +1,32 @@
+//! A fixture whose links point outside it is read as unknown, with a reason, and decided safely.
+
+mod common;
+
+use msix_policy::policy::{rules, Exposure};
+use msix_policy::{audit, AuditOptions};
+
+#[test]
+fn a_link_planted_to_a_file_outside_the_fixture_is_unknown() {
+    let t = common::copy_fixture("synthetic/x86-vtd-ir");
+    // A file outside the fixture that would parse as a real config with MSI-X.
+    let outside = t.path().join("outside-config");
+    std::fs::copy(common::fixture("synthetic/x86-vtd-ir/sys/bus/pci/devices/0000:00:02.0/config"), &outside).unwrap();
+    let cfg = t.root().join("sys/bus/pci/devices/0000:00:02.0/config");
+    std::fs::remove_file(&cfg).unwrap();
+    std::os::unix::fs::symlink("../../../../../../outside-config", &cfg).unwrap();
+    // And a group link that climbs out.
+    let grp = t.root().join("sys/bus/pci/devices/0000:00:04.0/iommu_group");
+    std::fs::remove_file(&grp).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../../../etc", &grp).unwrap();
+
+    let r = audit(t.root(), &AuditOptions::default()).unwrap();
+    let e1000e = r.device("0000:00:02.0").unwrap();
+    let ev = e1000e.facts.evidence.iter().find(|e| e.source.ends_with("/config")).unwrap();
+    assert!(ev.observed.contains("outside the root"), "{ev:?}");
+    assert_eq!(e1000e.decision.exposure, Exposure::Trap);
+    assert!(e1000e.decision.fired(rules::DEVICE_CONFIG_UNREADABLE));
+    // The group link's target is only read as text; "etc" is no group number, so no group.
+    let nvme = r.device("0000:00:04.0").unwrap();
+    assert_eq!(nvme.decision.exposure, Exposure::Refuse);
+    assert!(nvme.decision.fired(rules::ASSIGN_NO_GROUP));
+}
