@@ -30,3 +30,26 @@ fn a_link_planted_to_a_file_outside_the_fixture_is_unknown() {
     assert_eq!(nvme.decision.exposure, Exposure::Refuse);
     assert!(nvme.decision.fired(rules::ASSIGN_NO_GROUP));
 }
+
+#[test]
+fn missing_kernel_sources_make_vtd_unknown_with_a_reason_naming_them() {
+    let t = common::copy_fixture("synthetic/x86-vtd-ir");
+    std::fs::remove_file(t.root().join("proc/interrupts")).unwrap();
+    std::fs::remove_file(t.root().join("dmesg.txt")).unwrap();
+    std::fs::remove_file(t.root().join("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts")).unwrap();
+    let r = audit(t.root(), &AuditOptions::default()).unwrap();
+    for d in &r.devices {
+        assert_eq!(d.decision.isolation.status(), "unknown", "{}", d.address);
+        assert_eq!(d.decision.isolation.rule(), rules::VTD_IR_UNKNOWN);
+        let sources: Vec<String> =
+            d.decision.isolation.evidence().iter().map(|e| format!("{}: {}", e.source, e.observed)).collect();
+        assert!(sources.iter().any(|s| s.starts_with("proc/interrupts: missing")), "{sources:?}");
+        assert!(sources.iter().any(|s| s.starts_with("dmesg.txt: missing")), "{sources:?}");
+        // Unknown isolation and unknown allow_unsafe_interrupts: refused, and the reason says so.
+        assert_eq!(d.decision.exposure, Exposure::Refuse);
+        if d.decision.fired(rules::ASSIGN_REFUSED_TYPE1) {
+            let r = d.decision.reasons.iter().find(|r| r.rule == rules::ASSIGN_REFUSED_TYPE1).unwrap();
+            assert!(r.detail.contains("unknown, taken as N"), "{}", r.detail);
+        }
+    }
+}

@@ -138,7 +138,7 @@ impl KernelSources {
                 Cmdline::parse(&t),
                 Evidence::new("proc/cmdline", t.trim().chars().take(400).collect::<String>()),
             ),
-            Err(e) => Fact::unknown(Evidence::new("proc/cmdline", e.to_string())),
+            Err(e) => Fact::unknown(Evidence::new("proc/cmdline", e.reason())),
         };
         let interrupts = match root.read_text("proc/interrupts") {
             Ok(t) => {
@@ -146,14 +146,14 @@ impl KernelSources {
                 let n = i.msi_lines().count();
                 Fact::known(i, Evidence::new("proc/interrupts", format!("{n} MSI lines")))
             }
-            Err(e) => Fact::unknown(Evidence::new("proc/interrupts", e.to_string())),
+            Err(e) => Fact::unknown(Evidence::new("proc/interrupts", e.reason())),
         };
         let dmesg = match root.read_text(DMESG_TXT) {
             Ok(t) => {
                 let n = t.lines().count();
                 Fact::known(t, Evidence::new(DMESG_TXT, format!("{n} lines")))
             }
-            Err(e) => Fact::unknown(Evidence::new(DMESG_TXT, e.to_string())),
+            Err(e) => Fact::unknown(Evidence::new(DMESG_TXT, e.reason())),
         };
         KernelSources { cmdline, interrupts, dmesg }
     }
@@ -190,7 +190,7 @@ pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources) -> Fact<bool
                     return Fact::known(b, Evidence::new("proc/cmdline", format!("{key}={v}")));
                 }
             }
-            Fact::unknown(Evidence::new(ALLOW_UNSAFE, format!("{e} (module not loaded or not recorded); taken as N")))
+            Fact::unknown(Evidence::new(ALLOW_UNSAFE, format!("{} (module not loaded or not recorded); taken as N", e.reason())))
         }
     }
 }
