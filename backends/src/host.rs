@@ -190,7 +190,10 @@ pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources) -> Fact<bool
                     return Fact::known(b, Evidence::new("proc/cmdline", format!("{key}={v}")));
                 }
             }
-            Fact::unknown(Evidence::new(ALLOW_UNSAFE, format!("{} (module not loaded or not recorded); taken as N", e.reason())))
+            Fact::unknown(Evidence::new(
+                ALLOW_UNSAFE,
+                format!("{} (module not loaded or not recorded); taken as N", e.reason()),
+            ))
         }
     }
 }
