@@ -150,6 +150,9 @@ class Fixture:
         self.write(base + "/vendor", "0x%04x\n" % d["vendor"])
         self.write(base + "/device", "0x%04x\n" % d["device"])
         self.write(base + "/class", "0x%06x\n" % d["cls"])
+        self.write(base + "/irq", "%d\n" % (16 + int(bdf[-4:-2], 16) % 8))
+        self.write(base + "/subsystem_vendor", "0x%04x\n" % d["vendor"])
+        self.write(base + "/subsystem_device", "0x0001\n")
         config = d["config"] if truncate is None else d["config"][:truncate]
         self.write(base + "/config", config)
         self.write(base + "/resource", resource(d["bars"]))

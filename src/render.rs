@@ -117,7 +117,7 @@ fn host_header(r: &AuditReport, out: &mut String) {
     };
     let _ = writeln!(
         out,
-        "host: {}, {} pages, kernel {}\nplatform: {} | VFIO backend: {:?} | allow_unsafe_interrupts: {unsafe_} | MSI-X BAR mappable: {mappable}",
+        "host: {}, {} pages, kernel {}\nplatform: {} | VFIO backend: {} | allow_unsafe_interrupts: {unsafe_} | MSI-X BAR mappable: {mappable}",
         h.arch,
         bytes(h.page_size),
         h.kernel,

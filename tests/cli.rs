@@ -4,8 +4,20 @@ mod common;
 
 use std::process::{Command, Output};
 
+/// Starts the CLI, through the emulator when the tests run under one (scripts/cross-test.sh).
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_msix-policy")).args(args).output().expect("binary runs")
+    let bin = env!("CARGO_BIN_EXE_msix-policy");
+    let runner = std::env::var("MSIX_POLICY_TEST_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(emulator) => {
+            let mut c = Command::new(emulator);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.args(args).output().expect("binary runs")
 }
 
 fn stdout(o: &Output) -> String {

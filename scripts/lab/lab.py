@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""The fixture lab: boots Debian's own kernels for amd64, ppc64el and arm64 under QEMU (TCG),
+with a tiny initramfs (busybox-static and the driver modules, so drivers really bind and
+allocate MSI-X vectors) whose init runs msix-policy's own recorder and audit on the live guest.
+
+    python3 scripts/lab/lab.py list                 # the machines
+    python3 scripts/lab/lab.py run [MACHINE...]     # boot, record to fixtures/qemu/<machine>
+    python3 scripts/lab/lab.py run --keep-logs ...  # also keep each serial log in docs/lab/
+
+Everything it needs comes from Debian's packages (qemu-system-*, cross linkers, the kernels and
+busybox-static of each architecture via `apt-get download`); work files go to target/lab/.
+For each machine it writes:
+  fixtures/qemu/<machine>/            the recording made inside the guest
+  docs/lab/<machine>.audit.json       `msix-policy audit --format json` run inside the guest on /
+and `compare` checks that the in-guest decision equals, field for field, what the x86 build
+computes from the fixture (docs/lab/compare.txt keeps the last output).
+"""
+import argparse
+import base64
+import glob
+import gzip
+import io
+import json
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+WORK = os.path.join(REPO, "target", "lab")
+FIXTURES = os.path.join(REPO, "fixtures", "qemu")
+DOCS = os.path.join(REPO, "docs", "lab")
+
+ARCHES = {
+    # deb arch: (rust target, kernel flavour, qemu binary, console, cross gcc)
+    "amd64": ("x86_64-unknown-linux-gnu", "amd64", "qemu-system-x86_64", "ttyS0", None),
+    "arm64": ("aarch64-unknown-linux-gnu", "arm64", "qemu-system-aarch64", "ttyAMA0", "aarch64-linux-gnu-gcc"),
+    "ppc64el": ("powerpc64le-unknown-linux-gnu", "powerpc64le", "qemu-system-ppc64", "hvc0", "powerpc64le-linux-gnu-gcc"),
+}
+
+# Modules loaded in this order (dependencies first, from modules.dep). vfio-pci comes before the
+# device drivers so that `ids=` claims its devices first on the vfio machines.
+BASE_MODULES = ["virtio_pci", "virtio_net", "e1000e", "nvme"]
+VFIO_MODULES = ["vfio_iommu_type1", "vfio_pci"]
+VFIO_ARCH_MODULES = {"ppc64el": ["vfio_iommu_spapr_tce", "vfio_pci"]}
+
+NIC = "-netdev user,id=n{i},restrict=on -device {model},netdev=n{i}{bus}"
+
+
+def devices(bus=""):
+    b = (",bus=" + bus) if bus else ""
+    return " ".join([
+        NIC.format(i=0, model="virtio-net-pci", bus=b),
+        NIC.format(i=1, model="e1000e", bus=b),
+        "-drive if=none,id=d0,file={disk},format=raw -device nvme,serial=lab0001,drive=d0" + b,
+    ])
+
+
+MACHINES = {
+    "x86-q35-vtd-ir": dict(arch="amd64", desc="q35 + VT-d with interrupt remapping (x2apic)",
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,eim=on,caching-mode=on " + devices(),
+        append="intel_iommu=on"),
+    "x86-q35-vtd-intremap-off": dict(arch="amd64", desc="q35 + VT-d, intremap=off",
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,eim=on,caching-mode=on " + devices(),
+        append="intel_iommu=on intremap=off"),
+    "x86-q35-amdvi": dict(arch="amd64", desc="q35 + AMD-Vi with interrupt remapping",
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device amd-iommu,intremap=on " + devices(),
+        append="amd_iommu=on"),
+    "x86-q35-no-iommu": dict(arch="amd64", desc="q35 without IOMMU",
+        qemu="-M q35 -cpu max -smp 2 -m 1024 " + devices(), append=""),
+    "x86-q35-vtd-vfio": dict(arch="amd64", desc="q35 + VT-d, e1000e and nvme bound to vfio-pci",
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,eim=on,caching-mode=on " + devices(),
+        append="intel_iommu=on", vfio="8086:10d3,1b36:0010"),
+    "x86-q35-allow-unsafe": dict(arch="amd64", desc="q35 + VT-d with intremap=off, vfio_iommu_type1.allow_unsafe_interrupts=1",
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,eim=on,caching-mode=on " + devices(),
+        append="intel_iommu=on intremap=off", vfio="8086:10d3,1b36:0010", allow_unsafe=True),
+    "arm64-virt-its-smmuv3": dict(arch="arm64", desc="arm64 virt, GICv3 ITS, SMMUv3",
+        qemu="-M virt,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
+    "arm64-virt-gicv2m": dict(arch="arm64", desc="arm64 virt, GICv2 + GICv2m, no ITS",
+        qemu="-M virt,gic-version=2 -cpu max -smp 2 -m 1024 " + devices(), append=""),
+    "ppc64-pseries-power9": dict(arch="ppc64el", desc="pSeries POWER9 guest, 64 KiB pages",
+        qemu="-M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off -cpu POWER9 -smp 1 -m 2048 " + devices(), append=""),
+    "ppc64-powernv9": dict(arch="ppc64el", desc="PowerNV9 host, 64 KiB pages, PHB4 (IODA3)",
+        qemu="-M powernv9 -smp 1 -m 3072 " + devices(bus="pcie.0"), append=""),
+}
+
+
+def sh(cmd, **kw):
+    print("+", cmd if isinstance(cmd, str) else " ".join(cmd), file=sys.stderr)
+    return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, **kw)
+
+
+def apt_opts(arch):
+    lists = os.path.join(WORK, "apt", arch, "lists")
+    os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
+    return ["-o", "Dir::State::Lists=" + lists, "-o", "APT::Architecture=" + arch, "-o", "APT::Architectures::=" + arch]
+
+
+def fetch(arch):
+    """Downloads and unpacks the kernel and busybox-static of one architecture (once)."""
+    root = os.path.join(WORK, arch)
+    stamp = os.path.join(root, ".done")
+    if os.path.exists(stamp):
+        return root
+    os.makedirs(root, exist_ok=True)
+    o = apt_opts(arch)
+    subprocess.run(["apt-get", "update", "-qq"] + o, check=False)
+    flavour = ARCHES[arch][1]
+    dep = subprocess.run(["apt-cache"] + o + ["depends", "linux-image-" + flavour], check=True, capture_output=True, text=True).stdout
+    image = re.search(r"Depends: (linux-image-\S+)", dep).group(1)
+    debs = os.path.join(root, "debs")
+    os.makedirs(debs, exist_ok=True)
+    sh(["apt-get"] + o + ["download", image, "busybox-static"], cwd=debs)
+    for d in glob.glob(os.path.join(debs, "*.deb")):
+        sh(["dpkg-deb", "-x", d, os.path.join(root, "x")])
+    open(stamp, "w").close()
+    return root
+
+
+def kernel_of(root):
+    x = os.path.join(root, "x")
+    k = sorted(glob.glob(os.path.join(x, "boot", "vmlinu*")))[0]
+    ver = sorted(os.listdir(os.path.join(x, "lib", "modules")))[0]
+    return k, ver
+
+
+def read_module(path):
+    data = open(path, "rb").read()
+    return lzma.decompress(data) if path.endswith(".xz") else data
+
+
+def module_closure(moddir, names):
+    """Modules `names` and their dependencies, dependencies first, from each module's .modinfo
+    `depends=` (the package ships no modules.dep: depmod runs at install)."""
+    by_name = {}
+    for dirpath, _, files in os.walk(os.path.join(moddir, "kernel")):
+        for f in files:
+            if ".ko" in f:
+                by_name[f.split(".ko")[0].replace("-", "_")] = os.path.relpath(os.path.join(dirpath, f), moddir)
+    order = []
+
+    def visit(name):
+        path = by_name.get(name)
+        if path is None or path in order:
+            return  # built into the kernel, or already placed
+        m = re.search(rb"depends=([^\0]*)\0", read_module(os.path.join(moddir, path)))
+        for dep in (m.group(1).decode().split(",") if m and m.group(1) else []):
+            visit(dep.replace("-", "_"))
+        order.append(path)
+
+    for n in names:
+        visit(n)
+    return order
+
+
+def build_recorder(arch):
+    target, _, _, _, gcc = ARCHES[arch]
+    env = dict(os.environ)
+    if gcc:
+        env["CARGO_TARGET_%s_LINKER" % target.upper().replace("-", "_")] = gcc
+    env["RUSTFLAGS"] = "-C target-feature=+crt-static"
+    sh(["cargo", "build", "--release", "--target", target, "--bin", "msix-policy"], cwd=REPO, env=env)
+    return os.path.join(REPO, "target", target, "release", "msix-policy")
+
+
+INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
+sleep 3
+echo ===LAB-START===
+/msix-policy record /fx --kind qemu --description "$LAB_DESC" --machine "$LAB_MACHINE"
+echo ===AUDIT-BEGIN===
+/msix-policy audit --root / --format json
+echo ===AUDIT-END===
+echo ===FIXTURE-BEGIN===
+tar -C /fx -cf - . | gzip -9 | base64
+echo ===FIXTURE-END===
+poweroff -f
+"""
+
+
+def build_initramfs(name, m, recorder):
+    arch = m["arch"]
+    root = fetch(arch)
+    kernel, ver = kernel_of(root)
+    moddir = os.path.join(root, "x", "lib", "modules", ver)
+    stage = os.path.join(WORK, "stage-" + name)
+    shutil.rmtree(stage, ignore_errors=True)
+    os.makedirs(os.path.join(stage, "bin"))
+    shutil.copy(os.path.join(root, "x", "bin", "busybox"), os.path.join(stage, "bin", "busybox"))
+    shutil.copy(recorder, os.path.join(stage, "msix-policy"))
+    wanted = list(BASE_MODULES)
+    if m.get("vfio"):
+        wanted = VFIO_ARCH_MODULES.get(arch, VFIO_MODULES) + wanted
+    load = []
+    for path in module_closure(moddir, wanted):
+        src = os.path.join(moddir, path)
+        plain = path[:-3] if path.endswith(".xz") else path
+        dst = os.path.join(stage, "lib", "modules", plain)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        open(dst, "wb").write(read_module(src))
+        base = os.path.basename(plain)[:-3].replace("-", "_")
+        args = ""
+        if base == "vfio_pci" and m.get("vfio"):
+            args = "ids=" + m["vfio"]
+        if base == "vfio_iommu_type1" and m.get("allow_unsafe"):
+            args = "allow_unsafe_interrupts=1"
+        load.append(plain + (" " + args if args else ""))
+    open(os.path.join(stage, "modules.load"), "w").write("\n".join(load) + "\n")
+    init = INIT.replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
+    p = os.path.join(stage, "init")
+    open(p, "w").write(init)
+    os.chmod(p, 0o755)
+    initrd = os.path.join(WORK, name + ".cpio.gz")
+    sh("cd %s && find . | cpio -o -H newc 2>/dev/null | gzip -1 > %s" % (stage, initrd))
+    return kernel, initrd
+
+
+def boot(name, m, kernel, initrd, timeout):
+    arch = m["arch"]
+    qemu, console = ARCHES[arch][2], ARCHES[arch][3]
+    disk = os.path.join(WORK, "nvme.img")
+    if not os.path.exists(disk):
+        with open(disk, "wb") as f:
+            f.truncate(64 << 20)
+    append = "console=%s panic=-1 quiet loglevel=4 %s" % (console, m["append"])
+    cmd = "%s -accel tcg -nographic -no-reboot -kernel %s -initrd %s -append '%s' %s" % (
+        qemu, kernel, initrd, append, m["qemu"].format(disk=disk))
+    print("+", cmd, file=sys.stderr)
+    t0 = time.time()
+    p = subprocess.run(cmd, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    out = p.stdout.decode("utf-8", "replace")
+    return out, cmd, time.time() - t0
+
+
+def between(out, a, b):
+    i, j = out.find(a), out.find(b)
+    if i < 0 or j < 0:
+        return None
+    return out[i + len(a):j]
+
+
+def run(names, timeout, keep_logs):
+    recorders = {}
+    failed = []
+    os.makedirs(DOCS, exist_ok=True)
+    for name in names:
+        m = MACHINES[name]
+        arch = m["arch"]
+        if arch not in recorders:
+            recorders[arch] = build_recorder(arch)
+        kernel, initrd = build_initramfs(name, m, recorders[arch])
+        try:
+            out, cmd, secs = boot(name, m, kernel, initrd, timeout)
+        except subprocess.TimeoutExpired as e:
+            out, cmd, secs = (e.stdout or b"").decode("utf-8", "replace"), "timeout", timeout
+        if keep_logs:
+            open(os.path.join(DOCS, name + ".serial.log"), "w").write(out)
+        fx = between(out, "===FIXTURE-BEGIN===", "===FIXTURE-END===")
+        audit = between(out, "===AUDIT-BEGIN===", "===AUDIT-END===")
+        if fx is None or audit is None:
+            print("!! %s: no recording in the serial output (%.0f s); tail:\n%s" % (name, secs, out[-3000:]), file=sys.stderr)
+            failed.append(name)
+            continue
+        dest = os.path.join(FIXTURES, name)
+        shutil.rmtree(dest, ignore_errors=True)
+        os.makedirs(dest)
+        blob = base64.b64decode("".join(l.strip() for l in fx.strip().splitlines() if re.fullmatch(r"[A-Za-z0-9+/=]+", l.strip())))
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as t:
+            t.extractall(dest, filter="tar")
+        audit_json = audit.strip()
+        json.loads(audit_json)
+        open(os.path.join(DOCS, name + ".audit.json"), "w").write(audit_json + "\n")
+        print("== %s: recorded in %.0f s -> %s" % (name, secs, os.path.relpath(dest, REPO)), file=sys.stderr)
+    return failed
+
+
+def decision_view(report):
+    """The fields compared between the in-guest audit and the fixture audit."""
+    out = {}
+    for d in report["devices"]:
+        out[d["address"]] = {
+            "isolation": d["isolation"], "isolation_rule": d["isolation_rule"], "exposure": d["exposure"],
+            "risk": d["risk"], "assignable": d["assignable"], "guest": d["guest"], "msix": d["msix"],
+            "plan": d["plan"], "rules": [r["rule"] for r in d["reasons"]], "warnings": d["warnings"],
+        }
+    return {"arch": report["host"]["arch"], "page_size": report["host"]["page_size"],
+            "platform": report["host"]["platform"], "devices": out}
+
+
+def compare(names):
+    sh(["cargo", "build", "--release", "--bin", "msix-policy"], cwd=REPO)
+    exe = os.path.join(REPO, "target", "release", "msix-policy")
+    lines, bad = [], 0
+    for name in names:
+        guest_file = os.path.join(DOCS, name + ".audit.json")
+        if not os.path.exists(guest_file):
+            lines.append("%-28s no in-guest audit" % name)
+            bad += 1
+            continue
+        guest = decision_view(json.load(open(guest_file)))
+        host = subprocess.run([exe, "audit", "--root", os.path.join(FIXTURES, name), "--format", "json"], check=True, capture_output=True)
+        host = decision_view(json.loads(host.stdout))
+        same = guest == host
+        bad += not same
+        summary = ", ".join("%s %s/%s" % (a, d["isolation"], d["exposure"]) for a, d in sorted(guest["devices"].items()) if d["msix"]["state"] != "absent")
+        lines.append("%-28s %-9s %s %3d KiB pages  %s  [%s]" % (
+            name, guest["arch"], "EQUAL " if same else "DIFFER", guest["page_size"] // 1024, guest["platform"], summary))
+        if not same:
+            for a in sorted(set(guest["devices"]) | set(host["devices"])):
+                if guest["devices"].get(a) != host["devices"].get(a):
+                    lines.append("    %s guest=%s" % (a, json.dumps(guest["devices"].get(a))[:400]))
+                    lines.append("    %s host =%s" % (a, json.dumps(host["devices"].get(a))[:400]))
+    text = "\n".join(lines) + "\n"
+    print(text)
+    open(os.path.join(DOCS, "compare.txt"), "w").write(text)
+    return bad
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list")
+    r = sub.add_parser("run")
+    r.add_argument("machines", nargs="*")
+    r.add_argument("--timeout", type=int, default=900)
+    r.add_argument("--keep-logs", action="store_true")
+    c = sub.add_parser("compare")
+    c.add_argument("machines", nargs="*")
+    a = ap.parse_args()
+    if a.cmd == "list":
+        for n, m in MACHINES.items():
+            print("%-28s %-8s %s" % (n, m["arch"], m["desc"]))
+        return 0
+    names = a.machines or list(MACHINES)
+    unknown = [n for n in names if n not in MACHINES]
+    if unknown:
+        ap.error("unknown machines: %s" % unknown)
+    if a.cmd == "run":
+        failed = run(names, a.timeout, a.keep_logs)
+        if failed:
+            print("failed: %s" % failed, file=sys.stderr)
+            return 1
+        return 0
+    return 1 if compare(names) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
