@@ -17,6 +17,7 @@
 //! assert_eq!(nvme.decision.isolation.status(), "isolated");
 //! ```
 
+pub mod apply;
 pub mod render;
 
 /// The README's Rust examples are compiled and run as doctests.
@@ -129,6 +130,18 @@ pub fn audit_device(root: impl AsRef<Path>, address: &str, opts: &AuditOptions) 
         .into_iter()
         .next()
         .ok_or_else(|| AuditError::NoSuchDevice { address: address.into(), root: report.root })
+}
+
+/// Decides one audited device again with other host facts (e.g. mappability probed through
+/// VFIO, which replaces the kernel-release inference).
+pub fn redecide(device: &DeviceReport, host: &HostFacts, opts: &AuditOptions) -> Result<Decision, AuditError> {
+    Ok(policy::decide(policy::DecisionInput {
+        host,
+        device: &device.facts,
+        isolation: &device.decision.isolation,
+        guest: opts.guest,
+        overrides: &opts.overrides,
+    })?)
 }
 
 fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Result<AuditReport, AuditError> {

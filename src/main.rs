@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use msix_policy::policy::{rules, GuestSelection, Overrides};
-use msix_policy::{audit, render, AuditOptions, AuditReport};
+use msix_policy::{apply, audit, render, AuditOptions, AuditReport};
 
 /// Bundled fixture audited when `/` shows no PCI functions and no --root was given.
 const BUNDLED_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/synthetic/x86-vtd-ir");
@@ -58,6 +58,16 @@ enum Command {
     Explain {
         /// The function's address, DDDD:BB:DD.F.
         address: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Decide one function, open it through VFIO, probe its regions, map the plan, report, release.
+    Apply {
+        /// The function's address, DDDD:BB:DD.F.
+        address: String,
+        /// Print the plan without touching any device (works on fixtures).
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -153,6 +163,17 @@ fn run(cli: Cli) -> Result<(), String> {
                 Format::Json => print_json(&render::json_device(d))?,
             }
         }
+        Command::Apply { address, dry_run, common: c } => {
+            let opts = options(&c)?;
+            let root = c.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+            let report = audit(&root, &opts).map_err(|e| e.to_string())?;
+            let d = report.device(&address).ok_or_else(|| format!("no PCI function {address} in {}", report.root))?;
+            if dry_run {
+                print!("{}", apply::dry_run(&report, d));
+            } else {
+                print!("{}", apply::live(&report, d, &opts)?);
+            }
+        }
         Command::Record { dest, root, kind, description, machine, dmesg } => {
             use msix_policy::backends::{host, record, Root};
             if !["qemu", "hardware", "synthetic"].contains(&kind.as_str()) {
@@ -164,7 +185,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?),
                 None => None,
             };
-            let opts = record::RecordOptions { source: host::FixtureSource { kind, description, machine }, dmesg };
+            let vfio = if src.is_live() { msix_policy::apply::probe_for_record(&src) } else { None };
+            let opts =
+                record::RecordOptions { source: host::FixtureSource { kind, description, machine }, dmesg, vfio };
             let s = record::record(&src, &identity, &dest, &opts).map_err(|e| e.to_string())?;
             println!(
                 "recorded {} PCI functions into {}: {} files, {} links ({} unreadable entries skipped)",

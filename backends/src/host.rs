@@ -59,6 +59,22 @@ pub struct FixtureVfio {
     /// Where that was probed (device address).
     #[serde(default)]
     pub probed_on: Option<String>,
+    /// The region info of each probed MSI-X BAR, as the kernel returned it.
+    #[serde(default, rename = "region")]
+    pub regions: Vec<ProbedRegion>,
+}
+
+/// One `VFIO_DEVICE_GET_REGION_INFO` answer kept in a recording.
+#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
+pub struct ProbedRegion {
+    pub device: String,
+    pub index: u32,
+    pub flags: u32,
+    pub size: u64,
+    #[serde(default)]
+    pub caps: Vec<u16>,
+    #[serde(default)]
+    pub msix_mappable: bool,
 }
 
 impl FixtureToml {
@@ -153,6 +169,14 @@ impl KernelSources {
                 let n = t.lines().count();
                 Fact::known(t, Evidence::new(DMESG_TXT, format!("{n} lines")))
             }
+            // The live host's own log, as a recording would have stored it.
+            Err(_) if root.is_live() => match crate::record::read_kmsg() {
+                Some(t) => {
+                    let n = t.lines().count();
+                    Fact::known(t, Evidence::new("/dev/kmsg", format!("{n} lines")))
+                }
+                None => Fact::unknown(Evidence::new("/dev/kmsg", "unreadable (run as root)")),
+            },
             Err(e) => Fact::unknown(Evidence::new(DMESG_TXT, e.reason())),
         };
         KernelSources { cmdline, interrupts, dmesg }

@@ -10,6 +10,7 @@ pub mod pci;
 pub mod platform;
 pub mod record;
 pub mod root;
+pub mod vfio;
 
 pub use host::{HostError, HostIdentity, KernelSources};
 pub use pci::PciFunction;

@@ -36,6 +36,8 @@ pub struct RecordOptions {
     pub source: FixtureSource,
     /// Kernel log to store as dmesg.txt; `None` reads /dev/kmsg when recording `/`.
     pub dmesg: Option<String>,
+    /// Region info probed through VFIO on the live host, stored as `[vfio]`.
+    pub vfio: Option<crate::host::FixtureVfio>,
 }
 
 /// Counts of what was recorded.
@@ -188,7 +190,7 @@ pub fn record(
             kernel: identity.kernel.clone(),
         },
         source: Some(opts.source.clone()),
-        vfio: identity.fixture.as_ref().and_then(|f| f.vfio.clone()),
+        vfio: opts.vfio.clone().or_else(|| identity.fixture.as_ref().and_then(|f| f.vfio.clone())),
     };
     let text = toml::to_string(&toml).map_err(|e| RecordError::Toml(e.to_string()))?;
     w.write(FIXTURE_TOML, text.as_bytes())?;

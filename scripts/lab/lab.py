@@ -51,41 +51,42 @@ VFIO_ARCH_MODULES = {"ppc64el": ["vfio_iommu_spapr_tce", "vfio_pci"]}
 NIC = "-netdev user,id=n{i},restrict=on -device {model},netdev=n{i}{bus}"
 
 
-def devices(bus=""):
-    b = (",bus=" + bus) if bus else ""
+def devices(buses=("", "", "")):
+    """virtio-net, e1000e and nvme; `buses` puts each on its own bus (PowerNV: one root port per PHB)."""
+    b = [(",bus=" + x) if x else "" for x in buses]
     return " ".join([
-        NIC.format(i=0, model="virtio-net-pci", bus=b),
-        NIC.format(i=1, model="e1000e", bus=b),
-        "-drive if=none,id=d0,file={disk},format=raw -device nvme,serial=lab0001,drive=d0" + b,
+        NIC.format(i=0, model="virtio-net-pci", bus=b[0]),
+        NIC.format(i=1, model="e1000e", bus=b[1]),
+        "-drive if=none,id=d0,file={disk},format=raw -device nvme,serial=lab0001,drive=d0" + b[2],
     ])
 
 
 MACHINES = {
     "x86-q35-vtd-ir": dict(arch="amd64", desc="q35 + VT-d with interrupt remapping (x2apic)",
-        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,eim=on,caching-mode=on " + devices(),
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,caching-mode=on " + devices(),
         append="intel_iommu=on"),
     "x86-q35-vtd-intremap-off": dict(arch="amd64", desc="q35 + VT-d, intremap=off",
-        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,eim=on,caching-mode=on " + devices(),
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,caching-mode=on " + devices(),
         append="intel_iommu=on intremap=off"),
     "x86-q35-amdvi": dict(arch="amd64", desc="q35 + AMD-Vi with interrupt remapping",
         qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device amd-iommu,intremap=on " + devices(),
-        append="amd_iommu=on"),
+        append=""),
     "x86-q35-no-iommu": dict(arch="amd64", desc="q35 without IOMMU",
         qemu="-M q35 -cpu max -smp 2 -m 1024 " + devices(), append=""),
     "x86-q35-vtd-vfio": dict(arch="amd64", desc="q35 + VT-d, e1000e and nvme bound to vfio-pci",
-        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,eim=on,caching-mode=on " + devices(),
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,caching-mode=on " + devices(),
         append="intel_iommu=on", vfio="8086:10d3,1b36:0010"),
     "x86-q35-allow-unsafe": dict(arch="amd64", desc="q35 + VT-d with intremap=off, vfio_iommu_type1.allow_unsafe_interrupts=1",
-        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,eim=on,caching-mode=on " + devices(),
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,caching-mode=on " + devices(),
         append="intel_iommu=on intremap=off", vfio="8086:10d3,1b36:0010", allow_unsafe=True),
     "arm64-virt-its-smmuv3": dict(arch="arm64", desc="arm64 virt, GICv3 ITS, SMMUv3",
         qemu="-M virt,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
-    "arm64-virt-gicv2m": dict(arch="arm64", desc="arm64 virt, GICv2 + GICv2m, no ITS",
-        qemu="-M virt,gic-version=2 -cpu max -smp 2 -m 1024 " + devices(), append=""),
+    "arm64-virt-gicv2m": dict(arch="arm64", desc="arm64 virt, GICv2 + GICv2m (no ITS), SMMUv3",
+        qemu="-M virt,gic-version=2,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
     "ppc64-pseries-power9": dict(arch="ppc64el", desc="pSeries POWER9 guest, 64 KiB pages",
         qemu="-M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off -cpu POWER9 -smp 1 -m 2048 " + devices(), append=""),
     "ppc64-powernv9": dict(arch="ppc64el", desc="PowerNV9 host, 64 KiB pages, PHB4 (IODA3)",
-        qemu="-M powernv9 -smp 1 -m 3072 " + devices(bus="pcie.0"), append=""),
+        qemu="-M powernv9 -smp 1 -m 3072 " + devices(buses=("pcie.0", "pcie.1", "pcie.2")), append=""),
 }
 
 
@@ -181,6 +182,14 @@ echo ===LAB-START===
 echo ===AUDIT-BEGIN===
 /msix-policy audit --root / --format json
 echo ===AUDIT-END===
+echo ===APPLY-BEGIN===
+for d in /sys/bus/pci/drivers/vfio-pci/0000:*; do
+    [ -e "$d" ] || continue
+    echo "\$ msix-policy apply ${d##*/}"
+    /msix-policy apply ${d##*/}
+    echo "exit status $?"
+done
+echo ===APPLY-END===
 echo ===FIXTURE-BEGIN===
 tar -C /fx -cf - . | gzip -9 | base64
 echo ===FIXTURE-END===
@@ -238,7 +247,7 @@ def boot(name, m, kernel, initrd, timeout):
     print("+", cmd, file=sys.stderr)
     t0 = time.time()
     p = subprocess.run(cmd, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    out = p.stdout.decode("utf-8", "replace")
+    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
     return out, cmd, time.time() - t0
 
 
@@ -280,6 +289,9 @@ def run(names, timeout, keep_logs):
         audit_json = audit.strip()
         json.loads(audit_json)
         open(os.path.join(DOCS, name + ".audit.json"), "w").write(audit_json + "\n")
+        applied = between(out, "===APPLY-BEGIN===", "===APPLY-END===")
+        if applied and applied.strip():
+            open(os.path.join(DOCS, name + ".apply.log"), "w").write(applied.strip() + "\n")
         print("== %s: recorded in %.0f s -> %s" % (name, secs, os.path.relpath(dest, REPO)), file=sys.stderr)
     return failed
 

@@ -1,0 +1,241 @@
+//! Opening a device through VFIO and mapping a plan's `map` segments, with an error for every
+//! refusal the kernel can give.
+
+use std::io;
+
+use msix_policy_engine::{BarOrigin, MappingPlan, SegmentAction};
+use vfio_bindings::bindings::vfio::{VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE};
+
+use super::caps::{parse_region_info, CapError, RegionInfo, REGION_INFO_LEN};
+use super::sys::{RawFd, VfioSys};
+use super::{IOMMU_NAME, IOMMU_TYPE};
+use crate::root::Root;
+
+pub const CONTAINER: &str = "/dev/vfio/vfio";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{address} has no IOMMU group: VFIO cannot assign it (is the IOMMU enabled on the kernel command line?)")]
+    NoGroup { address: String },
+    #[error("cannot open {path}: {err} ({hint})")]
+    Open { path: String, err: io::Error, hint: String },
+    #[error("{CONTAINER} speaks VFIO API {found}, this build speaks {VFIO_API_VERSION}")]
+    ApiVersion { found: i32 },
+    #[error("the VFIO container does not offer {IOMMU_NAME}: {err}")]
+    NoIommuBackend { err: String },
+    #[error("IOMMU group {group} is not viable: every device in it must be bound to vfio-pci or unbound; also in it: {}", others.join(", "))]
+    GroupNotViable { group: u32, others: Vec<String> },
+    #[error("VFIO_GROUP_SET_CONTAINER failed for group {group}: {err}")]
+    SetContainer { group: u32, err: io::Error },
+    #[error("VFIO_SET_IOMMU was refused with EPERM: the host lacks MSI isolation for group {group}; set vfio_iommu_type1.allow_unsafe_interrupts=1 only if you accept that a device may forge other devices' interrupts")]
+    NotIsolated { group: u32 },
+    #[error("VFIO_SET_IOMMU ({IOMMU_NAME}) failed: {err}")]
+    SetIommu { err: io::Error },
+    #[error("VFIO_GROUP_GET_DEVICE_FD failed for {address}: {err} (is it bound to vfio-pci?)")]
+    DeviceFd { address: String, err: io::Error },
+    #[error("VFIO_DEVICE_GET_REGION_INFO failed for region {index}: {err}")]
+    RegionInfo { index: u32, err: io::Error },
+    #[error("region {index}: malformed capability chain: {err}")]
+    Caps { index: u32, err: CapError },
+    #[error("the plan maps BAR{bar} {offset:#x}+{length:#x}, which the kernel does not allow: {why}")]
+    NotMappable { bar: u8, offset: u64, length: u64, why: String },
+    #[error("mmap of BAR{bar} {offset:#x}+{length:#x} failed: {err}; the {unmapped} segments mapped before it were unmapped")]
+    Mmap { bar: u8, offset: u64, length: u64, err: io::Error, unmapped: usize },
+}
+
+/// An open container, group and device; closed in reverse order on drop.
+pub struct OpenDevice<'s, S: VfioSys + ?Sized> {
+    sys: &'s S,
+    pub address: String,
+    pub group: u32,
+    container: RawFd,
+    group_fd: RawFd,
+    device: RawFd,
+}
+
+impl<S: VfioSys + ?Sized> Drop for OpenDevice<'_, S> {
+    fn drop(&mut self) {
+        for fd in [self.device, self.group_fd, self.container] {
+            if fd >= 0 {
+                self.sys.close(fd);
+            }
+        }
+    }
+}
+
+/// The other functions of an IOMMU group, with their drivers, to name in an error.
+pub fn group_members(root: &Root, group: u32, except: &str) -> Vec<String> {
+    let dir = format!("sys/kernel/iommu_groups/{group}/devices");
+    root.list(&dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a != except)
+        .map(|a| {
+            let driver = root
+                .read_link(&format!("sys/bus/pci/devices/{a}/driver"))
+                .ok()
+                .and_then(|t| t.rsplit('/').next().map(str::to_string))
+                .unwrap_or_else(|| "no driver".into());
+            format!("{a} (driver {driver})")
+        })
+        .collect()
+}
+
+/// Opens `address` (in IOMMU group `group`) through VFIO, checking every step.
+pub fn open_device<'s, S: VfioSys + ?Sized>(
+    sys: &'s S,
+    root: &Root,
+    address: &str,
+    group: Option<u32>,
+) -> Result<OpenDevice<'s, S>, ApplyError> {
+    let group = group.ok_or_else(|| ApplyError::NoGroup { address: address.into() })?;
+    let mut dev = OpenDevice { sys, address: address.into(), group, container: -1, group_fd: -1, device: -1 };
+    dev.container = sys.open(CONTAINER).map_err(|err| ApplyError::Open {
+        path: CONTAINER.into(),
+        err,
+        hint: "load the vfio-pci module (modprobe vfio-pci) and run as root".into(),
+    })?;
+    let v =
+        sys.api_version(dev.container).map_err(|e| ApplyError::ApiVersion { found: e.raw_os_error().unwrap_or(-1) })?;
+    if v != VFIO_API_VERSION as i32 {
+        return Err(ApplyError::ApiVersion { found: v });
+    }
+    match sys.check_extension(dev.container, IOMMU_TYPE) {
+        Ok(true) => {}
+        Ok(false) => return Err(ApplyError::NoIommuBackend { err: "extension not supported".into() }),
+        Err(e) => return Err(ApplyError::NoIommuBackend { err: e.to_string() }),
+    }
+    let path = format!("/dev/vfio/{group}");
+    dev.group_fd = sys.open(&path).map_err(|err| ApplyError::Open {
+        path: path.clone(),
+        err,
+        hint: format!("bind {address} to vfio-pci (driver_override or vfio-pci.ids=)"),
+    })?;
+    let flags = sys.group_flags(dev.group_fd).map_err(|err| ApplyError::SetContainer { group, err })?;
+    if flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
+        return Err(ApplyError::GroupNotViable { group, others: group_members(root, group, address) });
+    }
+    sys.set_container(dev.group_fd, dev.container).map_err(|err| ApplyError::SetContainer { group, err })?;
+    sys.set_iommu(dev.container, IOMMU_TYPE).map_err(|err| match err.raw_os_error() {
+        Some(libc::EPERM) => ApplyError::NotIsolated { group },
+        _ => ApplyError::SetIommu { err },
+    })?;
+    dev.device =
+        sys.device_fd(dev.group_fd, address).map_err(|err| ApplyError::DeviceFd { address: address.into(), err })?;
+    Ok(dev)
+}
+
+impl<S: VfioSys + ?Sized> OpenDevice<'_, S> {
+    /// Region info with the argsz retry the uAPI requires: ask with the bare struct, and again
+    /// with the size the kernel says its capability chain needs.
+    pub fn region_info(&self, index: u32) -> Result<RegionInfo, ApplyError> {
+        let get = |argsz: u32| {
+            let b =
+                self.sys.region_info(self.device, index, argsz).map_err(|err| ApplyError::RegionInfo { index, err })?;
+            parse_region_info(&b).map(|i| (i, b.len())).map_err(|err| ApplyError::Caps { index, err })
+        };
+        let (first, len) = get(REGION_INFO_LEN as u32)?;
+        if first.argsz as usize <= len {
+            return Ok(first);
+        }
+        let (second, len) = get(first.argsz)?;
+        if (second.argsz as usize) > len {
+            return Err(ApplyError::Caps { index, err: CapError::Short(len) });
+        }
+        Ok(second)
+    }
+
+    /// Reads through the device fd (the kernel's read path, no mapping).
+    pub fn read_region(&self, region: &RegionInfo, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.sys.read_at(self.device, region.offset + offset, len)
+    }
+}
+
+/// A mapped `map` segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedRange {
+    pub bar: u8,
+    pub offset: u64,
+    pub length: u64,
+    pub addr: usize,
+}
+
+/// A range the VMM must emulate: trapped physical pages or the virtual table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrappedRange {
+    pub bar: u8,
+    pub offset: u64,
+    pub length: u64,
+    pub what: String,
+}
+
+/// The mappings made for a plan; unmapped on drop.
+pub struct Applied<'d, 's, S: VfioSys + ?Sized> {
+    dev: &'d OpenDevice<'s, S>,
+    pub mapped: Vec<MappedRange>,
+    pub trapped: Vec<TrappedRange>,
+    pub regions: Vec<RegionInfo>,
+}
+
+impl<S: VfioSys + ?Sized> Drop for Applied<'_, '_, S> {
+    fn drop(&mut self) {
+        for m in self.mapped.drain(..) {
+            let _ = self.dev.sys.munmap(m.addr, m.length);
+        }
+    }
+}
+
+impl<S: VfioSys + ?Sized> Applied<'_, '_, S> {
+    /// A 32-bit register read through a mapping, if `offset` of `bar` is mapped.
+    pub fn read_u32(&self, bar: u8, offset: u64) -> Option<u32> {
+        let m = self.mapped.iter().find(|m| m.bar == bar && m.offset <= offset && offset + 4 <= m.offset + m.length)?;
+        (offset % 4 == 0).then(|| self.dev.sys.read_mapped_u32(m.addr + (offset - m.offset) as usize))
+    }
+}
+
+/// Probes every BAR of the plan, checks that the kernel allows each `map` segment, then maps them.
+/// Nothing is mapped when a check fails; a failing mmap unmaps what was mapped before it.
+pub fn apply_plan<'d, 's, S: VfioSys + ?Sized>(
+    dev: &'d OpenDevice<'s, S>,
+    plan: &MappingPlan,
+) -> Result<Applied<'d, 's, S>, ApplyError> {
+    let mut applied = Applied { dev, mapped: Vec::new(), trapped: Vec::new(), regions: Vec::new() };
+    let mut to_map = Vec::new();
+    for bar in &plan.bars {
+        for s in bar.segments.iter().filter(|s| !matches!(s.action, SegmentAction::Map)) {
+            let what = match s.action {
+                SegmentAction::Trap(k) => format!("trap {k:?}").to_lowercase(),
+                _ => "emulate virtual table".into(),
+            };
+            applied.trapped.push(TrappedRange { bar: bar.index, offset: s.offset, length: s.length, what });
+        }
+        if bar.origin == BarOrigin::Virtual {
+            continue; // nothing physical behind it
+        }
+        let region = dev.region_info(u32::from(bar.index))?;
+        for s in bar.segments.iter().filter(|s| s.action == SegmentAction::Map) {
+            if !region.allows_mmap(s.offset, s.length) {
+                let why = if !region.mmappable() {
+                    "the region has no VFIO_REGION_INFO_FLAG_MMAP".to_string()
+                } else if s.offset + s.length > region.size {
+                    format!("the region is only {:#x} bytes", region.size)
+                } else {
+                    format!("outside the sparse mmap areas {:x?}", region.sparse.as_deref().unwrap_or(&[]))
+                };
+                return Err(ApplyError::NotMappable { bar: bar.index, offset: s.offset, length: s.length, why });
+            }
+            to_map.push((bar.index, region.offset, *s));
+        }
+        applied.regions.push(region);
+    }
+    for (bar, region_offset, s) in to_map {
+        match dev.sys.mmap(dev.device, region_offset + s.offset, s.length) {
+            Ok(addr) => applied.mapped.push(MappedRange { bar, offset: s.offset, length: s.length, addr }),
+            Err(err) => {
+                let unmapped = applied.mapped.len();
+                return Err(ApplyError::Mmap { bar, offset: s.offset, length: s.length, err, unmapped });
+            }
+        }
+    }
+    Ok(applied)
+}

@@ -1,0 +1,244 @@
+//! Every error path of the apply step against a mocked kernel.
+
+use std::io;
+
+use mockall::predicate::eq;
+use msix_policy_engine::{BarOrigin, BarPlan, MappingPlan, Segment, SegmentAction, TrapKind};
+use vfio_bindings::bindings::vfio::{
+    VFIO_GROUP_FLAGS_VIABLE, VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
+};
+
+use super::apply::{apply_plan, open_device, ApplyError};
+use super::caps::{encode_region_info, RegionInfo, REGION_INFO_LEN};
+use super::sys::MockVfioSys;
+use super::IOMMU_TYPE;
+use crate::root::Root;
+
+const CONTAINER: i32 = 10;
+const GROUP: i32 = 11;
+const DEVICE: i32 = 12;
+
+fn root() -> Root {
+    Root::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/synthetic/x86-vtd-ir")).unwrap()
+}
+
+/// A kernel that opens everything; `tweak` changes one step.
+fn kernel(tweak: impl FnOnce(&mut MockVfioSys)) -> MockVfioSys {
+    let mut m = MockVfioSys::new();
+    tweak(&mut m);
+    m.expect_open().with(eq("/dev/vfio/vfio")).returning(|_| Ok(CONTAINER));
+    m.expect_open().with(eq("/dev/vfio/4")).returning(|_| Ok(GROUP));
+    m.expect_api_version().returning(|_| Ok(0));
+    m.expect_check_extension().with(eq(CONTAINER), eq(IOMMU_TYPE)).returning(|_, _| Ok(true));
+    m.expect_group_flags().returning(|_| Ok(VFIO_GROUP_FLAGS_VIABLE));
+    m.expect_set_container().with(eq(GROUP), eq(CONTAINER)).returning(|_, _| Ok(()));
+    m.expect_set_iommu().with(eq(CONTAINER), eq(IOMMU_TYPE)).returning(|_, _| Ok(()));
+    m.expect_device_fd().with(eq(GROUP), eq("0000:00:04.0")).returning(|_, _| Ok(DEVICE));
+    m.expect_close().returning(|_| ());
+    m
+}
+
+fn errno(e: i32) -> io::Error {
+    io::Error::from_raw_os_error(e)
+}
+
+fn bar0(extra: impl FnOnce(&mut RegionInfo)) -> RegionInfo {
+    let mut r = RegionInfo {
+        index: 0,
+        flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP,
+        size: 0x4000,
+        offset: 0,
+        ..Default::default()
+    };
+    extra(&mut r);
+    r
+}
+
+/// The kernel's two-step answer: the bare struct with the argsz it needs, then the whole chain.
+fn serve_region(m: &mut MockVfioSys, info: RegionInfo) {
+    let full = encode_region_info(&info);
+    let argsz = full.len() as u32;
+    m.expect_region_info().returning(move |_, _, asked| {
+        let mut b = full.clone();
+        if (asked as usize) < full.len() {
+            b.truncate(asked as usize);
+            b[0..4].copy_from_slice(&argsz.to_ne_bytes());
+            b[12..16].copy_from_slice(&0u32.to_ne_bytes()); // no chain in a short answer
+        }
+        Ok(b)
+    });
+}
+
+/// NVMe-like BAR0 on 4 KiB pages: doorbells mapped, table and PBA pages trapped.
+fn plan() -> MappingPlan {
+    let seg = |offset, length, action| Segment { offset, length, action };
+    MappingPlan {
+        page_size: 4096,
+        relocation: None,
+        bars: vec![BarPlan {
+            index: 0,
+            size: 0x4000,
+            origin: BarOrigin::Physical,
+            segments: vec![
+                seg(0, 0x2000, SegmentAction::Map),
+                seg(0x2000, 0x1000, SegmentAction::Trap(TrapKind::Table)),
+                seg(0x3000, 0x1000, SegmentAction::Trap(TrapKind::Pba)),
+            ],
+            trapped_bytes: 0x2000,
+            trapped_table_bytes: 1040,
+            trapped_pba_bytes: 16,
+            collateral_bytes: 0,
+            hot_trapped: vec![],
+        }],
+    }
+}
+
+#[test]
+fn maps_every_map_segment_with_the_argsz_retry_and_unmaps_on_drop() {
+    let mut m = kernel(|m| serve_region(m, bar0(|r| r.msix_mappable = true)));
+    m.expect_mmap().with(eq(DEVICE), eq(0u64), eq(0x2000u64)).times(1).returning(|_, _, _| Ok(0x7000_0000));
+    m.expect_munmap().with(eq(0x7000_0000usize), eq(0x2000u64)).times(1).returning(|_, _| Ok(()));
+    m.expect_read_mapped_u32().with(eq(0x7000_0000usize + 0x1000)).returning(|_| 0xdead_beef);
+    let root = root();
+    let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
+    let info = dev.region_info(0).unwrap();
+    assert!(info.msix_mappable, "the capability chain was read on the second call");
+    assert!(info.argsz as usize > REGION_INFO_LEN);
+    let applied = apply_plan(&dev, &plan()).unwrap();
+    assert_eq!(applied.mapped.len(), 1);
+    assert_eq!(applied.trapped.len(), 2);
+    assert_eq!(applied.read_u32(0, 0x1000), Some(0xdead_beef));
+    assert_eq!(applied.read_u32(0, 0x2000), None, "a trapped page is not readable through a mapping");
+    drop(applied);
+}
+
+#[test]
+fn each_open_refusal_has_its_own_error() {
+    let root = root();
+    let open = |m: &MockVfioSys, group| open_device(m, &root, "0000:00:04.0", group).err().unwrap().to_string();
+
+    let m = kernel(|_| {});
+    assert!(open(&m, None).contains("no IOMMU group"));
+
+    let m = kernel(|m| {
+        m.expect_open().with(eq("/dev/vfio/vfio")).returning(|_| Err(errno(libc::ENOENT)));
+    });
+    assert!(open(&m, Some(4)).contains("modprobe vfio-pci"));
+
+    let m = kernel(|m| {
+        m.expect_api_version().returning(|_| Ok(1));
+    });
+    assert!(open(&m, Some(4)).contains("API 1"));
+
+    let m = kernel(|m| {
+        m.expect_check_extension().returning(|_, _| Ok(false));
+    });
+    assert!(open(&m, Some(4)).contains("does not offer"));
+
+    let m = kernel(|m| {
+        m.expect_open().with(eq("/dev/vfio/4")).returning(|_| Err(errno(libc::EBUSY)));
+    });
+    assert!(open(&m, Some(4)).contains("bind 0000:00:04.0 to vfio-pci"));
+
+    let m = kernel(|m| {
+        m.expect_set_iommu().returning(|_, _| Err(errno(libc::EPERM)));
+    });
+    let e = open(&m, Some(4));
+    assert!(e.contains("EPERM") && e.contains("allow_unsafe_interrupts"), "{e}");
+
+    let m = kernel(|m| {
+        m.expect_set_iommu().returning(|_, _| Err(errno(libc::EINVAL)));
+    });
+    assert!(open(&m, Some(4)).contains("VFIO_SET_IOMMU"));
+
+    let m = kernel(|m| {
+        m.expect_set_container().returning(|_, _| Err(errno(libc::EBUSY)));
+    });
+    assert!(open(&m, Some(4)).contains("VFIO_GROUP_SET_CONTAINER"));
+
+    let m = kernel(|m| {
+        m.expect_device_fd().returning(|_, _| Err(errno(libc::ENODEV)));
+    });
+    assert!(open(&m, Some(4)).contains("is it bound to vfio-pci"));
+}
+
+#[test]
+fn a_group_that_is_not_viable_names_its_other_devices() {
+    let t = std::env::temp_dir().join(format!("msix-vfio-group-{}", std::process::id()));
+    let devs = t.join("sys/kernel/iommu_groups/4/devices");
+    std::fs::create_dir_all(&devs).unwrap();
+    std::fs::create_dir_all(t.join("sys/bus/pci/devices/0000:00:1f.0")).unwrap();
+    std::os::unix::fs::symlink("../../../bus/pci/drivers/lpc_ich", t.join("sys/bus/pci/devices/0000:00:1f.0/driver"))
+        .unwrap();
+    std::os::unix::fs::symlink("../../../../devices/pci0000:00/0000:00:04.0", devs.join("0000:00:04.0")).unwrap();
+    std::os::unix::fs::symlink("../../../../devices/pci0000:00/0000:00:1f.0", devs.join("0000:00:1f.0")).unwrap();
+    let root = Root::open(&t).unwrap();
+    let m = kernel(|m| {
+        m.expect_group_flags().returning(|_| Ok(0));
+    });
+    let e = open_device(&m, &root, "0000:00:04.0", Some(4)).err().unwrap();
+    let _ = std::fs::remove_dir_all(&t);
+    assert!(
+        matches!(&e, ApplyError::GroupNotViable { others, .. } if others == &["0000:00:1f.0 (driver lpc_ich)".to_string()]),
+        "{e}"
+    );
+}
+
+#[test]
+fn region_info_failures_and_bad_chains_are_errors() {
+    let root = root();
+    let m = kernel(|m| {
+        m.expect_region_info().returning(|_, _, _| Err(errno(libc::EINVAL)));
+    });
+    let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
+    assert!(matches!(dev.region_info(0), Err(ApplyError::RegionInfo { index: 0, .. })));
+    drop(dev);
+
+    let m = kernel(|m| {
+        m.expect_region_info().returning(|_, _, _| {
+            let mut b = encode_region_info(&bar0(|r| r.msix_mappable = true));
+            let at = REGION_INFO_LEN;
+            b[at + 4..at + 8].copy_from_slice(&(at as u32).to_ne_bytes()); // loops onto itself
+            Ok(b)
+        });
+    });
+    let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
+    assert!(matches!(dev.region_info(0), Err(ApplyError::Caps { .. })));
+}
+
+#[test]
+fn a_plan_that_maps_what_the_kernel_forbids_maps_nothing() {
+    let root = root();
+    // Pre-4.16 kernels carve the table out with sparse mmap areas: a Passthrough plan that maps
+    // the whole BAR is refused before any mmap.
+    let mut all = plan();
+    all.bars[0].segments = vec![Segment { offset: 0, length: 0x4000, action: SegmentAction::Map }];
+    let m = kernel(|m| serve_region(m, bar0(|r| r.sparse = Some(vec![(0, 0x2000)]))));
+    let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
+    let e = apply_plan(&dev, &all).err().unwrap();
+    assert!(matches!(e, ApplyError::NotMappable { bar: 0, .. }), "{e}");
+    assert!(e.to_string().contains("sparse"), "{e}");
+    drop(dev);
+
+    let m = kernel(|m| serve_region(m, bar0(|r| r.flags &= !VFIO_REGION_INFO_FLAG_MMAP)));
+    let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
+    assert!(apply_plan(&dev, &plan()).err().unwrap().to_string().contains("FLAG_MMAP"));
+}
+
+#[test]
+fn a_failing_mmap_unmaps_what_was_mapped_and_names_the_segment() {
+    let root = root();
+    let mut two = plan();
+    two.bars[0].segments = vec![
+        Segment { offset: 0, length: 0x1000, action: SegmentAction::Map },
+        Segment { offset: 0x1000, length: 0x1000, action: SegmentAction::Trap(TrapKind::Table) },
+        Segment { offset: 0x2000, length: 0x2000, action: SegmentAction::Map },
+    ];
+    let mut m = kernel(|m| serve_region(m, bar0(|_| {})));
+    m.expect_mmap().with(eq(DEVICE), eq(0u64), eq(0x1000u64)).returning(|_, _, _| Ok(0x5000_0000));
+    m.expect_mmap().with(eq(DEVICE), eq(0x2000u64), eq(0x2000u64)).returning(|_, _, _| Err(errno(libc::ENOMEM)));
+    m.expect_munmap().with(eq(0x5000_0000usize), eq(0x1000u64)).times(1).returning(|_, _| Ok(()));
+    let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
+    let e = apply_plan(&dev, &two).err().unwrap();
+    assert!(matches!(e, ApplyError::Mmap { bar: 0, offset: 0x2000, unmapped: 1, .. }), "{e}");
+}

@@ -1,0 +1,177 @@
+//! `msix-policy apply`: decide, open through VFIO, probe, map, report, release.
+
+use std::fmt::Write as _;
+
+use crate::backends::vfio::{self, KernelVfio, RegionInfo};
+use crate::backends::Root;
+use crate::policy::{Evidence, Fact, Mappability, MappableSource, MsixFacts, SegmentAction};
+use crate::{redecide, AuditOptions, AuditReport, DeviceReport};
+
+/// What would be mapped and trapped, without touching any device.
+pub fn dry_run(report: &AuditReport, d: &DeviceReport) -> String {
+    let mut out = String::new();
+    let dec = &d.decision;
+    let _ = writeln!(
+        out,
+        "{} exposure {} risk {} (dry run: no device was opened)",
+        d.address,
+        dec.exposure.as_str(),
+        dec.risk.as_str()
+    );
+    let Some(plan) = &dec.plan else {
+        let why: Vec<&str> = dec.rule_ids().collect();
+        let _ = writeln!(out, "refused: nothing to map ({})", why.join(" > "));
+        return out;
+    };
+    let _ = writeln!(out, "page size {} on {}", plan.page_size, report.root);
+    for b in &plan.bars {
+        for s in &b.segments {
+            let what = match s.action {
+                SegmentAction::Map => "map".to_string(),
+                SegmentAction::Trap(k) => format!("trap {}", format!("{k:?}").to_lowercase()),
+                SegmentAction::Emulate(_) => "emulate virtual-table".to_string(),
+            };
+            let _ = writeln!(out, "  BAR{} {:#010x}+{:#x}  {what}", b.index, s.offset, s.length);
+        }
+    }
+    out
+}
+
+fn describe_region(r: &RegionInfo) -> String {
+    use crate::backends::vfio::caps::REGION_INFO_LEN;
+    let flags: Vec<&str> = [(1, "READ"), (2, "WRITE"), (4, "MMAP"), (8, "CAPS")]
+        .iter()
+        .filter(|(bit, _)| r.flags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    let caps: Vec<String> = r
+        .caps
+        .iter()
+        .map(|c| match c {
+            1 => format!("SPARSE_MMAP {:x?}", r.sparse.as_deref().unwrap_or(&[])),
+            3 => "MSIX_MAPPABLE".to_string(),
+            other => format!("cap {other}"),
+        })
+        .collect();
+    format!(
+        "region {} size {:#x} offset {:#x} flags {} argsz {} (struct {REGION_INFO_LEN}) caps [{}]",
+        r.index,
+        r.size,
+        r.offset,
+        flags.join("|"),
+        r.argsz,
+        caps.join(", ")
+    )
+}
+
+/// Opens the device, probes the MSI-X BAR, decides again with the probed mappability, maps
+/// every `map` segment, reads a register through a mapping and through the fd, and releases.
+pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Result<String, String> {
+    if !report.live {
+        return Err(format!(
+            "apply opens real devices: it needs the live host `/`, not {} (use --dry-run on a fixture)",
+            report.root
+        ));
+    }
+    let root = Root::open("/").map_err(|e| e.to_string())?;
+    let sys = KernelVfio::new();
+    let dev = vfio::open_device(&sys, &root, &d.address, d.facts.iommu_group).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: opened through VFIO (group {}, {})", d.address, dev.group, vfio::IOMMU_NAME);
+
+    // The probed capability replaces the kernel-release inference.
+    let mut host = report.host.clone();
+    if let MsixFacts::Present { capability } = &d.facts.msix {
+        let info = dev.region_info(u32::from(capability.table_bir)).map_err(|e| e.to_string())?;
+        let ev = Evidence::new(
+            format!("vfio:region-info BAR{}", capability.table_bir),
+            format!("VFIO_REGION_INFO_CAP_MSIX_MAPPABLE {}", if info.msix_mappable { "present" } else { "absent" }),
+        );
+        host.msix_mappable =
+            Mappability { mappable: Fact::known(info.msix_mappable, ev), source: Some(MappableSource::Probed) };
+    }
+    let decision = redecide(d, &host, opts).map_err(|e| e.to_string())?;
+    let rules: Vec<&str> = decision.rule_ids().collect();
+    let _ = writeln!(
+        out,
+        "decision: exposure {} risk {} ({})",
+        decision.exposure.as_str(),
+        decision.risk.as_str(),
+        rules.join(" > ")
+    );
+    let Some(plan) = &decision.plan else {
+        return Err(format!("{}: refused, nothing to map ({})", d.address, rules.join(" > ")));
+    };
+    let applied = vfio::apply_plan(&dev, plan).map_err(|e| e.to_string())?;
+    for r in &applied.regions {
+        let _ = writeln!(out, "  {}", describe_region(r));
+    }
+    for m in &applied.mapped {
+        let region = applied.regions.iter().find(|r| r.index == u32::from(m.bar));
+        let through_map = applied.read_u32(m.bar, m.offset);
+        let through_fd = region
+            .and_then(|r| dev.read_region(r, m.offset, 4).ok())
+            .and_then(|b| b.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        let same = match (through_map, through_fd) {
+            (Some(a), Some(b)) if a == b => "equal",
+            (Some(_), Some(_)) => "DIFFER",
+            _ => "unread",
+        };
+        let _ = writeln!(
+            out,
+            "  mapped  BAR{} {:#010x}+{:#x} at {:#x}: first dword {:#010x} via mapping, {:#010x} via read(): {same}",
+            m.bar,
+            m.offset,
+            m.length,
+            m.addr,
+            through_map.unwrap_or(0),
+            through_fd.unwrap_or(0)
+        );
+    }
+    if d.facts.class == Some(crate::backends::pci::NVME_CLASS) {
+        if let (Some(lo), Some(hi)) = (applied.read_u32(0, 0), applied.read_u32(0, 4)) {
+            let _ = writeln!(
+                out,
+                "  NVMe CAP (BAR0+0) through the mapping: {:#018x}",
+                (u64::from(hi) << 32) | u64::from(lo)
+            );
+        }
+    }
+    for t in &applied.trapped {
+        let _ = writeln!(out, "  trapped BAR{} {:#010x}+{:#x} ({})", t.bar, t.offset, t.length, t.what);
+    }
+    let (n_map, n_trap) = (applied.mapped.len(), applied.trapped.len());
+    drop(applied);
+    drop(dev);
+    let _ = writeln!(out, "released: {n_map} mappings unmapped, {n_trap} trapped ranges, device closed");
+    Ok(out)
+}
+
+/// Probes the MSI-X BAR of every function bound to vfio-pci on the live host, for `record`.
+pub fn probe_for_record(root: &Root) -> Option<crate::backends::host::FixtureVfio> {
+    let sys = KernelVfio::new();
+    let mut regions = Vec::new();
+    for f in crate::backends::pci::enumerate(root).ok()? {
+        let MsixFacts::Present { capability } = &f.facts.msix else { continue };
+        if f.facts.driver.as_deref() != Some("vfio-pci") {
+            continue;
+        }
+        let Ok(dev) = vfio::open_device(&sys, root, &f.facts.address, f.facts.iommu_group) else { continue };
+        if let Ok(info) = dev.region_info(u32::from(capability.table_bir)) {
+            regions.push(crate::backends::host::ProbedRegion {
+                device: f.facts.address.clone(),
+                index: info.index,
+                flags: info.flags,
+                size: info.size,
+                caps: info.caps.clone(),
+                msix_mappable: info.msix_mappable,
+            });
+        }
+    }
+    let first = regions.first()?;
+    Some(crate::backends::host::FixtureVfio {
+        msix_mappable: Some(regions.iter().all(|r| r.msix_mappable)),
+        probed_on: Some(first.device.clone()),
+        regions,
+    })
+}
