@@ -75,6 +75,8 @@ pub struct AuditReport {
     pub source: Option<backends::host::FixtureSource>,
     pub host_evidence: Vec<Evidence>,
     pub platform_evidence: Vec<Evidence>,
+    /// KVM's MSI facilities, probed on the live host only.
+    pub kvm: Option<backends::kvm::KvmFacts>,
     pub devices: Vec<DeviceReport>,
 }
 
@@ -183,6 +185,7 @@ fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Resul
         host,
         host_evidence,
         platform_evidence: assessment.evidence,
+        kvm: root.is_live().then(|| backends::kvm::probe(&root)),
         devices,
     })
 }

@@ -38,6 +38,7 @@ pub struct JsonReport<'a> {
     pub source: Option<&'a crate::backends::host::FixtureSource>,
     pub host_evidence: &'a [crate::policy::Evidence],
     pub platform_evidence: &'a [crate::policy::Evidence],
+    pub kvm: Option<&'a crate::backends::kvm::KvmFacts>,
     pub devices: Vec<JsonDevice<'a>>,
 }
 
@@ -73,6 +74,7 @@ pub fn json_report(r: &AuditReport) -> JsonReport<'_> {
         source: r.source.as_ref(),
         host_evidence: &r.host_evidence,
         platform_evidence: &r.platform_evidence,
+        kvm: r.kvm.as_ref(),
         devices: r.devices.iter().map(json_device).collect(),
     }
 }

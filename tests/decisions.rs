@@ -153,3 +153,45 @@ fn every_reason_cites_a_catalogued_rule_with_a_reference() {
         }
     }
 }
+
+/// The recordings of real Debian kernels (fixtures/qemu, made by scripts/lab/lab.py).
+#[test]
+fn real_kernels_get_the_decisions_policy_md_predicts() {
+    let by = |fixture: &str, class: u32| {
+        let r = audit(common::fixture(fixture), &AuditOptions::default()).unwrap();
+        let d = r.devices.iter().find(|d| d.facts.class == Some(class)).unwrap().clone();
+        (r, d)
+    };
+    const NVME: u32 = 0x010802;
+    const ETH: u32 = 0x020000;
+    // PAPR guests of pSeries and PowerNV hosts: passthrough, nothing traps on 64 KiB pages.
+    for f in ["qemu/ppc64-pseries-power9", "qemu/ppc64-powernv9"] {
+        let (r, d) = by(f, NVME);
+        assert_eq!(r.host.page_size, 65536, "{f}");
+        assert_eq!((d.decision.exposure, d.decision.risk), (Exposure::Passthrough, Risk::SelfOnly), "{f}");
+    }
+    // VT-d with remapping: isolated, trap on 4 KiB pages without collateral; intremap=off: refuse.
+    let (_, d) = by("qemu/x86-q35-vtd-ir", NVME);
+    assert_eq!(d.decision.isolation.rule(), rules::VTD_IR_ENABLED);
+    assert_eq!(d.decision.exposure, Exposure::Trap);
+    assert_eq!(d.decision.plan.as_ref().unwrap().collateral_bytes(), 0);
+    let (_, d) = by("qemu/x86-q35-vtd-intremap-off", NVME);
+    assert_eq!((d.decision.isolation.rule(), d.decision.exposure), (rules::VTD_INTREMAP_OFF, Exposure::Refuse));
+    // allow_unsafe_interrupts=1 recorded from the loaded module: trap, risk unsafe.
+    let (_, d) = by("qemu/x86-q35-allow-unsafe", ETH);
+    assert_eq!((d.decision.exposure, d.decision.risk), (Exposure::Trap, Risk::Unsafe));
+    // AMD-Vi remapping: isolated.
+    let (_, d) = by("qemu/x86-q35-amdvi", NVME);
+    assert_eq!(d.decision.isolation.rule(), rules::AMDVI_IR_ENABLED);
+    // arm64: ITS isolates, GICv2m does not (and type1 refuses it).
+    let (_, d) = by("qemu/arm64-virt-its-smmuv3", NVME);
+    assert_eq!(d.decision.isolation.rule(), rules::ARM64_ITS);
+    let (_, d) = by("qemu/arm64-virt-gicv2m", NVME);
+    assert_eq!(d.decision.isolation.status(), "not-isolated");
+    assert!(d.decision.fired(rules::ASSIGN_REFUSED_TYPE1));
+    // A host recorded with devices bound to vfio-pci carries the probed MSIX_MAPPABLE capability.
+    let (r, d) = by("qemu/x86-q35-vtd-vfio", NVME);
+    assert_eq!(d.facts.driver.as_deref(), Some("vfio-pci"));
+    assert_eq!(r.host.msix_mappable.source, Some(msix_policy::policy::MappableSource::Probed));
+    assert!(d.decision.fired(rules::HOST_MAPPABLE_PROBED));
+}

@@ -6,6 +6,7 @@ pub mod cmdline;
 pub mod devicetree;
 pub mod host;
 pub mod interrupts;
+pub mod kvm;
 pub mod pci;
 pub mod platform;
 pub mod record;
