@@ -147,20 +147,25 @@ pub fn redecide(device: &DeviceReport, host: &HostFacts, opts: &AuditOptions) ->
 }
 
 fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Result<AuditReport, AuditError> {
-    let root = Root::open(path)?;
-    let identity: HostIdentity = backends::host::identify(&root)?;
-    let kernel = KernelSources::read(&root);
-    let mut functions = backends::pci::enumerate(&root)
+    audit_root(&Root::open(path)?, opts, only)
+}
+
+/// Like [`audit`], over an opened [`Root`] (for instance one made `with_trace`), optionally for
+/// one function only.
+pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Result<AuditReport, AuditError> {
+    let identity: HostIdentity = backends::host::identify(root)?;
+    let kernel = KernelSources::read(root);
+    let mut functions = backends::pci::enumerate(root)
         .map_err(|err| AuditError::Devices { path: root.path().display().to_string(), err })?;
     if let Some(a) = only {
         functions.retain(|f| f.facts.address.eq_ignore_ascii_case(a));
     }
-    let ctx = HostContext { root: &root, identity: &identity, kernel: &kernel };
+    let ctx = HostContext { root, identity: &identity, kernel: &kernel };
     let assessment = match backend_for(&identity.arch) {
         Some(b) => b.assess(&ctx, &functions),
         None => unknown_platform(&identity.arch, functions.len()),
     };
-    let host = backends::host::host_facts(&root, &identity, &kernel, assessment.platform);
+    let host = backends::host::host_facts(root, &identity, &kernel, assessment.platform);
     let mut devices = Vec::with_capacity(functions.len());
     for (f, isolation) in functions.into_iter().zip(assessment.verdicts.iter()) {
         let decision = policy::decide(policy::DecisionInput {
@@ -185,7 +190,7 @@ fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Resul
         host,
         host_evidence,
         platform_evidence: assessment.evidence,
-        kvm: root.is_live().then(|| backends::kvm::probe(&root)),
+        kvm: root.is_live().then(|| backends::kvm::probe(root)),
         devices,
     })
 }

@@ -6,6 +6,19 @@ pub struct Cmdline {
 }
 
 impl Cmdline {
+    /// `/proc/cmdline` is printable text the kernel always ends with a newline; anything else was
+    /// truncated or corrupted, and an option that decides isolation may be missing from it.
+    pub fn validate(bytes: &[u8]) -> Result<&str, &'static str> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text: corrupt, taken as unknown")?;
+        if !text.ends_with('\n') {
+            return Err("does not end with the newline the kernel writes: truncated, taken as unknown");
+        }
+        if text.trim_end_matches('\n').chars().any(|c| c.is_control() && c != '\t') {
+            return Err("holds control characters: corrupt, taken as unknown");
+        }
+        Ok(text)
+    }
+
     pub fn parse(text: &str) -> Self {
         let params = text
             .split_whitespace()

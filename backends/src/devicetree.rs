@@ -1,6 +1,6 @@
 //! The flattened device tree as Linux exposes it under `sys/firmware/devicetree/base`.
 
-use crate::root::Root;
+use crate::root::{EntryKind, Root};
 
 pub const DT_BASE: &str = "sys/firmware/devicetree/base";
 /// Bounds for walking a recorded tree: real trees have a few thousand nodes.
@@ -28,63 +28,63 @@ pub fn cells(root: &Root, prop: &str) -> Option<Vec<u32>> {
     Some(b.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
-/// Whether the node's `compatible` holds any of `names`.
-pub fn compatible_with(root: &Root, node: &str, names: &[&str]) -> Option<String> {
-    let prop = if node.is_empty() { "compatible".to_string() } else { format!("{node}/compatible") };
-    strings(root, &prop)?.into_iter().find(|c| names.contains(&c.as_str()))
+/// One node of the tree: its path, `compatible` strings and phandle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub path: String,
+    pub compatible: Vec<String>,
+    pub phandle: Option<u32>,
 }
 
-/// Every node (relative path) whose `compatible` holds one of `names`, breadth first.
-pub fn find_compatible(root: &Root, names: &[&str]) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let mut queue = std::collections::VecDeque::from([(String::new(), 0usize)]);
-    let mut visited = 0;
-    while let Some((node, depth)) = queue.pop_front() {
-        visited += 1;
-        if visited > MAX_NODES {
-            break;
-        }
-        if let Some(c) = compatible_with(root, &node, names) {
-            found.push((node.clone(), c));
-        }
-        if depth >= MAX_DEPTH {
-            continue;
-        }
-        for child in root.list(&path(&node)).unwrap_or_default() {
-            let rel = if node.is_empty() { child } else { format!("{node}/{child}") };
-            if root.is_dir(&path(&rel)) {
-                queue.push_back((rel, depth + 1));
-            }
-        }
-    }
-    found
+/// The tree's nodes, read once (bounded in count and depth); lookups are then in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceTree {
+    pub nodes: Vec<Node>,
 }
 
-/// The node whose `phandle` (or legacy `linux,phandle`) equals `handle`.
-pub fn by_phandle(root: &Root, handle: u32) -> Option<String> {
-    let mut queue = std::collections::VecDeque::from([(String::new(), 0usize)]);
-    let mut visited = 0;
-    while let Some((node, depth)) = queue.pop_front() {
-        visited += 1;
-        if visited > MAX_NODES {
-            return None;
-        }
-        for prop in ["phandle", "linux,phandle"] {
-            let p = if node.is_empty() { prop.to_string() } else { format!("{node}/{prop}") };
-            if cells(root, &p).and_then(|c| c.first().copied()) == Some(handle) {
-                return Some(node);
+impl DeviceTree {
+    /// Walks `sys/firmware/devicetree/base` breadth first. A missing tree is an empty one.
+    pub fn load(root: &Root) -> Self {
+        let mut nodes = Vec::new();
+        let mut queue = std::collections::VecDeque::from([(String::new(), 0usize)]);
+        while let Some((node, depth)) = queue.pop_front() {
+            if nodes.len() >= MAX_NODES {
+                break;
             }
-        }
-        if depth < MAX_DEPTH {
-            for child in root.list(&path(&node)).unwrap_or_default() {
-                let rel = if node.is_empty() { child } else { format!("{node}/{child}") };
-                if root.is_dir(&path(&rel)) {
-                    queue.push_back((rel, depth + 1));
+            let Ok(entries) = root.list_kinds(&path(&node)) else { continue };
+            let join = |name: &str| if node.is_empty() { name.to_string() } else { format!("{node}/{name}") };
+            let mut n = Node { path: node.clone(), compatible: Vec::new(), phandle: None };
+            for (name, kind) in entries {
+                match (kind, name.as_str()) {
+                    (EntryKind::Dir, _) if depth < MAX_DEPTH => queue.push_back((join(&name), depth + 1)),
+                    (EntryKind::File, "compatible") => {
+                        n.compatible = strings(root, &join("compatible")).unwrap_or_default()
+                    }
+                    (EntryKind::File, "phandle" | "linux,phandle") if n.phandle.is_none() => {
+                        n.phandle = cells(root, &join(&name)).and_then(|c| c.first().copied());
+                    }
+                    _ => {}
                 }
             }
+            nodes.push(n);
         }
+        DeviceTree { nodes }
     }
-    None
+
+    /// Every node (path) whose `compatible` holds one of `names`, with the matching string.
+    pub fn find_compatible(&self, names: &[&str]) -> Vec<(String, String)> {
+        self.nodes
+            .iter()
+            .filter_map(|n| {
+                n.compatible.iter().find(|c| names.contains(&c.as_str())).map(|c| (n.path.clone(), c.clone()))
+            })
+            .collect()
+    }
+
+    /// The node whose `phandle` equals `handle`.
+    pub fn by_phandle(&self, handle: u32) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.phandle == Some(handle))
+    }
 }
 
 /// The node and its ancestors, nearest first (`a/b/c`, `a/b`, `a`).

@@ -149,11 +149,14 @@ pub struct KernelSources {
 
 impl KernelSources {
     pub fn read(root: &Root) -> Self {
-        let cmdline = match root.read_text("proc/cmdline") {
-            Ok(t) => Fact::known(
-                Cmdline::parse(&t),
-                Evidence::new("proc/cmdline", t.trim().chars().take(400).collect::<String>()),
-            ),
+        let cmdline = match root.read("proc/cmdline") {
+            Ok(b) => match Cmdline::validate(&b) {
+                Ok(t) => Fact::known(
+                    Cmdline::parse(t),
+                    Evidence::new("proc/cmdline", t.trim().chars().take(400).collect::<String>()),
+                ),
+                Err(why) => Fact::unknown(Evidence::new("proc/cmdline", why)),
+            },
             Err(e) => Fact::unknown(Evidence::new("proc/cmdline", e.reason())),
         };
         let interrupts = match root.read_text("proc/interrupts") {

@@ -74,6 +74,8 @@ pub enum EntryKind {
 pub struct Root {
     base: PathBuf,
     live: bool,
+    /// Every path read, listed or readlinked, when tracing (for the mutation sweep).
+    trace: Option<std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>>,
 }
 
 impl Root {
@@ -86,7 +88,29 @@ impl Root {
             return Err(err("not a directory".into()));
         }
         let live = base == Path::new("/");
-        Ok(Root { base, live })
+        Ok(Root { base, live, trace: None })
+    }
+
+    /// A root that remembers every path it is asked for; `traced()` lists them.
+    pub fn with_trace(mut self) -> Self {
+        self.trace = Some(Default::default());
+        self
+    }
+
+    /// The paths asked for so far (empty unless made `with_trace`).
+    pub fn traced(&self) -> Vec<String> {
+        self.trace
+            .as_ref()
+            .map(|t| t.lock().map(|s| s.iter().cloned().collect()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn note(&self, rel: &str) {
+        if let Some(t) = &self.trace {
+            if let Ok(mut s) = t.lock() {
+                s.insert(rel.to_string());
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -153,6 +177,7 @@ impl Root {
 
     /// Reads a regular file, at most [`MAX_FILE_BYTES`].
     pub fn read(&self, rel: &str) -> Result<Vec<u8>, ReadError> {
+        self.note(rel);
         let real = self.resolve(rel, true)?;
         let meta = fs::symlink_metadata(&real).map_err(|e| io_err(rel, &e))?;
         if !meta.is_file() {
@@ -183,6 +208,7 @@ impl Root {
 
     /// The target of a link, as written (never followed).
     pub fn read_link(&self, rel: &str) -> Result<String, ReadError> {
+        self.note(rel);
         let real = self.resolve(rel, false)?;
         let meta = fs::symlink_metadata(&real).map_err(|e| io_err(rel, &e))?;
         if !meta.file_type().is_symlink() {
@@ -211,6 +237,26 @@ impl Root {
     /// Whether a path exists in the root (as a file, directory or link).
     pub fn exists(&self, rel: &str) -> bool {
         self.resolve(rel, false).is_ok()
+    }
+
+    /// Names in a directory with what each is (not following links), sorted.
+    pub fn list_kinds(&self, rel: &str) -> Result<Vec<(String, EntryKind)>, ReadError> {
+        self.note(rel);
+        let real = self.resolve(rel, true)?;
+        let rd = fs::read_dir(&real).map_err(|e| io_err(rel, &e))?;
+        let mut out = Vec::new();
+        for entry in rd.take(MAX_DIR_ENTRIES) {
+            let entry = entry.map_err(|e| io_err(rel, &e))?;
+            let kind = match entry.file_type() {
+                Ok(t) if t.is_symlink() => EntryKind::Link,
+                Ok(t) if t.is_dir() => EntryKind::Dir,
+                Ok(t) if t.is_file() => EntryKind::File,
+                _ => EntryKind::Other,
+            };
+            out.push((entry.file_name().to_string_lossy().into_owned(), kind));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// What the last component of `rel` is, without following it.

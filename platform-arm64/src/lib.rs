@@ -66,17 +66,19 @@ impl MsiController {
 pub struct Controllers {
     pub found: Vec<(MsiController, Evidence)>,
     pub smmu: Option<Evidence>,
+    /// The device tree, read once.
+    pub tree: dt::DeviceTree,
 }
 
 impl Controllers {
     pub fn read(root: &Root) -> Self {
-        let mut c = Controllers::default();
-        for (node, compat) in dt::find_compatible(root, &["arm,gic-v3-its", "arm,gic-v2m-frame"]) {
+        let mut c = Controllers { tree: dt::DeviceTree::load(root), ..Default::default() };
+        for (node, compat) in c.tree.find_compatible(&["arm,gic-v3-its", "arm,gic-v2m-frame"]) {
             if let Some(k) = MsiController::from_compatible(&compat) {
                 c.found.push((k, Evidence::new(dt::path(&format!("{node}/compatible")), compat)));
             }
         }
-        for (node, _) in dt::find_compatible(root, &["arm,gic-v3"]) {
+        for (node, _) in c.tree.find_compatible(&["arm,gic-v3"]) {
             if root.exists(&dt::path(&format!("{node}/mbi-ranges"))) {
                 c.found.push((MsiController::Mbi, Evidence::new(dt::path(&format!("{node}/mbi-ranges")), "present")));
             }
@@ -95,7 +97,7 @@ impl Controllers {
                 }
             }
         }
-        let smmu_dt = dt::find_compatible(root, &["arm,smmu-v3", "arm,mmu-500", "arm,smmu-v2", "arm,mmu-401"]);
+        let smmu_dt = c.tree.find_compatible(&["arm,smmu-v3", "arm,mmu-500", "arm,smmu-v2", "arm,mmu-401"]);
         c.smmu = smmu_dt
             .first()
             .map(|(n, compat)| Evidence::new(dt::path(&format!("{n}/compatible")), compat.clone()))
@@ -142,13 +144,12 @@ impl PlatformBackend for Arm64Backend {
 }
 
 /// The controller behind a host bridge's `msi-map`/`msi-parent`, found by phandle.
-fn controller_from_dt(root: &Root, f: &PciFunction) -> Option<(MsiController, Evidence)> {
+fn controller_from_dt(root: &Root, tree: &dt::DeviceTree, f: &PciFunction) -> Option<(MsiController, Evidence)> {
     let hosts: Vec<String> = match &f.of_node {
         Some(node) => dt::ancestry(node).map(str::to_string).collect(),
-        None => dt::find_compatible(root, &["pci-host-ecam-generic", "pci-host-cam-generic"])
-            .into_iter()
-            .map(|h| h.0)
-            .collect(),
+        None => {
+            tree.find_compatible(&["pci-host-ecam-generic", "pci-host-cam-generic"]).into_iter().map(|h| h.0).collect()
+        }
     };
     for host in hosts {
         // msi-map: (rid-base, msi-controller phandle, msi-base, length)*; msi-parent: phandle.
@@ -156,8 +157,8 @@ fn controller_from_dt(root: &Root, f: &PciFunction) -> Option<(MsiController, Ev
             .and_then(|c| c.get(1).copied())
             .or_else(|| dt::cells(root, &format!("{host}/msi-parent")).and_then(|c| c.first().copied()));
         let Some(handle) = handle else { continue };
-        let node = dt::by_phandle(root, handle)?;
-        let compat = dt::strings(root, &format!("{node}/compatible")).unwrap_or_default();
+        let target = tree.by_phandle(handle)?;
+        let (node, compat) = (&target.path, &target.compatible);
         let kind = compat
             .iter()
             .find_map(|c| MsiController::from_compatible(c))
@@ -179,7 +180,7 @@ fn device_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers) -> 
         let worst = kinds.iter().copied().find(|k| *k != MsiController::Its).unwrap_or(first);
         return worst.verdict(vec![ev]);
     }
-    if let Some((kind, ev)) = controller_from_dt(ctx.root, f) {
+    if let Some((kind, ev)) = controller_from_dt(ctx.root, &ctl.tree, f) {
         return kind.verdict(vec![ev]);
     }
     match ctl.kinds().as_slice() {

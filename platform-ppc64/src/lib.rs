@@ -61,7 +61,7 @@ impl PlatformBackend for Ppc64Backend {
                 || compat.as_ref().is_some_and(|c| c.iter().any(|s| s.contains("pseries") || s == "IBM,pSeries")));
 
         let (platform, verdicts) = if is_powernv {
-            let phbs = dt::find_compatible(root, KNOWN_PHBS);
+            let phbs = dt::DeviceTree::load(root).find_compatible(KNOWN_PHBS);
             evidence.push(Evidence::new(
                 dt::path(""),
                 format!("ibm,opal {}; PHBs: {}", if opal { "present" } else { "missing" }, describe_phbs(&phbs)),

@@ -137,6 +137,36 @@ pub fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]) -> (I
     if let Some(e) = kernel.cmdline_has("intremap", "nosid") {
         return (not(rules::VTD_SID_OFF, "source-id verification disabled: any device may use any IRTE", e, &ev), ev);
     }
+    // Only the command line shows intremap=nosid: when it is unknown, so is isolation. x86
+    // kernels log it as "Command line: ...", which serves when /proc/cmdline is not usable.
+    if kernel.cmdline.value.is_none() {
+        match kernel.dmesg_line("Command line:") {
+            Some(line)
+                if line
+                    .observed
+                    .split_whitespace()
+                    .any(|t| t == "intremap=nosid" || t.starts_with("intremap=") && t.contains("nosid")) =>
+            {
+                return (
+                    not(rules::VTD_SID_OFF, "source-id verification disabled (from the kernel log)", line, &ev),
+                    ev,
+                );
+            }
+            Some(line) if line.observed.split_whitespace().any(|t| t.starts_with("intremap=") && t.contains("off")) => {
+                return (
+                    not(rules::VTD_INTREMAP_OFF, "interrupt remapping disabled (from the kernel log)", line, &ev),
+                    ev,
+                );
+            }
+            Some(_) => {}
+            None => {
+                let mut all = vec![kernel.cmdline.evidence.clone(), kernel.dmesg.evidence.clone()];
+                all.extend(ev.iter().cloned());
+                let why = "the kernel command line is unknown, so intremap=nosid cannot be ruled out";
+                return (IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all), ev);
+            }
+        }
+    }
     if let Some(e) = kernel.dmesg_line("Compatibility-format IRQs enabled despite intr remapping") {
         return (not(rules::VTD_COMPAT_FORMAT, "compatibility-format interrupts are not blocked", e, &ev), ev);
     }

@@ -75,6 +75,7 @@ catalogue! {
     // Device facts.
     DEVICE_NO_MSIX = "device.no-msix", "the function has no MSI-X capability: there is no table to expose", PCI_MSIX;
     DEVICE_CONFIG_UNREADABLE = "device.config-unreadable", "the capability list could not be read (64-byte config means an unprivileged read): MSI-X is unknown, all memory BARs are trapped", "Linux drivers/pci/pci-sysfs.c (config read limited to 64 bytes without CAP_SYS_ADMIN)";
+    DEVICE_CONFIG_INCONSISTENT = "device.config-inconsistent", "config disagrees with the vendor/device/class attributes the kernel serves from the same registers: it is corrupt and nothing in it is trusted", "Linux drivers/pci/pci-sysfs.c (vendor, device, class, config)";
     DEVICE_CAPS_BROKEN = "device.capability-list-broken", "the capability list loops, points into the header or runs past the config space", "PCI Local Bus Specification 3.0, 6.7 (capabilities list)";
     DEVICE_MSIX_OUT_OF_BAR = "device.msix-outside-bar", "the MSI-X table or PBA lies outside its BAR, or in a BAR that is absent or I/O: where it is cannot be trusted", PCI_MSIX;
     DEVICE_BARS_UNKNOWN = "device.bars-unknown", "the device's BARs could not be read, so no mapping plan can be made", "Linux drivers/pci/pci-sysfs.c (resource)";

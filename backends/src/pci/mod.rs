@@ -3,7 +3,7 @@
 pub mod config;
 pub mod resource;
 
-use msix_policy_engine::{rules, DeviceFacts, Evidence, HotWindow, MsixFacts};
+use msix_policy_engine::{rules, DeviceFacts, Evidence, HeaderKind, HotWindow, MsixFacts};
 
 use crate::root::{ReadError, Root};
 
@@ -78,6 +78,32 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
     let vendor = id("vendor", cfg.vendor.map(u32::from)).and_then(|v| u16::try_from(v).ok());
     let device = id("device", cfg.device.map(u32::from)).and_then(|v| u16::try_from(v).ok());
     let class = id("class", cfg.class);
+    // The kernel serves `vendor`, `device` and `class` from the same config space: a `config`
+    // that disagrees with them is corrupt, and nothing in it is trusted.
+    let mut cfg = cfg;
+    let disagree = [
+        ("vendor", cfg.vendor.map(u32::from), vendor.map(u32::from)),
+        ("device", cfg.device.map(u32::from), device.map(u32::from)),
+        ("class", cfg.class, class),
+    ]
+    .into_iter()
+    .find(|(_, c, a)| c.is_some() && a.is_some() && c != a);
+    if let Some((what, c, a)) = disagree {
+        let why = format!(
+            "config says {what} {:#x}, the {what} attribute says {:#x}: config is corrupt",
+            c.unwrap_or(0),
+            a.unwrap_or(0)
+        );
+        note("config", why.clone());
+        cfg.msix = MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_INCONSISTENT.into(), why };
+        cfg.virtio.clear();
+    }
+    // A bridge is not assignable: believe any source that says so (header type or class code),
+    // so that a corrupt or missing config never turns a bridge into an endpoint.
+    let bridge_class = [class, cfg.class].into_iter().flatten().any(|c| matches!(c >> 8, 0x0604 | 0x0607 | 0x0609));
+    if bridge_class && !matches!(cfg.header, HeaderKind::Bridge | HeaderKind::CardBus) {
+        cfg.header = HeaderKind::Bridge;
+    }
 
     let bars = match root
         .read_text(&format!("{dir}/resource"))
