@@ -13,6 +13,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
+use rustix::fs::{Mode, OFlags};
+
 /// Most files here are sysfs attributes of a few bytes; kernel logs and ACPI tables are larger.
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// Links followed while resolving one path (the kernel's own limit is 40).
@@ -259,6 +261,25 @@ impl Root {
         Ok(out)
     }
 
+    /// A handle on a directory of the root, for reading many entries of it cheaply: the path is
+    /// resolved once, then each entry is opened relative to the directory with O_NOFOLLOW, so a
+    /// single-component name can never lead out of the root.
+    pub fn dir(&self, rel: &str) -> Result<Dir<'_>, ReadError> {
+        self.note(rel);
+        let real = self.resolve(rel, true)?;
+        let fd = rustix::fs::open(
+            &real,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::NOENT => ReadError::Missing(rel.into()),
+            rustix::io::Errno::NOTDIR => ReadError::NotADir(rel.into()),
+            e => ReadError::Io { path: rel.into(), msg: e.to_string() },
+        })?;
+        Ok(Dir { root: self, rel: rel.to_string(), fd })
+    }
+
     /// What the last component of `rel` is, without following it.
     pub fn kind(&self, rel: &str) -> Option<EntryKind> {
         let m = fs::symlink_metadata(self.resolve(rel, false).ok()?).ok()?;
@@ -276,6 +297,93 @@ impl Root {
 
     pub fn is_dir(&self, rel: &str) -> bool {
         self.resolve(rel, true).is_ok_and(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
+    }
+}
+
+/// An open directory of a [`Root`] (see [`Root::dir`]).
+pub struct Dir<'r> {
+    root: &'r Root,
+    rel: String,
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Dir<'_> {
+    fn path_of(&self, name: &str) -> String {
+        format!("{}/{name}", self.rel)
+    }
+
+    /// `name` must be one path component; anything else goes through the root's resolver.
+    fn single(name: &str) -> bool {
+        !name.is_empty() && name != "." && name != ".." && !name.contains('/')
+    }
+
+    fn errno(&self, name: &str, e: rustix::io::Errno) -> ReadError {
+        let path = self.path_of(name);
+        match e {
+            rustix::io::Errno::NOENT => ReadError::Missing(path),
+            // O_NOFOLLOW on a link: a fixture's link where a file belongs is resolved the slow,
+            // checked way by the caller.
+            rustix::io::Errno::LOOP => ReadError::NotAFile(path),
+            e => ReadError::Io { path, msg: e.to_string() },
+        }
+    }
+
+    /// Reads a regular file of this directory, at most [`MAX_FILE_BYTES`].
+    pub fn read(&self, name: &str) -> Result<Vec<u8>, ReadError> {
+        if !Self::single(name) {
+            return self.root.read(&self.path_of(name));
+        }
+        self.root.note(&self.path_of(name));
+        let fd = match rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            // A link (allowed in a live sysfs, never out of the root): the checked resolver.
+            Err(rustix::io::Errno::LOOP) => return self.root.read(&self.path_of(name)),
+            Err(e) => return Err(self.errno(name, e)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| self.errno(name, e))?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err(ReadError::NotAFile(self.path_of(name)));
+        }
+        let mut buf = Vec::new();
+        std::fs::File::from(fd)
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| io_err(&self.path_of(name), &e))?;
+        if buf.len() as u64 > MAX_FILE_BYTES {
+            return Err(ReadError::TooLarge(self.path_of(name)));
+        }
+        Ok(buf)
+    }
+
+    pub fn read_text(&self, name: &str) -> Result<String, ReadError> {
+        self.read(name).map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    pub fn read_value(&self, name: &str) -> Result<String, ReadError> {
+        self.read_text(name).map(|s| s.trim().to_string())
+    }
+
+    /// The target of a link of this directory, as written (never followed).
+    pub fn read_link(&self, name: &str) -> Result<String, ReadError> {
+        if !Self::single(name) {
+            return self.root.read_link(&self.path_of(name));
+        }
+        self.root.note(&self.path_of(name));
+        match rustix::fs::readlinkat(&self.fd, name, Vec::new()) {
+            Ok(t) => Ok(t.to_string_lossy().into_owned()),
+            Err(rustix::io::Errno::INVAL) => Err(ReadError::Io { path: self.path_of(name), msg: "not a link".into() }),
+            Err(e) => Err(self.errno(name, e)),
+        }
+    }
+
+    /// Names in a sub-directory, sorted (through the root's resolver: links there are checked).
+    pub fn list(&self, name: &str) -> Result<Vec<String>, ReadError> {
+        self.root.list(&self.path_of(name))
     }
 }
 

@@ -5,7 +5,7 @@ pub mod resource;
 
 use msix_policy_engine::{rules, DeviceFacts, Evidence, HeaderKind, HotWindow, MsixFacts};
 
-use crate::root::{ReadError, Root};
+use crate::root::{Dir, ReadError, Root};
 
 pub const DEVICES_DIR: &str = "sys/bus/pci/devices";
 /// NVMe (class 01:08, prog-if 02): doorbells start at BAR0 offset 0x1000 (NVMe 1.4, 3.1).
@@ -50,10 +50,40 @@ pub fn enumerate(root: &Root) -> Result<Vec<PciFunction>, ReadError> {
 /// Reads one function. Never fails: what cannot be read becomes an unknown fact with evidence.
 pub fn gather(root: &Root, address: &str) -> PciFunction {
     let dir = format!("{DEVICES_DIR}/{address}");
+    match root.dir(&dir) {
+        Ok(d) => gather_in(&d, &dir, address),
+        Err(e) => unreadable(&dir, address, e),
+    }
+}
+
+/// A function whose directory cannot be opened: every fact unknown.
+fn unreadable(dir: &str, address: &str, e: ReadError) -> PciFunction {
+    let why = e.reason();
+    PciFunction {
+        facts: DeviceFacts {
+            address: address.to_string(),
+            vendor: None,
+            device: None,
+            class: None,
+            driver: None,
+            iommu_group: None,
+            header: HeaderKind::Unknown,
+            bars: None,
+            msix: MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_UNREADABLE.into(), why: format!("{dir}: {why}") },
+            hot_windows: Vec::new(),
+            evidence: vec![Evidence::new(dir, why)],
+        },
+        msi_irqs: Vec::new(),
+        of_node: None,
+        domain: parse_address(address).map_or(0, |a| a.0),
+    }
+}
+
+fn gather_in(root: &Dir<'_>, dir: &str, address: &str) -> PciFunction {
     let mut evidence = Vec::new();
     let mut note = |file: &str, observed: String| evidence.push(Evidence::new(format!("{dir}/{file}"), observed));
 
-    let cfg = match root.read(&format!("{dir}/config")) {
+    let cfg = match root.read("config") {
         Ok(bytes) => {
             let p = config::parse(&bytes);
             note("config", config::describe(&p));
@@ -69,22 +99,25 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
             p
         }
     };
-    let id = |file: &str, from_config: Option<u32>| -> Option<u32> {
-        match root.read_value(&format!("{dir}/{file}")) {
-            Ok(v) => u32::from_str_radix(v.trim_start_matches("0x"), 16).ok().or(from_config),
-            Err(_) => from_config,
-        }
+    let attr = |file: &str| -> Option<u32> {
+        root.read_value(file).ok().and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok())
     };
-    let vendor = id("vendor", cfg.vendor.map(u32::from)).and_then(|v| u16::try_from(v).ok());
-    let device = id("device", cfg.device.map(u32::from)).and_then(|v| u16::try_from(v).ok());
-    let class = id("class", cfg.class);
+    // `vendor` is always read to check the config image; `device` and `class` only when the
+    // image lacks them or already disagrees (each attribute read is three system calls).
+    let vendor_attr = attr("vendor");
+    let whole = cfg.vendor.is_some() && cfg.class.is_some();
+    let agrees = vendor_attr.is_none() || vendor_attr == cfg.vendor.map(u32::from);
+    let (device_attr, class_attr) = if whole && agrees { (None, None) } else { (attr("device"), attr("class")) };
+    let vendor = vendor_attr.or(cfg.vendor.map(u32::from)).and_then(|v| u16::try_from(v).ok());
+    let device = device_attr.or(cfg.device.map(u32::from)).and_then(|v| u16::try_from(v).ok());
+    let class = class_attr.or(cfg.class);
     // The kernel serves `vendor`, `device` and `class` from the same config space: a `config`
     // that disagrees with them is corrupt, and nothing in it is trusted.
     let mut cfg = cfg;
     let disagree = [
-        ("vendor", cfg.vendor.map(u32::from), vendor.map(u32::from)),
-        ("device", cfg.device.map(u32::from), device.map(u32::from)),
-        ("class", cfg.class, class),
+        ("vendor", cfg.vendor.map(u32::from), vendor_attr),
+        ("device", cfg.device.map(u32::from), device_attr),
+        ("class", cfg.class, class_attr),
     ]
     .into_iter()
     .find(|(_, c, a)| c.is_some() && a.is_some() && c != a);
@@ -106,7 +139,7 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
     }
 
     let bars = match root
-        .read_text(&format!("{dir}/resource"))
+        .read_text("resource")
         .map_err(|e| e.reason())
         .and_then(|t| resource::parse(&t).map_err(|e| e.to_string()))
     {
@@ -122,7 +155,7 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
         }
     };
     let mut link = |file: &str| -> Option<String> {
-        match root.read_link(&format!("{dir}/{file}")) {
+        match root.read_link(file) {
             Ok(t) => {
                 note(file, format!("-> {t}"));
                 Some(t)
@@ -136,12 +169,10 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
     let last = |t: &str| t.rsplit('/').next().map(str::to_string);
     let driver = link("driver").and_then(|t| last(&t));
     let iommu_group = link("iommu_group").and_then(|t| last(&t)).and_then(|g| g.parse().ok());
-    let of_node = root
-        .read_link(&format!("{dir}/of_node"))
-        .ok()
-        .and_then(|t| t.split_once("devicetree/base/").map(|(_, p)| p.to_string()));
+    let of_node =
+        root.read_link("of_node").ok().and_then(|t| t.split_once("devicetree/base/").map(|(_, p)| p.to_string()));
     let mut msi_irqs: Vec<u32> =
-        root.list(&format!("{dir}/msi_irqs")).unwrap_or_default().iter().filter_map(|n| n.parse().ok()).collect();
+        root.list("msi_irqs").unwrap_or_default().iter().filter_map(|n| n.parse().ok()).collect();
     msi_irqs.sort_unstable();
     if !msi_irqs.is_empty() {
         note("msi_irqs", format!("{} vectors allocated: {:?}", msi_irqs.len(), msi_irqs));

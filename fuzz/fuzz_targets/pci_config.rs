@@ -1,0 +1,13 @@
+#![no_main]
+//! The PCI config parser on any bytes: never panics, and what it reports stays inside the image.
+use libfuzzer_sys::fuzz_target;
+use msix_backends::pci::config;
+
+fuzz_target!(|data: &[u8]| {
+    let p = config::parse(data);
+    let _ = config::describe(&p);
+    for c in &p.capabilities {
+        assert!(usize::from(c.offset) + 1 < data.len() && c.offset >= 0x40);
+    }
+    assert!(p.capabilities.len() <= 48);
+});
