@@ -190,12 +190,7 @@ impl Root {
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&real)
             .map_err(|e| io_err(rel, &e))?;
-        let mut buf = Vec::new();
-        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf).map_err(|e| io_err(rel, &e))?;
-        if buf.len() as u64 > MAX_FILE_BYTES {
-            return Err(ReadError::TooLarge(rel.into()));
-        }
-        Ok(buf)
+        read_bounded(file, meta.len(), rel)
     }
 
     /// Reads a file as text (invalid UTF-8 replaced).
@@ -349,15 +344,7 @@ impl Dir<'_> {
         if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
             return Err(ReadError::NotAFile(self.path_of(name)));
         }
-        let mut buf = Vec::new();
-        std::fs::File::from(fd)
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| io_err(&self.path_of(name), &e))?;
-        if buf.len() as u64 > MAX_FILE_BYTES {
-            return Err(ReadError::TooLarge(self.path_of(name)));
-        }
-        Ok(buf)
+        read_bounded(std::fs::File::from(fd), u64::try_from(st.st_size).unwrap_or(0), &self.path_of(name))
     }
 
     pub fn read_text(&self, name: &str) -> Result<String, ReadError> {
@@ -381,10 +368,73 @@ impl Dir<'_> {
         }
     }
 
-    /// Names in a sub-directory, sorted (through the root's resolver: links there are checked).
+    /// Names in a sub-directory, sorted. A link there goes through the root's checked resolver.
     pub fn list(&self, name: &str) -> Result<Vec<String>, ReadError> {
-        self.root.list(&self.path_of(name))
+        if !Self::single(name) {
+            return self.root.list(&self.path_of(name));
+        }
+        self.root.note(&self.path_of(name));
+        match rustix::fs::openat(&self.fd, name, DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => entries_of(fd).map_err(|e| self.errno(name, e)),
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => self.root.list(&self.path_of(name)),
+            Err(e) => Err(self.errno(name, e)),
+        }
     }
+
+    /// Names in this directory, sorted.
+    pub fn names(&self) -> Result<Vec<String>, ReadError> {
+        let fd = rustix::fs::openat(&self.fd, ".", DIR_FLAGS, Mode::empty()).map_err(|e| self.errno(".", e))?;
+        entries_of(fd).map_err(|e| self.errno(".", e))
+    }
+
+    /// A sub-directory, opened relative to this one; a link there goes through the root's
+    /// checked resolver (a live sysfs links every function's directory).
+    pub fn subdir(&self, name: &str) -> Result<Dir<'_>, ReadError> {
+        let path = self.path_of(name);
+        if !Self::single(name) {
+            return self.root.dir(&path);
+        }
+        match rustix::fs::openat(&self.fd, name, DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => {
+                self.root.note(&path);
+                Ok(Dir { root: self.root, rel: path, fd })
+            }
+            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => self.root.dir(&path),
+            Err(e) => Err(self.errno(name, e)),
+        }
+    }
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+
+/// The names in an open directory, sorted, without `.` and `..`.
+fn entries_of(fd: std::os::fd::OwnedFd) -> Result<Vec<String>, rustix::io::Errno> {
+    let mut dir = rustix::fs::Dir::new(fd)?;
+    let mut names = Vec::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy();
+        if name != "." && name != ".." {
+            names.push(name.into_owned());
+        }
+        if names.len() >= MAX_DIR_ENTRIES {
+            break;
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Reads an open regular file to its end, at most [`MAX_FILE_BYTES`]. Room for the whole file is
+/// made up front, so one read fills it and the next sees the end (sysfs attributes report 4096
+/// bytes, proc files 0).
+fn read_bounded(file: fs::File, size: u64, rel: &str) -> Result<Vec<u8>, ReadError> {
+    let mut buf = Vec::with_capacity(size.clamp(4096, MAX_FILE_BYTES) as usize + 1);
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf).map_err(|e| io_err(rel, &e))?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(ReadError::TooLarge(rel.into()));
+    }
+    Ok(buf)
 }
 
 fn components(p: &Path) -> VecDeque<OsString> {

@@ -209,3 +209,57 @@ pub fn peers(d: &DeviceFacts, host: &HostFacts, guest: GuestProfile) -> Vec<Cost
     out.push(g.cost("crosvm", vec![t, p], all));
     out
 }
+
+/// One MSI-X function of a fixture with its costs under one guest selection.
+pub struct Measured {
+    pub fixture: std::path::PathBuf,
+    pub page_size: u64,
+    pub device: msix_policy::DeviceReport,
+    pub limit: Cost,
+    pub ours: Cost,
+    pub peers: Vec<Cost>,
+}
+
+/// Every fixture under `fixtures/` (a directory holding fixture.toml), sorted.
+pub fn fixture_dirs() -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")];
+    while let Some(dir) = stack.pop() {
+        if dir.join("fixture.toml").exists() {
+            out.push(dir);
+            continue;
+        }
+        stack.extend(std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    out.sort();
+    out
+}
+
+/// The costs of every MSI-X function with a plan, in every fixture, for `guest`.
+pub fn measure_all(guest: msix_policy::policy::GuestSelection) -> Vec<Measured> {
+    let mut out = Vec::new();
+    for f in fixture_dirs() {
+        let Ok(r) = msix_policy::audit(&f, &msix_policy::AuditOptions { guest, ..Default::default() }) else {
+            continue;
+        };
+        for d in &r.devices {
+            let Some(plan) = &d.decision.plan else { continue };
+            let g = d.decision.guest;
+            let (Some(limit), Some(ours)) = (
+                limit(&d.facts, &r.host, &d.decision.isolation, g),
+                ours(&d.facts, plan, d.decision.exposure, &r.host),
+            ) else {
+                continue;
+            };
+            out.push(Measured {
+                fixture: f.clone(),
+                page_size: r.host.page_size,
+                device: d.clone(),
+                limit,
+                ours,
+                peers: peers(&d.facts, &r.host, g),
+            });
+        }
+    }
+    out
+}

@@ -16,6 +16,3 @@ pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Ris
 pub use facts::*;
 pub use overrides::{OverrideError, Overrides};
 pub use plan::{BarOrigin, BarPlan, MappingPlan, Segment, SegmentAction, TrapKind};
-
-#[cfg(test)]
-pub(crate) mod testutil;

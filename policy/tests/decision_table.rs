@@ -150,3 +150,21 @@ fn overrides_tighten_and_never_loosen() {
     .unwrap_err();
     assert!(e.to_string().contains("assign.type1.not-isolated"), "{e}");
 }
+
+#[test]
+fn merges_to_the_safest_matching_rule() {
+    let o = Overrides::parse(
+        "[defaults]\nexposure = \"relocate\"\n[[device]]\nmatch = \"1af4:1041\"\nexposure = \"refuse\"\nforbid_relocation = true\n[[device]]\nmatch = \"0000:00:09.0\"\nexposure = \"trap\"\n",
+    )
+    .unwrap();
+    let mut dev = support::nvme();
+    dev.vendor = Some(0x1af4);
+    dev.device = Some(0x1041);
+    let eff = o.for_device(&dev);
+    assert_eq!(eff.exposure, Some(Exposure::Refuse));
+    assert!(eff.forbid_relocation);
+    dev.vendor = Some(0x8086);
+    let eff = o.for_device(&dev);
+    assert_eq!(eff.exposure, Some(Exposure::Relocate));
+    assert!(!eff.forbid_relocation);
+}

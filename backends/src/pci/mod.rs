@@ -38,13 +38,28 @@ pub fn parse_address(s: &str) -> Option<(u32, u8, u8, u8)> {
 }
 
 /// Every function in the root, in address order. A missing devices directory is no functions.
+/// Large hosts are read on every core: each function's directory is independent.
 pub fn enumerate(root: &Root) -> Result<Vec<PciFunction>, ReadError> {
-    let names = match root.list(DEVICES_DIR) {
-        Ok(n) => n,
-        Err(e) if e.is_missing() => Vec::new(),
+    let devices = match root.dir(DEVICES_DIR) {
+        Ok(d) => d,
+        Err(e) if e.is_missing() => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    Ok(names.iter().filter(|n| parse_address(n).is_some()).map(|n| gather(root, n)).collect())
+    let names: Vec<String> = devices.names()?.into_iter().filter(|n| parse_address(n).is_some()).collect();
+    let one = |n: &String| match devices.subdir(n) {
+        Ok(d) => gather_in(&d, &format!("{DEVICES_DIR}/{n}"), n),
+        Err(e) => unreadable(&format!("{DEVICES_DIR}/{n}"), n, e),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if names.len() < 256 || threads == 1 {
+        return Ok(names.iter().map(one).collect());
+    }
+    let chunk = names.len().div_ceil(threads);
+    Ok(std::thread::scope(|s| {
+        let handles: Vec<_> =
+            names.chunks(chunk).map(|c| s.spawn(move || c.iter().map(one).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+    }))
 }
 
 /// Reads one function. Never fails: what cannot be read becomes an unknown fact with evidence.

@@ -4,7 +4,6 @@
 //!     cargo run --release -p msix-policy-bench --bin guest-cost [--guest direct|paravirtual]
 
 use msix_policy::policy::GuestSelection;
-use msix_policy::{audit, AuditOptions};
 use msix_policy_bench::peers;
 
 fn kib(n: u64) -> String {
@@ -24,45 +23,28 @@ fn main() {
         _ => GuestSelection::Auto,
     };
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let mut fixtures = Vec::new();
-    for group in ["hardware", "qemu", "synthetic"] {
-        let mut names: Vec<_> =
-            std::fs::read_dir(root.join(group)).into_iter().flatten().flatten().map(|e| e.path()).collect();
-        names.sort();
-        fixtures.extend(names);
-    }
-    println!("Trapped bytes (hot-window bytes among them in brackets); `*` marks a policy that leaves the table or PBA reachable where msix-policy does not.\n");
+    println!("Trapped bytes of the device's registers (hot-window bytes among them in brackets); `*` marks a policy that leaves the table or PBA reachable where msix-policy does not.\n");
     println!("| fixture | function | page | exposure | limit | msix-policy | linux<4.16 | qemu | qemu reloc | cloud-hv | crosvm |");
     println!("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
-    for f in fixtures {
-        let Ok(r) = audit(&f, &AuditOptions { guest, ..Default::default() }) else { continue };
-        for d in &r.devices {
-            let Some(plan) = &d.decision.plan else { continue };
-            let g = d.decision.guest;
-            let (Some(lim), Some(me)) = (
-                peers::limit(&d.facts, &r.host, &d.decision.isolation, g),
-                peers::ours(&d.facts, plan, d.decision.exposure, &r.host),
-            ) else {
-                continue;
-            };
-            let cell = |c: &peers::Cost| {
-                let mark = if c.reach.within(me.reach) { "" } else { "*" };
-                format!("{}{} [{}]", kib(c.trapped), mark, kib(c.hot_trapped))
-            };
-            let ps: Vec<String> = peers::peers(&d.facts, &r.host, g).iter().map(cell).collect();
-            println!(
-                "| {} | {} {:04x}:{:04x} | {}K | {} | {} [{}] | {} | {} |",
-                f.strip_prefix(&root).unwrap_or(&f).display(),
-                d.address,
-                d.facts.vendor.unwrap_or(0),
-                d.facts.device.unwrap_or(0),
-                r.host.page_size / 1024,
-                d.decision.exposure.as_str(),
-                kib(lim.trapped),
-                kib(lim.hot_trapped),
-                cell(&me),
-                ps.join(" | ")
-            );
-        }
+    for m in peers::measure_all(guest) {
+        let cell = |c: &peers::Cost| {
+            let mark = if c.reach.within(m.ours.reach) { "" } else { "*" };
+            format!("{}{} [{}]", kib(c.trapped), mark, kib(c.hot_trapped))
+        };
+        let ps: Vec<String> = m.peers.iter().map(cell).collect();
+        let d = &m.device;
+        println!(
+            "| {} | {} {:04x}:{:04x} | {}K | {} | {} [{}] | {} | {} |",
+            m.fixture.strip_prefix(&root).unwrap_or(&m.fixture).display(),
+            d.address,
+            d.facts.vendor.unwrap_or(0),
+            d.facts.device.unwrap_or(0),
+            m.page_size / 1024,
+            d.decision.exposure.as_str(),
+            kib(m.limit.trapped),
+            kib(m.limit.hot_trapped),
+            cell(&m.ours),
+            ps.join(" | ")
+        );
     }
 }
