@@ -112,6 +112,17 @@ cfg_if::cfg_if! {
     }
 }
 
+/// The backend compiled in for the architecture this build runs on (selected with cfg-if).
+pub fn native_backend() -> Option<Box<dyn PlatformBackend>> {
+    cfg_if::cfg_if! {
+        if #[cfg(any(target_arch = "x86_64", target_arch = "powerpc64", target_arch = "aarch64"))] {
+            Some(Box::new(NativeBackend::default()))
+        } else {
+            None
+        }
+    }
+}
+
 fn unknown_platform(arch: &str, n: usize) -> PlatformAssessment {
     let ev = vec![Evidence::new("arch", format!("{arch}: no platform backend"))];
     let v =
@@ -161,7 +172,10 @@ pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Resul
         functions.retain(|f| f.facts.address.eq_ignore_ascii_case(a));
     }
     let ctx = HostContext { root, identity: &identity, kernel: &kernel };
-    let assessment = match backend_for(&identity.arch) {
+    // A live host is assessed by the backend compiled in for this architecture; a recording by
+    // the backend of the architecture it was recorded on.
+    let backend = if root.is_live() { native_backend() } else { backend_for(&identity.arch) };
+    let assessment = match backend {
         Some(b) => b.assess(&ctx, &functions),
         None => unknown_platform(&identity.arch, functions.len()),
     };
@@ -193,4 +207,28 @@ pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Resul
         kvm: root.is_live().then(|| backends::kvm::probe(root)),
         devices,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_native_backend_is_this_architectures() {
+        let native = super::native_backend().map(|b| b.name());
+        let expected = super::backend_for(super::NATIVE_ARCH).map(|b| b.name());
+        assert_eq!(native, expected);
+        #[cfg(target_arch = "powerpc64")]
+        assert_eq!(native, Some("ppc64"));
+        #[cfg(target_arch = "aarch64")]
+        assert_eq!(native, Some("arm64"));
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(native, Some("x86"));
+    }
+
+    #[test]
+    fn the_live_page_size_comes_from_the_running_kernel() {
+        // Under qemu-user this is the emulated target's page size, never a build-time constant.
+        let id = crate::backends::host::live_identity();
+        assert!(id.page_size.is_power_of_two() && id.page_size >= 4096, "{}", id.page_size);
+        assert_eq!(id.page_size, rustix::param::page_size() as u64);
+    }
 }
