@@ -102,7 +102,9 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
     let mut d = finish(d, device, page, exposure, effective)?;
 
     // Step 4: risk.
-    d.risk = if unsafe_assign {
+    d.risk = if d.exposure == Exposure::Refuse {
+        Risk::None // an override refused it: nothing is assigned
+    } else if unsafe_assign {
         Risk::Unsafe
     } else if matches!(d.exposure, Exposure::Passthrough | Exposure::Relocate) {
         Risk::SelfOnly

@@ -137,6 +137,17 @@ fn overrides_tighten_and_never_loosen() {
         msg.contains("0000:01:00.0") && msg.contains("exposure.trap.not-isolated") && msg.contains("passthrough"),
         "{msg}"
     );
+    // Refusing a device assigned only through allow_unsafe_interrupts leaves no risk.
+    let o = Overrides::parse("[defaults]\nexposure = \"refuse\"\n").unwrap();
+    let d = decide(DecisionInput {
+        host: &host_unsafe,
+        device: &device,
+        isolation: &not_isolated,
+        guest: GuestSelection::Auto,
+        overrides: &o,
+    })
+    .unwrap();
+    assert_eq!((d.exposure, d.risk, d.plan.is_none()), (Exposure::Refuse, Risk::None, true));
     // Refused devices cannot be forced either.
     let host_safe = support::host(65536, VfioBackend::Type1, Some(false), Some(true));
     let o = Overrides::parse("[defaults]\nexposure = \"trap\"\n").unwrap();
