@@ -9,7 +9,7 @@ use msix_policy::policy::{rules, GuestSelection, Overrides};
 use msix_policy::{apply, audit, render, AuditOptions, AuditReport};
 
 /// Bundled fixture audited when `/` shows no PCI functions and no --root was given.
-const BUNDLED_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/synthetic/x86-vtd-ir");
+const BUNDLED_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/qemu/x86-q35-vtd-ir");
 
 #[derive(Parser)]
 #[command(
@@ -125,12 +125,15 @@ fn run_audit(c: &Common, opts: &AuditOptions) -> Result<AuditReport, String> {
     if let Some(root) = &c.root {
         return audit(root, opts).map_err(|e| e.to_string());
     }
-    let live = audit("/", opts).map_err(|e| e.to_string())?;
+    // MSIX_POLICY_ROOT changes the default root (a chroot, a mounted image); `/` otherwise.
+    let default = std::env::var_os("MSIX_POLICY_ROOT").map_or_else(|| PathBuf::from("/"), PathBuf::from);
+    let live = audit(&default, opts).map_err(|e| e.to_string())?;
     if !live.devices.is_empty() {
         return Ok(live);
     }
     eprintln!(
-        "msix-policy: / shows no PCI functions; auditing the bundled fixture {BUNDLED_FIXTURE} (choose with --root)"
+        "msix-policy: {} shows no PCI functions; auditing the bundled fixture {BUNDLED_FIXTURE} (choose with --root)",
+        default.display()
     );
     audit(BUNDLED_FIXTURE, opts).map_err(|e| e.to_string())
 }

@@ -142,3 +142,16 @@ fn record_then_audit_round_trips_a_fixture() {
     let o = run(&["record", dest.to_str().unwrap(), "--root", src.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_host_with_nothing_to_show_falls_back_to_the_bundled_fixture() {
+    let t = common::TempDir::new();
+    let toml = "[host]\narch = \"x86_64\"\npage_size = 4096\nkernel = \"6.1.0\"\n";
+    std::fs::write(t.path().join("fixture.toml"), toml).unwrap();
+    std::env::set_var("MSIX_POLICY_ROOT", t.path());
+    let o = run(&["audit"]);
+    std::env::remove_var("MSIX_POLICY_ROOT");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("shows no PCI functions; auditing the bundled fixture"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("qemu/x86-q35-vtd-ir") && stdout(&o).contains("x86 Intel VT-d"), "{}", stdout(&o));
+}

@@ -53,3 +53,22 @@ fn missing_kernel_sources_make_vtd_unknown_with_a_reason_naming_them() {
         }
     }
 }
+
+#[test]
+fn a_device_node_planted_in_a_fixture_is_never_opened() {
+    let t = common::copy_fixture("synthetic/x86-vtd-ir");
+    let cfg = t.root().join("sys/bus/pci/devices/0000:00:02.0/config");
+    std::fs::remove_file(&cfg).unwrap();
+    // /dev/null's numbers: harmless if opened, but it must not be.
+    let made = std::process::Command::new("mknod").arg(&cfg).args(["c", "1", "3"]).status().is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("SKIPPED: mknod needs root");
+        return;
+    }
+    let r = audit(t.root(), &AuditOptions::default()).unwrap();
+    let d = r.device("0000:00:02.0").unwrap();
+    let ev = d.facts.evidence.iter().find(|e| e.source.ends_with("/config")).unwrap();
+    assert!(ev.observed.contains("not a regular file"), "{ev:?}");
+    assert_eq!(d.decision.exposure, Exposure::Trap);
+    assert!(d.decision.fired(rules::DEVICE_CONFIG_UNREADABLE));
+}

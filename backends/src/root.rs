@@ -329,6 +329,18 @@ impl Dir<'_> {
             return self.root.read(&self.path_of(name));
         }
         self.root.note(&self.path_of(name));
+        // In a recording, look before opening: opening a device node planted there (a watchdog,
+        // a tape) could act on this host. The live sysfs holds none.
+        if !self.root.live {
+            match rustix::fs::statat(&self.fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+                    rustix::fs::FileType::RegularFile => {}
+                    rustix::fs::FileType::Symlink => return self.root.read(&self.path_of(name)),
+                    _ => return Err(ReadError::NotAFile(self.path_of(name))),
+                },
+                Err(e) => return Err(self.errno(name, e)),
+            }
+        }
         let fd = match rustix::fs::openat(
             &self.fd,
             name,
@@ -340,11 +352,27 @@ impl Dir<'_> {
             Err(rustix::io::Errno::LOOP) => return self.root.read(&self.path_of(name)),
             Err(e) => return Err(self.errno(name, e)),
         };
-        let st = rustix::fs::fstat(&fd).map_err(|e| self.errno(name, e))?;
-        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
-            return Err(ReadError::NotAFile(self.path_of(name)));
+        if self.root.live {
+            let st = rustix::fs::fstat(&fd).map_err(|e| self.errno(name, e))?;
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+                return Err(ReadError::NotAFile(self.path_of(name)));
+            }
         }
-        read_bounded(std::fs::File::from(fd), u64::try_from(st.st_size).unwrap_or(0), &self.path_of(name))
+        // Attribute files are small: one read into a page-sized buffer. A short read of a
+        // regular file (or a sysfs attribute, produced by one show() call) is its end.
+        let mut file = std::fs::File::from(fd);
+        let mut buf = vec![0u8; 8192];
+        let n = file.read(&mut buf).map_err(|e| io_err(&self.path_of(name), &e))?;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        let mut rest = read_bounded(file, 0, &self.path_of(name))?;
+        buf.append(&mut rest);
+        if buf.len() as u64 > MAX_FILE_BYTES {
+            return Err(ReadError::TooLarge(self.path_of(name)));
+        }
+        Ok(buf)
     }
 
     pub fn read_text(&self, name: &str) -> Result<String, ReadError> {

@@ -46,8 +46,10 @@ pub fn enumerate(root: &Root) -> Result<Vec<PciFunction>, ReadError> {
         Err(e) => return Err(e),
     };
     let names: Vec<String> = devices.names()?.into_iter().filter(|n| parse_address(n).is_some()).collect();
+    // Only device-tree hosts link functions to nodes: skip the lookup elsewhere.
+    let has_dt = root.is_dir(crate::devicetree::DT_BASE);
     let one = |n: &String| match devices.subdir(n) {
-        Ok(d) => gather_in(&d, &format!("{DEVICES_DIR}/{n}"), n),
+        Ok(d) => gather_in(&d, &format!("{DEVICES_DIR}/{n}"), n, has_dt),
         Err(e) => unreadable(&format!("{DEVICES_DIR}/{n}"), n, e),
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
@@ -66,7 +68,7 @@ pub fn enumerate(root: &Root) -> Result<Vec<PciFunction>, ReadError> {
 pub fn gather(root: &Root, address: &str) -> PciFunction {
     let dir = format!("{DEVICES_DIR}/{address}");
     match root.dir(&dir) {
-        Ok(d) => gather_in(&d, &dir, address),
+        Ok(d) => gather_in(&d, &dir, address, root.is_dir(crate::devicetree::DT_BASE)),
         Err(e) => unreadable(&dir, address, e),
     }
 }
@@ -94,7 +96,7 @@ fn unreadable(dir: &str, address: &str, e: ReadError) -> PciFunction {
     }
 }
 
-fn gather_in(root: &Dir<'_>, dir: &str, address: &str) -> PciFunction {
+fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunction {
     let mut evidence = Vec::new();
     let mut note = |file: &str, observed: String| evidence.push(Evidence::new(format!("{dir}/{file}"), observed));
 
@@ -184,8 +186,10 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str) -> PciFunction {
     let last = |t: &str| t.rsplit('/').next().map(str::to_string);
     let driver = link("driver").and_then(|t| last(&t));
     let iommu_group = link("iommu_group").and_then(|t| last(&t)).and_then(|g| g.parse().ok());
-    let of_node =
-        root.read_link("of_node").ok().and_then(|t| t.split_once("devicetree/base/").map(|(_, p)| p.to_string()));
+    let of_node = has_dt
+        .then(|| root.read_link("of_node").ok())
+        .flatten()
+        .and_then(|t| t.split_once("devicetree/base/").map(|(_, p)| p.to_string()));
     let mut msi_irqs: Vec<u32> =
         root.list("msi_irqs").unwrap_or_default().iter().filter_map(|n| n.parse().ok()).collect();
     msi_irqs.sort_unstable();
