@@ -112,10 +112,11 @@ fn host_header(r: &AuditReport, out: &mut String) {
         (Some(false), _) => "no".into(),
         _ => "unknown (taken as no)".into(),
     };
-    let unsafe_ = match h.allow_unsafe_interrupts.value {
-        Some(true) => "Y",
-        Some(false) => "N",
-        None => "unknown (taken as N)",
+    let unsafe_ = match (h.vfio_backend, h.allow_unsafe_interrupts.value) {
+        (crate::policy::VfioBackend::SpaprTce, _) => "n/a (sPAPR TCE has no such check)",
+        (_, Some(true)) => "Y",
+        (_, Some(false)) => "N",
+        (_, None) => "unknown (taken as N)",
     };
     let _ = writeln!(
         out,

@@ -233,8 +233,11 @@ fn choose_exposure(
     match plan::relocation_plan(device, cap, page) {
         Some(reloc) if reloc.collateral_bytes() < collateral => {
             let r = reloc.relocation.expect("relocation_plan always sets relocation"); // ok: set by relocation_plan
+            let spared: Vec<&str> = trap.hot_trapped().map(|h| h.what.as_str()).collect();
+            let spared =
+                if spared.is_empty() { String::new() } else { format!(" ({} no longer trap)", spared.join(", ")) };
             let detail = format!(
-                "{collateral} collateral bytes would trap; virtual table in BAR{} ({:?}) at {:#x}",
+                "{collateral} collateral bytes would trap{spared}; virtual table in BAR{} ({:?}) at {:#x}",
                 r.bar, r.origin, r.table_offset
             );
             d.reasons.push(Reason::new(rules::EXPOSURE_RELOCATE, detail, vec![]));
