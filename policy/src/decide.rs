@@ -55,9 +55,11 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
         warnings: Vec::new(),
     };
 
+    let effective = overrides.for_device(device);
+
     // Step 2: can VFIO assign it at all?
     let Some(unsafe_assign) = assignability(host, device, isolation, &mut d.reasons) else {
-        return finish(d, device, page, Exposure::Refuse, overrides.for_device(device));
+        return finish(d, device, page, Exposure::Refuse, effective);
     };
     d.assignable = true;
     d.reasons.push(guest_reason);
@@ -65,11 +67,10 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
         d.assignable = false;
         let ev = evidence_named(device, "resource");
         d.reasons.push(Reason::new(rules::DEVICE_BARS_UNKNOWN, "no BARs, no plan", ev));
-        return finish(d, device, page, Exposure::Refuse, overrides.for_device(device));
+        return finish(d, device, page, Exposure::Refuse, effective);
     };
 
     // Step 3: exposure.
-    let effective = overrides.for_device(device);
     let (exposure, plan) = match &device.msix {
         MsixFacts::Absent => {
             d.reasons.push(Reason::new(
@@ -222,7 +223,7 @@ fn choose_exposure(
         return (Exposure::Trap, trap);
     }
     if effective.forbid_relocation {
-        let ev = effective.sources.iter().map(|s| Evidence::new("overrides", s.clone())).collect();
+        let ev = effective.evidence();
         d.reasons.push(Reason::new(
             rules::OVERRIDE_NO_RELOCATION,
             format!("{collateral} collateral bytes stay trapped"),
@@ -230,9 +231,8 @@ fn choose_exposure(
         ));
         return (Exposure::Trap, trap);
     }
-    match plan::relocation_plan(device, cap, page) {
-        Some(reloc) if reloc.collateral_bytes() < collateral => {
-            let r = reloc.relocation.expect("relocation_plan always sets relocation"); // ok: set by relocation_plan
+    match plan::relocation_plan(device, cap, page).and_then(|p| p.relocation.map(|r| (p, r))) {
+        Some((reloc, r)) if reloc.collateral_bytes() < collateral => {
             let spared: Vec<&str> = trap.hot_trapped().map(|h| h.what.as_str()).collect();
             let spared =
                 if spared.is_empty() { String::new() } else { format!(" ({} no longer trap)", spared.join(", ")) };
@@ -286,7 +286,7 @@ fn finish(
     if cap.safety() == exposure.safety() {
         return Ok(d);
     }
-    let ev = effective.sources.iter().map(|s| Evidence::new("overrides", s.clone())).collect();
+    let ev = effective.evidence();
     d.reasons.push(Reason::new(
         rules::OVERRIDE_EXPOSURE,
         format!("{} capped to {}", exposure.as_str(), cap.as_str()),

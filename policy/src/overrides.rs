@@ -82,6 +82,13 @@ pub fn toml_error_line(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+impl Effective {
+    /// The override lines that applied, as evidence for the rationale.
+    pub fn evidence(&self) -> Vec<crate::facts::Evidence> {
+        self.sources.iter().map(|s| crate::facts::Evidence::new("overrides", s.clone())).collect()
+    }
+}
+
 impl Overrides {
     pub fn parse(text: &str) -> Result<Self, OverrideError> {
         let o: Overrides = toml::from_str(text).map_err(|e| OverrideError::Parse(toml_error_line(text, &e)))?;
