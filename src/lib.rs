@@ -166,11 +166,12 @@ fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Resul
 pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Result<AuditReport, AuditError> {
     let identity: HostIdentity = backends::host::identify(root)?;
     let kernel = KernelSources::read(root);
-    let mut functions = backends::pci::enumerate(root)
-        .map_err(|err| AuditError::Devices { path: root.path().display().to_string(), err })?;
-    if let Some(a) = only {
-        functions.retain(|f| f.facts.address.eq_ignore_ascii_case(a));
-    }
+    // One function asked for: read only its directory.
+    let functions = match only {
+        Some(a) => backends::pci::gather_one(root, a).into_iter().collect(),
+        None => backends::pci::enumerate(root)
+            .map_err(|err| AuditError::Devices { path: root.path().display().to_string(), err })?,
+    };
     let ctx = HostContext { root, identity: &identity, kernel: &kernel };
     // A live host is assessed by the backend compiled in for this architecture; a recording by
     // the backend of the architecture it was recorded on.

@@ -195,3 +195,15 @@ fn real_kernels_get_the_decisions_policy_md_predicts() {
     assert_eq!(r.host.msix_mappable.source, Some(msix_policy::policy::MappableSource::Probed));
     assert!(d.decision.fired(rules::HOST_MAPPABLE_PROBED));
 }
+
+#[test]
+fn one_function_is_audited_alone_whatever_the_case_of_its_address() {
+    let root = common::fixture("qemu/x86-q35-vtd-ir");
+    let full = audit(&root, &AuditOptions::default()).unwrap();
+    let one = audit_device(&root, "0000:00:1F.2", &AuditOptions::default()).unwrap();
+    assert_eq!(one.address, "0000:00:1f.2");
+    assert_eq!(one.decision, full.device("0000:00:1f.2").unwrap().decision);
+    let e = audit_device(&root, "0000:09:00.0", &AuditOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("no PCI function 0000:09:00.0"), "{e}");
+    assert!(audit_device(&root, "../../etc", &AuditOptions::default()).is_err());
+}

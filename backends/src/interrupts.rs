@@ -17,6 +17,8 @@ pub struct InterruptLine {
 pub struct Interrupts {
     pub lines: Vec<InterruptLine>,
     by_irq: HashMap<u32, usize>,
+    /// MSI lines whose chip names the function (`PCI-MSIX-0000:00:03.0`), by address.
+    by_device: HashMap<String, Vec<usize>>,
 }
 
 impl Interrupts {
@@ -39,7 +41,19 @@ impl Interrupts {
             lines.push(InterruptLine { irq, chip: chip.to_string(), rest });
         }
         let by_irq = lines.iter().enumerate().map(|(i, l)| (l.irq, i)).collect();
-        Interrupts { lines, by_irq }
+        let mut by_device: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, l) in lines.iter().enumerate().filter(|(_, l)| is_msi_chip(&l.chip)) {
+            let tail = l.chip.len().checked_sub(12).and_then(|at| l.chip.get(at..));
+            if let Some(addr) = tail.filter(|a| crate::pci::parse_address(a).is_some()) {
+                by_device.entry(addr.to_string()).or_default().push(i);
+            }
+        }
+        Interrupts { lines, by_irq, by_device }
+    }
+
+    /// MSI lines whose chip names the function at `address` (kernels since 6.2 do).
+    pub fn lines_of_device(&self, address: &str) -> impl Iterator<Item = &InterruptLine> {
+        self.by_device.get(address).into_iter().flatten().map(|&i| &self.lines[i])
     }
 
     pub fn get(&self, irq: u32) -> Option<&InterruptLine> {
@@ -75,6 +89,7 @@ mod tests {
         assert_eq!(i.get(40).unwrap().chip, "IR-PCI-MSI");
         assert_eq!(i.get(50).unwrap().rest, "16384 Edge virtio0-config");
         assert_eq!(i.msi_lines().count(), 3);
+        assert_eq!(i.lines_of_device("0000:00:01.0").map(|l| l.irq).collect::<Vec<_>>(), vec![28]);
         assert!(Interrupts::parse("").lines.is_empty());
         assert!(Interrupts::parse("x\n:\n1:\n").lines.is_empty());
     }

@@ -57,8 +57,7 @@ pub fn msi_chips(kernel: &KernelSources, f: &PciFunction) -> Vec<(u32, String)> 
         f.msi_irqs.iter().filter_map(|&i| ints.get(i).map(|l| (i, l.chip.clone()))).collect();
     if chips.is_empty() {
         // Newer kernels name the function in the chip (`PCI-MSIX-0000:00:03.0`).
-        chips =
-            ints.msi_lines().filter(|l| l.chip.ends_with(&f.facts.address)).map(|l| (l.irq, l.chip.clone())).collect();
+        chips = ints.lines_of_device(&f.facts.address).map(|l| (l.irq, l.chip.clone())).collect();
     }
     chips
 }

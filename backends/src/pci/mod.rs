@@ -64,6 +64,13 @@ pub fn enumerate(root: &Root) -> Result<Vec<PciFunction>, ReadError> {
     }))
 }
 
+/// One function by address (any case), if the root has it; the others are not read.
+pub fn gather_one(root: &Root, address: &str) -> Option<PciFunction> {
+    let address = address.to_ascii_lowercase();
+    parse_address(&address)?;
+    root.exists(&format!("{DEVICES_DIR}/{address}")).then(|| gather(root, &address))
+}
+
 /// Reads one function. Never fails: what cannot be read becomes an unknown fact with evidence.
 pub fn gather(root: &Root, address: &str) -> PciFunction {
     let dir = format!("{DEVICES_DIR}/{address}");
