@@ -41,6 +41,8 @@ use policy::{Decision, DeviceFacts, Evidence, GuestSelection, HostFacts, Isolati
 pub struct AuditOptions {
     pub guest: GuestSelection,
     pub overrides: Overrides,
+    /// Whose BAR layout relocations follow, and what they may change.
+    pub layout: policy::LayoutOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +54,7 @@ pub enum AuditError {
     #[error("{path}: cannot list PCI functions: {err}")]
     Devices { path: String, err: backends::ReadError },
     #[error(transparent)]
-    Override(#[from] policy::OverrideError),
+    Decide(#[from] policy::DecideError),
     #[error("no PCI function {address} under {root}/sys/bus/pci/devices (`msix-policy audit` lists them)")]
     NoSuchDevice { address: String, root: String },
 }
@@ -154,6 +156,7 @@ pub fn redecide(device: &DeviceReport, host: &HostFacts, opts: &AuditOptions) ->
         isolation: &device.decision.isolation,
         guest: opts.guest,
         overrides: &opts.overrides,
+        layout: opts.layout,
     })?)
 }
 
@@ -189,6 +192,7 @@ pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Resul
             isolation,
             guest: opts.guest,
             overrides: &opts.overrides,
+            layout: opts.layout,
         })?;
         devices.push(DeviceReport { address: f.facts.address.clone(), facts: f.facts, decision });
     }

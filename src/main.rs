@@ -117,7 +117,7 @@ fn options(c: &Common) -> Result<AuditOptions, String> {
             Overrides::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
         }
     };
-    Ok(AuditOptions { guest, overrides })
+    Ok(AuditOptions { guest, overrides, layout: Default::default() })
 }
 
 /// Audits --root, or `/`; when `/` has no PCI functions to show, the bundled fixture.

@@ -89,7 +89,7 @@ fn a_direct_guest_on_64k_relocates_to_spare_the_doorbells() {
     let o = msix_policy::policy::Overrides::parse("[defaults]\nforbid_relocation = true\n").unwrap();
     let r = audit(
         common::fixture("synthetic/ppc64-pseries"),
-        &AuditOptions { guest: GuestSelection::DirectTableWrites, overrides: o },
+        &AuditOptions { guest: GuestSelection::DirectTableWrites, overrides: o, ..Default::default() },
     )
     .unwrap();
     let nvme = r.device("0000:00:04.0").unwrap();

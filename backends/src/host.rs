@@ -272,6 +272,31 @@ pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, 
         vfio_backend: vfio_backend(&identity.arch),
         allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel),
         msix_mappable: msix_mappable(identity, None),
+        iommufd: iommufd_offered(root),
+        iommufd_allow_unsafe_interrupts: iommufd_allow_unsafe(root),
+    }
+}
+
+pub const IOMMUFD_MODULE: &str = "sys/module/iommufd";
+pub const IOMMUFD_ALLOW_UNSAFE: &str = "sys/module/iommufd/parameters/allow_unsafe_interrupts";
+
+/// Whether the host offers iommufd (VFIO cdev): the module is loaded or built in.
+pub fn iommufd_offered(root: &Root) -> Fact<bool> {
+    if root.is_dir(IOMMUFD_MODULE) {
+        Fact::known(true, Evidence::new(IOMMUFD_MODULE, "present"))
+    } else {
+        Fact::unknown(Evidence::new(IOMMUFD_MODULE, "absent: not loaded, or not recorded"))
+    }
+}
+
+/// iommufd's own `allow_unsafe_interrupts` (drivers/iommu/iommufd/device.c).
+pub fn iommufd_allow_unsafe(root: &Root) -> Fact<bool> {
+    match root.read_value(IOMMUFD_ALLOW_UNSAFE) {
+        Ok(v) => match parse_bool(&v) {
+            Some(b) => Fact::known(b, Evidence::new(IOMMUFD_ALLOW_UNSAFE, v)),
+            None => Fact::unknown(Evidence::new(IOMMUFD_ALLOW_UNSAFE, format!("unrecognized value {v:?}"))),
+        },
+        Err(e) => Fact::unknown(Evidence::new(IOMMUFD_ALLOW_UNSAFE, format!("{}; taken as N", e.reason()))),
     }
 }
 

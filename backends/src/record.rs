@@ -170,7 +170,7 @@ pub fn record(
         }
     }
     for module in src.list("sys/module").unwrap_or_default() {
-        if module.starts_with("vfio") || module.starts_with("kvm") {
+        if module.starts_with("vfio") || module.starts_with("kvm") || module == "iommufd" {
             w.copy_tree(&format!("sys/module/{module}/parameters"), &[], &mut budget)?;
         }
     }

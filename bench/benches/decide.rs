@@ -28,6 +28,7 @@ fn bench(c: &mut Criterion) {
                         isolation: &d.decision.isolation,
                         guest: GuestSelection::Auto,
                         overrides: &overrides,
+                        layout: Default::default(),
                     });
                     std::hint::black_box(dec.ok());
                 }

@@ -16,6 +16,8 @@ fn host() -> HostFacts {
             mappable: Fact::known(true, Evidence::new("k", "6.1")),
             source: Some(MappableSource::Inferred),
         },
+        iommufd: Fact::unknown(Evidence::new("iommufd", "test")),
+        iommufd_allow_unsafe_interrupts: Fact::unknown(Evidence::new("iommufd", "test")),
     }
 }
 
@@ -47,6 +49,7 @@ fn device() -> DeviceFacts {
         },
         hot_windows: vec![],
         evidence: vec![],
+        vfio_regions: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::facts::{
     VfioBackend,
 };
 use crate::overrides::{Effective, OverrideError, Overrides};
-use crate::plan::{self, MappingPlan};
+use crate::plan::{self, LayoutOptions, MappingPlan};
 use crate::rules;
 
 /// Everything `decide` needs for one device.
@@ -17,6 +17,20 @@ pub struct DecisionInput<'a> {
     pub isolation: &'a IsolationVerdict,
     pub guest: GuestSelection,
     pub overrides: &'a Overrides,
+    /// Whose BAR layout a relocation follows, and what it may change.
+    pub layout: LayoutOptions,
+}
+
+/// Why `decide` gave no decision.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecideError {
+    /// An operator override would loosen the decision the facts allow.
+    #[error(transparent)]
+    Override(#[from] OverrideError),
+    /// The facts themselves are impossible; the field is named.
+    #[error("invalid facts: {0}")]
+    InvalidFacts(#[from] crate::facts::FactsError),
 }
 
 /// Resolves `auto`: a POWER host runs PAPR guests, everything else writes the table.
@@ -37,10 +51,13 @@ pub fn resolve_guest(host: &HostFacts, selection: GuestSelection) -> (GuestProfi
     (profile, Reason::new(rule, how, vec![ev]))
 }
 
-/// Decides how the device's MSI-X table is exposed. Fails only when an override would loosen
-/// the decision the facts allow.
-pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
-    let DecisionInput { host, device, isolation, guest, overrides } = input;
+/// Decides how the device's MSI-X table is exposed. Fails when the facts are impossible (a page
+/// size that is not a power of two of at least 4 KiB, duplicate or out-of-range BARs) or when an
+/// override would loosen the decision the facts allow.
+pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
+    let DecisionInput { host, device, isolation, guest, overrides, layout } = input;
+    crate::facts::check_page_size(host.page_size)?;
+    device.check_bars()?;
     let page = host.page_size;
     let (guest, guest_reason) = resolve_guest(host, guest);
     let mut d = Decision {
@@ -59,7 +76,7 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
 
     // Step 2: can VFIO assign it at all?
     let Some(unsafe_assign) = assignability(host, device, isolation, &mut d.reasons) else {
-        return finish(d, device, page, Exposure::Refuse, effective);
+        return Ok(finish(d, device, page, Exposure::Refuse, effective, &layout)?);
     };
     d.assignable = true;
     d.reasons.push(guest_reason);
@@ -67,7 +84,7 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
         d.assignable = false;
         let ev = evidence_named(device, "resource");
         d.reasons.push(Reason::new(rules::DEVICE_BARS_UNKNOWN, "no BARs, no plan", ev));
-        return finish(d, device, page, Exposure::Refuse, effective);
+        return Ok(finish(d, device, page, Exposure::Refuse, effective, &layout)?);
     };
 
     // Step 3: exposure.
@@ -96,11 +113,14 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, OverrideError> {
                 d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
                 (Exposure::Trap, plan::trap_everything_plan(device, page))
             }
-            Ok(trap) => choose_exposure(host, device, capability, isolation, guest, &effective, trap, &mut d),
+            Ok(trap) => {
+                let ctx = Context { host, device, cap: capability, isolation, guest, effective: &effective, layout };
+                ctx.choose_exposure(trap, &mut d)
+            }
         },
     };
     d.plan = Some(plan);
-    let mut d = finish(d, device, page, exposure, effective)?;
+    let mut d = finish(d, device, page, exposure, effective, &layout)?;
 
     // Step 4: risk.
     d.risk = if d.exposure == Exposure::Refuse {
@@ -142,26 +162,28 @@ fn assignability(
         reasons.push(Reason::new(rules::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", vec![]));
         return Some(false);
     }
-    match host.vfio_backend {
-        VfioBackend::Type1 => {
-            let ev = vec![host.allow_unsafe_interrupts.evidence.clone()];
-            if host.allow_unsafe_interrupts.value == Some(true) {
-                reasons.push(Reason::new(
-                    rules::ASSIGN_ALLOW_UNSAFE,
-                    "assignable only because allow_unsafe_interrupts=Y",
-                    ev,
-                ));
+    let (allow_rule, refused_rule, refusal) = match host.vfio_backend {
+        VfioBackend::Type1 => (rules::ASSIGN_ALLOW_UNSAFE, rules::ASSIGN_REFUSED_TYPE1, "VFIO_SET_IOMMU fails with EPERM"),
+        VfioBackend::Iommufd => (
+            rules::ASSIGN_IOMMUFD_ALLOW_UNSAFE,
+            rules::ASSIGN_REFUSED_IOMMUFD,
+            "binding the VFIO cdev to iommufd fails with EPERM",
+        ),
+        VfioBackend::SpaprTce => ("", "", ""),
+    };
+    match host.allow_unsafe_for(host.vfio_backend) {
+        Some(param) => {
+            let ev = vec![param.evidence.clone()];
+            if param.value == Some(true) {
+                reasons.push(Reason::new(allow_rule, "assignable only because allow_unsafe_interrupts=Y", ev));
                 Some(true)
             } else {
-                let detail = match host.allow_unsafe_interrupts.value {
-                    Some(_) => "VFIO_SET_IOMMU fails with EPERM; allow_unsafe_interrupts is N",
-                    None => "VFIO_SET_IOMMU fails with EPERM; allow_unsafe_interrupts is unknown, taken as N",
-                };
-                reasons.push(Reason::new(rules::ASSIGN_REFUSED_TYPE1, detail, ev));
+                let state = if param.value.is_some() { "N" } else { "unknown, taken as N" };
+                reasons.push(Reason::new(refused_rule, format!("{refusal}; allow_unsafe_interrupts is {state}"), ev));
                 None
             }
         }
-        VfioBackend::SpaprTce => {
+        None => {
             reasons.push(Reason::new(
                 rules::ASSIGN_REFUSED_SPAPR,
                 "isolation not established on a sPAPR TCE host",
@@ -172,18 +194,21 @@ fn assignability(
     }
 }
 
-/// Step 3 for a device whose table position is known and valid.
-#[allow(clippy::too_many_arguments)]
-fn choose_exposure(
-    host: &HostFacts,
-    device: &DeviceFacts,
-    cap: &MsixCapability,
-    isolation: &IsolationVerdict,
+/// What step 3 looks at for a device whose table position is known and valid.
+struct Context<'a> {
+    host: &'a HostFacts,
+    device: &'a DeviceFacts,
+    cap: &'a MsixCapability,
+    isolation: &'a IsolationVerdict,
     guest: GuestProfile,
-    effective: &Effective,
-    trap: MappingPlan,
-    d: &mut Decision,
-) -> (Exposure, MappingPlan) {
+    effective: &'a Effective,
+    layout: LayoutOptions,
+}
+
+impl Context<'_> {
+/// Step 3: the exposure, and the plan that realises it.
+fn choose_exposure(&self, trap: MappingPlan, d: &mut Decision) -> (Exposure, MappingPlan) {
+    let Context { host, device, cap, isolation, guest, effective, layout } = *self;
     let page = host.page_size;
     let collateral = trap.collateral_bytes();
     if !isolation.is_isolated() {
@@ -231,7 +256,15 @@ fn choose_exposure(
         ));
         return (Exposure::Trap, trap);
     }
-    match plan::relocation_plan(device, cap, page).and_then(|p| p.relocation.map(|r| (p, r))) {
+    if !layout.relocation.allows_any() {
+        d.reasons.push(Reason::new(
+            rules::LAYOUT_NO_RELOCATION,
+            format!("the VMM forbids relocation: {collateral} collateral bytes stay trapped"),
+            vec![],
+        ));
+        return (Exposure::Trap, trap);
+    }
+    match plan::relocation_plan(device, cap, page, &layout).and_then(|p| p.relocation.map(|r| (p, r))) {
         Some((reloc, r)) if reloc.collateral_bytes() < collateral => {
             let spared: Vec<&str> = trap.hot_trapped().map(|h| h.what.as_str()).collect();
             let spared =
@@ -246,12 +279,13 @@ fn choose_exposure(
         _ => {
             d.reasons.push(Reason::new(
                 rules::EXPOSURE_TRAP_NO_SLOT,
-                format!("{collateral} collateral bytes stay trapped"),
+                format!("{collateral} collateral bytes stay trapped ({} layout)", layout.mode.as_str()),
                 vec![],
             ));
             (Exposure::Trap, trap)
         }
     }
+}
 }
 
 /// Applies the override cap and fills in the exposure. A cap below what the facts allow is an
@@ -262,6 +296,7 @@ fn finish(
     page: u64,
     exposure: Exposure,
     effective: Effective,
+    layout: &LayoutOptions,
 ) -> Result<Decision, OverrideError> {
     d.exposure = exposure;
     if exposure == Exposure::Refuse {
@@ -295,7 +330,9 @@ fn finish(
     d.exposure = cap;
     let capped_plan = match (cap, &device.msix) {
         (Exposure::Trap, MsixFacts::Present { capability }) => plan::trap_plan(device, capability, page).ok(),
-        (Exposure::Relocate, MsixFacts::Present { capability }) => plan::relocation_plan(device, capability, page),
+        (Exposure::Relocate, MsixFacts::Present { capability }) => {
+            plan::relocation_plan(device, capability, page, layout)
+        }
         _ => None,
     };
     match (cap, capped_plan) {
@@ -331,13 +368,29 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
         d.warnings.push(detail.clone());
         d.reasons.push(Reason::new(rules::PLAN_HOT_TRAPPED, detail, vec![]));
     }
-    for b in device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0 && !plan::bar_is_mmappable(b, page)) {
-        let detail = format!(
-            "BAR{} ({:#x} bytes at {:#x}) is smaller than a page and off a page boundary",
-            b.index, b.size, b.start
-        );
+    for b in device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0) {
+        if plan::mmap_windows(device, b, page) == [(0, b.size)] {
+            continue;
+        }
+        let (rule, detail, ev) = match device.mmap_areas(b.index) {
+            Some(areas) => (
+                rules::PLAN_REGION_NOT_MMAPPABLE,
+                format!(
+                    "BAR{} ({:#x} bytes): VFIO lets only {:x?} be mmapped; the rest traps",
+                    b.index,
+                    b.size,
+                    areas.iter().map(|a| (a.offset, a.size)).collect::<Vec<_>>()
+                ),
+                vec![Evidence::new(format!("vfio:region-info BAR{}", b.index), "MMAP flag and sparse mmap areas")],
+            ),
+            None => (
+                rules::PLAN_SUBPAGE_BAR,
+                format!("BAR{} ({:#x} bytes at {:#x}) is smaller than a page and off a page boundary", b.index, b.size, b.start),
+                evidence_named(device, "resource"),
+            ),
+        };
         d.warnings.push(detail.clone());
-        d.reasons.push(Reason::new(rules::PLAN_SUBPAGE_BAR, detail, evidence_named(device, "resource")));
+        d.reasons.push(Reason::new(rule, detail, ev));
     }
     if let MsixFacts::Present { capability } = &device.msix {
         for h in plan::windows_sharing_msix_4k(device, capability) {

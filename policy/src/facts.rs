@@ -33,6 +33,29 @@ impl<T> Fact<T> {
     }
 }
 
+/// Facts that cannot be true of any host or device; each names its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FactsError {
+    #[error("page_size {0}: must be a power of two of at least 4096")]
+    PageSize(u64),
+    #[error("BAR{0}: a BAR index is 0-5")]
+    BarOutOfRange(u8),
+    #[error("BAR{0}: given twice")]
+    DuplicateBar(u8),
+    #[error("BAR{0}: shares its slot with the upper half of 64-bit BAR{1}")]
+    BarInUpperHalf(u8, u8),
+}
+
+/// A host page is a power of two of at least 4 KiB.
+pub fn check_page_size(page: u64) -> Result<(), FactsError> {
+    if page.is_power_of_two() && page >= 4096 {
+        Ok(())
+    } else {
+        Err(FactsError::PageSize(page))
+    }
+}
+
 /// The platform family a backend established for the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -74,6 +97,9 @@ pub enum VfioBackend {
     Type1,
     /// `vfio_iommu_spapr_tce` (ppc64): has no MSI isolation check.
     SpaprTce,
+    /// iommufd with VFIO cdev: checks MSI isolation per device at bind
+    /// (`msi_device_has_isolated_msi`) unless iommufd's own allow_unsafe_interrupts is set.
+    Iommufd,
 }
 
 impl VfioBackend {
@@ -81,6 +107,7 @@ impl VfioBackend {
         match self {
             VfioBackend::Type1 => "type1",
             VfioBackend::SpaprTce => "spapr-tce",
+            VfioBackend::Iommufd => "iommufd",
         }
     }
 }
@@ -113,8 +140,30 @@ pub struct HostFacts {
     pub kernel: String,
     pub platform: Platform,
     pub vfio_backend: VfioBackend,
+    /// `vfio_iommu_type1.allow_unsafe_interrupts`.
     pub allow_unsafe_interrupts: Fact<bool>,
     pub msix_mappable: Mappability,
+    /// Whether the host offers iommufd (VFIO cdev) next to the container backend.
+    #[serde(default = "unknown_fact")]
+    pub iommufd: Fact<bool>,
+    /// `iommufd.allow_unsafe_interrupts`, iommufd's own parameter.
+    #[serde(default = "unknown_fact")]
+    pub iommufd_allow_unsafe_interrupts: Fact<bool>,
+}
+
+fn unknown_fact<T>() -> Fact<T> {
+    Fact::unknown(Evidence::new("iommufd", "not reported"))
+}
+
+impl HostFacts {
+    /// The allow_unsafe_interrupts parameter of the backend the VMM uses (sPAPR has none).
+    pub fn allow_unsafe_for(&self, backend: VfioBackend) -> Option<&Fact<bool>> {
+        match backend {
+            VfioBackend::Type1 => Some(&self.allow_unsafe_interrupts),
+            VfioBackend::Iommufd => Some(&self.iommufd_allow_unsafe_interrupts),
+            VfioBackend::SpaprTce => None,
+        }
+    }
 }
 
 /// The MSI isolation verdict for one device, with what it rests on.
@@ -267,6 +316,21 @@ pub struct HotWindow {
     pub what: String,
 }
 
+/// A range of a BAR's VFIO region that userspace may mmap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MmapArea {
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// What VFIO reported about mmapping one BAR's region: the areas userspace may mmap (the whole
+/// region when MMAP is set without sparse areas; none without MMAP).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionMmap {
+    pub bar: u8,
+    pub areas: Vec<MmapArea>,
+}
+
 /// Everything the engine needs to know about one PCI function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceFacts {
@@ -284,9 +348,35 @@ pub struct DeviceFacts {
     pub hot_windows: Vec<HotWindow>,
     /// The files the facts above were read from, and what was missing.
     pub evidence: Vec<Evidence>,
+    /// VFIO's word on which parts of each BAR may be mmapped, where a VMM reported it; BARs
+    /// without an entry are inferred from their size and start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vfio_regions: Vec<RegionMmap>,
 }
 
 impl DeviceFacts {
+    /// BAR indices are 0-5, each once, and none sits in the upper half of a 64-bit BAR.
+    pub fn check_bars(&self) -> Result<(), FactsError> {
+        let bars = self.bars.as_deref().unwrap_or(&[]);
+        let mut seen = [false; 6];
+        for b in bars {
+            let slot = seen.get_mut(usize::from(b.index)).ok_or(FactsError::BarOutOfRange(b.index))?;
+            if std::mem::replace(slot, true) {
+                return Err(FactsError::DuplicateBar(b.index));
+            }
+        }
+        for b in bars.iter().filter(|b| b.kind == BarKind::Memory64 && b.size > 0) {
+            if let Some(upper) = bars.iter().find(|u| u.index == b.index + 1 && u.size > 0) {
+                return Err(FactsError::BarInUpperHalf(upper.index, b.index));
+            }
+        }
+        Ok(())
+    }
+
+    /// The mmappable areas VFIO reported for BAR `index`, if it did.
+    pub fn mmap_areas(&self, index: u8) -> Option<&[MmapArea]> {
+        self.vfio_regions.iter().find(|r| r.bar == index).map(|r| r.areas.as_slice())
+    }
     pub fn bar(&self, index: u8) -> Option<&Bar> {
         self.bars.as_ref()?.iter().find(|b| b.index == index)
     }

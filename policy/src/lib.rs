@@ -4,6 +4,7 @@
 //! exposure, risk) and returns a [`Decision`] with a page-aligned [`MappingPlan`] and the
 //! [`Reason`]s, each a stable rule id from [`rules`] with its evidence and reference.
 
+pub mod config;
 pub mod decide;
 pub mod decision;
 pub mod facts;
@@ -11,8 +12,10 @@ pub mod overrides;
 pub mod plan;
 pub mod rules;
 
-pub use decide::{decide, resolve_guest, DecisionInput};
+pub use decide::{decide, resolve_guest, DecideError, DecisionInput};
 pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
 pub use facts::*;
 pub use overrides::{OverrideError, Overrides};
-pub use plan::{BarOrigin, BarPlan, MappingPlan, Segment, SegmentAction, TrapKind};
+pub use plan::{
+    BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, RelocationPolicy, Segment, SegmentAction, TrapKind,
+};

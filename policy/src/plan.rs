@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::facts::{Bar, DeviceFacts, HotWindow, MsixCapability};
+use crate::facts::{Bar, BarKind, DeviceFacts, HotWindow, MsixCapability};
 
 /// The PCI spec keeps other registers out of the naturally aligned 4 KiB ranges that hold the
 /// MSI-X table and PBA; bytes trapped outside those ranges are collateral.
@@ -92,6 +92,79 @@ pub struct Relocation {
     pub origin: BarOrigin,
     pub table_offset: u64,
     pub pba_offset: u64,
+    /// The guest-visible kind of the BAR that holds the virtual table (a new BAR: 64-bit when the
+    /// slot after it is free too).
+    pub bar_kind: BarKind,
+    pub prefetchable: bool,
+    /// The guest-visible size of that BAR.
+    pub bar_size: u64,
+}
+
+/// Whose guest ABI a layout follows: where a relocated table goes and how big the BAR becomes.
+/// A VMM adopts msix-policy's decision without changing the BAR layout its guests already see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LayoutMode {
+    /// msix-policy's own: a free slot first (smallest BAR that fits), else the smallest
+    /// extensible BAR grown to the next power of two with the table after its registers.
+    #[default]
+    MsixPolicy,
+    /// QEMU's `x-msix-relocation=barN` (hw/vfio/pci.c, `vfio_pci_relocate_msix`).
+    Qemu,
+    /// cloud-hypervisor's (pci/src/vfio.rs, `VfioCommon::fixup_msix_region`): a table off a host
+    /// page boundary moves to the upper half of its doubled BAR; any other table stays in place.
+    CloudHypervisor,
+}
+
+impl LayoutMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayoutMode::MsixPolicy => "msix-policy",
+            LayoutMode::Qemu => "qemu",
+            LayoutMode::CloudHypervisor => "cloud-hypervisor",
+        }
+    }
+}
+
+/// What the VMM lets a relocation change in the guest's BARs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RelocationPolicy {
+    /// May present the virtual table in a BAR slot the device leaves free.
+    pub add_bar: bool,
+    /// May enlarge a 64-bit BAR to hold the virtual table.
+    pub extend_bar: bool,
+    /// May enlarge a 32-bit BAR (it must stay within 2 GiB, below 4 GiB).
+    pub extend_32bit_bar: bool,
+}
+
+impl Default for RelocationPolicy {
+    fn default() -> Self {
+        RelocationPolicy { add_bar: true, extend_bar: true, extend_32bit_bar: true }
+    }
+}
+
+impl RelocationPolicy {
+    /// Relocation forbidden: the table stays where the device put it.
+    pub const FORBIDDEN: RelocationPolicy = RelocationPolicy { add_bar: false, extend_bar: false, extend_32bit_bar: false };
+
+    pub fn allows_any(&self) -> bool {
+        self.add_bar || self.extend_bar || self.extend_32bit_bar
+    }
+    fn may_extend(&self, bar: &Bar) -> bool {
+        match bar.kind {
+            BarKind::Memory64 => self.extend_bar,
+            BarKind::Memory32 => self.extend_32bit_bar,
+            BarKind::Io => false,
+        }
+    }
+}
+
+/// How plans are laid out: whose ABI, and what relocation may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LayoutOptions {
+    pub mode: LayoutMode,
+    pub relocation: RelocationPolicy,
 }
 
 /// The whole plan for a device: every memory BAR, in index order.
@@ -154,9 +227,44 @@ fn total(ranges: &[Range]) -> u64 {
 }
 
 /// A BAR smaller than a page can only be mmapped when it starts on a page boundary
-/// (vfio-pci reserves the rest of that page); otherwise every access must trap.
+/// (vfio-pci reserves the rest of that page); otherwise every access must trap. This is the
+/// inference from sysfs; a VMM's VFIO region info replaces it (see [`mmap_windows`]).
 pub fn bar_is_mmappable(bar: &Bar, page: u64) -> bool {
     bar.is_memory() && (bar.size >= page || bar.start % page == 0)
+}
+
+/// The page-aligned ranges of a BAR the kernel lets userspace mmap: the VFIO region's MMAP flag
+/// and sparse areas when the facts carry them, else the sysfs inference. A range may end at the
+/// BAR's end inside a page: the kernel maps that whole page (vfio-pci reserves the rest).
+pub fn mmap_windows(device: &DeviceFacts, bar: &Bar, page: u64) -> Vec<(u64, u64)> {
+    let size = bar.size;
+    let areas: Vec<Range> = match device.mmap_areas(bar.index) {
+        Some(areas) => areas.iter().map(|a| (a.offset.min(size), a.offset.saturating_add(a.size).min(size))).collect(),
+        None if bar_is_mmappable(bar, page) => vec![(0, size)],
+        None => Vec::new(),
+    };
+    merge(
+        areas
+            .into_iter()
+            .map(|(s, e)| (align_up(s, page).min(size), if e == size { e } else { align_down(e, page) }))
+            .collect(),
+    )
+}
+
+/// The complement of `windows` in `[0, size)`.
+fn outside(windows: &[Range], size: u64) -> Vec<Range> {
+    let mut out = Vec::new();
+    let mut cursor = 0;
+    for &(s, e) in windows {
+        if cursor < s {
+            out.push((cursor, s));
+        }
+        cursor = cursor.max(e);
+    }
+    if cursor < size {
+        out.push((cursor, size));
+    }
+    out
 }
 
 /// The table and PBA ranges that fall in one BAR.
@@ -205,19 +313,25 @@ pub fn check_msix_location(device: &DeviceFacts, cap: &MsixCapability) -> Result
 
 /// Builds one BAR's segments from its trapped ranges, classifying each trapped page.
 fn physical_bar_plan(
+    device: &DeviceFacts,
     bar: &Bar,
     page: u64,
     msix: Option<&MsixInBar>,
     trap_all: Option<TrapKind>,
-    hot: &[HotWindow],
 ) -> BarPlan {
     let size = bar.size;
-    let unmappable = !bar_is_mmappable(bar, page);
-    let trap: Vec<Range> = if trap_all.is_some() || unmappable {
+    let hot = &device.hot_windows;
+    let trap: Vec<Range> = if trap_all.is_some() {
         vec![(0, size)]
     } else {
-        let Some(m) = msix else { return whole_bar(bar.index, size, BarOrigin::Physical, SegmentAction::Map) };
-        merge(m.ranges().map(|(s, e)| (align_down(s, page), align_up(e, page).min(size))).collect())
+        let mut t = outside(&mmap_windows(device, bar, page), size);
+        if let Some(m) = msix {
+            t.extend(m.ranges().map(|(s, e)| (align_down(s, page), align_up(e, page).min(size))));
+        }
+        if t.is_empty() {
+            return whole_bar(bar.index, size, BarOrigin::Physical, SegmentAction::Map);
+        }
+        merge(t)
     };
     let classify = |chunk: Range| -> TrapKind {
         if let Some(kind) = trap_all {
@@ -303,7 +417,7 @@ pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Resul
         .map(|b| {
             let m = MsixInBar::of(cap, b.index);
             let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
-            physical_bar_plan(b, page, m.as_ref(), None, &device.hot_windows)
+            physical_bar_plan(device, b, page, m.as_ref(), None)
         })
         .collect();
     Ok(MappingPlan { page_size: page, bars, relocation: None })
@@ -311,57 +425,201 @@ pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Resul
 
 /// Map every memory BAR whole (no MSI-X, or Passthrough). Sub-page BARs off a page boundary still trap.
 pub fn map_all_plan(device: &DeviceFacts, page: u64) -> MappingPlan {
-    let bars = memory_bars(device).map(|b| physical_bar_plan(b, page, None, None, &device.hot_windows)).collect();
+    let bars = memory_bars(device).map(|b| physical_bar_plan(device, b, page, None, None)).collect();
     MappingPlan { page_size: page, bars, relocation: None }
 }
 
 /// Where the table lives is unknown: trap every memory BAR whole.
 pub fn trap_everything_plan(device: &DeviceFacts, page: u64) -> MappingPlan {
     let bars = memory_bars(device)
-        .map(|b| physical_bar_plan(b, page, None, Some(TrapKind::Unknown), &device.hot_windows))
+        .map(|b| physical_bar_plan(device, b, page, None, Some(TrapKind::Unknown)))
         .collect();
     MappingPlan { page_size: page, bars, relocation: None }
 }
 
-/// Present a virtual table and PBA in a free BAR slot, or after the registers of an enlarged BAR,
-/// and map every physical BAR whole. `None` when there is no room.
-pub fn relocation_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Option<MappingPlan> {
-    let bars = device.bars.as_ref()?;
+/// Present a virtual table and PBA where the layout mode puts them (a free BAR slot, or after
+/// the registers of an enlarged BAR) and map every physical BAR whole. `None` when the mode and
+/// the relocation policy leave no place for it.
+pub fn relocation_plan(
+    device: &DeviceFacts,
+    cap: &MsixCapability,
+    page: u64,
+    opts: &LayoutOptions,
+) -> Option<MappingPlan> {
+    let r = match opts.mode {
+        LayoutMode::MsixPolicy => native_relocation(device, cap, page, &opts.relocation),
+        LayoutMode::Qemu => qemu_relocation(device, cap, page, &opts.relocation),
+        LayoutMode::CloudHypervisor => cloud_hypervisor_relocation(device, cap, page, &opts.relocation),
+    }?;
+    let mut plan = map_all_plan(device, page);
+    let virtual_table = SegmentAction::Emulate(EmulateKind::VirtualTable);
+    match r.origin {
+        BarOrigin::Virtual => {
+            plan.bars.push(whole_bar(r.bar, r.bar_size, BarOrigin::Virtual, virtual_table));
+            plan.bars.sort_by_key(|b| b.index);
+        }
+        _ => {
+            let bp = plan.bars.iter_mut().find(|b| b.index == r.bar)?;
+            let old = bp.size;
+            bp.size = r.bar_size;
+            bp.origin = BarOrigin::Extended;
+            bp.segments.push(Segment { offset: old, length: r.bar_size - old, action: virtual_table });
+        }
+    }
+    plan.relocation = Some(r);
+    Some(plan)
+}
+
+/// Slots the device's BARs occupy (a 64-bit BAR takes its slot and the next).
+fn occupied_slots(device: &DeviceFacts) -> [bool; 6] {
+    let mut used = [false; 6];
+    for b in device.bars.iter().flatten().filter(|b| b.size > 0) {
+        let i = usize::from(b.index);
+        if let Some(u) = used.get_mut(i) {
+            *u = true;
+        }
+        if b.kind == BarKind::Memory64 {
+            if let Some(u) = used.get_mut(i + 1) {
+                *u = true;
+            }
+        }
+    }
+    used
+}
+
+/// A new BAR in the first free slot: 64-bit when the slot after it is free too, prefetchable
+/// (the VMM's emulated table has no read side effects), as QEMU makes it.
+fn new_bar(used: &[bool; 6]) -> Option<(u8, BarKind)> {
+    let slot = (0..6).find(|&s| !used[s])?;
+    let kind = if slot < 5 && !used[slot + 1] { BarKind::Memory64 } else { BarKind::Memory32 };
+    Some((slot as u8, kind))
+}
+
+/// A BAR that can grow to `new_size` and keep being mapped whole: memory, mappable, allowed by
+/// the policy, and, when 32-bit, no larger than 2 GiB after growing.
+fn extensible(device: &DeviceFacts, bar: &Bar, page: u64, policy: &RelocationPolicy, new_size: Option<u64>) -> bool {
+    const TWO_GIB: u64 = 2 << 30;
+    bar.is_memory()
+        && bar.size > 0
+        && policy.may_extend(bar)
+        && mmap_windows(device, bar, page) == [(0, bar.size)]
+        && new_size.is_some_and(|n| bar.kind == BarKind::Memory64 || n <= TWO_GIB)
+}
+
+fn native_relocation(device: &DeviceFacts, cap: &MsixCapability, page: u64, policy: &RelocationPolicy) -> Option<Relocation> {
     let g = PCI_MSIX_ISOLATION_GRANULE;
     let pba_offset = align_up(cap.table_bytes(), g);
     let needed = (pba_offset + cap.pba_bytes()).max(page).next_power_of_two();
-    let occupied = |slot: u8| {
-        bars.iter().any(|b| {
-            b.size > 0 && (b.index == slot || (b.kind == crate::facts::BarKind::Memory64 && b.index + 1 == slot))
-        })
-    };
-    let mut plan = map_all_plan(device, page);
-    let relocation = if let Some(slot) = (0u8..6).find(|&s| !occupied(s)) {
-        let action = SegmentAction::Emulate(EmulateKind::VirtualTable);
-        plan.bars.push(whole_bar(slot, needed, BarOrigin::Virtual, action));
-        plan.bars.sort_by_key(|b| b.index);
-        Relocation { bar: slot, origin: BarOrigin::Virtual, table_offset: 0, pba_offset }
-    } else {
-        // No free slot: enlarge the smallest mappable memory BAR (power of two, at least twice
-        // its size) and put the virtual table in the new upper part.
-        let target = bars
-            .iter()
-            .filter(|b| b.is_memory() && b.size >= page && b.size.is_power_of_two())
-            .min_by_key(|b| b.size)?;
-        let old = target.size;
-        let new_size = old.checked_add(needed)?.next_power_of_two();
-        let bp = plan.bars.iter_mut().find(|b| b.index == target.index)?;
-        bp.size = new_size;
-        bp.origin = BarOrigin::Extended;
-        bp.segments.push(Segment {
-            offset: old,
-            length: new_size - old,
-            action: SegmentAction::Emulate(EmulateKind::VirtualTable),
-        });
-        Relocation { bar: target.index, origin: BarOrigin::Extended, table_offset: old, pba_offset: old + pba_offset }
-    };
-    plan.relocation = Some(relocation);
-    Some(plan)
+    if policy.add_bar {
+        if let Some((slot, kind)) = new_bar(&occupied_slots(device)) {
+            return Some(Relocation {
+                bar: slot,
+                origin: BarOrigin::Virtual,
+                table_offset: 0,
+                pba_offset,
+                bar_kind: kind,
+                prefetchable: true,
+                bar_size: needed,
+            });
+        }
+    }
+    // No free slot: enlarge the smallest extensible BAR of at least a page (power of two) and put
+    // the virtual table in the new upper part.
+    let grown = |b: &Bar| b.size.checked_add(needed).and_then(u64::checked_next_power_of_two);
+    let target = device
+        .bars
+        .iter()
+        .flatten()
+        .filter(|b| b.size >= page && b.size.is_power_of_two() && extensible(device, b, page, policy, grown(b)))
+        .min_by_key(|b| (b.size, b.index))?;
+    let new_size = grown(target)?;
+    Some(Relocation {
+        bar: target.index,
+        origin: BarOrigin::Extended,
+        table_offset: target.size,
+        pba_offset: target.size + pba_offset,
+        bar_kind: target.kind,
+        prefetchable: target.prefetchable,
+        bar_size: new_size,
+    })
+}
+
+/// QEMU's sizing (`vfio_pci_relocate_msix`): the table and PBA back to back, rounded up to a
+/// host page and to a power of two; a new BAR holds just that, an existing one doubles (at least
+/// twice that size) with the table at its middle. QEMU's `auto` has no device list, so the
+/// target is chosen here and named by `x-msix-relocation=barN`: a free slot (not the upper half
+/// of a 64-bit BAR), else the smallest BAR QEMU accepts (memory, 32-bit ones up to 1 GiB).
+fn qemu_relocation(device: &DeviceFacts, cap: &MsixCapability, page: u64, policy: &RelocationPolicy) -> Option<Relocation> {
+    let entries = u64::from(cap.table_size);
+    let table_bytes = entries * 16;
+    let msix_sz = align_up(table_bytes + entries.div_ceil(64) * 8, page).checked_next_power_of_two()?;
+    if policy.add_bar {
+        if let Some((slot, kind)) = new_bar(&occupied_slots(device)) {
+            return Some(Relocation {
+                bar: slot,
+                origin: BarOrigin::Virtual,
+                table_offset: 0,
+                pba_offset: table_bytes,
+                bar_kind: kind,
+                prefetchable: true,
+                bar_size: msix_sz,
+            });
+        }
+    }
+    const ONE_GIB: u64 = 1 << 30;
+    let grown = |b: &Bar| b.size.checked_mul(2).map(|d| d.max(msix_sz.saturating_mul(2)));
+    let target = device
+        .bars
+        .iter()
+        .flatten()
+        .filter(|b| (b.kind == BarKind::Memory64 || b.size <= ONE_GIB) && extensible(device, b, page, policy, grown(b)))
+        .min_by_key(|b| (b.size, b.index))?;
+    let size = grown(target)?;
+    Some(Relocation {
+        bar: target.index,
+        origin: BarOrigin::Extended,
+        table_offset: size / 2,
+        pba_offset: size / 2 + table_bytes,
+        bar_kind: target.kind,
+        prefetchable: target.prefetchable,
+        bar_size: size,
+    })
+}
+
+/// cloud-hypervisor's `fixup_msix_region`: only a table off a host page boundary moves, to the
+/// middle of its own BAR doubled (at least twice the page-rounded table and PBA), the PBA at
+/// the same distance from it as on the device. Both must share the BAR.
+fn cloud_hypervisor_relocation(
+    device: &DeviceFacts,
+    cap: &MsixCapability,
+    page: u64,
+    policy: &RelocationPolicy,
+) -> Option<Relocation> {
+    let (table, pba) = (u64::from(cap.table_offset), u64::from(cap.pba_offset));
+    if table % page == 0 || cap.pba_bir != cap.table_bir || pba < table {
+        return None;
+    }
+    let bar = device.bar(cap.table_bir)?;
+    let msix_sz = align_up(cap.table_bytes() + cap.pba_bytes(), page);
+    let size = bar.size.checked_mul(2)?.max(msix_sz.checked_mul(2)?);
+    if !extensible(device, bar, page, policy, Some(size)) {
+        return None;
+    }
+    Some(Relocation {
+        bar: bar.index,
+        origin: BarOrigin::Extended,
+        table_offset: size / 2,
+        pba_offset: size / 2 + (pba - table),
+        bar_kind: bar.kind,
+        prefetchable: bar.prefetchable,
+        bar_size: size,
+    })
+}
+
+/// Whether the mode always moves this device's table, whatever the decision (cloud-hypervisor
+/// moves every table off a page boundary): the layout must then present it there.
+pub fn mode_always_relocates(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> bool {
+    opts.mode == LayoutMode::CloudHypervisor && cloud_hypervisor_relocation(device, cap, page, &opts.relocation).is_some()
 }
 
 /// Hot windows that sit inside a 4 KiB range the spec reserves for the table or PBA.

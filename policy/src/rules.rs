@@ -25,6 +25,7 @@ const VTD_IR: &str = "Linux drivers/iommu/intel/irq_remapping.c; Intel VT-d spec
 const AMD_IR: &str =
     "Linux drivers/iommu/amd/init.c, iommu.c; AMD IOMMU spec 2.2.5 (interrupt remapping tables per DTE)";
 const TYPE1: &str = "Linux drivers/vfio/vfio_iommu_type1.c (allow_unsafe_interrupts, MSI isolation check)";
+const IOMMUFD: &str = "Linux drivers/iommu/iommufd/device.c (iommufd_device_bind, msi_device_has_isolated_msi, allow_unsafe_interrupts)";
 const PCI_MSIX: &str = "PCI Local Bus Specification 3.0, 6.8.2 (MSI-X table and PBA)";
 const VFIO_MAP: &str =
     "Linux drivers/vfio/pci/vfio_pci_core.c; include/uapi/linux/vfio.h (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)";
@@ -59,6 +60,8 @@ catalogue! {
     ASSIGN_ISOLATED = "assign.isolated", "MSI isolation holds: the VFIO IOMMU backend accepts the group", TYPE1;
     ASSIGN_REFUSED_TYPE1 = "assign.type1.not-isolated", "without MSI isolation vfio_iommu_type1 fails VFIO_SET_IOMMU with EPERM unless allow_unsafe_interrupts=Y", TYPE1;
     ASSIGN_ALLOW_UNSAFE = "assign.type1.allow-unsafe", "allow_unsafe_interrupts=Y lets a non-isolated device be assigned; the guest can forge other devices' interrupts", TYPE1;
+    ASSIGN_REFUSED_IOMMUFD = "assign.iommufd.not-isolated", "without MSI isolation iommufd refuses to bind the device (msi_device_has_isolated_msi) unless iommufd's own allow_unsafe_interrupts=Y", IOMMUFD;
+    ASSIGN_IOMMUFD_ALLOW_UNSAFE = "assign.iommufd.allow-unsafe", "iommufd's allow_unsafe_interrupts=Y lets a non-isolated device be bound; the guest can forge other devices' interrupts", IOMMUFD;
     ASSIGN_REFUSED_SPAPR = "assign.spapr.not-isolated", "the sPAPR TCE backend has no MSI isolation check of its own, so msix-policy refuses a device whose isolation is not established", "Linux drivers/vfio/vfio_iommu_spapr_tce.c";
     ASSIGN_NO_GROUP = "assign.no-iommu-group", "the device has no IOMMU group, so VFIO cannot assign it", "Linux drivers/vfio/group.c; Documentation/driver-api/vfio.rst";
     ASSIGN_BRIDGE = "assign.bridge", "PCI-to-PCI and CardBus bridges are not assignable through vfio-pci", "Linux drivers/vfio/pci/vfio_pci.c (vfio_pci_probe: header type 0 only)";
@@ -99,7 +102,13 @@ catalogue! {
 
     // Step 6: plan details.
     PLAN_HOT_TRAPPED = "plan.hot-window-trapped", "a hot register window shares a trapped page: every access to it exits to the VMM", "POLICY.md step 6";
+    PLAN_REGION_NOT_MMAPPABLE = "plan.region-not-mmappable", "VFIO reports part of a BAR as not mmappable (no MMAP flag, or outside its sparse mmap areas): those pages trap", "include/uapi/linux/vfio.h (VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_CAP_SPARSE_MMAP)";
     PLAN_SUBPAGE_BAR = "plan.sub-page-bar-unaligned", "a BAR smaller than a page that does not start on a page boundary cannot be mmapped; it is trapped whole", "Linux drivers/vfio/pci/vfio_pci_core.c (bar_mmap_supported)";
+
+    // The VMM's layout.
+    LAYOUT_NO_RELOCATION = "layout.relocation-forbidden", "the VMM's relocation policy forbids adding or extending a BAR, so the table stays in place", "msix-policy VMM input (relocation policy)";
+    ISOLATION_KERNEL_ACCEPTED = "isolation.kernel-accepted", "the VMM's IOMMU backend (type1 or iommufd) accepted the device with allow_unsafe_interrupts off, so the kernel found its MSIs isolated", "Linux drivers/vfio/vfio_iommu_type1.c (vfio_iommu_type1_attach_group); drivers/iommu/iommufd/device.c";
+    ISOLATION_KERNEL_UNCHECKED = "isolation.kernel-unchecked", "the VMM's IOMMU backend accepted the device without checking MSI isolation (allow_unsafe_interrupts, or sPAPR TCE, which has no check)", "Linux drivers/vfio/vfio_iommu_type1.c; drivers/vfio/vfio_iommu_spapr_tce.c";
 
     // Operator overrides.
     OVERRIDE_EXPOSURE = "override.exposure", "an operator override capped the exposure", "msix-policy overrides file";

@@ -57,6 +57,7 @@ fn every_combination_matches_the_policy_table() {
                                 isolation: &isolation,
                                 guest: sel,
                                 overrides: &overrides,
+                                layout: Default::default(),
                             })
                             .unwrap();
                             let case = format!(
@@ -109,7 +110,7 @@ fn overrides_tighten_and_never_loosen() {
     let isolated = verdict("isolated");
     let run = |text: &str, guest| {
         let o = Overrides::parse(text).unwrap();
-        decide(DecisionInput { host: &host, device: &device, isolation: &isolated, guest, overrides: &o })
+        decide(DecisionInput { host: &host, device: &device, isolation: &isolated, guest, overrides: &o, layout: Default::default() })
     };
     // Relocate -> trap on request.
     let d =
@@ -130,6 +131,7 @@ fn overrides_tighten_and_never_loosen() {
         isolation: &not_isolated,
         guest: GuestSelection::Paravirtual,
         overrides: &o,
+        layout: Default::default(),
     })
     .unwrap_err();
     let msg = e.to_string();
@@ -145,6 +147,7 @@ fn overrides_tighten_and_never_loosen() {
         isolation: &not_isolated,
         guest: GuestSelection::Auto,
         overrides: &o,
+        layout: Default::default(),
     })
     .unwrap();
     assert_eq!((d.exposure, d.risk, d.plan.is_none()), (Exposure::Refuse, Risk::None, true));
@@ -157,6 +160,7 @@ fn overrides_tighten_and_never_loosen() {
         isolation: &not_isolated,
         guest: GuestSelection::Auto,
         overrides: &o,
+        layout: Default::default(),
     })
     .unwrap_err();
     assert!(e.to_string().contains("assign.type1.not-isolated"), "{e}");

@@ -68,6 +68,7 @@ fn arb_device() -> impl Strategy<Value = DeviceFacts> {
                 bars: Some(bars),
                 hot_windows,
                 evidence: vec![],
+                vfio_regions: Vec::new(),
             }
         })
 }
@@ -86,7 +87,7 @@ proptest! {
     ) {
         let host = host(page, VfioBackend::Type1, allow, mappable);
         let isolation = verdict(iso);
-        let d = decide(DecisionInput { host: &host, device: &device, isolation: &isolation, guest, overrides: &Overrides::default() }).unwrap();
+        let d = decide(DecisionInput { host: &host, device: &device, isolation: &isolation, guest, overrides: &Overrides::default(), layout: Default::default() }).unwrap();
         if let Some(plan) = &d.plan {
             prop_assert_eq!(check_plan_shape(plan), Ok(()));
             if matches!(d.exposure, Exposure::Trap | Exposure::Refuse) {

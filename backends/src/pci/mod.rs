@@ -1,18 +1,15 @@
 //! PCI functions under `sys/bus/pci/devices`: their facts, read from the root.
 
-pub mod config;
+/// The config space parser lives in the engine (a VMM feeds it the bytes it holds).
+pub use msix_policy_engine::config;
 pub mod resource;
 
-use msix_policy_engine::{rules, DeviceFacts, Evidence, HeaderKind, HotWindow, MsixFacts};
+use msix_policy_engine::{rules, DeviceFacts, Evidence, HeaderKind, MsixFacts};
 
 use crate::root::{Dir, ReadError, Root};
 
 pub const DEVICES_DIR: &str = "sys/bus/pci/devices";
-/// NVMe (class 01:08, prog-if 02): doorbells start at BAR0 offset 0x1000 (NVMe 1.4, 3.1).
-pub const NVME_CLASS: u32 = 0x01_08_02;
-const NVME_DOORBELLS: u64 = 0x1000;
-/// The first 4 KiB of doorbells: 512 queue pairs at the minimum stride.
-const NVME_DOORBELL_WINDOW: u64 = 0x1000;
+pub use config::NVME_CLASS;
 
 /// A function's facts for the engine, plus what the platform backends still need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +93,7 @@ fn unreadable(dir: &str, address: &str, e: ReadError) -> PciFunction {
             msix: MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_UNREADABLE.into(), why: format!("{dir}: {why}") },
             hot_windows: Vec::new(),
             evidence: vec![Evidence::new(dir, why)],
+            vfio_regions: Vec::new(),
         },
         msi_irqs: Vec::new(),
         of_node: None,
@@ -204,25 +202,8 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
         note("msi_irqs", format!("{} vectors allocated: {:?}", msi_irqs.len(), msi_irqs));
     }
 
-    let mut hot_windows: Vec<HotWindow> = cfg
-        .virtio
-        .iter()
-        .filter(|v| v.cfg_type == config::VIRTIO_PCI_CAP_NOTIFY_CFG && v.length > 0)
-        .map(|v| HotWindow {
-            bar: v.bar,
-            offset: v.offset.into(),
-            length: v.length.into(),
-            what: "virtio notify".into(),
-        })
-        .collect();
-    if class == Some(NVME_CLASS) {
-        if let Some(bar0) = bars.as_ref().and_then(|b| b.iter().find(|b| b.index == 0)) {
-            if bar0.size > NVME_DOORBELLS {
-                let length = NVME_DOORBELL_WINDOW.min(bar0.size - NVME_DOORBELLS);
-                hot_windows.push(HotWindow { bar: 0, offset: NVME_DOORBELLS, length, what: "NVMe doorbells".into() });
-            }
-        }
-    }
+    let hot_windows =
+        config::hot_windows(&cfg, class, |i| bars.as_ref()?.iter().find(|b| b.index == i).map(|b| b.size));
 
     PciFunction {
         facts: DeviceFacts {
@@ -237,6 +218,7 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
             msix: cfg.msix,
             hot_windows,
             evidence,
+            vfio_regions: Vec::new(),
         },
         msi_irqs,
         of_node,

@@ -16,6 +16,8 @@ pub fn host(page: u64, backend: VfioBackend, allow_unsafe: Option<bool>, mappabl
             mappable: Fact { value: mappable, evidence: ev("osrelease") },
             source: mappable.map(|_| MappableSource::Inferred),
         },
+        iommufd: Fact::unknown(Evidence::new("iommufd", "test")),
+        iommufd_allow_unsafe_interrupts: Fact::unknown(Evidence::new("iommufd", "test")),
     }
 }
 
@@ -49,6 +51,7 @@ pub fn nvme() -> DeviceFacts {
         },
         hot_windows: vec![HotWindow { bar: 0, offset: 0x1000, length: 0x1000, what: "NVMe doorbells".into() }],
         evidence: vec![],
+        vfio_regions: Vec::new(),
     }
 }
 

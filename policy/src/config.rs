@@ -1,8 +1,8 @@
 //! PCI configuration space: header, capability list (bounded, loop-safe), MSI-X and the virtio
 //! vendor capabilities that locate the notify window.
 
-use msix_policy_engine::rules;
-use msix_policy_engine::{HeaderKind, MsixCapability, MsixFacts};
+use crate::rules;
+use crate::facts::{BarKind, HeaderKind, HotWindow, MsixCapability, MsixFacts};
 
 pub const CAP_ID_VENDOR: u8 = 0x09;
 pub const CAP_ID_MSIX: u8 = 0x11;
@@ -183,6 +183,72 @@ fn decode_virtio(b: &[u8], at: usize) -> Option<VirtioCap> {
     })
 }
 
+/// NVMe (class 01:08, prog-if 02): doorbells start at BAR0 offset 0x1000 (NVMe 1.4, 3.1).
+pub const NVME_CLASS: u32 = 0x01_08_02;
+const NVME_DOORBELLS: u64 = 0x1000;
+/// The first 4 KiB of doorbells: 512 queue pairs at the minimum stride.
+const NVME_DOORBELL_WINDOW: u64 = 0x1000;
+
+/// The register windows a guest touches on its fast path, known from the config space alone:
+/// the virtio-pci notify structure (virtio 1.x, 4.1.4.4) and the NVMe doorbells (NVMe 1.4, 3.1).
+/// `class` may come from a source other than the image (sysfs `class`); `bar_size` gives a BAR's size.
+pub fn hot_windows(p: &ParsedConfig, class: Option<u32>, bar_size: impl Fn(u8) -> Option<u64>) -> Vec<HotWindow> {
+    let mut out: Vec<HotWindow> = p
+        .virtio
+        .iter()
+        .filter(|v| v.cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG && v.length > 0)
+        .map(|v| HotWindow { bar: v.bar, offset: v.offset.into(), length: v.length.into(), what: "virtio notify".into() })
+        .collect();
+    if class == Some(NVME_CLASS) {
+        if let Some(size) = bar_size(0).filter(|&s| s > NVME_DOORBELLS) {
+            let length = NVME_DOORBELL_WINDOW.min(size - NVME_DOORBELLS);
+            out.push(HotWindow { bar: 0, offset: NVME_DOORBELLS, length, what: "NVMe doorbells".into() });
+        }
+    }
+    out
+}
+
+/// What a BAR register (config 0x10 + 4n) says of its BAR: I/O or memory, 32 or 64 bits,
+/// prefetchable. Its size is not in config space (sizing writes the register); VFIO reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarRegister {
+    /// A BAR of this kind.
+    Bar { kind: BarKind, prefetchable: bool },
+    /// The upper 32 bits of the 64-bit BAR in the slot before.
+    UpperHalf,
+    /// A 64-bit BAR in slot 5, whose upper half would be past the last slot: invalid.
+    Truncated64,
+    /// Memory type 01b or 11b, reserved by the PCI spec.
+    ReservedType,
+}
+
+/// Decodes the six BAR registers of a type-0 header; `None` when the image is shorter than 0x28 bytes.
+pub fn bar_registers(b: &[u8]) -> Option<[BarRegister; 6]> {
+    let mut out = [BarRegister::ReservedType; 6];
+    let mut slot = 0;
+    while slot < 6 {
+        let raw = u32_at(b, 0x10 + 4 * slot)?;
+        out[slot] = if raw & 1 == 1 {
+            BarRegister::Bar { kind: BarKind::Io, prefetchable: false }
+        } else {
+            let prefetchable = raw & 0x8 != 0;
+            match (raw >> 1) & 0x3 {
+                0 => BarRegister::Bar { kind: BarKind::Memory32, prefetchable },
+                2 if slot == 5 => BarRegister::Truncated64,
+                2 => {
+                    out[slot + 1] = BarRegister::UpperHalf;
+                    out[slot] = BarRegister::Bar { kind: BarKind::Memory64, prefetchable };
+                    slot += 2;
+                    continue;
+                }
+                _ => BarRegister::ReservedType,
+            }
+        };
+        slot += 1;
+    }
+    Some(out)
+}
+
 /// Names of the capabilities, for evidence lines.
 pub fn describe(p: &ParsedConfig) -> String {
     let mut caps: Vec<String> = p
@@ -250,6 +316,24 @@ mod tests {
         assert!(matches!(p.msix, MsixFacts::Unknown { ref rule, .. } if rule == rules::DEVICE_CAPS_BROKEN));
         b[0x41] = 0x10;
         assert!(matches!(parse(&b).cap_state, CapListState::Broken(_)));
+    }
+
+    #[test]
+    fn bar_registers_decode_kind_prefetch_and_upper_halves() {
+        let mut b = endpoint_with_caps();
+        b[0x10..0x14].copy_from_slice(&0xfebf_000cu32.to_le_bytes()); // 64-bit prefetchable
+        b[0x18..0x1c].copy_from_slice(&0x0000_c001u32.to_le_bytes()); // I/O
+        b[0x1c..0x20].copy_from_slice(&0xfe00_0000u32.to_le_bytes()); // 32-bit
+        b[0x20..0x24].copy_from_slice(&0x0000_0002u32.to_le_bytes()); // reserved type 01b
+        b[0x24..0x28].copy_from_slice(&0x0000_0004u32.to_le_bytes()); // 64-bit in slot 5
+        let r = bar_registers(&b).unwrap();
+        assert_eq!(r[0], BarRegister::Bar { kind: BarKind::Memory64, prefetchable: true });
+        assert_eq!(r[1], BarRegister::UpperHalf);
+        assert_eq!(r[2], BarRegister::Bar { kind: BarKind::Io, prefetchable: false });
+        assert_eq!(r[3], BarRegister::Bar { kind: BarKind::Memory32, prefetchable: false });
+        assert_eq!(r[4], BarRegister::ReservedType);
+        assert_eq!(r[5], BarRegister::Truncated64);
+        assert_eq!(bar_registers(&b[..0x27]), None);
     }
 
     #[test]
