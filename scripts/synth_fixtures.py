@@ -66,6 +66,26 @@ def resource(bars):
     return "\n".join(lines) + "\n"
 
 
+def with_bar_registers(config, bars):
+    """The BAR registers (config 0x10-0x27) of a type-0 header, as firmware programmed them
+    from the same resources sysfs shows: I/O bit, 64-bit type with its upper dword, prefetch."""
+    b = bytearray(config)
+    if b[0x0E] & 0x7F != 0:
+        return bytes(b)
+    for i, (start, _size, flags) in bars.items():
+        if i > 5:
+            continue
+        if flags & 0x100:  # IORESOURCE_IO
+            struct.pack_into("<I", b, 0x10 + 4 * i, (start & ~0x3) | 0x1)
+            continue
+        low = (start & 0xFFFFFFF0) | (0x8 if flags & 0x2000 else 0)  # IORESOURCE_PREFETCH
+        if flags & 0x100000:  # IORESOURCE_MEM_64
+            struct.pack_into("<II", b, 0x10 + 4 * i, low | 0x4, start >> 32)
+        else:
+            struct.pack_into("<I", b, 0x10 + 4 * i, low)
+    return bytes(b)
+
+
 MEM32 = 0x40200
 MEM64 = 0x14220C
 MEM64_NP = 0x140204
@@ -153,7 +173,8 @@ class Fixture:
         self.write(base + "/irq", "%d\n" % (16 + int(bdf[-4:-2], 16) % 8))
         self.write(base + "/subsystem_vendor", "0x%04x\n" % d["vendor"])
         self.write(base + "/subsystem_device", "0x0001\n")
-        config = d["config"] if truncate is None else d["config"][:truncate]
+        config = with_bar_registers(d["config"], d["bars"])
+        config = config if truncate is None else config[:truncate]
         self.write(base + "/config", config)
         self.write(base + "/resource", resource(d["bars"]))
         if d["driver"]:

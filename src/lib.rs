@@ -160,6 +160,40 @@ pub fn redecide(device: &DeviceReport, host: &HostFacts, opts: &AuditOptions) ->
     })?)
 }
 
+/// The VMM entry point's input for an audited device, as a VMM on this host would hand it over:
+/// the recorded config bytes, one region per BAR (MMAP where the kernel would allow it, the
+/// host's MSI-X mappability on every region), the host page size, and the audited isolation
+/// verdict for the host's VFIO backend. `None` when the root has no readable config for it.
+pub fn vmm_input(root: &Root, report: &AuditReport, d: &DeviceReport) -> Option<policy::VmmInput> {
+    use policy::vmm::{IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
+    let config = root.read(&format!("{}/{}/config", backends::pci::DEVICES_DIR, d.address)).ok()?;
+    let host = &report.host;
+    let mappable = host.msix_mappable.mappable.value == Some(true);
+    let regions = d
+        .facts
+        .bars
+        .iter()
+        .flatten()
+        .filter(|b| b.size > 0)
+        .map(|b| {
+            let mmap = if policy::plan::bar_is_mmappable(b, host.page_size) { REGION_MMAP } else { 0 };
+            VfioRegion::new(u32::from(b.index), b.size, REGION_RW | mmap).msix_mappable(mappable && b.is_memory())
+        })
+        .collect();
+    let allow_unsafe =
+        host.allow_unsafe_for(host.vfio_backend).and_then(|f| f.value).unwrap_or(false);
+    let isolation = IsolationAttestation::Audited {
+        verdict: d.decision.isolation.clone(),
+        backend: host.vfio_backend,
+        allow_unsafe_interrupts: allow_unsafe,
+    };
+    Some(
+        policy::VmmInput::new(config, regions, host.page_size, isolation)
+            .address(d.address.clone())
+            .arch(host.arch.clone()),
+    )
+}
+
 fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Result<AuditReport, AuditError> {
     audit_root(&Root::open(path)?, opts, only)
 }

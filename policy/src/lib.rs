@@ -8,14 +8,18 @@ pub mod config;
 pub mod decide;
 pub mod decision;
 pub mod facts;
+pub mod layout;
 pub mod overrides;
 pub mod plan;
 pub mod rules;
+pub mod vmm;
 
 pub use decide::{decide, resolve_guest, DecideError, DecisionInput};
 pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
 pub use facts::*;
+pub use layout::{GuestBar, GuestMsix, Layout, MmapRange, TrapContents, TrapHandler, TrapRange};
 pub use overrides::{OverrideError, Overrides};
+pub use vmm::{plan_layout, InputError, IsolationAttestation, VfioRegion, VmmInput};
 pub use plan::{
     BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, RelocationPolicy, Segment, SegmentAction, TrapKind,
 };

@@ -446,12 +446,26 @@ pub fn relocation_plan(
     page: u64,
     opts: &LayoutOptions,
 ) -> Option<MappingPlan> {
+    let r = mode_relocation(device, cap, page, opts)?;
+    let mut plan = map_all_plan(device, page);
+    add_relocation(&mut plan, r)?;
+    Some(plan)
+}
+
+/// Where the layout mode would put the virtual table, if anywhere.
+pub fn mode_relocation(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> Option<Relocation> {
     let r = match opts.mode {
         LayoutMode::MsixPolicy => native_relocation(device, cap, page, &opts.relocation),
         LayoutMode::Qemu => qemu_relocation(device, cap, page, &opts.relocation),
         LayoutMode::CloudHypervisor => cloud_hypervisor_relocation(device, cap, page, &opts.relocation),
     }?;
-    let mut plan = map_all_plan(device, page);
+    // The capability's offset fields are 32 bits wide (the low 3 hold the BIR).
+    let end = r.pba_offset.checked_add(cap.pba_bytes())?;
+    (end <= u64::from(u32::MAX) && r.bar_size.is_power_of_two()).then_some(r)
+}
+
+/// Puts the virtual table into a plan: a new BAR, or the upper part of an enlarged one.
+pub fn add_relocation(plan: &mut MappingPlan, r: Relocation) -> Option<()> {
     let virtual_table = SegmentAction::Emulate(EmulateKind::VirtualTable);
     match r.origin {
         BarOrigin::Virtual => {
@@ -463,11 +477,11 @@ pub fn relocation_plan(
             let old = bp.size;
             bp.size = r.bar_size;
             bp.origin = BarOrigin::Extended;
-            bp.segments.push(Segment { offset: old, length: r.bar_size - old, action: virtual_table });
+            bp.segments.push(Segment { offset: old, length: r.bar_size.checked_sub(old)?, action: virtual_table });
         }
     }
     plan.relocation = Some(r);
-    Some(plan)
+    Some(())
 }
 
 /// Slots the device's BARs occupy (a 64-bit BAR takes its slot and the next).
@@ -616,10 +630,13 @@ fn cloud_hypervisor_relocation(
     })
 }
 
-/// Whether the mode always moves this device's table, whatever the decision (cloud-hypervisor
-/// moves every table off a page boundary): the layout must then present it there.
-pub fn mode_always_relocates(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> bool {
-    opts.mode == LayoutMode::CloudHypervisor && cloud_hypervisor_relocation(device, cap, page, &opts.relocation).is_some()
+/// Where the mode moves this device's table whatever the decision (cloud-hypervisor moves
+/// every table off a page boundary): the guest's ABI then has it there.
+pub fn mode_always_relocates(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> Option<Relocation> {
+    if opts.mode != LayoutMode::CloudHypervisor {
+        return None;
+    }
+    mode_relocation(device, cap, page, opts)
 }
 
 /// Hot windows that sit inside a 4 KiB range the spec reserves for the table or PBA.

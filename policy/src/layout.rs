@@ -1,0 +1,380 @@
+//! The guest BAR layout a VMM programs as is: per BAR its guest-visible descriptor, the ranges to
+//! register as memory slots (mmap of the device region) and the ranges to trap, each with what it
+//! holds and what the trap handler does; and the MSI-X capability the guest must see.
+//!
+//! A layout is versioned ([`LAYOUT_VERSION`]): the same input and version give the same layout in
+//! every later release, because guest-visible BARs are part of a VM's migration state.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{Decision, Exposure, Risk};
+use crate::facts::{BarKind, DeviceFacts, MsixCapability, MsixFacts};
+use crate::plan::{self, BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, Relocation, SegmentAction};
+
+/// The layout version this release produces.
+pub const LAYOUT_VERSION: u32 = 1;
+/// The `schema` of a serialized [`Layout`].
+pub const LAYOUT_SCHEMA: &str = "msix-policy/layout/v1";
+
+/// A range of a BAR the VMM maps into the guest: one KVM memory slot over an mmap of the device
+/// fd at `region_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MmapRange {
+    /// Offset in the guest BAR.
+    pub offset: u64,
+    /// Bytes of the BAR the range covers.
+    pub length: u64,
+    /// Bytes to mmap and to give the memory slot: whole host pages (a BAR that ends inside a
+    /// page is mapped to the page's end; vfio-pci reserves the rest of that page).
+    pub mmap_length: u64,
+    /// Offset in the VFIO device fd to mmap (region offset + `offset`).
+    pub region_offset: u64,
+}
+
+/// What a trapped range holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum TrapContents {
+    /// The device's own MSI-X table.
+    Table,
+    /// The device's own PBA.
+    Pba,
+    /// The VMM's virtual table (relocation).
+    VirtualTable,
+    /// The VMM's virtual PBA (relocation).
+    VirtualPba,
+    /// Other device registers sharing a trapped page (collateral), or a BAR VFIO will not map.
+    Registers,
+    /// The rest of a virtual or enlarged BAR: nothing lives there.
+    Padding,
+    /// Port I/O: an I/O BAR always traps.
+    IoPorts,
+}
+
+/// What the VMM does on an access to a trapped range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum TrapHandler {
+    /// Keep the guest's entries; program host vectors through `VFIO_DEVICE_SET_IRQS`.
+    EmulateMsixTable,
+    /// Serve the pending bits of the VMM's vectors; writes are ignored.
+    EmulateMsixPba,
+    /// Read or write the device through the VFIO region (pread/pwrite on the device fd).
+    ForwardToDevice,
+    /// Reads return zero, writes are dropped (the guest's capability no longer points here).
+    ReadZero,
+}
+
+/// A byte range of a BAR that exits to the VMM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrapRange {
+    pub offset: u64,
+    pub length: u64,
+    pub holds: TrapContents,
+    pub handler: TrapHandler,
+}
+
+/// One BAR as the guest sees it, and how the VMM backs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestBar {
+    pub index: u8,
+    /// 32-bit, 64-bit (takes slot `index + 1` too) or I/O.
+    pub kind: BarKind,
+    pub prefetchable: bool,
+    /// The size the guest sizes: a power of two.
+    pub size: u64,
+    /// The least alignment the VMM must give the guest address (a BAR with memory slots needs
+    /// whole host pages).
+    pub alignment: u64,
+    pub origin: BarOrigin,
+    /// Bytes backed by the device's VFIO region (0 for a virtual BAR).
+    pub region_size: u64,
+    /// Memory slots, in offset order.
+    pub mmap: Vec<MmapRange>,
+    /// Trapped byte ranges, in offset order; with `mmap` they cover the BAR's pages exactly.
+    pub trap: Vec<TrapRange>,
+}
+
+/// The MSI-X capability as the guest must read it (config space registers at `cap_offset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestMsix {
+    pub cap_offset: u16,
+    pub table_size: u16,
+    pub table_bir: u8,
+    pub table_offset: u32,
+    pub pba_bir: u8,
+    pub pba_offset: u32,
+    /// The Table Offset/BIR register value (cap + 4).
+    pub table_register: u32,
+    /// The PBA Offset/BIR register value (cap + 8).
+    pub pba_register: u32,
+    /// Whether the VMM must rewrite the two registers (the table moved).
+    pub relocated: bool,
+}
+
+/// The guest BAR layout of one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Always [`LAYOUT_SCHEMA`].
+    pub schema: String,
+    /// Always [`LAYOUT_VERSION`] for this release.
+    pub layout_version: u32,
+    pub mode: LayoutMode,
+    pub page_size: u64,
+    pub exposure: Exposure,
+    pub risk: Risk,
+    /// Empty when the device is refused.
+    pub bars: Vec<GuestBar>,
+    /// `None` without MSI-X, or when refused.
+    pub msix: Option<GuestMsix>,
+    /// Physical bytes that trap (table, PBA, collateral, unmappable).
+    pub trapped_bytes: u64,
+    pub collateral_bytes: u64,
+    /// The decision with its reasons, rule ids, evidence and references.
+    pub decision: Decision,
+}
+
+impl Layout {
+    /// Every memory slot: (BAR, range).
+    pub fn memory_slots(&self) -> impl Iterator<Item = (u8, &MmapRange)> {
+        self.bars.iter().flat_map(|b| b.mmap.iter().map(move |m| (b.index, m)))
+    }
+    /// Every trapped range: (BAR, range).
+    pub fn traps(&self) -> impl Iterator<Item = (u8, &TrapRange)> {
+        self.bars.iter().flat_map(|b| b.trap.iter().map(move |t| (b.index, t)))
+    }
+    /// The guest BAR with this index.
+    pub fn bar(&self, index: u8) -> Option<&GuestBar> {
+        self.bars.iter().find(|b| b.index == index)
+    }
+}
+
+/// Where the device fd holds a BAR's region.
+pub trait RegionOffsets {
+    /// Offset of BAR `index`'s region in the device fd.
+    fn region_offset(&self, index: u8) -> u64;
+}
+
+/// vfio-pci's fixed encoding: region `index` at `index << 40` (VFIO_PCI_INDEX_TO_OFFSET).
+pub struct VfioPciOffsets;
+
+impl RegionOffsets for VfioPciOffsets {
+    fn region_offset(&self, index: u8) -> u64 {
+        u64::from(index) << 40
+    }
+}
+
+/// Builds the layout of a decided device. The decision's plan gives the physical BARs; the mode
+/// may move the table even where the decision did not (cloud-hypervisor), which the guest's ABI
+/// then shows.
+pub fn build(
+    device: &DeviceFacts,
+    decision: Decision,
+    page: u64,
+    opts: &LayoutOptions,
+    offsets: &dyn RegionOffsets,
+) -> Layout {
+    let mut layout = Layout {
+        schema: LAYOUT_SCHEMA.into(),
+        layout_version: LAYOUT_VERSION,
+        mode: opts.mode,
+        page_size: page,
+        exposure: decision.exposure,
+        risk: decision.risk,
+        bars: Vec::new(),
+        msix: None,
+        trapped_bytes: 0,
+        collateral_bytes: 0,
+        decision,
+    };
+    let Some(mut plan) = layout.decision.plan.clone() else { return layout };
+    let cap = match &device.msix {
+        MsixFacts::Present { capability } => Some(*capability),
+        _ => None,
+    };
+    if let (Some(cap), None) = (cap, plan.relocation) {
+        if let Some(r) = plan::mode_always_relocates(device, &cap, page, opts) {
+            let _ = plan::add_relocation(&mut plan, r);
+        }
+    }
+    layout.trapped_bytes = plan.trapped_bytes();
+    layout.collateral_bytes = plan.collateral_bytes();
+    layout.msix = cap.map(|c| guest_msix(&c, plan.relocation.as_ref()));
+    layout.bars = guest_bars(device, &plan, cap.as_ref(), opts.mode, offsets);
+    layout
+}
+
+fn guest_msix(cap: &MsixCapability, r: Option<&Relocation>) -> GuestMsix {
+    let (table_bir, table_offset, pba_bir, pba_offset) = match r {
+        // mode_relocation keeps both offsets within 32 bits.
+        Some(r) => (r.bar, r.table_offset as u32, r.bar, r.pba_offset as u32),
+        None => (cap.table_bir, cap.table_offset, cap.pba_bir, cap.pba_offset),
+    };
+    GuestMsix {
+        cap_offset: cap.cap_offset,
+        table_size: cap.table_size,
+        table_bir,
+        table_offset,
+        pba_bir,
+        pba_offset,
+        table_register: table_offset | u32::from(table_bir),
+        pba_register: pba_offset | u32::from(pba_bir),
+        relocated: r.is_some(),
+    }
+}
+
+fn guest_bars(
+    device: &DeviceFacts,
+    plan: &MappingPlan,
+    cap: Option<&MsixCapability>,
+    mode: LayoutMode,
+    offsets: &dyn RegionOffsets,
+) -> Vec<GuestBar> {
+    let page = plan.page_size;
+    let mut out: Vec<GuestBar> = Vec::new();
+    for b in device.bars.iter().flatten().filter(|b| b.size > 0 && !b.is_memory()) {
+        let io = TrapRange { offset: 0, length: b.size, holds: TrapContents::IoPorts, handler: TrapHandler::ForwardToDevice };
+        out.push(GuestBar {
+            index: b.index,
+            kind: BarKind::Io,
+            prefetchable: false,
+            size: b.size,
+            alignment: b.size,
+            origin: BarOrigin::Physical,
+            region_size: b.size,
+            mmap: Vec::new(),
+            trap: vec![io],
+        });
+    }
+    for bp in &plan.bars {
+        out.push(guest_bar(device, plan, bp, cap, mode, offsets, page));
+    }
+    out.sort_by_key(|b| b.index);
+    out
+}
+
+fn guest_bar(
+    device: &DeviceFacts,
+    plan: &MappingPlan,
+    bp: &BarPlan,
+    cap: Option<&MsixCapability>,
+    mode: LayoutMode,
+    offsets: &dyn RegionOffsets,
+    page: u64,
+) -> GuestBar {
+    let physical = device.bar(bp.index).filter(|_| bp.origin != BarOrigin::Virtual);
+    let reloc = plan.relocation.filter(|r| r.bar == bp.index);
+    let (kind, prefetchable) = match (physical, reloc) {
+        (Some(b), _) => (b.kind, b.prefetchable),
+        (None, Some(r)) => (r.bar_kind, r.prefetchable),
+        (None, None) => (BarKind::Memory32, false),
+    };
+    let region_size = physical.map_or(0, |b| b.size);
+    let moved = plan.relocation.is_some();
+    let mut mmap = Vec::new();
+    let mut trap = Vec::new();
+    for s in &bp.segments {
+        match s.action {
+            SegmentAction::Map => mmap.push(MmapRange {
+                offset: s.offset,
+                length: s.length,
+                mmap_length: s.length.div_ceil(page) * page,
+                region_offset: offsets.region_offset(bp.index) + s.offset,
+            }),
+            SegmentAction::Trap(_) => {
+                split_physical(&mut trap, (s.offset, s.end()), bp.index, cap, moved);
+            }
+            SegmentAction::Emulate(_) => {
+                if let Some(r) = reloc {
+                    split_virtual(&mut trap, (s.offset, s.end()), &r, cap);
+                }
+            }
+        }
+    }
+    let mut size = bp.size;
+    // A mapped BAR smaller than a page: its memory slot is a whole page. msix-policy's own layout
+    // presents the BAR at page size so the guest puts nothing else in that page (vfio-pci
+    // reserves the rest of the host page); the peers keep the device's size and need the page
+    // alignment.
+    if size < page && mode == LayoutMode::MsixPolicy && trap.is_empty() {
+        if let [m] = mmap.as_mut_slice() {
+            m.length = page;
+            size = page;
+        }
+    }
+    let alignment = if mmap.is_empty() { size } else { size.max(page) };
+    GuestBar { index: bp.index, kind, prefetchable, size, alignment, origin: bp.origin, region_size, mmap, trap }
+}
+
+/// The table and PBA ranges of `bar`, when they are there.
+fn msix_ranges(cap: Option<&MsixCapability>, bar: u8) -> [(Option<(u64, u64)>, TrapContents); 2] {
+    let range = |bir: u8, off: u32, len: u64| {
+        cap.filter(|_| bir == bar).map(|_| (u64::from(off), u64::from(off) + len))
+    };
+    match cap {
+        Some(c) => [
+            (range(c.table_bir, c.table_offset, c.table_bytes()), TrapContents::Table),
+            (range(c.pba_bir, c.pba_offset, c.pba_bytes()), TrapContents::Pba),
+        ],
+        None => [(None, TrapContents::Table), (None, TrapContents::Pba)],
+    }
+}
+
+/// Splits a trapped physical range into the table, the PBA and the registers around them.
+/// When the table moved, the physical structures are out of the guest's view: they read as zero.
+fn split_physical(out: &mut Vec<TrapRange>, span: (u64, u64), bar: u8, cap: Option<&MsixCapability>, moved: bool) {
+    let parts = msix_ranges(cap, bar).map(|(r, holds)| {
+        let handler = match (moved, holds) {
+            (true, _) => TrapHandler::ReadZero,
+            (false, TrapContents::Table) => TrapHandler::EmulateMsixTable,
+            (false, _) => TrapHandler::EmulateMsixPba,
+        };
+        (r, holds, handler)
+    });
+    let registers = (TrapContents::Registers, TrapHandler::ForwardToDevice);
+    carve(out, span, &parts, registers);
+}
+
+/// Splits the virtual part of a relocated BAR into the virtual table, virtual PBA and padding.
+fn split_virtual(out: &mut Vec<TrapRange>, span: (u64, u64), r: &Relocation, cap: Option<&MsixCapability>) {
+    let (table, pba) = cap.map_or((0, 0), |c| (c.table_bytes(), c.pba_bytes()));
+    let parts = [
+        (Some((r.table_offset, r.table_offset + table)), TrapContents::VirtualTable, TrapHandler::EmulateMsixTable),
+        (Some((r.pba_offset, r.pba_offset + pba)), TrapContents::VirtualPba, TrapHandler::EmulateMsixPba),
+    ];
+    carve(out, span, &parts, (TrapContents::Padding, TrapHandler::ReadZero));
+}
+
+/// Cuts `span` at the `parts` that overlap it; the gaps get `rest`. Adjacent pieces of the same
+/// kind merge. Parts may overlap each other (a device that overlaps its table and PBA): the
+/// earlier part wins.
+fn carve(
+    out: &mut Vec<TrapRange>,
+    span: (u64, u64),
+    parts: &[(Option<(u64, u64)>, TrapContents, TrapHandler)],
+    rest: (TrapContents, TrapHandler),
+) {
+    let mut cuts = vec![span.0, span.1];
+    for (r, _, _) in parts {
+        if let Some((s, e)) = r {
+            cuts.extend([*s, *e].into_iter().filter(|&c| c > span.0 && c < span.1));
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    for w in cuts.windows(2) {
+        let (s, e) = (w[0], w[1]);
+        let (holds, handler) = parts
+            .iter()
+            .find_map(|(r, h, k)| r.filter(|&(a, b)| a <= s && e <= b).map(|_| (*h, *k)))
+            .unwrap_or(rest);
+        match out.last_mut() {
+            Some(last) if last.holds == holds && last.handler == handler && last.offset + last.length == s => {
+                last.length += e - s;
+            }
+            _ => out.push(TrapRange { offset: s, length: e - s, holds, handler }),
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The VMM's entry point: what a VMM already holds (the device's config space, the VFIO region
+//! info of each BAR, the host page size, the word of the IOMMU backend that accepted the group)
+//! in, a guest BAR layout out. No I/O: the VMM did that.
+//!
+//! ```
+//! use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+//! use msix_policy_engine::VfioBackend;
+//!
+//! // An NVMe function: BAR0 64-bit, 16 KiB; 65 vectors, table at 0x2000, PBA at 0x3000.
+//! let mut config = vec![0u8; 256];
+//! config[0..4].copy_from_slice(&[0x36, 0x1b, 0x10, 0x00]); // 1b36:0010
+//! config[6] = 0x10; // capability list
+//! config[0x09..0x0c].copy_from_slice(&[0x02, 0x08, 0x01]); // class 01:08:02
+//! config[0x10] = 0x04; // BAR0: memory, 64-bit
+//! config[0x34] = 0x40;
+//! config[0x40..0x4c].copy_from_slice(&[0x11, 0, 64, 0, 0x00, 0x20, 0, 0, 0x00, 0x30, 0, 0]);
+//!
+//! let input = VmmInput::new(
+//!     config,
+//!     vec![VfioRegion::new(0, 0x4000, REGION_RW | REGION_MMAP).msix_mappable(true)],
+//!     65536,
+//!     IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false },
+//! );
+//! let layout = plan_layout(&input).unwrap();
+//! // 64 KiB pages would trap the doorbells with the table: the table moves to a new BAR.
+//! assert_eq!(layout.exposure.as_str(), "relocate");
+//! assert_eq!(layout.bar(0).unwrap().mmap.len(), 1);
+//! assert!(layout.msix.unwrap().relocated);
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{self, BarRegister};
+use crate::decide::{decide, DecideError, DecisionInput};
+use crate::decision::GuestSelection;
+use crate::facts::{
+    Bar, BarKind, DeviceFacts, Evidence, Fact, FactsError, HeaderKind, HostFacts, IsolationVerdict, Mappability,
+    MappableSource, MmapArea, MsixFacts, Platform, RegionMmap, VfioBackend,
+};
+use crate::layout::{self, Layout, RegionOffsets, LAYOUT_VERSION};
+use crate::overrides::Overrides;
+use crate::plan::{check_msix_location, LayoutMode, LayoutOptions, PlanError, RelocationPolicy};
+use crate::rules;
+
+/// The `schema` of a serialized [`VmmInput`].
+pub const INPUT_SCHEMA: &str = "msix-policy/plan-input/v1";
+/// `VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE`.
+pub const REGION_RW: u32 = 0x3;
+/// `VFIO_REGION_INFO_FLAG_MMAP`.
+pub const REGION_MMAP: u32 = 0x4;
+/// BAR regions are VFIO region indices 0-5 (`VFIO_PCI_BAR0_REGION_INDEX`..`BAR5`).
+const BAR_REGIONS: u32 = 6;
+
+/// One BAR's region as `VFIO_DEVICE_GET_REGION_INFO` reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VfioRegion {
+    /// The region index: 0-5 for BAR0-BAR5.
+    pub index: u32,
+    pub size: u64,
+    /// `flags` as the kernel reported them (READ 1, WRITE 2, MMAP 4, CAPS 8).
+    pub flags: u32,
+    /// The region's offset in the device fd; vfio-pci's `index << 40` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// `VFIO_REGION_INFO_CAP_SPARSE_MMAP` areas, when the capability was present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_mmap: Option<Vec<MmapArea>>,
+    /// `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` was present.
+    #[serde(default)]
+    pub msix_mappable: bool,
+}
+
+impl VfioRegion {
+    /// A region with these index, size and flags, no capabilities.
+    pub fn new(index: u32, size: u64, flags: u32) -> Self {
+        VfioRegion { index, size, flags, offset: None, sparse_mmap: None, msix_mappable: false }
+    }
+    /// With or without `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`.
+    pub fn msix_mappable(mut self, yes: bool) -> Self {
+        self.msix_mappable = yes;
+        self
+    }
+    /// With a sparse mmap capability listing these areas.
+    pub fn sparse(mut self, areas: Vec<MmapArea>) -> Self {
+        self.sparse_mmap = Some(areas);
+        self
+    }
+    /// At this offset of the device fd.
+    pub fn at(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+    fn mmap_flag(&self) -> bool {
+        self.flags & REGION_MMAP != 0
+    }
+    /// The areas VFIO lets userspace mmap.
+    fn mmap_areas(&self) -> Vec<MmapArea> {
+        match (&self.sparse_mmap, self.mmap_flag()) {
+            (_, false) => Vec::new(),
+            (Some(areas), true) => areas.clone(),
+            (None, true) => vec![MmapArea { offset: 0, size: self.size }],
+        }
+    }
+}
+
+/// Why the VMM may assume (or not) that the device's MSIs are isolated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum IsolationAttestation {
+    /// The verdict of an msix-policy audit of this host (`audit --format json`, the device's
+    /// `isolation` object), for the backend the VMM uses.
+    Audited { verdict: IsolationVerdict, backend: VfioBackend, allow_unsafe_interrupts: bool },
+    /// The VMM's IOMMU backend accepted the group (type1 `VFIO_SET_IOMMU`, iommufd bind, or
+    /// sPAPR TCE, which checks nothing). With allow_unsafe_interrupts the kernel skipped its check.
+    KernelAccepted { backend: VfioBackend, allow_unsafe_interrupts: bool },
+}
+
+impl IsolationAttestation {
+    fn backend(&self) -> (VfioBackend, bool) {
+        match self {
+            IsolationAttestation::Audited { backend, allow_unsafe_interrupts, .. }
+            | IsolationAttestation::KernelAccepted { backend, allow_unsafe_interrupts } => {
+                (*backend, *allow_unsafe_interrupts)
+            }
+        }
+    }
+
+    /// The verdict the decision starts from.
+    pub fn verdict(&self) -> IsolationVerdict {
+        match self {
+            IsolationAttestation::Audited { verdict, .. } => verdict.clone(),
+            IsolationAttestation::KernelAccepted { backend, allow_unsafe_interrupts } => {
+                let ev = vec![Evidence::new(
+                    "vmm:iommu-backend",
+                    format!("{} accepted the device, allow_unsafe_interrupts={allow_unsafe_interrupts}", backend.as_str()),
+                )];
+                match (backend, allow_unsafe_interrupts) {
+                    (VfioBackend::Type1 | VfioBackend::Iommufd, false) => IsolationVerdict::isolated(
+                        rules::ISOLATION_KERNEL_ACCEPTED,
+                        format!("the {} backend checked MSI isolation and accepted the device", backend.as_str()),
+                        ev,
+                    ),
+                    (VfioBackend::SpaprTce, _) => IsolationVerdict::unknown(
+                        rules::ISOLATION_KERNEL_UNCHECKED,
+                        "the sPAPR TCE backend checks no MSI isolation: pass the audited verdict",
+                        ev,
+                    ),
+                    _ => IsolationVerdict::unknown(
+                        rules::ISOLATION_KERNEL_UNCHECKED,
+                        "allow_unsafe_interrupts let the kernel skip its MSI isolation check",
+                        ev,
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn layout_v1() -> u32 {
+    LAYOUT_VERSION
+}
+
+/// Everything the VMM hands the engine for one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VmmInput {
+    /// [`INPUT_SCHEMA`] when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The layout version the VMM's guests were created with.
+    #[serde(default = "layout_v1")]
+    pub layout_version: u32,
+    /// The device's address, for reasons and messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Config space as read through the VFIO config region (at least the 64-byte header;
+    /// 256 bytes to reach the capabilities). Hex in JSON.
+    #[serde(with = "hex_bytes")]
+    pub config: Vec<u8>,
+    /// Region info of the BARs the device implements (indices 0-5).
+    pub regions: Vec<VfioRegion>,
+    /// The host's page size in bytes.
+    pub page_size: u64,
+    /// `uname -m` of the host, for `guest: auto` (POWER hosts run PAPR guests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    pub isolation: IsolationAttestation,
+    #[serde(default)]
+    pub guest: GuestSelection,
+    #[serde(default)]
+    pub relocation: RelocationPolicy,
+    #[serde(default)]
+    pub mode: LayoutMode,
+}
+
+impl VmmInput {
+    /// An input with the defaults: layout v1, guest `auto`, relocation allowed, msix-policy's layout.
+    pub fn new(config: Vec<u8>, regions: Vec<VfioRegion>, page_size: u64, isolation: IsolationAttestation) -> Self {
+        VmmInput {
+            schema: None,
+            layout_version: LAYOUT_VERSION,
+            address: None,
+            config,
+            regions,
+            page_size,
+            arch: None,
+            isolation,
+            guest: GuestSelection::Auto,
+            relocation: RelocationPolicy::default(),
+            mode: LayoutMode::MsixPolicy,
+        }
+    }
+    /// For this guest profile.
+    pub fn guest(mut self, guest: GuestSelection) -> Self {
+        self.guest = guest;
+        self
+    }
+    /// In this peer's layout.
+    pub fn mode(mut self, mode: LayoutMode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// With this relocation policy.
+    pub fn relocation(mut self, policy: RelocationPolicy) -> Self {
+        self.relocation = policy;
+        self
+    }
+    /// Naming the device.
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+    /// On a host of this architecture (`uname -m`).
+    pub fn arch(mut self, arch: impl Into<String>) -> Self {
+        self.arch = Some(arch.into());
+        self
+    }
+}
+
+/// Input the engine cannot decide from; each names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    #[error("layout_version {0}: this release makes layout version {LAYOUT_VERSION} only")]
+    LayoutVersion(u32),
+    #[error("schema {0:?}: expected \"{INPUT_SCHEMA}\"")]
+    Schema(String),
+    #[error(transparent)]
+    Facts(#[from] FactsError),
+    #[error("config: {0} bytes, shorter than the 64-byte header")]
+    ConfigShort(usize),
+    #[error("config: header type {0:?} is not an endpoint (type 0); vfio-pci assigns endpoints only")]
+    NotEndpoint(HeaderKind),
+    #[error("config: {0}")]
+    Capabilities(String),
+    #[error("config: BAR{slot} register {what}")]
+    BarRegister { slot: u32, what: &'static str },
+    #[error("regions[{position}]: index {index} is not a BAR region (0-5)")]
+    RegionNotBar { position: usize, index: u32 },
+    #[error("regions: BAR{0} given twice")]
+    DuplicateRegion(u32),
+    #[error("regions: BAR{index} size {size:#x} is not a power of two")]
+    RegionSize { index: u32, size: u64 },
+    #[error("regions: BAR{index} has size {size:#x} but config says it is the upper half of 64-bit BAR{}", index - 1)]
+    UpperHalfRegion { index: u32, size: u64 },
+    #[error("regions: BAR{index} is an I/O BAR yet reports MMAP")]
+    IoMmap { index: u32 },
+    #[error("regions: BAR{index} sparse mmap area {offset:#x}+{size:#x} lies outside its {region:#x}-byte region")]
+    SparseOutside { index: u32, offset: u64, size: u64, region: u64 },
+    #[error("config: {0}")]
+    MsixOutsideBar(#[from] PlanError),
+    #[error(transparent)]
+    Decide(#[from] DecideError),
+}
+
+/// The facts the engine decides from, built from a VMM's input (exposed for tests and for VMMs
+/// that want the facts without the layout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmmFacts {
+    pub host: HostFacts,
+    pub device: DeviceFacts,
+    pub isolation: IsolationVerdict,
+    pub layout: LayoutOptions,
+}
+
+/// Validates the input and turns it into facts.
+pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
+    if let Some(s) = input.schema.as_deref().filter(|s| *s != INPUT_SCHEMA) {
+        return Err(InputError::Schema(s.into()));
+    }
+    if input.layout_version != LAYOUT_VERSION {
+        return Err(InputError::LayoutVersion(input.layout_version));
+    }
+    crate::facts::check_page_size(input.page_size)?;
+    let b = &input.config;
+    if b.len() < config::UNPRIVILEGED_CONFIG_BYTES {
+        return Err(InputError::ConfigShort(b.len()));
+    }
+    let parsed = config::parse(b);
+    if parsed.header != HeaderKind::Endpoint {
+        return Err(InputError::NotEndpoint(parsed.header));
+    }
+    if let MsixFacts::Unknown { why, .. } = &parsed.msix {
+        return Err(InputError::Capabilities(why.clone()));
+    }
+    let registers = config::bar_registers(b).ok_or(InputError::ConfigShort(b.len()))?;
+    let bars = bars(input, &registers)?;
+    let address = input.address.clone().unwrap_or_else(|| "vmm-device".into());
+    let mut device = DeviceFacts {
+        address: address.clone(),
+        vendor: parsed.vendor,
+        device: parsed.device,
+        class: parsed.class,
+        driver: Some("vfio-pci".into()),
+        // The VMM opened the device through VFIO: it has a group.
+        iommu_group: Some(0),
+        header: parsed.header,
+        hot_windows: config::hot_windows(&parsed, parsed.class, |i| {
+            bars.iter().find(|b| b.index == i).map(|b| b.size)
+        }),
+        bars: Some(bars),
+        msix: parsed.msix.clone(),
+        evidence: vec![Evidence::new(format!("vmm:{address}/config"), config::describe(&parsed))],
+        vfio_regions: input
+            .regions
+            .iter()
+            .filter(|r| r.size > 0)
+            .map(|r| RegionMmap { bar: r.index as u8, areas: r.mmap_areas() })
+            .collect(),
+    };
+    device.evidence.push(Evidence::new(
+        format!("vmm:{address}/region-info"),
+        input
+            .regions
+            .iter()
+            .map(|r| {
+                format!(
+                    "BAR{} {:#x} flags {:#x}{}{}",
+                    r.index,
+                    r.size,
+                    r.flags,
+                    if r.msix_mappable { " MSIX_MAPPABLE" } else { "" },
+                    r.sparse_mmap.as_ref().map_or(String::new(), |a| format!(" sparse {} areas", a.len()))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+    if let MsixFacts::Present { capability } = &device.msix {
+        check_msix_location(&device, capability)?;
+    }
+    let host = host_facts(input, &device);
+    Ok(VmmFacts {
+        host,
+        device,
+        isolation: input.isolation.verdict(),
+        layout: LayoutOptions { mode: input.mode, relocation: input.relocation },
+    })
+}
+
+/// The BARs: kind and prefetch bit from config, size from the regions.
+fn bars(input: &VmmInput, registers: &[BarRegister; 6]) -> Result<Vec<Bar>, InputError> {
+    let mut seen = [false; 6];
+    let mut out = Vec::new();
+    for (position, r) in input.regions.iter().enumerate() {
+        if r.index >= BAR_REGIONS {
+            return Err(InputError::RegionNotBar { position, index: r.index });
+        }
+        let slot = r.index as usize;
+        if std::mem::replace(&mut seen[slot], true) {
+            return Err(InputError::DuplicateRegion(r.index));
+        }
+        if r.size == 0 {
+            continue;
+        }
+        if !r.size.is_power_of_two() {
+            return Err(InputError::RegionSize { index: r.index, size: r.size });
+        }
+        let (kind, prefetchable) = match registers[slot] {
+            BarRegister::Bar { kind, prefetchable } => (kind, prefetchable),
+            BarRegister::UpperHalf => return Err(InputError::UpperHalfRegion { index: r.index, size: r.size }),
+            BarRegister::Truncated64 => {
+                return Err(InputError::BarRegister { slot: r.index, what: "is 64-bit in the last slot" })
+            }
+            BarRegister::ReservedType => {
+                return Err(InputError::BarRegister { slot: r.index, what: "has the reserved memory type" })
+            }
+        };
+        if kind == BarKind::Io && r.mmap_flag() {
+            return Err(InputError::IoMmap { index: r.index });
+        }
+        for a in r.sparse_mmap.iter().flatten() {
+            if a.offset.checked_add(a.size).is_none_or(|end| end > r.size) {
+                return Err(InputError::SparseOutside { index: r.index, offset: a.offset, size: a.size, region: r.size });
+            }
+        }
+        out.push(Bar { index: r.index as u8, kind, prefetchable, start: 0, size: r.size });
+    }
+    out.sort_by_key(|b| b.index);
+    Ok(out)
+}
+
+fn host_facts(input: &VmmInput, device: &DeviceFacts) -> HostFacts {
+    let (backend, allow_unsafe) = input.isolation.backend();
+    let arch = input.arch.clone().unwrap_or_else(|| std::env::consts::ARCH.replace("powerpc64", "ppc64le"));
+    let said = |what: &str| Evidence::new("vmm:iommu-backend", format!("{what}={allow_unsafe} (VMM input)"));
+    let not_used = |what: &str| Fact::known(false, Evidence::new("vmm:iommu-backend", format!("{what}: backend not in use")));
+    let (type1, iommufd) = match backend {
+        VfioBackend::Type1 => (Fact::known(allow_unsafe, said("allow_unsafe_interrupts")), not_used("iommufd")),
+        VfioBackend::Iommufd => (not_used("type1"), Fact::known(allow_unsafe, said("iommufd.allow_unsafe_interrupts"))),
+        VfioBackend::SpaprTce => (not_used("type1"), not_used("iommufd")),
+    };
+    // Mappability of the MSI-X BAR is per region: the table's region says.
+    let table_region = match &device.msix {
+        MsixFacts::Present { capability } => input.regions.iter().find(|r| r.index == u32::from(capability.table_bir)),
+        _ => None,
+    };
+    let mappable = table_region.is_some_and(|r| r.msix_mappable && r.mmap_flag());
+    let ev = Evidence::new(
+        "vmm:region-info",
+        match table_region {
+            Some(r) => format!(
+                "BAR{}: MMAP {}, VFIO_REGION_INFO_CAP_MSIX_MAPPABLE {}",
+                r.index,
+                if r.mmap_flag() { "set" } else { "clear" },
+                if r.msix_mappable { "present" } else { "absent" }
+            ),
+            None => "no MSI-X region".into(),
+        },
+    );
+    HostFacts {
+        platform: if arch.starts_with("ppc64") { Platform::Ppc64Unknown } else { Platform::Unknown },
+        arch,
+        page_size: input.page_size,
+        kernel: "unknown (VMM input)".into(),
+        vfio_backend: backend,
+        allow_unsafe_interrupts: type1,
+        msix_mappable: Mappability { mappable: Fact::known(mappable, ev), source: Some(MappableSource::Probed) },
+        iommufd: Fact::known(backend == VfioBackend::Iommufd, Evidence::new("vmm:iommu-backend", backend.as_str())),
+        iommufd_allow_unsafe_interrupts: iommufd,
+    }
+}
+
+struct InputOffsets<'a>(&'a [VfioRegion]);
+
+impl RegionOffsets for InputOffsets<'_> {
+    fn region_offset(&self, index: u8) -> u64 {
+        let given = self.0.iter().find(|r| r.index == u32::from(index)).and_then(|r| r.offset);
+        given.unwrap_or_else(|| layout::VfioPciOffsets.region_offset(index))
+    }
+}
+
+/// The VMM's call: validate, decide, lay out. Same input and layout version, same layout.
+pub fn plan_layout(input: &VmmInput) -> Result<Layout, InputError> {
+    let f = facts(input)?;
+    let decision = decide(DecisionInput {
+        host: &f.host,
+        device: &f.device,
+        isolation: &f.isolation,
+        guest: input.guest,
+        overrides: &Overrides::default(),
+        layout: f.layout,
+    })?;
+    Ok(layout::build(&f.device, decision, input.page_size, &f.layout, &InputOffsets(&input.regions)))
+}
+
+/// Config bytes as a hex string in JSON (`"8680d310..."`; whitespace ignored).
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        let digits: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+        if digits.len() % 2 != 0 {
+            return Err(serde::de::Error::custom("config: an odd number of hex digits"));
+        }
+        digits
+            .chunks(2)
+            .map(|p| {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(p[0]), hex(p[1])) {
+                    (Some(h), Some(l)) => Ok((h * 16 + l) as u8),
+                    _ => Err(serde::de::Error::custom("config: not a hex string")),
+                }
+            })
+            .collect()
+    }
+}
