@@ -33,6 +33,8 @@ enum Guest {
 enum Format {
     Text,
     Json,
+    /// `-device vfio-pci,...` properties per function (audit only; decides in QEMU's layout).
+    Qemu,
 }
 
 #[derive(clap::Args)]
@@ -91,6 +93,13 @@ enum Command {
         #[arg(long)]
         dmesg: Option<PathBuf>,
     },
+    /// Lay out one device from a VMM's facts: plan input JSON (a file, or stdin) to a guest BAR layout.
+    Plan {
+        /// The plan input (`msix-policy/plan-input/v1`); `-` or nothing reads stdin.
+        input: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+    },
     /// List every rule id a decision can cite.
     Rules {
         #[arg(long, value_enum, default_value = "text")]
@@ -117,7 +126,11 @@ fn options(c: &Common) -> Result<AuditOptions, String> {
             Overrides::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
         }
     };
-    Ok(AuditOptions { guest, overrides, layout: Default::default() })
+    let mut layout = msix_policy::policy::LayoutOptions::default();
+    if c.format == Format::Qemu {
+        layout.mode = msix_policy::policy::LayoutMode::Qemu;
+    }
+    Ok(AuditOptions { guest, overrides, layout })
 }
 
 /// Audits --root, or `/`; when `/` has no PCI functions to show, the bundled fixture.
@@ -152,6 +165,7 @@ fn run(cli: Cli) -> Result<(), String> {
             match c.format {
                 Format::Text => print!("{}", render::text_report(&report)),
                 Format::Json => print_json(&render::json_report(&report))?,
+                Format::Qemu => print!("{}", render::qemu_properties(&report)),
             }
         }
         Command::Explain { address, common: c } => {
@@ -162,8 +176,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 return Err(format!("no PCI function {address} in {} (it has: {})", report.root, known.join(", ")));
             };
             match c.format {
-                Format::Text => print!("{}", render::text_explain(&report, d)),
-                Format::Json => print_json(&render::json_device(d))?,
+                Format::Text | Format::Qemu => print!("{}", render::text_explain(&report, d)),
+                Format::Json => print_json(&render::json_device_alone(d))?,
             }
         }
         Command::Apply { address, dry_run, common: c } => {
@@ -201,9 +215,26 @@ fn run(cli: Cli) -> Result<(), String> {
                 s.skipped
             );
         }
+        Command::Plan { input, format } => {
+            let (name, text) = match input.filter(|p| p.as_os_str() != "-") {
+                Some(p) => (p.display().to_string(), std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?),
+                None => {
+                    let mut t = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| format!("stdin: {e}"))?;
+                    ("stdin".to_string(), t)
+                }
+            };
+            let input: msix_policy::policy::VmmInput =
+                serde_json::from_str(&text).map_err(|e| format!("{name}: not a plan input: {e}"))?;
+            let layout = msix_policy::policy::plan_layout(&input).map_err(|e| format!("{name}: {e}"))?;
+            match format {
+                Format::Json => print_json(&layout)?,
+                Format::Text | Format::Qemu => print!("{}", render::text_layout(&layout)),
+            }
+        }
         Command::Rules { format } => match format {
-            Format::Json => print_json(&rules::ALL)?,
-            Format::Text => {
+            Format::Json => print_json(&render::json_rules())?,
+            Format::Text | Format::Qemu => {
                 for r in rules::ALL {
                     println!("{}\n    {}\n    reference: {}", r.id, r.summary, r.reference);
                 }

@@ -9,8 +9,18 @@ use crate::policy::{Decision, MappingPlan, MsixFacts, Reason, SegmentAction};
 use crate::{AuditReport, DeviceReport};
 
 /// The JSON shape of one device (documented in the README; keep it stable).
+/// `schema` of `audit --format json`.
+pub const AUDIT_SCHEMA: &str = "msix-policy/audit/v1";
+/// `schema` of `explain --format json`.
+pub const DEVICE_SCHEMA: &str = "msix-policy/device/v1";
+/// `schema` of `rules --format json`.
+pub const RULES_SCHEMA: &str = "msix-policy/rules/v1";
+
 #[derive(Debug, Serialize)]
 pub struct JsonDevice<'a> {
+    /// Set on a device printed alone (`explain`); absent inside an audit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<&'static str>,
     pub address: &'a str,
     pub vendor: Option<String>,
     pub device: Option<String>,
@@ -32,6 +42,7 @@ pub struct JsonDevice<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct JsonReport<'a> {
+    pub schema: &'static str,
     pub root: &'a str,
     pub live: bool,
     pub host: &'a crate::policy::HostFacts,
@@ -46,6 +57,7 @@ pub fn json_device(d: &DeviceReport) -> JsonDevice<'_> {
     let f = &d.facts;
     let dec = &d.decision;
     JsonDevice {
+        schema: None,
         address: &d.address,
         vendor: f.vendor.map(|v| format!("{v:04x}")),
         device: f.device.map(|v| format!("{v:04x}")),
@@ -68,6 +80,7 @@ pub fn json_device(d: &DeviceReport) -> JsonDevice<'_> {
 
 pub fn json_report(r: &AuditReport) -> JsonReport<'_> {
     JsonReport {
+        schema: AUDIT_SCHEMA,
         root: &r.root,
         live: r.live,
         host: &r.host,
@@ -278,6 +291,122 @@ pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
     }
     for w in &dec.warnings {
         let _ = writeln!(out, "  warning: {w}");
+    }
+    out
+}
+
+/// `explain --format json`: one device, with its schema.
+pub fn json_device_alone(d: &DeviceReport) -> JsonDevice<'_> {
+    JsonDevice { schema: Some(DEVICE_SCHEMA), ..json_device(d) }
+}
+
+/// `rules --format json`.
+pub fn json_rules() -> serde_json::Value {
+    serde_json::json!({ "schema": RULES_SCHEMA, "rules": crate::policy::rules::ALL })
+}
+
+/// `audit --format qemu`: per device, the `-device vfio-pci` properties that realise the
+/// decision in QEMU (the audit must have been made in QEMU's layout mode), or why none can.
+pub fn qemu_properties(r: &AuditReport) -> String {
+    use crate::policy::Exposure;
+    let mut out = String::new();
+    let _ = writeln!(out, "# msix-policy audit of {} for QEMU (-device vfio-pci properties per function)", r.root);
+    for d in &r.devices {
+        let dec = &d.decision;
+        let base = format!("-device vfio-pci,host={}", d.address);
+        let (line, why) = match dec.exposure {
+            Exposure::Refuse => {
+                let rules: Vec<&str> = dec.rule_ids().collect();
+                (None, format!("refuse: do not assign ({})", rules.join(" > ")))
+            }
+            Exposure::Relocate => match dec.plan.as_ref().and_then(|p| p.relocation) {
+                Some(rel) => (
+                    Some(format!("{base},x-msix-relocation=bar{}", rel.bar)),
+                    format!(
+                        "relocate: virtual table in BAR{} ({}, {} bytes), every physical BAR mapped whole",
+                        rel.bar,
+                        if rel.origin == crate::policy::BarOrigin::Virtual { "a new BAR" } else { "the BAR enlarged" },
+                        rel.bar_size
+                    ),
+                ),
+                None => (Some(base.clone()), "relocate without a relocation: keep QEMU's defaults".into()),
+            },
+            Exposure::Passthrough => (
+                Some(base.clone()),
+                "passthrough: nothing to set; the pseries machine's vfio-no-msix-emulation (always on, \
+                 hw/ppc/spapr.c) already turns QEMU's table emulation off"
+                    .into(),
+            ),
+            Exposure::Trap => (Some(base.clone()), "trap: QEMU's default traps the table pages".into()),
+            Exposure::None => (Some(base.clone()), "no MSI-X: nothing to set".into()),
+        };
+        match line {
+            Some(l) => {
+                let _ = writeln!(out, "{l}
+    # {}: {why}", d.address);
+            }
+            None => {
+                let _ = writeln!(out, "# {}: {why}", d.address);
+            }
+        }
+    }
+    out
+}
+
+/// `plan --format text`: the layout a VMM programs, slot by slot.
+pub fn text_layout(l: &crate::policy::Layout) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "layout v{} ({} mode), {} KiB pages: exposure {} risk {}, {} bytes trapped ({} collateral)",
+        l.layout_version,
+        l.mode.as_str(),
+        l.page_size / 1024,
+        l.exposure.as_str(),
+        l.risk.as_str(),
+        l.trapped_bytes,
+        l.collateral_bytes
+    );
+    for b in &l.bars {
+        let _ = writeln!(
+            out,
+            "BAR{} {:?}{} size {:#x} align {:#x} ({:?}, region {:#x})",
+            b.index,
+            b.kind,
+            if b.prefetchable { " prefetchable" } else { "" },
+            b.size,
+            b.alignment,
+            b.origin,
+            b.region_size
+        );
+        for m in &b.mmap {
+            let _ = writeln!(
+                out,
+                "  slot   {:#010x}+{:#x}  mmap {:#x} bytes at fd offset {:#x}",
+                m.offset, m.length, m.mmap_length, m.region_offset
+            );
+        }
+        for t in &b.trap {
+            let _ = writeln!(out, "  trap   {:#010x}+{:#x}  {:?} -> {:?}", t.offset, t.length, t.holds, t.handler);
+        }
+    }
+    if let Some(m) = &l.msix {
+        let _ = writeln!(
+            out,
+            "MSI-X at config {:#x}: {} vectors, table BAR{}+{:#x} (register {:#010x}), PBA BAR{}+{:#x} (register {:#010x}){}",
+            m.cap_offset,
+            m.table_size,
+            m.table_bir,
+            m.table_offset,
+            m.table_register,
+            m.pba_bir,
+            m.pba_offset,
+            m.pba_register,
+            if m.relocated { ", relocated" } else { "" }
+        );
+    }
+    for r in &l.decision.reasons {
+        let _ = writeln!(out, "  {}: {}", r.rule, r.detail);
     }
     out
 }
