@@ -180,8 +180,7 @@ pub fn vmm_input(root: &Root, report: &AuditReport, d: &DeviceReport) -> Option<
             VfioRegion::new(u32::from(b.index), b.size, REGION_RW | mmap).msix_mappable(mappable && b.is_memory())
         })
         .collect();
-    let allow_unsafe =
-        host.allow_unsafe_for(host.vfio_backend).and_then(|f| f.value).unwrap_or(false);
+    let allow_unsafe = host.allow_unsafe_for(host.vfio_backend).and_then(|f| f.value).unwrap_or(false);
     let isolation = IsolationAttestation::Audited {
         verdict: d.decision.isolation.clone(),
         backend: host.vfio_backend,

@@ -217,7 +217,9 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Plan { input, format } => {
             let (name, text) = match input.filter(|p| p.as_os_str() != "-") {
-                Some(p) => (p.display().to_string(), std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?),
+                Some(p) => {
+                    (p.display().to_string(), std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?)
+                }
                 None => {
                     let mut t = String::new();
                     std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| format!("stdin: {e}"))?;

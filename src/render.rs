@@ -342,8 +342,12 @@ pub fn qemu_properties(r: &AuditReport) -> String {
         };
         match line {
             Some(l) => {
-                let _ = writeln!(out, "{l}
-    # {}: {why}", d.address);
+                let _ = writeln!(
+                    out,
+                    "{l}
+    # {}: {why}",
+                    d.address
+                );
             }
             None => {
                 let _ = writeln!(out, "# {}: {why}", d.address);

@@ -9,7 +9,9 @@ use msix_policy::{audit, vmm_input, AuditOptions};
 
 /// Rule ids with the mappability rule folded: the VMM path always has it probed (region info).
 fn rule_ids(d: &policy::Decision) -> Vec<String> {
-    d.rule_ids().map(|r| if r == rules::HOST_MAPPABLE_INFERRED { rules::HOST_MAPPABLE_PROBED } else { r }.to_string()).collect()
+    d.rule_ids()
+        .map(|r| if r == rules::HOST_MAPPABLE_INFERRED { rules::HOST_MAPPABLE_PROBED } else { r }.to_string())
+        .collect()
 }
 
 #[test]

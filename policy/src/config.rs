@@ -1,8 +1,8 @@
 //! PCI configuration space: header, capability list (bounded, loop-safe), MSI-X and the virtio
 //! vendor capabilities that locate the notify window.
 
-use crate::rules;
 use crate::facts::{BarKind, HeaderKind, HotWindow, MsixCapability, MsixFacts};
+use crate::rules;
 
 pub const CAP_ID_VENDOR: u8 = 0x09;
 pub const CAP_ID_MSIX: u8 = 0x11;
@@ -197,7 +197,12 @@ pub fn hot_windows(p: &ParsedConfig, class: Option<u32>, bar_size: impl Fn(u8) -
         .virtio
         .iter()
         .filter(|v| v.cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG && v.length > 0)
-        .map(|v| HotWindow { bar: v.bar, offset: v.offset.into(), length: v.length.into(), what: "virtio notify".into() })
+        .map(|v| HotWindow {
+            bar: v.bar,
+            offset: v.offset.into(),
+            length: v.length.into(),
+            what: "virtio notify".into(),
+        })
         .collect();
     if class == Some(NVME_CLASS) {
         if let Some(size) = bar_size(0).filter(|&s| s > NVME_DOORBELLS) {

@@ -163,7 +163,9 @@ fn assignability(
         return Some(false);
     }
     let (allow_rule, refused_rule, refusal) = match host.vfio_backend {
-        VfioBackend::Type1 => (rules::ASSIGN_ALLOW_UNSAFE, rules::ASSIGN_REFUSED_TYPE1, "VFIO_SET_IOMMU fails with EPERM"),
+        VfioBackend::Type1 => {
+            (rules::ASSIGN_ALLOW_UNSAFE, rules::ASSIGN_REFUSED_TYPE1, "VFIO_SET_IOMMU fails with EPERM")
+        }
         VfioBackend::Iommufd => (
             rules::ASSIGN_IOMMUFD_ALLOW_UNSAFE,
             rules::ASSIGN_REFUSED_IOMMUFD,
@@ -206,86 +208,86 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-/// Step 3: the exposure, and the plan that realises it.
-fn choose_exposure(&self, trap: MappingPlan, d: &mut Decision) -> (Exposure, MappingPlan) {
-    let Context { host, device, cap, isolation, guest, effective, layout } = *self;
-    let page = host.page_size;
-    let collateral = trap.collateral_bytes();
-    if !isolation.is_isolated() {
-        d.reasons.push(Reason::new(
-            rules::EXPOSURE_TRAP_NOT_ISOLATED,
-            "the table stays out of the guest's reach",
-            vec![],
-        ));
-        return (Exposure::Trap, trap);
-    }
-    let m = &host.msix_mappable;
-    let ev = vec![m.mappable.evidence.clone()];
-    match (m.mappable.value, m.source) {
-        (Some(true), Some(MappableSource::Probed)) => {
-            d.reasons.push(Reason::new(rules::HOST_MAPPABLE_PROBED, "the MSI-X BAR may be mmapped", ev))
-        }
-        (Some(true), _) => {
-            d.reasons.push(Reason::new(rules::HOST_MAPPABLE_INFERRED, "the MSI-X BAR may be mmapped", ev))
-        }
-        _ => {
-            d.reasons.push(Reason::new(rules::HOST_NOT_MAPPABLE, "the table pages cannot be mapped", ev));
+    /// Step 3: the exposure, and the plan that realises it.
+    fn choose_exposure(&self, trap: MappingPlan, d: &mut Decision) -> (Exposure, MappingPlan) {
+        let Context { host, device, cap, isolation, guest, effective, layout } = *self;
+        let page = host.page_size;
+        let collateral = trap.collateral_bytes();
+        if !isolation.is_isolated() {
             d.reasons.push(Reason::new(
-                rules::EXPOSURE_TRAP_NOT_MAPPABLE,
-                format!("{collateral} collateral bytes are served by read/write on the device fd"),
+                rules::EXPOSURE_TRAP_NOT_ISOLATED,
+                "the table stays out of the guest's reach",
                 vec![],
             ));
             return (Exposure::Trap, trap);
         }
-    }
-    if guest == GuestProfile::Paravirtual {
-        d.reasons.push(Reason::new(rules::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
-        return (Exposure::Passthrough, plan::map_all_plan(device, page));
-    }
-    if collateral == 0 {
-        let detail = format!("trapping {} bytes costs no other register", trap.trapped_bytes());
-        d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_GUEST_WRITES, detail, vec![]));
-        return (Exposure::Trap, trap);
-    }
-    if effective.forbid_relocation {
-        let ev = effective.evidence();
-        d.reasons.push(Reason::new(
-            rules::OVERRIDE_NO_RELOCATION,
-            format!("{collateral} collateral bytes stay trapped"),
-            ev,
-        ));
-        return (Exposure::Trap, trap);
-    }
-    if !layout.relocation.allows_any() {
-        d.reasons.push(Reason::new(
-            rules::LAYOUT_NO_RELOCATION,
-            format!("the VMM forbids relocation: {collateral} collateral bytes stay trapped"),
-            vec![],
-        ));
-        return (Exposure::Trap, trap);
-    }
-    match plan::relocation_plan(device, cap, page, &layout).and_then(|p| p.relocation.map(|r| (p, r))) {
-        Some((reloc, r)) if reloc.collateral_bytes() < collateral => {
-            let spared: Vec<&str> = trap.hot_trapped().map(|h| h.what.as_str()).collect();
-            let spared =
-                if spared.is_empty() { String::new() } else { format!(" ({} no longer trap)", spared.join(", ")) };
-            let detail = format!(
-                "{collateral} collateral bytes would trap{spared}; virtual table in BAR{} ({:?}) at {:#x}",
-                r.bar, r.origin, r.table_offset
-            );
-            d.reasons.push(Reason::new(rules::EXPOSURE_RELOCATE, detail, vec![]));
-            (Exposure::Relocate, reloc)
+        let m = &host.msix_mappable;
+        let ev = vec![m.mappable.evidence.clone()];
+        match (m.mappable.value, m.source) {
+            (Some(true), Some(MappableSource::Probed)) => {
+                d.reasons.push(Reason::new(rules::HOST_MAPPABLE_PROBED, "the MSI-X BAR may be mmapped", ev))
+            }
+            (Some(true), _) => {
+                d.reasons.push(Reason::new(rules::HOST_MAPPABLE_INFERRED, "the MSI-X BAR may be mmapped", ev))
+            }
+            _ => {
+                d.reasons.push(Reason::new(rules::HOST_NOT_MAPPABLE, "the table pages cannot be mapped", ev));
+                d.reasons.push(Reason::new(
+                    rules::EXPOSURE_TRAP_NOT_MAPPABLE,
+                    format!("{collateral} collateral bytes are served by read/write on the device fd"),
+                    vec![],
+                ));
+                return (Exposure::Trap, trap);
+            }
         }
-        _ => {
+        if guest == GuestProfile::Paravirtual {
+            d.reasons.push(Reason::new(rules::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
+            return (Exposure::Passthrough, plan::map_all_plan(device, page));
+        }
+        if collateral == 0 {
+            let detail = format!("trapping {} bytes costs no other register", trap.trapped_bytes());
+            d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_GUEST_WRITES, detail, vec![]));
+            return (Exposure::Trap, trap);
+        }
+        if effective.forbid_relocation {
+            let ev = effective.evidence();
             d.reasons.push(Reason::new(
-                rules::EXPOSURE_TRAP_NO_SLOT,
-                format!("{collateral} collateral bytes stay trapped ({} layout)", layout.mode.as_str()),
+                rules::OVERRIDE_NO_RELOCATION,
+                format!("{collateral} collateral bytes stay trapped"),
+                ev,
+            ));
+            return (Exposure::Trap, trap);
+        }
+        if !layout.relocation.allows_any() {
+            d.reasons.push(Reason::new(
+                rules::LAYOUT_NO_RELOCATION,
+                format!("the VMM forbids relocation: {collateral} collateral bytes stay trapped"),
                 vec![],
             ));
-            (Exposure::Trap, trap)
+            return (Exposure::Trap, trap);
+        }
+        match plan::relocation_plan(device, cap, page, &layout).and_then(|p| p.relocation.map(|r| (p, r))) {
+            Some((reloc, r)) if reloc.collateral_bytes() < collateral => {
+                let spared: Vec<&str> = trap.hot_trapped().map(|h| h.what.as_str()).collect();
+                let spared =
+                    if spared.is_empty() { String::new() } else { format!(" ({} no longer trap)", spared.join(", ")) };
+                let detail = format!(
+                    "{collateral} collateral bytes would trap{spared}; virtual table in BAR{} ({:?}) at {:#x}",
+                    r.bar, r.origin, r.table_offset
+                );
+                d.reasons.push(Reason::new(rules::EXPOSURE_RELOCATE, detail, vec![]));
+                (Exposure::Relocate, reloc)
+            }
+            _ => {
+                d.reasons.push(Reason::new(
+                    rules::EXPOSURE_TRAP_NO_SLOT,
+                    format!("{collateral} collateral bytes stay trapped ({} layout)", layout.mode.as_str()),
+                    vec![],
+                ));
+                (Exposure::Trap, trap)
+            }
         }
     }
-}
 }
 
 /// Applies the override cap and fills in the exposure. A cap below what the facts allow is an
@@ -385,7 +387,10 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
             ),
             None => (
                 rules::PLAN_SUBPAGE_BAR,
-                format!("BAR{} ({:#x} bytes at {:#x}) is smaller than a page and off a page boundary", b.index, b.size, b.start),
+                format!(
+                    "BAR{} ({:#x} bytes at {:#x}) is smaller than a page and off a page boundary",
+                    b.index, b.size, b.start
+                ),
                 evidence_named(device, "resource"),
             ),
         };

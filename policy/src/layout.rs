@@ -235,7 +235,12 @@ fn guest_bars(
     let page = plan.page_size;
     let mut out: Vec<GuestBar> = Vec::new();
     for b in device.bars.iter().flatten().filter(|b| b.size > 0 && !b.is_memory()) {
-        let io = TrapRange { offset: 0, length: b.size, holds: TrapContents::IoPorts, handler: TrapHandler::ForwardToDevice };
+        let io = TrapRange {
+            offset: 0,
+            length: b.size,
+            holds: TrapContents::IoPorts,
+            handler: TrapHandler::ForwardToDevice,
+        };
         out.push(GuestBar {
             index: b.index,
             kind: BarKind::Io,
@@ -293,6 +298,7 @@ fn guest_bar(
             }
         }
     }
+    absorb_padding(&mut mmap, &mut trap);
     let mut size = bp.size;
     // A mapped BAR smaller than a page: its memory slot is a whole page. msix-policy's own layout
     // presents the BAR at page size so the guest puts nothing else in that page (vfio-pci
@@ -308,11 +314,32 @@ fn guest_bar(
     GuestBar { index: bp.index, kind, prefetchable, size, alignment, origin: bp.origin, region_size, mmap, trap }
 }
 
+/// A slot that ends inside a page covers the rest of that page: padding there (an enlarged BAR
+/// past a sub-page region) is served by the slot, not trapped.
+fn absorb_padding(mmap: &mut [MmapRange], trap: &mut Vec<TrapRange>) {
+    for m in mmap.iter_mut() {
+        let slot_end = m.offset + m.mmap_length;
+        let mut end = m.offset + m.length;
+        while let Some(i) =
+            trap.iter().position(|t| t.offset == end && t.holds == TrapContents::Padding && end < slot_end)
+        {
+            let t = &mut trap[i];
+            let take = t.length.min(slot_end - end);
+            t.offset += take;
+            t.length -= take;
+            end += take;
+            if t.length == 0 {
+                trap.remove(i);
+            }
+        }
+        m.length = end - m.offset;
+    }
+}
+
 /// The table and PBA ranges of `bar`, when they are there.
 fn msix_ranges(cap: Option<&MsixCapability>, bar: u8) -> [(Option<(u64, u64)>, TrapContents); 2] {
-    let range = |bir: u8, off: u32, len: u64| {
-        cap.filter(|_| bir == bar).map(|_| (u64::from(off), u64::from(off) + len))
-    };
+    let range =
+        |bir: u8, off: u32, len: u64| cap.filter(|_| bir == bar).map(|_| (u64::from(off), u64::from(off) + len));
     match cap {
         Some(c) => [
             (range(c.table_bir, c.table_offset, c.table_bytes()), TrapContents::Table),
@@ -347,15 +374,13 @@ fn split_virtual(out: &mut Vec<TrapRange>, span: (u64, u64), r: &Relocation, cap
     carve(out, span, &parts, (TrapContents::Padding, TrapHandler::ReadZero));
 }
 
+/// A byte range of a BAR (if the structure is there), what it holds and its handler.
+type Part = (Option<(u64, u64)>, TrapContents, TrapHandler);
+
 /// Cuts `span` at the `parts` that overlap it; the gaps get `rest`. Adjacent pieces of the same
 /// kind merge. Parts may overlap each other (a device that overlaps its table and PBA): the
 /// earlier part wins.
-fn carve(
-    out: &mut Vec<TrapRange>,
-    span: (u64, u64),
-    parts: &[(Option<(u64, u64)>, TrapContents, TrapHandler)],
-    rest: (TrapContents, TrapHandler),
-) {
+fn carve(out: &mut Vec<TrapRange>, span: (u64, u64), parts: &[Part], rest: (TrapContents, TrapHandler)) {
     let mut cuts = vec![span.0, span.1];
     for (r, _, _) in parts {
         if let Some((s, e)) = r {
@@ -366,10 +391,8 @@ fn carve(
     cuts.dedup();
     for w in cuts.windows(2) {
         let (s, e) = (w[0], w[1]);
-        let (holds, handler) = parts
-            .iter()
-            .find_map(|(r, h, k)| r.filter(|&(a, b)| a <= s && e <= b).map(|_| (*h, *k)))
-            .unwrap_or(rest);
+        let (holds, handler) =
+            parts.iter().find_map(|(r, h, k)| r.filter(|&(a, b)| a <= s && e <= b).map(|_| (*h, *k))).unwrap_or(rest);
         match out.last_mut() {
             Some(last) if last.holds == holds && last.handler == handler && last.offset + last.length == s => {
                 last.length += e - s;

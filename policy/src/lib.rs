@@ -19,7 +19,7 @@ pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Ris
 pub use facts::*;
 pub use layout::{GuestBar, GuestMsix, Layout, MmapRange, TrapContents, TrapHandler, TrapRange};
 pub use overrides::{OverrideError, Overrides};
-pub use vmm::{plan_layout, InputError, IsolationAttestation, VfioRegion, VmmInput};
 pub use plan::{
     BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, RelocationPolicy, Segment, SegmentAction, TrapKind,
 };
+pub use vmm::{plan_layout, InputError, IsolationAttestation, VfioRegion, VmmInput};

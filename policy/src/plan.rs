@@ -146,7 +146,8 @@ impl Default for RelocationPolicy {
 
 impl RelocationPolicy {
     /// Relocation forbidden: the table stays where the device put it.
-    pub const FORBIDDEN: RelocationPolicy = RelocationPolicy { add_bar: false, extend_bar: false, extend_32bit_bar: false };
+    pub const FORBIDDEN: RelocationPolicy =
+        RelocationPolicy { add_bar: false, extend_bar: false, extend_32bit_bar: false };
 
     pub fn allows_any(&self) -> bool {
         self.add_bar || self.extend_bar || self.extend_32bit_bar
@@ -431,9 +432,7 @@ pub fn map_all_plan(device: &DeviceFacts, page: u64) -> MappingPlan {
 
 /// Where the table lives is unknown: trap every memory BAR whole.
 pub fn trap_everything_plan(device: &DeviceFacts, page: u64) -> MappingPlan {
-    let bars = memory_bars(device)
-        .map(|b| physical_bar_plan(device, b, page, None, Some(TrapKind::Unknown)))
-        .collect();
+    let bars = memory_bars(device).map(|b| physical_bar_plan(device, b, page, None, Some(TrapKind::Unknown))).collect();
     MappingPlan { page_size: page, bars, relocation: None }
 }
 
@@ -453,7 +452,12 @@ pub fn relocation_plan(
 }
 
 /// Where the layout mode would put the virtual table, if anywhere.
-pub fn mode_relocation(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> Option<Relocation> {
+pub fn mode_relocation(
+    device: &DeviceFacts,
+    cap: &MsixCapability,
+    page: u64,
+    opts: &LayoutOptions,
+) -> Option<Relocation> {
     let r = match opts.mode {
         LayoutMode::MsixPolicy => native_relocation(device, cap, page, &opts.relocation),
         LayoutMode::Qemu => qemu_relocation(device, cap, page, &opts.relocation),
@@ -520,7 +524,12 @@ fn extensible(device: &DeviceFacts, bar: &Bar, page: u64, policy: &RelocationPol
         && new_size.is_some_and(|n| bar.kind == BarKind::Memory64 || n <= TWO_GIB)
 }
 
-fn native_relocation(device: &DeviceFacts, cap: &MsixCapability, page: u64, policy: &RelocationPolicy) -> Option<Relocation> {
+fn native_relocation(
+    device: &DeviceFacts,
+    cap: &MsixCapability,
+    page: u64,
+    policy: &RelocationPolicy,
+) -> Option<Relocation> {
     let g = PCI_MSIX_ISOLATION_GRANULE;
     let pba_offset = align_up(cap.table_bytes(), g);
     let needed = (pba_offset + cap.pba_bytes()).max(page).next_power_of_two();
@@ -563,7 +572,12 @@ fn native_relocation(device: &DeviceFacts, cap: &MsixCapability, page: u64, poli
 /// twice that size) with the table at its middle. QEMU's `auto` has no device list, so the
 /// target is chosen here and named by `x-msix-relocation=barN`: a free slot (not the upper half
 /// of a 64-bit BAR), else the smallest BAR QEMU accepts (memory, 32-bit ones up to 1 GiB).
-fn qemu_relocation(device: &DeviceFacts, cap: &MsixCapability, page: u64, policy: &RelocationPolicy) -> Option<Relocation> {
+fn qemu_relocation(
+    device: &DeviceFacts,
+    cap: &MsixCapability,
+    page: u64,
+    policy: &RelocationPolicy,
+) -> Option<Relocation> {
     let entries = u64::from(cap.table_size);
     let table_bytes = entries * 16;
     let msix_sz = align_up(table_bytes + entries.div_ceil(64) * 8, page).checked_next_power_of_two()?;
@@ -632,7 +646,12 @@ fn cloud_hypervisor_relocation(
 
 /// Where the mode moves this device's table whatever the decision (cloud-hypervisor moves
 /// every table off a page boundary): the guest's ABI then has it there.
-pub fn mode_always_relocates(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> Option<Relocation> {
+pub fn mode_always_relocates(
+    device: &DeviceFacts,
+    cap: &MsixCapability,
+    page: u64,
+    opts: &LayoutOptions,
+) -> Option<Relocation> {
     if opts.mode != LayoutMode::CloudHypervisor {
         return None;
     }

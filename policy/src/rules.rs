@@ -25,7 +25,8 @@ const VTD_IR: &str = "Linux drivers/iommu/intel/irq_remapping.c; Intel VT-d spec
 const AMD_IR: &str =
     "Linux drivers/iommu/amd/init.c, iommu.c; AMD IOMMU spec 2.2.5 (interrupt remapping tables per DTE)";
 const TYPE1: &str = "Linux drivers/vfio/vfio_iommu_type1.c (allow_unsafe_interrupts, MSI isolation check)";
-const IOMMUFD: &str = "Linux drivers/iommu/iommufd/device.c (iommufd_device_bind, msi_device_has_isolated_msi, allow_unsafe_interrupts)";
+const IOMMUFD: &str =
+    "Linux drivers/iommu/iommufd/device.c (iommufd_device_bind, msi_device_has_isolated_msi, allow_unsafe_interrupts)";
 const PCI_MSIX: &str = "PCI Local Bus Specification 3.0, 6.8.2 (MSI-X table and PBA)";
 const VFIO_MAP: &str =
     "Linux drivers/vfio/pci/vfio_pci_core.c; include/uapi/linux/vfio.h (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)";

@@ -134,7 +134,10 @@ impl IsolationAttestation {
             IsolationAttestation::KernelAccepted { backend, allow_unsafe_interrupts } => {
                 let ev = vec![Evidence::new(
                     "vmm:iommu-backend",
-                    format!("{} accepted the device, allow_unsafe_interrupts={allow_unsafe_interrupts}", backend.as_str()),
+                    format!(
+                        "{} accepted the device, allow_unsafe_interrupts={allow_unsafe_interrupts}",
+                        backend.as_str()
+                    ),
                 )];
                 match (backend, allow_unsafe_interrupts) {
                     (VfioBackend::Type1 | VfioBackend::Iommufd, false) => IsolationVerdict::isolated(
@@ -317,9 +320,7 @@ pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
         // The VMM opened the device through VFIO: it has a group.
         iommu_group: Some(0),
         header: parsed.header,
-        hot_windows: config::hot_windows(&parsed, parsed.class, |i| {
-            bars.iter().find(|b| b.index == i).map(|b| b.size)
-        }),
+        hot_windows: config::hot_windows(&parsed, parsed.class, |i| bars.iter().find(|b| b.index == i).map(|b| b.size)),
         bars: Some(bars),
         msix: parsed.msix.clone(),
         evidence: vec![Evidence::new(format!("vmm:{address}/config"), config::describe(&parsed))],
@@ -393,7 +394,12 @@ fn bars(input: &VmmInput, registers: &[BarRegister; 6]) -> Result<Vec<Bar>, Inpu
         }
         for a in r.sparse_mmap.iter().flatten() {
             if a.offset.checked_add(a.size).is_none_or(|end| end > r.size) {
-                return Err(InputError::SparseOutside { index: r.index, offset: a.offset, size: a.size, region: r.size });
+                return Err(InputError::SparseOutside {
+                    index: r.index,
+                    offset: a.offset,
+                    size: a.size,
+                    region: r.size,
+                });
             }
         }
         out.push(Bar { index: r.index as u8, kind, prefetchable, start: 0, size: r.size });
@@ -406,7 +412,8 @@ fn host_facts(input: &VmmInput, device: &DeviceFacts) -> HostFacts {
     let (backend, allow_unsafe) = input.isolation.backend();
     let arch = input.arch.clone().unwrap_or_else(|| std::env::consts::ARCH.replace("powerpc64", "ppc64le"));
     let said = |what: &str| Evidence::new("vmm:iommu-backend", format!("{what}={allow_unsafe} (VMM input)"));
-    let not_used = |what: &str| Fact::known(false, Evidence::new("vmm:iommu-backend", format!("{what}: backend not in use")));
+    let not_used =
+        |what: &str| Fact::known(false, Evidence::new("vmm:iommu-backend", format!("{what}: backend not in use")));
     let (type1, iommufd) = match backend {
         VfioBackend::Type1 => (Fact::known(allow_unsafe, said("allow_unsafe_interrupts")), not_used("iommufd")),
         VfioBackend::Iommufd => (not_used("type1"), Fact::known(allow_unsafe, said("iommufd.allow_unsafe_interrupts"))),

@@ -110,7 +110,14 @@ fn overrides_tighten_and_never_loosen() {
     let isolated = verdict("isolated");
     let run = |text: &str, guest| {
         let o = Overrides::parse(text).unwrap();
-        decide(DecisionInput { host: &host, device: &device, isolation: &isolated, guest, overrides: &o, layout: Default::default() })
+        decide(DecisionInput {
+            host: &host,
+            device: &device,
+            isolation: &isolated,
+            guest,
+            overrides: &o,
+            layout: Default::default(),
+        })
     };
     // Relocate -> trap on request.
     let d =

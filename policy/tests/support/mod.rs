@@ -118,3 +118,34 @@ pub fn maps_msix(plan: &MappingPlan, device: &DeviceFacts) -> bool {
             .any(|s| ranges.iter().any(|&(bir, off, len)| bir == b.index && off < s.end() && s.offset < off + len))
     })
 }
+
+/// A type-0 config space image: ids, class, BAR registers (slot, raw value) and an MSI-X
+/// capability at 0x40 (vectors, table BIR/offset, PBA BIR/offset).
+pub fn config_space(
+    ids: (u16, u16),
+    class: u32,
+    bars: &[(usize, u32)],
+    msix: Option<(u16, u8, u32, u8, u32)>,
+) -> Vec<u8> {
+    let mut b = vec![0u8; 256];
+    b[0..2].copy_from_slice(&ids.0.to_le_bytes());
+    b[2..4].copy_from_slice(&ids.1.to_le_bytes());
+    b[0x09..0x0c].copy_from_slice(&class.to_le_bytes()[..3]);
+    for &(slot, raw) in bars {
+        b[0x10 + 4 * slot..0x14 + 4 * slot].copy_from_slice(&raw.to_le_bytes());
+    }
+    if let Some((vectors, tbir, toff, pbir, poff)) = msix {
+        b[6] = 0x10;
+        b[0x34] = 0x40;
+        b[0x40] = 0x11;
+        b[0x42..0x44].copy_from_slice(&(vectors - 1).to_le_bytes());
+        b[0x44..0x48].copy_from_slice(&(toff | u32::from(tbir)).to_le_bytes());
+        b[0x48..0x4c].copy_from_slice(&(poff | u32::from(pbir)).to_le_bytes());
+    }
+    b
+}
+
+/// BAR register values.
+pub const MEM32: u32 = 0x0;
+pub const MEM64: u32 = 0x4;
+pub const IO: u32 = 0x1;
