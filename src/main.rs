@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use msix_policy::policy::{rules, GuestSelection, Overrides};
-use msix_policy::{apply, audit, render, AuditOptions, AuditReport};
+use msix_policy::{apply, audit, diff, export, render, AuditOptions, AuditReport};
 
 /// Bundled fixture audited when `/` shows no PCI functions and no --root was given.
 const BUNDLED_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/qemu/x86-q35-vtd-ir");
@@ -33,6 +33,12 @@ enum Guest {
 enum Format {
     Text,
     Json,
+    /// `diff` and `audit --baseline` only.
+    Markdown,
+    /// `audit` only: a Node Feature Discovery feature file.
+    Nfd,
+    /// `audit` only: a node_exporter textfile-collector file.
+    Prometheus,
 }
 
 #[derive(clap::Args)]
@@ -53,7 +59,22 @@ struct Common {
 #[derive(Subcommand)]
 enum Command {
     /// Decide every PCI function of a host and print the table.
-    Audit(Common),
+    Audit {
+        #[command(flatten)]
+        common: Common,
+        /// Diff this baseline (an audit JSON file or a fixture) against the audit; exit like `diff`.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
+    /// Compare two audits (fixture or root directories, or audit JSON files); exit 1 if anything became less safe.
+    Diff {
+        /// The before side: a fixture or root directory, or an audit JSON file (`-` for stdin).
+        old: PathBuf,
+        /// The after side, the same kinds.
+        new: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Show the facts, plan and reasons behind one function's decision.
     Explain {
         /// The function's address, DDDD:BB:DD.F.
@@ -144,15 +165,42 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
     Ok(())
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+/// Prints a diff; exit status 1 when something became less safe.
+fn print_diff(d: &diff::DiffReport, format: Format) -> Result<ExitCode, String> {
+    use std::io::IsTerminal;
+    let format = match format {
+        Format::Text => diff::Format::Text,
+        Format::Json => diff::Format::Json,
+        Format::Markdown => diff::Format::Markdown,
+        _ => return Err("a diff prints as --format text, json or markdown".into()),
+    };
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!("{}", diff::render(d, format, colour)?);
+    Ok(ExitCode::from(d.exit_code()))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Audit(c) => {
+        Command::Audit { common: c, baseline } => {
             let opts = options(&c)?;
             let report = run_audit(&c, &opts)?;
+            if let Some(b) = baseline {
+                let old = diff::load_side(&b, &opts).map_err(|e| e.to_string())?;
+                return print_diff(&diff::diff_reports(&old, &diff::AuditView::from(&report)), c.format);
+            }
             match c.format {
                 Format::Text => print!("{}", render::text_report(&report)),
                 Format::Json => print_json(&render::json_report(&report))?,
+                Format::Nfd => print!("{}", export::nfd(&report)),
+                Format::Prometheus => print!("{}", export::prometheus(&report)),
+                Format::Markdown => return Err("--format markdown is for diff and audit --baseline".into()),
             }
+        }
+        Command::Diff { old, new, format } => {
+            let opts = AuditOptions::default();
+            let old = diff::load_side(&old, &opts).map_err(|e| e.to_string())?;
+            let new = diff::load_side(&new, &opts).map_err(|e| e.to_string())?;
+            return print_diff(&diff::diff_reports(&old, &new), format);
         }
         Command::Explain { address, common: c } => {
             let opts = options(&c)?;
@@ -164,6 +212,7 @@ fn run(cli: Cli) -> Result<(), String> {
             match c.format {
                 Format::Text => print!("{}", render::text_explain(&report, d)),
                 Format::Json => print_json(&render::json_device(d))?,
+                _ => return Err("explain prints as --format text or json".into()),
             }
         }
         Command::Apply { address, dry_run, common: c } => {
@@ -203,6 +252,9 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Rules { format } => match format {
             Format::Json => print_json(&rules::ALL)?,
+            Format::Markdown | Format::Nfd | Format::Prometheus => {
+                return Err("rules prints as --format text or json".into())
+            }
             Format::Text => {
                 for r in rules::ALL {
                     println!("{}\n    {}\n    reference: {}", r.id, r.summary, r.reference);
@@ -210,12 +262,12 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         },
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => fail(e),
     }
 }
