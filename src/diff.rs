@@ -284,12 +284,20 @@ impl From<&AuditReport> for AuditView {
 impl AuditView {
     /// Reads the JSON `audit --format json` printed.
     pub fn from_json(text: &str, path: &str) -> Result<Self, DiffError> {
-        let value: Value = serde_json::from_str(text).map_err(|err| DiffError::Json { path: path.into(), err })?;
-        if value.get("schema").and_then(Value::as_str) == Some(SCHEMA) {
-            return Err(DiffError::IsDiff { path: path.into() });
-        }
-        let mut view: AuditView =
-            serde_json::from_value(value).map_err(|err| DiffError::Json { path: path.into(), err })?;
+        let mut view: AuditView = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(err) => {
+                // Name the common mistake of passing a diff where an audit belongs.
+                #[derive(Deserialize)]
+                struct Schema {
+                    schema: Option<String>,
+                }
+                if serde_json::from_str::<Schema>(text).is_ok_and(|s| s.schema.as_deref() == Some(SCHEMA)) {
+                    return Err(DiffError::IsDiff { path: path.into() });
+                }
+                return Err(DiffError::Json { path: path.into(), err });
+            }
+        };
         view.source = path.into();
         view.check(path)?;
         Ok(view)
@@ -570,7 +578,7 @@ fn compare_plans(o: Option<&PlanView>, n: Option<&PlanView>, out: &mut Vec<Chang
     }
     let segs = (o.map(PlanView::segments), n.map(PlanView::segments));
     if segs.0 != segs.1 {
-        let list = |v: Option<Vec<String>>| v.map_or(Value::Null, |s| Value::from(s));
+        let list = |v: Option<Vec<String>>| v.map_or(Value::Null, Value::from);
         out.push(change("plan.segments", list(segs.0), list(segs.1), Class::CostOnly, None));
     }
 }
