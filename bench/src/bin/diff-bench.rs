@@ -20,9 +20,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// `n` functions: the fixtures' devices in turn, at 0001:BB:DD.F addresses.
-fn replicate(sources: &[AuditView], n: usize) -> AuditView {
+fn replicate(sources: &[AuditView], n: usize) -> Result<AuditView, String> {
     let devices: Vec<_> = sources.iter().flat_map(|v| v.devices.iter()).collect();
-    let mut out = sources[0].clone();
+    let (Some(first), false) = (sources.first(), devices.is_empty()) else {
+        return Err("the fixtures have no devices".into());
+    };
+    let mut out = first.clone();
     out.devices = (0..n)
         .map(|i| {
             let mut d = devices[i % devices.len()].clone();
@@ -30,7 +33,7 @@ fn replicate(sources: &[AuditView], n: usize) -> AuditView {
             d
         })
         .collect();
-    out
+    Ok(out)
 }
 
 /// The JSON `audit --format json` would print for `n` functions (the recorded VT-d host's devices
@@ -85,7 +88,7 @@ fn main() -> Result<(), String> {
     );
     println!("|---:|---:|---:|---:|---:|");
     for n in sizes {
-        let old = replicate(&sources, n);
+        let old = replicate(&sources, n)?;
         let mut worse = old.clone();
         for d in worse.devices.iter_mut().step_by(8) {
             d.isolation = Isolation::NotIsolated;
