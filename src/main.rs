@@ -33,12 +33,19 @@ enum Guest {
 enum Format {
     Text,
     Json,
-    /// `diff` and `audit --baseline` only.
+    /// `audit --baseline` only.
     Markdown,
     /// `audit` only: a Node Feature Discovery feature file.
     Nfd,
     /// `audit` only: a node_exporter textfile-collector file.
     Prometheus,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(clap::Args)]
@@ -73,7 +80,7 @@ enum Command {
         /// The after side, the same kinds.
         new: PathBuf,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: DiffFormat,
     },
     /// Show the facts, plan and reasons behind one function's decision.
     Explain {
@@ -166,13 +173,12 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
 }
 
 /// Prints a diff; exit status 1 when something became less safe.
-fn print_diff(d: &diff::DiffReport, format: Format) -> Result<ExitCode, String> {
+fn print_diff(d: &diff::DiffReport, format: DiffFormat) -> Result<ExitCode, String> {
     use std::io::IsTerminal;
     let format = match format {
-        Format::Text => diff::Format::Text,
-        Format::Json => diff::Format::Json,
-        Format::Markdown => diff::Format::Markdown,
-        _ => return Err("a diff prints as --format text, json or markdown".into()),
+        DiffFormat::Text => diff::Format::Text,
+        DiffFormat::Json => diff::Format::Json,
+        DiffFormat::Markdown => diff::Format::Markdown,
     };
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     print!("{}", diff::render(d, format, colour)?);
@@ -186,7 +192,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let report = run_audit(&c, &opts)?;
             if let Some(b) = baseline {
                 let old = diff::load_side(&b, &opts).map_err(|e| e.to_string())?;
-                return print_diff(&diff::diff_reports(&old, &diff::AuditView::from(&report)), c.format);
+                let format = match c.format {
+                    Format::Text => DiffFormat::Text,
+                    Format::Json => DiffFormat::Json,
+                    Format::Markdown => DiffFormat::Markdown,
+                    _ => return Err("audit --baseline prints a diff: --format text, json or markdown".into()),
+                };
+                return print_diff(&diff::diff_reports(&old, &diff::AuditView::from(&report)), format);
             }
             match c.format {
                 Format::Text => print!("{}", render::text_report(&report)),
