@@ -18,6 +18,8 @@
 //! ```
 
 pub mod apply;
+pub mod diff;
+pub mod export;
 pub mod render;
 
 /// The README's Rust examples are compiled and run as doctests.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use msix_policy::policy::{rules, GuestSelection, Overrides};
-use msix_policy::{apply, audit, render, AuditOptions, AuditReport};
+use msix_policy::{apply, audit, diff, export, render, AuditOptions, AuditReport};
 
 /// Bundled fixture audited when `/` shows no PCI functions and no --root was given.
 const BUNDLED_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/qemu/x86-q35-vtd-ir");
@@ -35,6 +35,19 @@ enum Format {
     Json,
     /// `-device vfio-pci,...` properties per function (audit only; decides in QEMU's layout).
     Qemu,
+    /// `audit --baseline` only.
+    Markdown,
+    /// `audit` only: a Node Feature Discovery feature file.
+    Nfd,
+    /// `audit` only: a node_exporter textfile-collector file.
+    Prometheus,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(clap::Args)]
@@ -55,7 +68,22 @@ struct Common {
 #[derive(Subcommand)]
 enum Command {
     /// Decide every PCI function of a host and print the table.
-    Audit(Common),
+    Audit {
+        #[command(flatten)]
+        common: Common,
+        /// Diff this baseline (an audit JSON file or a fixture) against the audit; exit like `diff`.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
+    /// Compare two audits (fixture or root directories, or audit JSON files); exit 1 if anything became less safe.
+    Diff {
+        /// The before side: a fixture or root directory, or an audit JSON file (`-` for stdin).
+        old: PathBuf,
+        /// The after side, the same kinds.
+        new: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+    },
     /// Show the facts, plan and reasons behind one function's decision.
     Explain {
         /// The function's address, DDDD:BB:DD.F.
@@ -157,16 +185,48 @@ fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
     Ok(())
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+/// Prints a diff; exit status 1 when something became less safe.
+fn print_diff(d: &diff::DiffReport, format: DiffFormat) -> Result<ExitCode, String> {
+    use std::io::IsTerminal;
+    let format = match format {
+        DiffFormat::Text => diff::Format::Text,
+        DiffFormat::Json => diff::Format::Json,
+        DiffFormat::Markdown => diff::Format::Markdown,
+    };
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    print!("{}", diff::render(d, format, colour)?);
+    Ok(ExitCode::from(d.exit_code()))
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Audit(c) => {
+        Command::Audit { common: c, baseline } => {
             let opts = options(&c)?;
             let report = run_audit(&c, &opts)?;
+            if let Some(b) = baseline {
+                let old = diff::load_side(&b, &opts).map_err(|e| e.to_string())?;
+                let format = match c.format {
+                    Format::Text => DiffFormat::Text,
+                    Format::Json => DiffFormat::Json,
+                    Format::Markdown => DiffFormat::Markdown,
+                    _ => return Err("audit --baseline prints a diff: --format text, json or markdown".into()),
+                };
+                return print_diff(&diff::diff_reports(&old, &diff::AuditView::from(&report)), format);
+            }
             match c.format {
                 Format::Text => print!("{}", render::text_report(&report)),
                 Format::Json => print_json(&render::json_report(&report))?,
                 Format::Qemu => print!("{}", render::qemu_properties(&report)),
+                Format::Nfd => print!("{}", export::nfd(&report)),
+                Format::Prometheus => print!("{}", export::prometheus(&report)),
+                Format::Markdown => return Err("--format markdown is for diff and audit --baseline".into()),
             }
+        }
+        Command::Diff { old, new, format } => {
+            let opts = AuditOptions::default();
+            let old = diff::load_side(&old, &opts).map_err(|e| e.to_string())?;
+            let new = diff::load_side(&new, &opts).map_err(|e| e.to_string())?;
+            return print_diff(&diff::diff_reports(&old, &new), format);
         }
         Command::Explain { address, common: c } => {
             let opts = options(&c)?;
@@ -176,8 +236,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 return Err(format!("no PCI function {address} in {} (it has: {})", report.root, known.join(", ")));
             };
             match c.format {
-                Format::Text | Format::Qemu => print!("{}", render::text_explain(&report, d)),
+                Format::Text => print!("{}", render::text_explain(&report, d)),
                 Format::Json => print_json(&render::json_device_alone(d))?,
+                _ => return Err("explain prints as --format text or json".into()),
             }
         }
         Command::Apply { address, dry_run, common: c } => {
@@ -231,24 +292,28 @@ fn run(cli: Cli) -> Result<(), String> {
             let layout = msix_policy::policy::plan_layout(&input).map_err(|e| format!("{name}: {e}"))?;
             match format {
                 Format::Json => print_json(&layout)?,
-                Format::Text | Format::Qemu => print!("{}", render::text_layout(&layout)),
+                Format::Text => print!("{}", render::text_layout(&layout)),
+                _ => return Err("plan prints as --format text or json".into()),
             }
         }
         Command::Rules { format } => match format {
             Format::Json => print_json(&render::json_rules())?,
-            Format::Text | Format::Qemu => {
+            Format::Markdown | Format::Nfd | Format::Prometheus | Format::Qemu => {
+                return Err("rules prints as --format text or json".into())
+            }
+            Format::Text => {
                 for r in rules::ALL {
                     println!("{}\n    {}\n    reference: {}", r.id, r.summary, r.reference);
                 }
             }
         },
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => fail(e),
     }
 }
