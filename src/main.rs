@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use msix_policy::policy::{rules, GuestSelection, Overrides};
+use msix_policy::policy::{rules, GuestSelection, LayoutMode, Overrides, VmmInput};
 use msix_policy::{apply, audit, diff, export, render, AuditOptions, AuditReport};
 
 /// Bundled fixture audited when `/` shows no PCI functions and no --root was given.
@@ -48,6 +48,13 @@ enum DiffFormat {
     Text,
     Json,
     Markdown,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    MsixPolicy,
+    Qemu,
+    CloudHypervisor,
 }
 
 #[derive(clap::Args)]
@@ -125,6 +132,19 @@ enum Command {
     Plan {
         /// The plan input (`msix-policy/plan-input/v1`); `-` or nothing reads stdin.
         input: Option<PathBuf>,
+        /// Instead of reading an input, build it from an audit of --root for this function
+        /// (its recorded config bytes, its BARs as VFIO regions, the audited isolation).
+        #[arg(long, conflicts_with = "input")]
+        device: Option<String>,
+        /// The root for --device: `/` or a recorded fixture.
+        #[arg(long, requires = "device")]
+        root: Option<PathBuf>,
+        /// Whose guest BAR layout to follow (replaces the input's `mode`).
+        #[arg(long, value_enum)]
+        mode: Option<Mode>,
+        /// Print the plan input (JSON) instead of the layout.
+        #[arg(long)]
+        print_input: bool,
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
     },
@@ -179,9 +199,44 @@ fn run_audit(c: &Common, opts: &AuditOptions) -> Result<AuditReport, String> {
     audit(BUNDLED_FIXTURE, opts).map_err(|e| e.to_string())
 }
 
+/// A plan input from a file, or stdin for `-` or nothing.
+fn read_plan_input(path: Option<PathBuf>) -> Result<VmmInput, String> {
+    let (name, text) = match path.filter(|p| p.as_os_str() != "-") {
+        Some(p) => (p.display().to_string(), std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| format!("stdin: {e}"))?;
+            ("stdin".to_string(), t)
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        format!("{name}: not a plan input ({e}); `msix-policy plan --device ADDR --print-input` shows one")
+    })
+}
+
+/// The plan input an audit of `root` implies for one function.
+fn plan_input_from_audit(root: Option<PathBuf>, address: &str) -> Result<VmmInput, String> {
+    let root = root.unwrap_or_else(|| PathBuf::from("/"));
+    let opened = msix_policy::backends::Root::open(&root).map_err(|e| format!("cannot open root {e}"))?;
+    let report =
+        msix_policy::audit_root(&opened, &AuditOptions::default(), Some(address)).map_err(|e| e.to_string())?;
+    let d = report.devices.first().ok_or_else(|| format!("no PCI function {address} in {}", root.display()))?;
+    msix_policy::vmm_input(&opened, &report, d).ok_or_else(|| format!("{address}: its config cannot be read"))
+}
+
+/// Writes to stdout. A reader that went away (`| head`) ends the command quietly, not with a panic.
+fn emit(text: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        r => r.map_err(|e| format!("stdout: {e}")),
+    }
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
     let s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    println!("{s}");
+    emit(&format!("{s}\n"))?;
     Ok(())
 }
 
@@ -194,7 +249,7 @@ fn print_diff(d: &diff::DiffReport, format: DiffFormat) -> Result<ExitCode, Stri
         DiffFormat::Markdown => diff::Format::Markdown,
     };
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    print!("{}", diff::render(d, format, colour)?);
+    emit(&diff::render(d, format, colour)?)?;
     Ok(ExitCode::from(d.exit_code()))
 }
 
@@ -214,11 +269,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 return print_diff(&diff::diff_reports(&old, &diff::AuditView::from(&report)), format);
             }
             match c.format {
-                Format::Text => print!("{}", render::text_report(&report)),
+                Format::Text => emit(&render::text_report(&report))?,
                 Format::Json => print_json(&render::json_report(&report))?,
-                Format::Qemu => print!("{}", render::qemu_properties(&report)),
-                Format::Nfd => print!("{}", export::nfd(&report)),
-                Format::Prometheus => print!("{}", export::prometheus(&report)),
+                Format::Qemu => emit(&render::qemu_properties(&report))?,
+                Format::Nfd => emit(&export::nfd(&report))?,
+                Format::Prometheus => emit(&export::prometheus(&report))?,
                 Format::Markdown => return Err("--format markdown is for diff and audit --baseline".into()),
             }
         }
@@ -236,7 +291,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 return Err(format!("no PCI function {address} in {} (it has: {})", report.root, known.join(", ")));
             };
             match c.format {
-                Format::Text => print!("{}", render::text_explain(&report, d)),
+                Format::Text => emit(&render::text_explain(&report, d))?,
                 Format::Json => print_json(&render::json_device_alone(d))?,
                 _ => return Err("explain prints as --format text or json".into()),
             }
@@ -247,9 +302,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let report = audit(&root, &opts).map_err(|e| e.to_string())?;
             let d = report.device(&address).ok_or_else(|| format!("no PCI function {address} in {}", report.root))?;
             if dry_run {
-                print!("{}", apply::dry_run(&report, d));
+                emit(&apply::dry_run(&report, d))?;
             } else {
-                print!("{}", apply::live(&report, d, &opts)?);
+                emit(&apply::live(&report, d, &opts)?)?;
             }
         }
         Command::Record { dest, root, kind, description, machine, dmesg } => {
@@ -267,32 +322,35 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let opts =
                 record::RecordOptions { source: host::FixtureSource { kind, description, machine }, dmesg, vfio };
             let s = record::record(&src, &identity, &dest, &opts).map_err(|e| e.to_string())?;
-            println!(
-                "recorded {} PCI functions into {}: {} files, {} links ({} unreadable entries skipped)",
+            emit(&format!(
+                "recorded {} PCI functions into {}: {} files, {} links ({} unreadable entries skipped)\n",
                 s.functions,
                 dest.display(),
                 s.files,
                 s.links,
                 s.skipped
-            );
+            ))?;
         }
-        Command::Plan { input, format } => {
-            let (name, text) = match input.filter(|p| p.as_os_str() != "-") {
-                Some(p) => {
-                    (p.display().to_string(), std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?)
-                }
-                None => {
-                    let mut t = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| format!("stdin: {e}"))?;
-                    ("stdin".to_string(), t)
-                }
+        Command::Plan { input, device, root, mode, print_input, format } => {
+            let mut input = match device {
+                Some(address) => plan_input_from_audit(root, &address)?,
+                None => read_plan_input(input)?,
             };
-            let input: msix_policy::policy::VmmInput =
-                serde_json::from_str(&text).map_err(|e| format!("{name}: not a plan input: {e}"))?;
-            let layout = msix_policy::policy::plan_layout(&input).map_err(|e| format!("{name}: {e}"))?;
+            if let Some(m) = mode {
+                input.mode = match m {
+                    Mode::MsixPolicy => LayoutMode::MsixPolicy,
+                    Mode::Qemu => LayoutMode::Qemu,
+                    Mode::CloudHypervisor => LayoutMode::CloudHypervisor,
+                };
+            }
+            if print_input {
+                print_json(&input)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let layout = msix_policy::policy::plan_layout(&input).map_err(|e| e.to_string())?;
             match format {
                 Format::Json => print_json(&layout)?,
-                Format::Text => print!("{}", render::text_layout(&layout)),
+                Format::Text => emit(&render::text_layout(&layout))?,
                 _ => return Err("plan prints as --format text or json".into()),
             }
         }
@@ -303,7 +361,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Format::Text => {
                 for r in rules::ALL {
-                    println!("{}\n    {}\n    reference: {}", r.id, r.summary, r.reference);
+                    emit(&format!("{}\n    {}\n    reference: {}\n", r.id, r.summary, r.reference))?;
                 }
             }
         },

@@ -155,3 +155,45 @@ fn a_host_with_nothing_to_show_falls_back_to_the_bundled_fixture() {
     assert!(stderr(&o).contains("shows no PCI functions; auditing the bundled fixture"), "{}", stderr(&o));
     assert!(stdout(&o).contains("qemu/x86-q35-vtd-ir") && stdout(&o).contains("x86 Intel VT-d"), "{}", stdout(&o));
 }
+
+#[test]
+fn plan_lays_out_a_device_from_its_input_file_and_from_an_audit() {
+    let fixture = common::fixture("synthetic/arm64-its-64k");
+    let root = fixture.to_str().unwrap();
+    let input = run(&["plan", "--device", "0000:00:03.0", "--root", root, "--print-input"]);
+    assert!(input.status.success(), "{}", stderr(&input));
+    let dir = common::TempDir::new();
+    let file = dir.path().join("nvme.json");
+    std::fs::write(&file, &input.stdout).unwrap();
+    let from_file = run(&["plan", file.to_str().unwrap()]);
+    let from_audit = run(&["plan", "--device", "0000:00:03.0", "--root", root]);
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+    assert_eq!(stdout(&from_file), stdout(&from_audit));
+    let layout: serde_json::Value = serde_json::from_slice(&from_file.stdout).unwrap();
+    assert_eq!(layout["schema"], "msix-policy/layout/v1");
+    assert_eq!(layout["exposure"], "relocate");
+    assert_eq!(layout["msix"]["table_bir"], 2);
+    // QEMU's geometry for the same decision: the PBA right after the table.
+    let qemu = run(&["plan", file.to_str().unwrap(), "--mode", "qemu"]);
+    let q: serde_json::Value = serde_json::from_slice(&qemu.stdout).unwrap();
+    assert_eq!(q["msix"]["pba_offset"], 65 * 16);
+    // Bad input: exit 2 and one line that names the field.
+    std::fs::write(&file, r#"{"config":"00","regions":[],"page_size":12288,"isolation":{"kind":"kernel-accepted","backend":"type1","allow_unsafe_interrupts":false}}"#).unwrap();
+    let bad = run(&["plan", file.to_str().unwrap()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("page_size 12288"), "{}", stderr(&bad));
+    assert_eq!(stderr(&bad).lines().count(), 1);
+}
+
+#[test]
+fn audit_for_qemu_names_the_relocation_bar_or_why_not() {
+    let f = common::fixture("synthetic/arm64-its-64k");
+    let o = run(&["audit", "--root", f.to_str().unwrap(), "--format", "qemu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("-device vfio-pci,host=0000:00:03.0,x-msix-relocation=bar2"), "{out}");
+    let refused =
+        run(&["audit", "--root", common::fixture("qemu/x86-q35-no-iommu").to_str().unwrap(), "--format", "qemu"]);
+    assert!(stdout(&refused).lines().filter(|l| l.starts_with("-device")).count() == 0, "{}", stdout(&refused));
+    assert!(stdout(&refused).contains("refuse: do not assign"));
+}

@@ -1,0 +1,38 @@
+#![no_main]
+//! The VMM entry point on hostile input: the bytes as plan-input JSON, and the same bytes as a
+//! config space with region info made from their tail. An error or a layout, never a panic; a
+//! layout's slots are whole pages.
+use libfuzzer_sys::fuzz_target;
+use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput};
+use msix_policy_engine::{GuestSelection, LayoutMode, VfioBackend};
+
+fn check(input: &VmmInput) {
+    if let Ok(l) = plan_layout(input) {
+        for (_, m) in l.memory_slots() {
+            assert_eq!(m.mmap_length % l.page_size, 0);
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(input) = serde_json::from_slice::<VmmInput>(data) {
+        check(&input);
+    }
+    // Struct input: up to 256 bytes of config, then (index, log2 size, flags) triples.
+    let (config, rest) = data.split_at(data.len().min(256));
+    let regions = rest
+        .chunks(3)
+        .map(|c| {
+            let size = 1u64.checked_shl(u32::from(*c.get(1).unwrap_or(&0) % 64)).unwrap_or(0);
+            VfioRegion::new(u32::from(c[0] % 8), size, u32::from(*c.get(2).unwrap_or(&0) % 16)).msix_mappable(c[0] & 0x80 != 0)
+        })
+        .collect();
+    let page = 4096u64 << (data.first().copied().unwrap_or(0) % 5);
+    let iso = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
+    for mode in [LayoutMode::MsixPolicy, LayoutMode::Qemu, LayoutMode::CloudHypervisor] {
+        let input = VmmInput::new(config.to_vec(), regions.clone(), page, iso.clone())
+            .guest(GuestSelection::DirectTableWrites)
+            .mode(mode);
+        check(&input);
+    }
+});
