@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use crate::backends::vfio::{self, KernelVfio, RegionInfo};
 use crate::backends::Root;
-use crate::policy::{Evidence, Fact, Mappability, MappableSource, MsixFacts, SegmentAction};
-use crate::{redecide, AuditOptions, AuditReport, DeviceReport};
+use crate::policy::vmm::{plan_layout_with_overrides, IsolationAttestation, VmmInput};
+use crate::policy::{Exposure, MsixFacts, SegmentAction};
+use crate::{AuditOptions, AuditReport, DeviceReport};
 
 /// What would be mapped and trapped, without touching any device.
 pub fn dry_run(report: &AuditReport, d: &DeviceReport) -> String {
@@ -64,8 +65,10 @@ fn describe_region(r: &RegionInfo) -> String {
     )
 }
 
-/// Opens the device, probes the MSI-X BAR, decides again with the probed mappability, maps
-/// every `map` segment, reads a register through a mapping and through the fd, and releases.
+/// Opens the device and does what a VMM does with it: reads its config space through VFIO and
+/// the region info of every BAR, hands those facts (with the audited isolation verdict) to the
+/// engine's VMM entry point, maps every memory slot of the layout, reads a register through a
+/// mapping and through the fd, and releases.
 pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Result<String, String> {
     if !report.live {
         return Err(format!(
@@ -79,30 +82,42 @@ pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Resu
     let mut out = String::new();
     let _ = writeln!(out, "{}: opened through VFIO (group {}, {})", d.address, dev.group, vfio::IOMMU_NAME);
 
-    // The probed capability replaces the kernel-release inference.
-    let mut host = report.host.clone();
-    if let MsixFacts::Present { capability } = &d.facts.msix {
-        let info = dev.region_info(u32::from(capability.table_bir)).map_err(|e| e.to_string())?;
-        let ev = Evidence::new(
-            format!("vfio:region-info BAR{}", capability.table_bir),
-            format!("VFIO_REGION_INFO_CAP_MSIX_MAPPABLE {}", if info.msix_mappable { "present" } else { "absent" }),
-        );
-        host.msix_mappable =
-            Mappability { mappable: Fact::known(info.msix_mappable, ev), source: Some(MappableSource::Probed) };
-    }
-    let decision = redecide(d, &host, opts).map_err(|e| e.to_string())?;
-    let rules: Vec<&str> = decision.rule_ids().collect();
+    // The VMM's facts, probed: config space through the VFIO config region, every BAR's region.
+    let regions = dev.bar_regions().map_err(|e| e.to_string())?;
+    let config = match dev.read_config(4096) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(out, "  config through VFIO failed ({e}); using sysfs config");
+            root.read(&format!("{}/{}/config", crate::backends::pci::DEVICES_DIR, d.address))
+                .map_err(|e| e.to_string())?
+        }
+    };
+    let host = &report.host;
+    let allow_unsafe = host.allow_unsafe_for(host.vfio_backend).and_then(|f| f.value).unwrap_or(false);
+    let isolation = IsolationAttestation::Audited {
+        verdict: d.decision.isolation.clone(),
+        backend: host.vfio_backend,
+        allow_unsafe_interrupts: allow_unsafe,
+    };
+    let input = VmmInput::new(config, regions, host.page_size, isolation)
+        .address(d.address.clone())
+        .arch(host.arch.clone())
+        .guest(opts.guest)
+        .mode(opts.layout.mode)
+        .relocation(opts.layout.relocation);
+    let layout = plan_layout_with_overrides(&input, &opts.overrides).map_err(|e| format!("{}: {e}", d.address))?;
+    let rules: Vec<&str> = layout.decision.rule_ids().collect();
     let _ = writeln!(
         out,
         "decision: exposure {} risk {} ({})",
-        decision.exposure.as_str(),
-        decision.risk.as_str(),
+        layout.exposure.as_str(),
+        layout.risk.as_str(),
         rules.join(" > ")
     );
-    let Some(plan) = &decision.plan else {
+    if layout.exposure == Exposure::Refuse {
         return Err(format!("{}: refused, nothing to map ({})", d.address, rules.join(" > ")));
-    };
-    let applied = vfio::apply_plan(&dev, plan).map_err(|e| e.to_string())?;
+    }
+    let applied = vfio::map_layout(&dev, &layout).map_err(|e| e.to_string())?;
     for r in &applied.regions {
         let _ = writeln!(out, "  {}", describe_region(r));
     }
@@ -139,6 +154,17 @@ pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Resu
     }
     for t in &applied.trapped {
         let _ = writeln!(out, "  trapped BAR{} {:#010x}+{:#x} ({})", t.bar, t.offset, t.length, t.what);
+    }
+    if let Some(m) = layout.msix {
+        let _ = writeln!(
+            out,
+            "  guest MSI-X: table BAR{}+{:#x}, PBA BAR{}+{:#x}{}",
+            m.table_bir,
+            m.table_offset,
+            m.pba_bir,
+            m.pba_offset,
+            if m.relocated { " (relocated)" } else { "" }
+        );
     }
     let (n_map, n_trap) = (applied.mapped.len(), applied.trapped.len());
     drop(applied);

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // Struct input: up to 256 bytes of config, then (index, log2 size, flags) triples.
     let (config, rest) = data.split_at(data.len().min(256));
-    let regions = rest
+    let regions: Vec<VfioRegion> = rest
         .chunks(3)
         .map(|c| {
             let size = 1u64.checked_shl(u32::from(*c.get(1).unwrap_or(&0) % 64)).unwrap_or(0);

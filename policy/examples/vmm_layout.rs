@@ -42,7 +42,13 @@ fn main() {
             std::process::exit(2);
         }
     };
-    println!("exposure {} risk {} ({} layout v{})", layout.exposure.as_str(), layout.risk.as_str(), layout.mode.as_str(), layout.layout_version);
+    println!(
+        "exposure {} risk {} ({} layout v{})",
+        layout.exposure.as_str(),
+        layout.risk.as_str(),
+        layout.mode.as_str(),
+        layout.layout_version
+    );
     for r in &layout.decision.reasons {
         println!("  because {}: {}", r.rule, r.detail);
     }

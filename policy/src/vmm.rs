@@ -461,13 +461,18 @@ impl RegionOffsets for InputOffsets<'_> {
 
 /// The VMM's call: validate, decide, lay out. Same input and layout version, same layout.
 pub fn plan_layout(input: &VmmInput) -> Result<Layout, InputError> {
+    plan_layout_with_overrides(input, &Overrides::default())
+}
+
+/// [`plan_layout`] under an operator's overrides (which may only make the decision safer).
+pub fn plan_layout_with_overrides(input: &VmmInput, overrides: &Overrides) -> Result<Layout, InputError> {
     let f = facts(input)?;
     let decision = decide(DecisionInput {
         host: &f.host,
         device: &f.device,
         isolation: &f.isolation,
         guest: input.guest,
-        overrides: &Overrides::default(),
+        overrides,
         layout: f.layout,
     })?;
     Ok(layout::build(&f.device, decision, input.page_size, &f.layout, &InputOffsets(&input.regions)))

@@ -3,7 +3,8 @@
 
 use std::io;
 
-use msix_policy_engine::{BarOrigin, MappingPlan, SegmentAction};
+use msix_policy_engine::vmm::VfioRegion;
+use msix_policy_engine::{BarOrigin, Layout, MappingPlan, MmapArea, SegmentAction};
 use vfio_bindings::bindings::vfio::{VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE};
 
 use super::caps::{parse_region_info, CapError, RegionInfo, REGION_INFO_LEN};
@@ -43,7 +44,8 @@ pub enum ApplyError {
     Mmap { bar: u8, offset: u64, length: u64, err: io::Error, unmapped: usize },
 }
 
-/// An open container, group and device; closed in reverse order on drop.
+/// An open container, group and device; closed in reverse order on drop when this opened them
+/// ([`open_device`]), left open when the VMM owns them ([`OpenDevice::with_fds`]).
 pub struct OpenDevice<'s, S: VfioSys + ?Sized> {
     sys: &'s S,
     pub address: String,
@@ -51,15 +53,28 @@ pub struct OpenDevice<'s, S: VfioSys + ?Sized> {
     container: RawFd,
     group_fd: RawFd,
     device: RawFd,
+    owned: bool,
 }
 
 impl<S: VfioSys + ?Sized> Drop for OpenDevice<'_, S> {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         for fd in [self.device, self.group_fd, self.container] {
             if fd >= 0 {
                 self.sys.close(fd);
             }
         }
+    }
+}
+
+impl<'s, S: VfioSys + ?Sized> OpenDevice<'s, S> {
+    /// A device the VMM already opened (container set up, group attached, device fd obtained;
+    /// or, with iommufd, a bound cdev: pass -1 for the container and group). Nothing is closed
+    /// on drop: the fds stay the VMM's.
+    pub fn with_fds(sys: &'s S, address: &str, group: u32, container: RawFd, group_fd: RawFd, device: RawFd) -> Self {
+        OpenDevice { sys, address: address.into(), group, container, group_fd, device, owned: false }
     }
 }
 
@@ -81,6 +96,21 @@ pub fn group_members(root: &Root, group: u32, except: &str) -> Vec<String> {
         .collect()
 }
 
+/// The device a VMM already opened, through duplicates of its fds (container, group, device):
+/// the duplicates are closed on drop, the VMM's fds stay open and stay the VMM's.
+pub fn adopt_vmm_fds<'s>(
+    sys: &'s super::KernelVfio,
+    address: &str,
+    group: u32,
+    fds: [std::os::fd::BorrowedFd<'_>; 3],
+) -> io::Result<OpenDevice<'s, super::KernelVfio>> {
+    let [container, group_fd, device] = fds;
+    let mut dev =
+        OpenDevice::with_fds(sys, address, group, sys.adopt(container)?, sys.adopt(group_fd)?, sys.adopt(device)?);
+    dev.owned = true;
+    Ok(dev)
+}
+
 /// Opens `address` (in IOMMU group `group`) through VFIO, checking every step.
 pub fn open_device<'s, S: VfioSys + ?Sized>(
     sys: &'s S,
@@ -89,7 +119,8 @@ pub fn open_device<'s, S: VfioSys + ?Sized>(
     group: Option<u32>,
 ) -> Result<OpenDevice<'s, S>, ApplyError> {
     let group = group.ok_or_else(|| ApplyError::NoGroup { address: address.into() })?;
-    let mut dev = OpenDevice { sys, address: address.into(), group, container: -1, group_fd: -1, device: -1 };
+    let mut dev =
+        OpenDevice { sys, address: address.into(), group, container: -1, group_fd: -1, device: -1, owned: true };
     dev.container = sys.open(CONTAINER).map_err(|err| ApplyError::Open {
         path: CONTAINER.into(),
         err,
@@ -143,6 +174,31 @@ impl<S: VfioSys + ?Sized> OpenDevice<'_, S> {
             return Err(ApplyError::Caps { index, err: CapError::Short(len) });
         }
         Ok(second)
+    }
+
+    /// The BAR regions (0-5) as the VMM entry point takes them; BARs of size 0 are left out.
+    pub fn bar_regions(&self) -> Result<Vec<VfioRegion>, ApplyError> {
+        let mut out = Vec::new();
+        for index in 0..6u32 {
+            let r = self.region_info(index)?;
+            if r.size == 0 {
+                continue;
+            }
+            let mut v = VfioRegion::new(index, r.size, r.flags).msix_mappable(r.msix_mappable).at(r.offset);
+            if let Some(areas) = &r.sparse {
+                v = v.sparse(areas.iter().map(|&(offset, size)| MmapArea { offset, size }).collect());
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// The config space as the VMM reads it: through the VFIO config region (index 7).
+    pub fn read_config(&self, len: usize) -> Result<Vec<u8>, ApplyError> {
+        const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
+        let r = self.region_info(VFIO_PCI_CONFIG_REGION_INDEX)?;
+        let len = len.min(usize::try_from(r.size).unwrap_or(usize::MAX));
+        self.read_region(&r, 0, len).map_err(|err| ApplyError::RegionInfo { index: VFIO_PCI_CONFIG_REGION_INDEX, err })
     }
 
     /// Reads through the device fd (the kernel's read path, no mapping).
@@ -234,6 +290,49 @@ pub fn apply_plan<'d, 's, S: VfioSys + ?Sized>(
             Err(err) => {
                 let unmapped = applied.mapped.len();
                 return Err(ApplyError::Mmap { bar, offset: s.offset, length: s.length, err, unmapped });
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// Maps every memory slot of a layout (the VMM entry point's output): each `mmap_length` bytes
+/// of the device fd at `region_offset`, after checking that the kernel allows it. Nothing is
+/// mapped when a check fails; a failing mmap unmaps what was mapped before it. Trapped ranges
+/// are listed with what they hold and their handler.
+pub fn map_layout<'d, 's, S: VfioSys + ?Sized>(
+    dev: &'d OpenDevice<'s, S>,
+    layout: &Layout,
+) -> Result<Applied<'d, 's, S>, ApplyError> {
+    let mut applied = Applied { dev, mapped: Vec::new(), trapped: Vec::new(), regions: Vec::new() };
+    let mut to_map = Vec::new();
+    for bar in &layout.bars {
+        for t in &bar.trap {
+            let what = format!("{:?} -> {:?}", t.holds, t.handler);
+            applied.trapped.push(TrappedRange { bar: bar.index, offset: t.offset, length: t.length, what });
+        }
+        if bar.mmap.is_empty() {
+            continue;
+        }
+        let region = dev.region_info(u32::from(bar.index))?;
+        for m in &bar.mmap {
+            // vfio-pci maps a sub-page BAR's whole page; the region itself is the BAR's size.
+            let checked = m.length.min(region.size.saturating_sub(m.offset));
+            if !region.allows_mmap(m.offset, checked) {
+                let why =
+                    format!("flags {:#x}, size {:#x}, sparse areas {:x?}", region.flags, region.size, region.sparse);
+                return Err(ApplyError::NotMappable { bar: bar.index, offset: m.offset, length: m.length, why });
+            }
+            to_map.push((bar.index, *m));
+        }
+        applied.regions.push(region);
+    }
+    for (bar, m) in to_map {
+        match dev.sys.mmap(dev.device, m.region_offset, m.mmap_length) {
+            Ok(addr) => applied.mapped.push(MappedRange { bar, offset: m.offset, length: m.mmap_length, addr }),
+            Err(err) => {
+                let unmapped = applied.mapped.len();
+                return Err(ApplyError::Mmap { bar, offset: m.offset, length: m.mmap_length, err, unmapped });
             }
         }
     }

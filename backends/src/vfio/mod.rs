@@ -5,7 +5,9 @@ pub mod apply;
 pub mod caps;
 pub mod sys;
 
-pub use apply::{apply_plan, open_device, Applied, ApplyError, MappedRange, OpenDevice, TrappedRange};
+pub use apply::{
+    adopt_vmm_fds, apply_plan, map_layout, open_device, Applied, ApplyError, MappedRange, OpenDevice, TrappedRange,
+};
 pub use caps::{parse_region_info, RegionInfo};
 pub use sys::{KernelVfio, VfioSys};
 

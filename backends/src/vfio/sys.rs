@@ -82,6 +82,12 @@ impl KernelVfio {
         Self::default()
     }
 
+    /// Takes a duplicate of an fd the VMM owns (container, group or device): ioctls and mmap on
+    /// the duplicate act on the same open file; closing it leaves the VMM's fd open.
+    pub fn adopt(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<RawFd> {
+        Ok(self.keep(fd.try_clone_to_owned()?))
+    }
+
     fn keep(&self, fd: OwnedFd) -> RawFd {
         let raw = fd.as_raw_fd();
         self.fds.lock().unwrap_or_else(|e| e.into_inner()).insert(raw, fd);

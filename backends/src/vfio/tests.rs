@@ -242,3 +242,62 @@ fn a_failing_mmap_unmaps_what_was_mapped_and_names_the_segment() {
     let e = apply_plan(&dev, &two).err().unwrap();
     assert!(matches!(e, ApplyError::Mmap { bar: 0, offset: 0x2000, unmapped: 1, .. }), "{e}");
 }
+
+/// Region info per index, with the kernel's argsz retry; indices not given are empty regions.
+fn serve_regions(m: &mut MockVfioSys, infos: Vec<RegionInfo>) {
+    m.expect_region_info().returning(move |_, index, asked| {
+        let info =
+            infos.iter().find(|r| r.index == index).cloned().unwrap_or(RegionInfo { index, ..Default::default() });
+        let full = encode_region_info(&info);
+        let mut b = full.clone();
+        if (asked as usize) < full.len() {
+            b.truncate(asked as usize);
+            b[0..4].copy_from_slice(&(full.len() as u32).to_ne_bytes());
+            b[12..16].copy_from_slice(&0u32.to_ne_bytes());
+        }
+        Ok(b)
+    });
+}
+
+#[test]
+fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything() {
+    use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VmmInput};
+    use msix_policy_engine::{Exposure, GuestSelection, VfioBackend};
+    // No open or close is expected: mockall fails the test on any such call.
+    let mut m = MockVfioSys::new();
+    serve_regions(&mut m, vec![bar0(|r| r.msix_mappable = true)]);
+    m.expect_mmap().with(eq(DEVICE), eq(0u64), eq(0x2000u64)).times(1).returning(|_, _, _| Ok(0x7000_0000));
+    m.expect_munmap().with(eq(0x7000_0000usize), eq(0x2000u64)).times(1).returning(|_, _| Ok(()));
+    let dev = super::apply::OpenDevice::with_fds(&m, "0000:00:04.0", 4, CONTAINER, GROUP, DEVICE);
+    let regions = dev.bar_regions().unwrap();
+    assert_eq!(regions.len(), 1);
+    assert!(regions[0].msix_mappable);
+    // The NVMe function's recorded config: table at BAR0+0x2000, PBA at +0x3000.
+    let config = root().read("sys/bus/pci/devices/0000:00:04.0/config").unwrap();
+    let iso = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
+    let input = VmmInput::new(config, regions, 4096, iso).guest(GuestSelection::DirectTableWrites);
+    let layout = plan_layout(&input).unwrap();
+    assert_eq!(layout.exposure, Exposure::Trap);
+    let applied = super::apply::map_layout(&dev, &layout).unwrap();
+    assert_eq!(applied.mapped.len(), 1);
+    assert!(applied.trapped.iter().any(|t| t.what.starts_with("Table")));
+    drop(applied);
+    drop(dev);
+}
+
+#[test]
+fn a_layout_that_maps_what_the_region_forbids_maps_nothing() {
+    use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+    use msix_policy_engine::{GuestSelection, VfioBackend};
+    let mut m = MockVfioSys::new();
+    // The kernel says BAR0 cannot be mmapped; the layout was made from other (stale) facts.
+    serve_regions(&mut m, vec![bar0(|r| r.flags &= !VFIO_REGION_INFO_FLAG_MMAP)]);
+    let dev = super::apply::OpenDevice::with_fds(&m, "0000:00:04.0", 4, CONTAINER, GROUP, DEVICE);
+    let config = root().read("sys/bus/pci/devices/0000:00:04.0/config").unwrap();
+    let iso = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
+    let stale = vec![VfioRegion::new(0, 0x4000, REGION_RW | REGION_MMAP).msix_mappable(true)];
+    let layout =
+        plan_layout(&VmmInput::new(config, stale, 4096, iso).guest(GuestSelection::DirectTableWrites)).unwrap();
+    let err = super::apply::map_layout(&dev, &layout).err().unwrap();
+    assert!(matches!(err, ApplyError::NotMappable { bar: 0, .. }), "{err}");
+}
