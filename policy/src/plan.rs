@@ -354,11 +354,17 @@ fn physical_bar_plan(
         if cursor < a {
             push(cursor, a, SegmentAction::Map);
         }
-        let mut p = a;
-        while p < b {
-            let q = (align_down(p, page) + page).min(b);
-            push(p, q, SegmentAction::Trap(classify((p, q))));
-            p = q;
+        // Each trapped page is classed by what it holds. Classes change only at the page
+        // boundaries around the table and the PBA, so the range is cut there, not page by page
+        // (a huge unmappable BAR would otherwise take a step per page).
+        let mut cuts = vec![a, b];
+        for (s, e) in msix.iter().flat_map(|m| m.ranges()) {
+            cuts.extend([align_down(s, page), align_up(e, page)].into_iter().filter(|&c| c > a && c < b));
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        for w in cuts.windows(2) {
+            push(w[0], w[1], SegmentAction::Trap(classify((w[0], w[1]))));
         }
         cursor = b;
     }

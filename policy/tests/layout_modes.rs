@@ -256,3 +256,15 @@ fn impossible_facts_are_errors_naming_the_field() {
     });
     assert!(sparse.to_string().contains("sparse mmap area 0x3000+0x2000"), "{sparse}");
 }
+
+/// A huge BAR VFIO will not map traps whole in one range, not page by page.
+#[test]
+fn a_huge_unmappable_bar_is_one_trapped_range() {
+    let mut input = nvme(4 * K);
+    input.regions = vec![VfioRegion::new(0, 1 << 62, REGION_RW)];
+    let l = plan_layout(&input).unwrap();
+    let b = l.bar(0).unwrap();
+    assert!(b.mmap.is_empty());
+    assert_eq!(b.trap.last().map(|t| t.offset + t.length), Some(1 << 62));
+    assert!(b.trap.len() <= 5, "{:?}", b.trap);
+}

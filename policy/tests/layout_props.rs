@@ -54,7 +54,7 @@ fn check_layout(l: &Layout, input: &VmmInput) -> Result<(), String> {
 fn arb_region() -> impl Strategy<Value = VfioRegion> {
     (
         0u32..8,
-        prop_oneof![Just(0u64), (4u32..24).prop_map(|s| 1u64 << s), any::<u64>()],
+        prop_oneof![Just(0u64), (4u32..24).prop_map(|s| 1u64 << s), (24u32..64).prop_map(|s| 1u64 << s), any::<u64>()],
         any::<u32>(),
         any::<bool>(),
         proptest::option::of(proptest::collection::vec((0u64..0x20000, 0u64..0x20000), 0..3)),
