@@ -190,3 +190,37 @@ fn merges_to_the_safest_matching_rule() {
     assert_eq!(eff.exposure, Some(Exposure::Relocate));
     assert!(!eff.forbid_relocation);
 }
+
+/// Facts no host can have are a typed error naming the field, never a panic or a plan.
+#[test]
+fn impossible_facts_are_errors_not_plans() {
+    use msix_policy_engine::{Bar, BarKind, DecideError, FactsError};
+    let iso = verdict("isolated");
+    let o = Overrides::default();
+    let run = |host: &HostFacts, device: &DeviceFacts| {
+        decide(DecisionInput {
+            host,
+            device,
+            isolation: &iso,
+            guest: GuestSelection::Auto,
+            overrides: &o,
+            layout: Default::default(),
+        })
+    };
+    let device = nvme();
+    for page in [0, 1, 12288, 2048] {
+        let host = support::host(page, VfioBackend::Type1, Some(false), Some(true));
+        assert_eq!(run(&host, &device).unwrap_err(), DecideError::InvalidFacts(FactsError::PageSize(page)));
+    }
+    let host = support::host(4096, VfioBackend::Type1, Some(false), Some(true));
+    let bar = |index, kind| Bar { index, kind, prefetchable: false, start: 0, size: 0x4000 };
+    for (bars, err) in [
+        (vec![bar(9, BarKind::Memory32)], FactsError::BarOutOfRange(9)),
+        (vec![bar(0, BarKind::Memory64), bar(0, BarKind::Memory32)], FactsError::DuplicateBar(0)),
+        (vec![bar(0, BarKind::Memory64), bar(1, BarKind::Memory32)], FactsError::BarInUpperHalf(1, 0)),
+    ] {
+        let mut d = nvme();
+        d.bars = Some(bars);
+        assert_eq!(run(&host, &d).unwrap_err(), DecideError::InvalidFacts(err));
+    }
+}
