@@ -36,6 +36,8 @@ for t in "${targets[@]}"; do
     export "CARGO_TARGET_${env_t}_RUNNER=$runner"
     # Tests that start the CLI binary start it through the same emulator.
     export MSIX_POLICY_TEST_RUNNER="$runner"
+    # The C ABI test builds its C program with the target's cross compiler.
+    export MSIX_POLICY_TEST_CC="${gnu[$t]}-gcc"
     echo "== cargo test --workspace --target $t (under ${qemu[$t]})"
     cargo test --workspace --target "$t"
 done

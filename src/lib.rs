@@ -45,6 +45,36 @@ pub struct AuditOptions {
     pub overrides: Overrides,
     /// Whose BAR layout relocations follow, and what they may change.
     pub layout: policy::LayoutOptions,
+    /// Device files a live audit may open beyond sysfs and procfs.
+    pub live_probes: LiveProbes,
+}
+
+impl AuditOptions {
+    /// Options for a sandboxed caller (a VMM under seccomp or landlock): sysfs and procfs only,
+    /// never /dev/kmsg or /dev/kvm.
+    pub fn sandboxed() -> Self {
+        AuditOptions { live_probes: LiveProbes::NONE, ..Default::default() }
+    }
+}
+
+/// Device files a live audit opens beyond sysfs and procfs. Recorded roots never open either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveProbes {
+    /// Read the kernel log from /dev/kmsg (evidence of interrupt remapping and ITS quirks).
+    pub kernel_log: bool,
+    /// Open /dev/kvm to probe KVM_CAP_SIGNAL_MSI and KVM_CAP_MSI_DEVID.
+    pub kvm: bool,
+}
+
+impl LiveProbes {
+    /// Neither.
+    pub const NONE: LiveProbes = LiveProbes { kernel_log: false, kvm: false };
+}
+
+impl Default for LiveProbes {
+    fn default() -> Self {
+        LiveProbes { kernel_log: true, kvm: true }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +233,7 @@ fn audit_filtered(path: &Path, opts: &AuditOptions, only: Option<&str>) -> Resul
 /// one function only.
 pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Result<AuditReport, AuditError> {
     let identity: HostIdentity = backends::host::identify(root)?;
-    let kernel = KernelSources::read(root);
+    let kernel = KernelSources::read_with(root, opts.live_probes.kernel_log);
     // One function asked for: read only its directory.
     let functions = match only {
         Some(a) => backends::pci::gather_one(root, a).into_iter().collect(),
@@ -244,7 +274,7 @@ pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Resul
         host,
         host_evidence,
         platform_evidence: assessment.evidence,
-        kvm: root.is_live().then(|| backends::kvm::probe(root)),
+        kvm: (root.is_live() && opts.live_probes.kvm).then(|| backends::kvm::probe(root)),
         devices,
     })
 }

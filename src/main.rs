@@ -178,7 +178,7 @@ fn options(c: &Common) -> Result<AuditOptions, String> {
     if c.format == Format::Qemu {
         layout.mode = msix_policy::policy::LayoutMode::Qemu;
     }
-    Ok(AuditOptions { guest, overrides, layout })
+    Ok(AuditOptions { guest, overrides, layout, ..Default::default() })
 }
 
 /// Audits --root, or `/`; when `/` has no PCI functions to show, the bundled fixture.

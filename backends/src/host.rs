@@ -148,7 +148,15 @@ pub struct KernelSources {
 }
 
 impl KernelSources {
+    /// Reads the kernel sources of a root; on the live host, the kernel log from /dev/kmsg when
+    /// the root has no `dmesg.txt`.
     pub fn read(root: &Root) -> Self {
+        Self::read_with(root, true)
+    }
+
+    /// Like [`KernelSources::read`]; `kernel_log: false` never opens /dev/kmsg (a sandboxed VMM
+    /// under seccomp or landlock), leaving the log unknown unless the root holds `dmesg.txt`.
+    pub fn read_with(root: &Root, kernel_log: bool) -> Self {
         let cmdline = match root.read("proc/cmdline") {
             Ok(b) => match Cmdline::validate(&b) {
                 Ok(t) => Fact::known(
@@ -173,6 +181,9 @@ impl KernelSources {
                 Fact::known(t, Evidence::new(DMESG_TXT, format!("{n} lines")))
             }
             // The live host's own log, as a recording would have stored it.
+            Err(_) if root.is_live() && !kernel_log => {
+                Fact::unknown(Evidence::new("/dev/kmsg", "not read: live probes turned off by the caller"))
+            }
             Err(_) if root.is_live() => match crate::record::read_kmsg() {
                 Some(t) => {
                     let n = t.lines().count();

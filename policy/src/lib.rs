@@ -17,7 +17,7 @@ pub mod vmm;
 pub use decide::{decide, resolve_guest, DecideError, DecisionInput};
 pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
 pub use facts::*;
-pub use layout::{GuestBar, GuestMsix, Layout, MmapRange, TrapContents, TrapHandler, TrapRange};
+pub use layout::{GuestBar, GuestMsix, Layout, MmapRange, TrapContents, TrapHandler, TrapRange, LAYOUT_VERSION};
 pub use overrides::{OverrideError, Overrides};
 pub use plan::{
     BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, RelocationPolicy, Segment, SegmentAction, TrapKind,

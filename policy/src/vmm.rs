@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
-//! use msix_policy_engine::VfioBackend;
+//! use msix_policy_engine::{GuestSelection, VfioBackend};
 //!
 //! // An NVMe function: BAR0 64-bit, 16 KiB; 65 vectors, table at 0x2000, PBA at 0x3000.
 //! let mut config = vec![0u8; 256];
@@ -20,7 +20,9 @@
 //!     vec![VfioRegion::new(0, 0x4000, REGION_RW | REGION_MMAP).msix_mappable(true)],
 //!     65536,
 //!     IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false },
-//! );
+//! )
+//! // An x86 or arm64 guest writes its table (`Auto` would derive this from the host's arch).
+//! .guest(GuestSelection::DirectTableWrites);
 //! let layout = plan_layout(&input).unwrap();
 //! // 64 KiB pages would trap the doorbells with the table: the table moves to a new BAR.
 //! assert_eq!(layout.exposure.as_str(), "relocate");
