@@ -105,3 +105,26 @@ fn the_c_program_gets_the_rust_layouts_and_audit() {
     assert_eq!(o.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The README's "Use from C" block compiles as it stands (with -Wall -Werror) against the header.
+#[test]
+fn the_readme_c_example_compiles() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme.split("## Use from C").nth(1).expect("README has a Use from C section");
+    let code = section.split("```c\n").nth(1).and_then(|b| b.split("```").next()).expect("a ```c block");
+    let dir = std::env::temp_dir().join(format!("msix-capi-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("readme.c");
+    std::fs::write(&src, code).unwrap();
+    let cc = std::env::var("MSIX_POLICY_TEST_CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(&cc)
+        .args(["-std=c99", "-Wall", "-Werror", "-c", "-I"])
+        .arg(repo().join("capi/include"))
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join("readme.o"))
+        .status()
+        .unwrap_or_else(|e| panic!("{cc}: {e}"));
+    assert!(status.success(), "the README's C example does not compile");
+    let _ = std::fs::remove_dir_all(&dir);
+}
