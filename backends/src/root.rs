@@ -55,11 +55,46 @@ impl ReadError {
     }
 }
 
+/// Why a root could not be opened; the kinds a caller can match on.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {msg}")]
-pub struct RootError {
-    pub path: String,
-    pub msg: String,
+#[non_exhaustive]
+pub enum RootError {
+    /// Nothing is at that path.
+    #[error("{path}: no such directory (give `/` or a recorded fixture)")]
+    Missing {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path exists but may not be read.
+    #[error("{path}: permission denied (run as root, or record the host first)")]
+    PermissionDenied {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is a file, not a directory.
+    #[error("{path}: not a directory (give `/` or a recorded fixture)")]
+    NotADirectory { path: String },
+    /// Any other failure to resolve it.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RootError {
+    /// The path that was asked for.
+    pub fn path(&self) -> &str {
+        match self {
+            RootError::Missing { path, .. }
+            | RootError::PermissionDenied { path, .. }
+            | RootError::NotADirectory { path }
+            | RootError::Io { path, .. } => path,
+        }
+    }
 }
 
 /// What a directory entry is.
@@ -84,10 +119,14 @@ impl Root {
     /// Opens a root. It must be a directory; `/` (after canonicalization) is the live host.
     pub fn open(path: impl AsRef<Path>) -> Result<Root, RootError> {
         let path = path.as_ref();
-        let err = |msg: String| RootError { path: path.display().to_string(), msg };
-        let base = fs::canonicalize(path).map_err(|e| err(e.to_string()))?;
+        let shown = path.display().to_string();
+        let base = fs::canonicalize(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => RootError::Missing { path: shown.clone(), source },
+            std::io::ErrorKind::PermissionDenied => RootError::PermissionDenied { path: shown.clone(), source },
+            _ => RootError::Io { path: shown.clone(), source },
+        })?;
         if !base.is_dir() {
-            return Err(err("not a directory".into()));
+            return Err(RootError::NotADirectory { path: shown });
         }
         let live = base == Path::new("/");
         Ok(Root { base, live, trace: None })
