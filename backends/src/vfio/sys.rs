@@ -191,7 +191,8 @@ impl KernelVfio {
     }
 
     /// Takes a duplicate of an fd the VMM owns (container, group or device): ioctls and mmap on
-    /// the duplicate act on the same open file; closing it leaves the VMM's fd open.
+    /// the duplicate act on the same open file; closing it leaves the VMM's fd open. VFIO ioctls
+    /// go to it, so pass only VFIO fds (another driver answers them with ENOTTY).
     pub fn adopt(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<RawFd> {
         Ok(self.keep(fd.try_clone_to_owned()?))
     }

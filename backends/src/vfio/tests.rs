@@ -148,6 +148,10 @@ fn a_mapping_reads_only_inside_its_bounds_and_aligned() {
     assert_eq!(*unmapped.lock().unwrap(), vec![(0x4000, 0x1000)]);
     let empty = mapping(0, 0, |_| 0, &unmapped);
     assert!(empty.is_empty() && empty.read_u32(0).is_none());
+    // A VMM can keep its memory slots in a device that moves between threads.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Mapping>();
+    send_sync::<super::apply::Applied>();
 }
 
 #[test]
