@@ -138,7 +138,7 @@ pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Resu
             m.bar,
             m.offset,
             m.length,
-            m.addr,
+            m.addr(),
             through_map.unwrap_or(0),
             through_fd.unwrap_or(0)
         );

@@ -8,7 +8,7 @@ use msix_policy_engine::{BarOrigin, Layout, MappingPlan, MmapArea, SegmentAction
 use vfio_bindings::bindings::vfio::{VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE};
 
 use super::caps::{parse_region_info, CapError, RegionInfo, REGION_INFO_LEN};
-use super::sys::{RawFd, VfioSys};
+use super::sys::{Mapping, RawFd, VfioSys};
 use super::{IOMMU_NAME, IOMMU_TYPE};
 use crate::root::Root;
 
@@ -207,13 +207,21 @@ impl<S: VfioSys + ?Sized> OpenDevice<'_, S> {
     }
 }
 
-/// A mapped `map` segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A mapped `map` segment (or memory slot): where it is in the BAR and the mapping that owns it.
+#[derive(Debug)]
 pub struct MappedRange {
     pub bar: u8,
     pub offset: u64,
     pub length: u64,
-    pub addr: usize,
+    /// The memory; unmapped when this range is dropped.
+    pub mapping: Mapping,
+}
+
+impl MappedRange {
+    /// The host virtual address of the mapping (for messages and memory slots).
+    pub fn addr(&self) -> usize {
+        self.mapping.addr()
+    }
 }
 
 /// A range the VMM must emulate: trapped physical pages or the virtual table.
@@ -225,37 +233,30 @@ pub struct TrappedRange {
     pub what: String,
 }
 
-/// The mappings made for a plan; unmapped on drop.
-pub struct Applied<'d, 's, S: VfioSys + ?Sized> {
-    dev: &'d OpenDevice<'s, S>,
+/// The mappings made for a plan or layout; each is unmapped when dropped (with this value, or
+/// on its own when the VMM takes it out of `mapped`).
+#[derive(Debug, Default)]
+pub struct Applied {
     pub mapped: Vec<MappedRange>,
     pub trapped: Vec<TrappedRange>,
     pub regions: Vec<RegionInfo>,
 }
 
-impl<S: VfioSys + ?Sized> Drop for Applied<'_, '_, S> {
-    fn drop(&mut self) {
-        for m in self.mapped.drain(..) {
-            let _ = self.dev.sys.munmap(m.addr, m.length);
-        }
-    }
-}
-
-impl<S: VfioSys + ?Sized> Applied<'_, '_, S> {
-    /// A 32-bit register read through a mapping, if `offset` of `bar` is mapped.
+impl Applied {
+    /// A 32-bit register read through a mapping, if `offset` of `bar` is mapped (4-byte aligned,
+    /// all 4 bytes inside one mapping).
     pub fn read_u32(&self, bar: u8, offset: u64) -> Option<u32> {
-        let m = self.mapped.iter().find(|m| m.bar == bar && m.offset <= offset && offset + 4 <= m.offset + m.length)?;
-        (offset % 4 == 0).then(|| self.dev.sys.read_mapped_u32(m.addr + (offset - m.offset) as usize))
+        let m = self.mapped.iter().find(|m| {
+            m.bar == bar && m.offset <= offset && offset.checked_add(4).is_some_and(|end| end <= m.offset + m.length)
+        })?;
+        m.mapping.read_u32(usize::try_from(offset - m.offset).ok()?)
     }
 }
 
 /// Probes every BAR of the plan, checks that the kernel allows each `map` segment, then maps them.
 /// Nothing is mapped when a check fails; a failing mmap unmaps what was mapped before it.
-pub fn apply_plan<'d, 's, S: VfioSys + ?Sized>(
-    dev: &'d OpenDevice<'s, S>,
-    plan: &MappingPlan,
-) -> Result<Applied<'d, 's, S>, ApplyError> {
-    let mut applied = Applied { dev, mapped: Vec::new(), trapped: Vec::new(), regions: Vec::new() };
+pub fn apply_plan<S: VfioSys + ?Sized>(dev: &OpenDevice<'_, S>, plan: &MappingPlan) -> Result<Applied, ApplyError> {
+    let mut applied = Applied::default();
     let mut to_map = Vec::new();
     for bar in &plan.bars {
         for s in bar.segments.iter().filter(|s| !matches!(s.action, SegmentAction::Map)) {
@@ -286,7 +287,7 @@ pub fn apply_plan<'d, 's, S: VfioSys + ?Sized>(
     }
     for (bar, region_offset, s) in to_map {
         match dev.sys.mmap(dev.device, region_offset + s.offset, s.length) {
-            Ok(addr) => applied.mapped.push(MappedRange { bar, offset: s.offset, length: s.length, addr }),
+            Ok(mapping) => applied.mapped.push(MappedRange { bar, offset: s.offset, length: s.length, mapping }),
             Err(err) => {
                 let unmapped = applied.mapped.len();
                 return Err(ApplyError::Mmap { bar, offset: s.offset, length: s.length, err, unmapped });
@@ -300,11 +301,8 @@ pub fn apply_plan<'d, 's, S: VfioSys + ?Sized>(
 /// of the device fd at `region_offset`, after checking that the kernel allows it. Nothing is
 /// mapped when a check fails; a failing mmap unmaps what was mapped before it. Trapped ranges
 /// are listed with what they hold and their handler.
-pub fn map_layout<'d, 's, S: VfioSys + ?Sized>(
-    dev: &'d OpenDevice<'s, S>,
-    layout: &Layout,
-) -> Result<Applied<'d, 's, S>, ApplyError> {
-    let mut applied = Applied { dev, mapped: Vec::new(), trapped: Vec::new(), regions: Vec::new() };
+pub fn map_layout<S: VfioSys + ?Sized>(dev: &OpenDevice<'_, S>, layout: &Layout) -> Result<Applied, ApplyError> {
+    let mut applied = Applied::default();
     let mut to_map = Vec::new();
     for bar in &layout.bars {
         for t in &bar.trap {
@@ -329,7 +327,7 @@ pub fn map_layout<'d, 's, S: VfioSys + ?Sized>(
     }
     for (bar, m) in to_map {
         match dev.sys.mmap(dev.device, m.region_offset, m.mmap_length) {
-            Ok(addr) => applied.mapped.push(MappedRange { bar, offset: m.offset, length: m.mmap_length, addr }),
+            Ok(mapping) => applied.mapped.push(MappedRange { bar, offset: m.offset, length: m.mmap_length, mapping }),
             Err(err) => {
                 let unmapped = applied.mapped.len();
                 return Err(ApplyError::Mmap { bar, offset: m.offset, length: m.mmap_length, err, unmapped });

@@ -9,7 +9,7 @@ pub use apply::{
     adopt_vmm_fds, apply_plan, map_layout, open_device, Applied, ApplyError, MappedRange, OpenDevice, TrappedRange,
 };
 pub use caps::{parse_region_info, RegionInfo};
-pub use sys::{KernelVfio, VfioSys};
+pub use sys::{KernelVfio, Mapping, VfioSys};
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_arch = "powerpc64", target_arch = "powerpc"))] {

@@ -1,5 +1,9 @@
 //! The thin layer over the VFIO ioctls and mmap, behind a trait so that every error path can be
 //! tested with mockall against the bytes the kernel would return.
+//!
+//! Mapped BAR memory is a [`Mapping`]: it is created only inside this crate (by
+//! [`KernelVfio::mmap`], or in tests over memory the test owns), reads only inside its bounds and
+//! unmaps itself on drop. No safe function of this crate reads or unmaps an address a caller gives.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -32,19 +36,123 @@ pub trait VfioSys {
     fn device_fd(&self, group: RawFd, address: &str) -> io::Result<RawFd>;
     /// `VFIO_DEVICE_GET_REGION_INFO` with a buffer of `argsz` bytes; returns the buffer.
     fn region_info(&self, device: RawFd, index: u32, argsz: u32) -> io::Result<Vec<u8>>;
-    /// mmap of `len` bytes at `offset` of the device fd, shared, read-write; returns the address.
-    fn mmap(&self, device: RawFd, offset: u64, len: u64) -> io::Result<usize>;
-    fn munmap(&self, addr: usize, len: u64) -> io::Result<()>;
+    /// mmap of `len` bytes at `offset` of the device fd, shared, read-write. The mapping is
+    /// unmapped when the returned value is dropped. Only this crate can make a [`Mapping`], so an
+    /// implementation outside it can only refuse.
+    fn mmap(&self, device: RawFd, offset: u64, len: u64) -> io::Result<Mapping>;
     /// pread through the device fd (the kernel's read/write path, no mapping).
     fn read_at(&self, device: RawFd, offset: u64, len: usize) -> io::Result<Vec<u8>>;
-    /// A 32-bit read from a live mapping made by `mmap`.
-    fn read_mapped_u32(&self, addr: usize) -> u32;
 }
 
-// The ioctl request encoding differs by architecture: _IO() on powerpc sets the "none"
-// direction bit at 29, elsewhere the direction field is zero.
+/// How a [`Mapping`]'s memory is released.
+enum Backing {
+    /// A shared mapping the kernel made for [`KernelVfio::mmap`]: `munmap` on drop.
+    Kernel,
+    /// Memory a test owns (the mapping keeps it alive), and what to record when it is released.
+    #[cfg(test)]
+    Test { _words: Vec<u32>, on_drop: Option<Box<dyn FnOnce() + Send + Sync>> },
+}
+
+/// Device memory mapped into this process (part of a BAR region, through the device fd), owned:
+/// it stays mapped for the value's life and is unmapped when it is dropped. Reads are volatile,
+/// aligned and checked against its bounds. The address is kept as an integer (with its provenance
+/// exposed) so that a `Mapping` is `Send` and `Sync` without an unsafe impl; nothing here writes.
+pub struct Mapping {
+    addr: usize,
+    len: usize,
+    backing: Backing,
+}
+
+impl std::fmt::Debug for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mapping").field("addr", &format_args!("{:#x}", self.addr)).field("len", &self.len).finish()
+    }
+}
+
+impl Mapping {
+    /// The host virtual address of the first byte (for `KVM_SET_USER_MEMORY_REGION` and
+    /// messages). Valid while `self` lives; this crate never dereferences an address given back.
+    pub fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping has no bytes (never the case for one made by `mmap`).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The 32-bit register at `offset` bytes into the mapping, read once (volatile); `None` when
+    /// `offset` is not 4-byte aligned or the 4 bytes are not all inside the mapping.
+    pub fn read_u32(&self, offset: usize) -> Option<u32> {
+        const WORD: usize = std::mem::size_of::<u32>();
+        let end = offset.checked_add(WORD)?;
+        if offset % WORD != 0 || end > self.len {
+            return None;
+        }
+        // Both kinds of mapping start 4-byte aligned (a page, or a `Vec<u32>`), so `addr + offset` is.
+        let p = std::ptr::with_exposed_provenance::<u32>(self.addr + offset);
+        // SAFETY: `p` and its 4 bytes lie inside `[addr, addr + len)` (checked above), memory this
+        // value owns and keeps mapped until it is dropped: a shared kernel mapping of device memory
+        // made by `KernelVfio::mmap`, or a test's `Vec<u32>`. `p` is 4-byte aligned (the offset is
+        // checked, the base is page- or `u32`-aligned) and the provenance of the base was exposed
+        // when the mapping was made. No Rust reference covers that memory; device registers need
+        // a volatile access (exactly one read of the register).
+        Some(unsafe { std::ptr::read_volatile(p) })
+    }
+
+    /// Memory a test owns, `len` bytes (rounded up to whole words), each aligned word set to
+    /// `word(byte offset)`; `on_drop` runs when the mapping is released (a mock's "munmap").
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        len: u64,
+        word: impl Fn(usize) -> u32,
+        on_drop: impl FnOnce() + Send + Sync + 'static,
+    ) -> Mapping {
+        let len = usize::try_from(len).expect("test mapping length fits usize");
+        let words: Vec<u32> = (0..len.div_ceil(4)).map(|i| word(i * 4)).collect();
+        let addr = words.as_ptr().expose_provenance();
+        Mapping { addr, len, backing: Backing::Test { _words: words, on_drop: Some(Box::new(on_drop)) } }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        match &mut self.backing {
+            Backing::Kernel => {
+                let p = std::ptr::with_exposed_provenance_mut::<libc::c_void>(self.addr);
+                // SAFETY: `addr` and `len` are exactly the address a successful mmap returned and
+                // the length it was asked for (`KernelVfio::mmap` is the only maker of a kernel
+                // mapping, and the fields are private); this value owns the mapping and nothing
+                // can reach it after this. A failure leaves the range mapped: a leak, not a hazard.
+                let _ = unsafe { libc::munmap(p, self.len) };
+            }
+            #[cfg(test)]
+            Backing::Test { on_drop, .. } => {
+                if let Some(f) = on_drop.take() {
+                    f();
+                }
+            }
+        }
+    }
+}
+
+// The ioctl request encoding differs by architecture: _IO() on powerpc (and mips and sparc, whose
+// asm/ioctl.h has the same 13-bit size field) sets _IOC_NONE = 1 in the direction field at bit
+// 29; on x86, arm64 and every other asm-generic architecture _IOC_NONE is 0.
 cfg_if::cfg_if! {
-    if #[cfg(any(target_arch = "powerpc64", target_arch = "powerpc"))] {
+    if #[cfg(any(
+        target_arch = "powerpc64",
+        target_arch = "powerpc",
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "sparc",
+        target_arch = "sparc64"
+    ))] {
         const IOC_NONE_BITS: u32 = 1 << 29;
     } else {
         const IOC_NONE_BITS: u32 = 0;
@@ -83,7 +191,8 @@ impl KernelVfio {
     }
 
     /// Takes a duplicate of an fd the VMM owns (container, group or device): ioctls and mmap on
-    /// the duplicate act on the same open file; closing it leaves the VMM's fd open.
+    /// the duplicate act on the same open file; closing it leaves the VMM's fd open. VFIO ioctls
+    /// go to it, so pass only VFIO fds (another driver answers them with ENOTTY).
     pub fn adopt(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<RawFd> {
         Ok(self.keep(fd.try_clone_to_owned()?))
     }
@@ -94,10 +203,23 @@ impl KernelVfio {
         raw
     }
 
+    /// `fd` if this struct holds it (opened under `/dev/vfio`, returned by the kernel or adopted),
+    /// else `EBADF`: no ioctl or mmap goes to an fd number a caller made up.
+    fn owned(&self, fd: RawFd) -> io::Result<RawFd> {
+        let fds = self.fds.lock().unwrap_or_else(|e| e.into_inner());
+        if fds.contains_key(&fd) {
+            Ok(fd)
+        } else {
+            Err(io::Error::from_raw_os_error(libc::EBADF))
+        }
+    }
+
     fn ioctl(&self, fd: RawFd, request: u32, arg: libc::c_ulong) -> io::Result<libc::c_int> {
-        // SAFETY: `fd` is an fd this struct opened and still owns; every VFIO request used here
-        // takes either an integer argument or a pointer to a caller-owned buffer large enough for
-        // the structure the kernel writes (checked by the callers below).
+        let fd = self.owned(fd)?;
+        // SAFETY: `fd` is a VFIO fd this struct holds (checked above). Every request used here is
+        // a VFIO one that takes an integer argument or a pointer to a buffer the calling method
+        // owns for the duration of the call, sized for what the kernel reads or writes (the
+        // `argsz` of the struct, an `int`, or a NUL-terminated string).
         let r = unsafe { libc::ioctl(fd, request as _, arg) };
         if r < 0 {
             Err(io::Error::last_os_error())
@@ -109,6 +231,11 @@ impl KernelVfio {
 
 impl VfioSys for KernelVfio {
     fn open(&self, path: &str) -> io::Result<RawFd> {
+        // The container, a group or an iommufd cdev: nothing else is ioctl'd or mapped.
+        let parent = std::path::Path::new(path).components().any(|c| c == std::path::Component::ParentDir);
+        if !path.starts_with("/dev/vfio/") || parent {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{path} is not under /dev/vfio")));
+        }
         let f = OpenOptions::new().read(true).write(true).custom_flags(libc::O_CLOEXEC).open(path)?;
         Ok(self.keep(f.into()))
     }
@@ -144,7 +271,8 @@ impl VfioSys for KernelVfio {
     fn device_fd(&self, group: RawFd, address: &str) -> io::Result<RawFd> {
         let name = std::ffi::CString::new(address).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let raw = self.ioctl(group, VFIO_GROUP_GET_DEVICE_FD, name.as_ptr() as libc::c_ulong)?;
-        // SAFETY: VFIO_GROUP_GET_DEVICE_FD returned a new fd that nothing else owns.
+        // SAFETY: a successful VFIO_GROUP_GET_DEVICE_FD returns a new open fd (the non-negative
+        // ioctl result) that nothing else in this process owns or will close.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(self.keep(fd))
     }
@@ -162,35 +290,21 @@ impl VfioSys for KernelVfio {
         Ok(out)
     }
 
-    fn mmap(&self, device: RawFd, offset: u64, len: u64) -> io::Result<usize> {
-        let off = libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: a fresh shared mapping chosen by the kernel (no fixed address), of a device
-        // region through an fd this struct owns; it aliases no Rust object and is released by
-        // `munmap` with the same length.
+    fn mmap(&self, device: RawFd, offset: u64, len: u64) -> io::Result<Mapping> {
+        let device = self.owned(device)?;
+        let invalid = || io::Error::from(io::ErrorKind::InvalidInput);
+        let off = libc::off_t::try_from(offset).map_err(|_| invalid())?;
+        let len = usize::try_from(len).ok().filter(|&l| l > 0).ok_or_else(invalid)?;
+        // SAFETY: a new shared mapping at an address the kernel chooses (no MAP_FIXED), so it
+        // replaces nothing and aliases no Rust object; `device` is a VFIO device fd this struct
+        // holds. The result is owned by the `Mapping` below, which unmaps it with this length.
         let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                device,
-                off,
-            )
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, device, off)
         };
         if p == libc::MAP_FAILED {
             Err(io::Error::last_os_error())
         } else {
-            Ok(p as usize)
-        }
-    }
-
-    fn munmap(&self, addr: usize, len: u64) -> io::Result<()> {
-        // SAFETY: `addr` and `len` are exactly what a successful `mmap` above returned and was asked for.
-        let r = unsafe { libc::munmap(addr as *mut libc::c_void, len as usize) };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
+            Ok(Mapping { addr: p.expose_provenance(), len, backing: Backing::Kernel })
         }
     }
 
@@ -202,10 +316,117 @@ impl VfioSys for KernelVfio {
         file.read_exact_at(&mut buf, offset)?;
         Ok(buf)
     }
+}
 
-    fn read_mapped_u32(&self, addr: usize) -> u32 {
-        // SAFETY: callers pass an address inside a live mapping made by `mmap` (checked against
-        // its bounds by `Applied::read_u32`), 4-byte aligned; device registers need volatile access.
-        unsafe { std::ptr::read_volatile(addr as *const u32) }
+#[cfg(test)]
+mod request_numbers {
+    //! The ioctl request numbers pinned to the values include/uapi/linux/vfio.h gives on each
+    //! architecture: `_IO(VFIO_TYPE, VFIO_BASE + n)` with VFIO_TYPE ';' (0x3b) and VFIO_BASE 100
+    //! (0x64). The literals are written out, not recomputed with `vfio_io`.
+    use super::*;
+
+    /// (name, value in this build, value the kernel expects on this architecture).
+    fn table() -> [(&'static str, u32, u32); 7] {
+        cfg_if::cfg_if! {
+            if #[cfg(any(
+                target_arch = "powerpc64",
+                target_arch = "powerpc",
+                target_arch = "mips",
+                target_arch = "mips64",
+                target_arch = "sparc",
+                target_arch = "sparc64"
+            ))] {
+                // _IOC_NONE = 1, _IOC_DIRSHIFT = 29: 0x2000_0000 | ';' << 8 | nr.
+                [
+                    ("VFIO_GET_API_VERSION", VFIO_GET_API_VERSION, 0x2000_3b64),
+                    ("VFIO_CHECK_EXTENSION", VFIO_CHECK_EXTENSION, 0x2000_3b65),
+                    ("VFIO_SET_IOMMU", VFIO_SET_IOMMU, 0x2000_3b66),
+                    ("VFIO_GROUP_GET_STATUS", VFIO_GROUP_GET_STATUS, 0x2000_3b67),
+                    ("VFIO_GROUP_SET_CONTAINER", VFIO_GROUP_SET_CONTAINER, 0x2000_3b68),
+                    ("VFIO_GROUP_GET_DEVICE_FD", VFIO_GROUP_GET_DEVICE_FD, 0x2000_3b6a),
+                    ("VFIO_DEVICE_GET_REGION_INFO", VFIO_DEVICE_GET_REGION_INFO, 0x2000_3b6c),
+                ]
+            } else {
+                // x86_64, aarch64 and the other asm-generic architectures: _IOC_NONE = 0.
+                [
+                    ("VFIO_GET_API_VERSION", VFIO_GET_API_VERSION, 0x3b64),
+                    ("VFIO_CHECK_EXTENSION", VFIO_CHECK_EXTENSION, 0x3b65),
+                    ("VFIO_SET_IOMMU", VFIO_SET_IOMMU, 0x3b66),
+                    ("VFIO_GROUP_GET_STATUS", VFIO_GROUP_GET_STATUS, 0x3b67),
+                    ("VFIO_GROUP_SET_CONTAINER", VFIO_GROUP_SET_CONTAINER, 0x3b68),
+                    ("VFIO_GROUP_GET_DEVICE_FD", VFIO_GROUP_GET_DEVICE_FD, 0x3b6a),
+                    ("VFIO_DEVICE_GET_REGION_INFO", VFIO_DEVICE_GET_REGION_INFO, 0x3b6c),
+                ]
+            }
+        }
+    }
+
+    #[test]
+    fn every_request_number_is_the_kernels() {
+        for (name, ours, kernel) in table() {
+            assert_eq!(ours, kernel, "{name}: {ours:#x}, the kernel expects {kernel:#x}");
+        }
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn x86_64_and_aarch64() {
+        assert_eq!(VFIO_GET_API_VERSION, 0x3b64);
+        assert_eq!(VFIO_CHECK_EXTENSION, 0x3b65);
+        assert_eq!(VFIO_SET_IOMMU, 0x3b66);
+        assert_eq!(VFIO_GROUP_GET_STATUS, 0x3b67);
+        assert_eq!(VFIO_GROUP_SET_CONTAINER, 0x3b68);
+        assert_eq!(VFIO_GROUP_GET_DEVICE_FD, 0x3b6a);
+        assert_eq!(VFIO_DEVICE_GET_REGION_INFO, 0x3b6c);
+    }
+
+    #[cfg(target_arch = "powerpc64")]
+    #[test]
+    fn powerpc64() {
+        assert_eq!(VFIO_GET_API_VERSION, 0x2000_3b64);
+        assert_eq!(VFIO_CHECK_EXTENSION, 0x2000_3b65);
+        assert_eq!(VFIO_SET_IOMMU, 0x2000_3b66);
+        assert_eq!(VFIO_GROUP_GET_STATUS, 0x2000_3b67);
+        assert_eq!(VFIO_GROUP_SET_CONTAINER, 0x2000_3b68);
+        assert_eq!(VFIO_GROUP_GET_DEVICE_FD, 0x2000_3b6a);
+        assert_eq!(VFIO_DEVICE_GET_REGION_INFO, 0x2000_3b6c);
+    }
+
+    /// The bindings' constants the numbers are built from are the uAPI's.
+    #[test]
+    fn type_and_base() {
+        assert_eq!((VFIO_TYPE, VFIO_BASE), (b';' as _, 100));
+    }
+}
+
+#[cfg(test)]
+mod kernel_mapping {
+    //! The real mmap, volatile read and munmap path, over a plain file (no VFIO device needed):
+    //! `adopt` takes any fd, and a shared mapping of a file reads like a BAR.
+    use std::io::Write as _;
+    use std::os::fd::AsFd as _;
+
+    use super::*;
+
+    #[test]
+    fn a_kernel_mapping_reads_inside_its_bounds_and_unmaps_on_drop() {
+        let path = std::env::temp_dir().join(format!("msix-mapping-{}", std::process::id()));
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        let words: Vec<u8> = (0..2048u32).flat_map(|w| (0xa000_0000 | w).to_ne_bytes()).collect();
+        f.write_all(&words).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let k = KernelVfio::new();
+        let fd = k.adopt(f.as_fd()).unwrap();
+        assert!(k.mmap(fd, 0, 0).is_err(), "an empty mapping is refused");
+        assert!(k.mmap(fd, u64::MAX, 4096).is_err(), "an offset past off_t is refused");
+        let m = k.mmap(fd, 4096, 4096).unwrap();
+        assert_eq!(m.len(), 4096);
+        assert_eq!(m.read_u32(0), Some(0xa000_0400), "word 1024 is the first of the second page");
+        assert_eq!(m.read_u32(4092), Some(0xa000_07ff));
+        assert_eq!(m.read_u32(4096), None);
+        assert_eq!(m.read_u32(2), None);
+        k.close(fd);
+        assert_eq!(m.read_u32(4), Some(0xa000_0401), "a mapping outlives the fd it was made through");
+        drop(m);
     }
 }

@@ -1,6 +1,7 @@
 //! Every error path of the apply step against a mocked kernel.
 
 use std::io;
+use std::sync::{Arc, Mutex};
 
 use mockall::predicate::eq;
 use msix_policy_engine::{BarOrigin, BarPlan, MappingPlan, Segment, SegmentAction, TrapKind};
@@ -10,7 +11,7 @@ use vfio_bindings::bindings::vfio::{
 
 use super::apply::{apply_plan, open_device, ApplyError};
 use super::caps::{encode_region_info, RegionInfo, REGION_INFO_LEN};
-use super::sys::MockVfioSys;
+use super::sys::{Mapping, MockVfioSys};
 use super::IOMMU_TYPE;
 use crate::root::Root;
 
@@ -36,6 +37,16 @@ fn kernel(tweak: impl FnOnce(&mut MockVfioSys)) -> MockVfioSys {
     m.expect_device_fd().with(eq(GROUP), eq("0000:00:04.0")).returning(|_, _| Ok(DEVICE));
     m.expect_close().returning(|_| ());
     m
+}
+
+/// What the mock kernel unmapped: (fd offset, length) of each mapping released, in order.
+type Unmapped = Arc<Mutex<Vec<(u64, u64)>>>;
+
+/// A mock mmap answer: a mapping over memory the test owns, every word reading `word(offset)`,
+/// recorded in `unmapped` when it is released.
+fn mapping(offset: u64, len: u64, word: impl Fn(usize) -> u32, unmapped: &Unmapped) -> Mapping {
+    let log = Arc::clone(unmapped);
+    Mapping::for_test(len, word, move || log.lock().unwrap().push((offset, len)))
 }
 
 fn errno(e: i32) -> io::Error {
@@ -95,10 +106,12 @@ fn plan() -> MappingPlan {
 
 #[test]
 fn maps_every_map_segment_with_the_argsz_retry_and_unmaps_on_drop() {
+    let unmapped = Unmapped::default();
     let mut m = kernel(|m| serve_region(m, bar0(|r| r.msix_mappable = true)));
-    m.expect_mmap().with(eq(DEVICE), eq(0u64), eq(0x2000u64)).times(1).returning(|_, _, _| Ok(0x7000_0000));
-    m.expect_munmap().with(eq(0x7000_0000usize), eq(0x2000u64)).times(1).returning(|_, _| Ok(()));
-    m.expect_read_mapped_u32().with(eq(0x7000_0000usize + 0x1000)).returning(|_| 0xdead_beef);
+    let log = Arc::clone(&unmapped);
+    m.expect_mmap().with(eq(DEVICE), eq(0u64), eq(0x2000u64)).times(1).returning(move |_, off, len| {
+        Ok(mapping(off, len, |o| if o == 0x1000 { 0xdead_beef } else { o as u32 }, &log))
+    });
     let root = root();
     let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
     let info = dev.region_info(0).unwrap();
@@ -108,8 +121,54 @@ fn maps_every_map_segment_with_the_argsz_retry_and_unmaps_on_drop() {
     assert_eq!(applied.mapped.len(), 1);
     assert_eq!(applied.trapped.len(), 2);
     assert_eq!(applied.read_u32(0, 0x1000), Some(0xdead_beef));
+    assert_eq!(applied.read_u32(0, 0x1ffc), Some(0x1ffc), "the last word of the mapping");
     assert_eq!(applied.read_u32(0, 0x2000), None, "a trapped page is not readable through a mapping");
+    assert_eq!(applied.read_u32(0, 0x1002), None, "unaligned");
+    assert_eq!(applied.read_u32(0, u64::MAX - 1), None, "no overflow past the end");
+    assert_eq!(applied.read_u32(1, 0), None, "another BAR");
+    assert!(unmapped.lock().unwrap().is_empty());
     drop(applied);
+    assert_eq!(*unmapped.lock().unwrap(), vec![(0, 0x2000)], "unmapped once, on drop");
+}
+
+#[test]
+fn a_mapping_reads_only_inside_its_bounds_and_aligned() {
+    let unmapped = Unmapped::default();
+    let m = mapping(0x4000, 0x1000, |o| 0x1000_0000 | o as u32, &unmapped);
+    assert_eq!((m.len(), m.is_empty()), (0x1000, false));
+    assert_eq!(m.addr() % 4, 0);
+    assert_eq!(m.read_u32(0), Some(0x1000_0000));
+    assert_eq!(m.read_u32(0xffc), Some(0x1000_0ffc));
+    for bad in [1, 2, 3, 0xffd, 0x1000, 0x1004, usize::MAX - 3, usize::MAX] {
+        assert_eq!(m.read_u32(bad), None, "offset {bad:#x}");
+    }
+    let moved = m; // the memory stays where it is when the owner moves
+    assert_eq!(moved.read_u32(8), Some(0x1000_0008));
+    drop(moved);
+    assert_eq!(*unmapped.lock().unwrap(), vec![(0x4000, 0x1000)]);
+    let empty = mapping(0, 0, |_| 0, &unmapped);
+    assert!(empty.is_empty() && empty.read_u32(0).is_none());
+    // A VMM can keep its memory slots in a device that moves between threads.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Mapping>();
+    send_sync::<super::apply::Applied>();
+}
+
+#[test]
+fn the_kernel_interface_touches_only_fds_it_holds_and_paths_under_dev_vfio() {
+    use super::sys::{KernelVfio, VfioSys};
+    let k = KernelVfio::new();
+    // Fd numbers a caller made up: no ioctl, no mmap, no read.
+    for fd in [0, 1, 2, 12345] {
+        assert_eq!(k.api_version(fd).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert_eq!(k.group_flags(fd).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert_eq!(k.region_info(fd, 0, 32).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert_eq!(k.mmap(fd, 0, 4096).unwrap_err().raw_os_error(), Some(libc::EBADF));
+        assert!(k.read_at(fd, 0, 4).is_err());
+    }
+    for path in ["/dev/null", "/dev/vfio/../null", "/dev/vfio/../../proc/self/mem", "vfio"] {
+        assert_eq!(k.open(path).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{path}");
+    }
 }
 
 #[test]
@@ -234,13 +293,18 @@ fn a_failing_mmap_unmaps_what_was_mapped_and_names_the_segment() {
         Segment { offset: 0x1000, length: 0x1000, action: SegmentAction::Trap(TrapKind::Table) },
         Segment { offset: 0x2000, length: 0x2000, action: SegmentAction::Map },
     ];
+    let unmapped = Unmapped::default();
     let mut m = kernel(|m| serve_region(m, bar0(|_| {})));
-    m.expect_mmap().with(eq(DEVICE), eq(0u64), eq(0x1000u64)).returning(|_, _, _| Ok(0x5000_0000));
+    let log = Arc::clone(&unmapped);
+    m.expect_mmap()
+        .with(eq(DEVICE), eq(0u64), eq(0x1000u64))
+        .times(1)
+        .returning(move |_, off, len| Ok(mapping(off, len, |_| 0, &log)));
     m.expect_mmap().with(eq(DEVICE), eq(0x2000u64), eq(0x2000u64)).returning(|_, _, _| Err(errno(libc::ENOMEM)));
-    m.expect_munmap().with(eq(0x5000_0000usize), eq(0x1000u64)).times(1).returning(|_, _| Ok(()));
     let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
     let e = apply_plan(&dev, &two).err().unwrap();
     assert!(matches!(e, ApplyError::Mmap { bar: 0, offset: 0x2000, unmapped: 1, .. }), "{e}");
+    assert_eq!(*unmapped.lock().unwrap(), vec![(0, 0x1000)], "the first mapping was released");
 }
 
 /// Region info per index, with the kernel's argsz retry; indices not given are empty regions.
@@ -264,10 +328,14 @@ fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything
     use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VmmInput};
     use msix_policy_engine::{Exposure, GuestSelection, VfioBackend};
     // No open or close is expected: mockall fails the test on any such call.
+    let unmapped = Unmapped::default();
     let mut m = MockVfioSys::new();
     serve_regions(&mut m, vec![bar0(|r| r.msix_mappable = true)]);
-    m.expect_mmap().with(eq(DEVICE), eq(0u64), eq(0x2000u64)).times(1).returning(|_, _, _| Ok(0x7000_0000));
-    m.expect_munmap().with(eq(0x7000_0000usize), eq(0x2000u64)).times(1).returning(|_, _| Ok(()));
+    let log = Arc::clone(&unmapped);
+    m.expect_mmap()
+        .with(eq(DEVICE), eq(0u64), eq(0x2000u64))
+        .times(1)
+        .returning(move |_, off, len| Ok(mapping(off, len, |o| o as u32, &log)));
     let dev = super::apply::OpenDevice::with_fds(&m, "0000:00:04.0", 4, CONTAINER, GROUP, DEVICE);
     let regions = dev.bar_regions().unwrap();
     assert_eq!(regions.len(), 1);
@@ -281,8 +349,16 @@ fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything
     let applied = super::apply::map_layout(&dev, &layout).unwrap();
     assert_eq!(applied.mapped.len(), 1);
     assert!(applied.trapped.iter().any(|t| t.what.starts_with("Table")));
+    assert_eq!(applied.read_u32(0, 0x1000), Some(0x1000));
+    // A VMM keeps a mapping as a memory slot after the rest goes.
+    let mut applied = applied;
+    let slot = applied.mapped.pop().unwrap();
     drop(applied);
     drop(dev);
+    assert!(unmapped.lock().unwrap().is_empty());
+    assert_eq!(slot.mapping.read_u32(0x1ffc), Some(0x1ffc));
+    drop(slot);
+    assert_eq!(*unmapped.lock().unwrap(), vec![(0, 0x2000)]);
 }
 
 #[test]
