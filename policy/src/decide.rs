@@ -1,4 +1,4 @@
-//! The decision of POLICY.md, step by step. Facts in, `Decision` out; no I/O.
+//! The decision of `docs/policy.md`, step by step. Facts in, `Decision` out; no I/O.
 
 use crate::decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
 use crate::facts::{
