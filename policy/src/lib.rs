@@ -4,6 +4,8 @@
 //! exposure, risk) and returns a [`Decision`] with a page-aligned [`MappingPlan`] and the
 //! [`Reason`]s, each a stable rule id from [`rules`] with its evidence and reference.
 
+#![deny(missing_docs)]
+
 pub mod config;
 pub mod decide;
 pub mod decision;
