@@ -20,7 +20,9 @@
 //!     vec![VfioRegion::new(0, 0x4000, REGION_RW | REGION_MMAP).msix_mappable(true)],
 //!     65536,
 //!     IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false },
-//! );
+//! )
+//! // An x86 host (without it, the build target's arch: a POWER host would run a PAPR guest).
+//! .arch("x86_64");
 //! let layout = plan_layout(&input).unwrap();
 //! // 64 KiB pages would trap the doorbells with the table: the table moves to a new BAR.
 //! assert_eq!(layout.exposure.as_str(), "relocate");
