@@ -2,7 +2,7 @@
 //! assigned through VFIO.
 //!
 //! The library call a VMM integrator needs is [`audit`] (every function of a root) or
-//! [`audit_device`] (one); each device comes back with a [`Decision`](policy::Decision) and a
+//! [`audit_device`] (one); each device comes back with a [`Decision`] and a
 //! page-aligned [`MappingPlan`](policy::MappingPlan).
 //!
 //! ```
@@ -105,7 +105,7 @@ pub struct AuditReport {
     pub root: String,
     pub live: bool,
     pub host: HostFacts,
-    /// fixture.toml's [source], for recorded hosts.
+    /// fixture.toml's `[source]` table, for recorded hosts.
     pub source: Option<backends::host::FixtureSource>,
     pub host_evidence: Vec<Evidence>,
     pub platform_evidence: Vec<Evidence>,

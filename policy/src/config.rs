@@ -4,8 +4,11 @@
 use crate::facts::{BarKind, HeaderKind, HotWindow, MsixCapability, MsixFacts};
 use crate::rules;
 
+/// Capability id of a vendor-specific capability (virtio's structures are vendor capabilities).
 pub const CAP_ID_VENDOR: u8 = 0x09;
+/// Capability id of MSI-X (PCI 3.0, 6.8.2).
 pub const CAP_ID_MSIX: u8 = 0x11;
+/// The vendor id of virtio devices: only their vendor capabilities are decoded as virtio.
 pub const VIRTIO_VENDOR_ID: u16 = 0x1af4;
 /// virtio_pci_cap.cfg_type of the notify structure (virtio 1.x, 4.1.4.4).
 pub const VIRTIO_PCI_CAP_NOTIFY_CFG: u8 = 2;
@@ -17,7 +20,9 @@ const MAX_CAPABILITIES: usize = 48;
 /// One entry of the standard capability list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capability {
+    /// Capability id (`0x11` MSI-X, `0x09` vendor, ...).
     pub id: u8,
+    /// Offset of the capability in config space.
     pub offset: u16,
 }
 
@@ -37,23 +42,36 @@ pub enum CapListState {
 /// A virtio_pci_cap (virtio 1.x, 4.1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VirtioCap {
+    /// Which structure (`VIRTIO_PCI_CAP_NOTIFY_CFG` for the notify window).
     pub cfg_type: u8,
+    /// The BAR that holds the structure.
     pub bar: u8,
+    /// Offset of the structure in that BAR.
     pub offset: u32,
+    /// Length of the structure in bytes.
     pub length: u32,
 }
 
 /// Everything decoded from a config space image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedConfig {
+    /// Bytes in the image (64 means an unprivileged read).
     pub len: usize,
+    /// Vendor id (0x00), when the image holds it.
     pub vendor: Option<u16>,
+    /// Device id (0x02), when the image holds it.
     pub device: Option<u16>,
+    /// Class code (0x09-0x0b: class, subclass, prog-if), when the image holds it.
     pub class: Option<u32>,
+    /// Header layout (0x0e): vfio-pci assigns endpoints only.
     pub header: HeaderKind,
+    /// The capabilities walked, in list order.
     pub capabilities: Vec<Capability>,
+    /// How far the list could be walked.
     pub cap_state: CapListState,
+    /// The MSI-X capability: present, absent, or unknown with the rule that says why.
     pub msix: MsixFacts,
+    /// virtio vendor capabilities (virtio devices only), which locate the notify window.
     pub virtio: Vec<VirtioCap>,
 }
 
@@ -218,7 +236,12 @@ pub fn hot_windows(p: &ParsedConfig, class: Option<u32>, bar_size: impl Fn(u8) -
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BarRegister {
     /// A BAR of this kind.
-    Bar { kind: BarKind, prefetchable: bool },
+    Bar {
+        /// 32-bit memory, 64-bit memory or I/O.
+        kind: BarKind,
+        /// The prefetchable bit of a memory BAR.
+        prefetchable: bool,
+    },
     /// The upper 32 bits of the 64-bit BAR in the slot before.
     UpperHalf,
     /// A 64-bit BAR in slot 5, whose upper half would be past the last slot: invalid.

@@ -1,4 +1,4 @@
-//! The decision of POLICY.md, step by step. Facts in, `Decision` out; no I/O.
+//! The decision of `docs/policy.md`, step by step. Facts in, `Decision` out; no I/O.
 
 use crate::decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
 use crate::facts::{
@@ -12,10 +12,15 @@ use crate::rules;
 /// Everything `decide` needs for one device.
 #[derive(Debug, Clone, Copy)]
 pub struct DecisionInput<'a> {
+    /// The host the device sits in.
     pub host: &'a HostFacts,
+    /// The device to decide for.
     pub device: &'a DeviceFacts,
+    /// The platform backend's (or the VMM's) isolation verdict for this device.
     pub isolation: &'a IsolationVerdict,
+    /// How the guest programs MSI-X, or `Auto` to derive it from the host.
     pub guest: GuestSelection,
+    /// The operator's overrides (empty by default); they may only make the decision safer.
     pub overrides: &'a Overrides,
     /// Whose BAR layout a relocation follows, and what it may change.
     pub layout: LayoutOptions,

@@ -32,6 +32,7 @@ impl Exposure {
             Exposure::Refuse => 3,
         }
     }
+    /// The kebab-case name used in JSON and text (`passthrough`, `relocate`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Exposure::Passthrough => "passthrough",
@@ -56,6 +57,7 @@ pub enum Risk {
 }
 
 impl Risk {
+    /// The kebab-case name used in JSON and text (`none`, `self-only`, `unsafe`).
     pub fn as_str(self) -> &'static str {
         match self {
             Risk::None => "none",
@@ -76,6 +78,7 @@ pub enum GuestProfile {
 }
 
 impl GuestProfile {
+    /// The kebab-case name used in JSON and text.
     pub fn as_str(self) -> &'static str {
         match self {
             GuestProfile::Paravirtual => "paravirtual",
@@ -88,22 +91,31 @@ impl GuestProfile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GuestSelection {
+    /// Derive it from the host: a POWER host runs PAPR guests, everything else writes the table.
     #[default]
     Auto,
+    /// The guest programs MSI-X by hypercall (PAPR).
     Paravirtual,
+    /// The guest writes the table (x86, arm64).
     DirectTableWrites,
 }
 
 /// One step of the rationale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
+    /// The rule id that fired (a [`rules`] constant, e.g. `isolation.vtd.ir-enabled`).
     pub rule: String,
+    /// What the rule found for this device, in words.
     pub detail: String,
+    /// The files (or probes) read, and what was read there.
     pub evidence: Vec<Evidence>,
+    /// The rule's reference from the catalogue: `docs/policy.md#<rule>`, a spec section or a
+    /// kernel source.
     pub reference: String,
 }
 
 impl Reason {
+    /// A reason for `rule`, its reference looked up in the catalogue (empty for an unknown id).
     pub fn new(rule: &str, detail: impl Into<String>, evidence: Vec<Evidence>) -> Self {
         Reason {
             rule: rule.to_string(),
@@ -117,23 +129,32 @@ impl Reason {
 /// The engine's answer for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
+    /// The device's address (`DDDD:BB:DD.F`).
     pub address: String,
+    /// How the guest programs MSI-X (resolved from `auto`).
     pub guest: GuestProfile,
+    /// The isolation verdict the decision started from (step 1).
     pub isolation: IsolationVerdict,
+    /// Whether VFIO can assign the device (step 2); false exactly when the exposure is Refuse.
     pub assignable: bool,
+    /// How the MSI-X table is exposed (step 3).
     pub exposure: Exposure,
+    /// Who can be hurt through the device's MSI-X (step 4).
     pub risk: Risk,
     /// `None` only when the exposure is Refuse.
     pub plan: Option<MappingPlan>,
     /// Every step that fired, in order.
     pub reasons: Vec<Reason>,
+    /// Costs or spec violations worth a human's attention (hot windows in trapped pages, ...).
     pub warnings: Vec<String>,
 }
 
 impl Decision {
+    /// The rule ids of the reasons, in order.
     pub fn rule_ids(&self) -> impl Iterator<Item = &str> {
         self.reasons.iter().map(|r| r.rule.as_str())
     }
+    /// Whether `rule` is among the reasons.
     pub fn fired(&self, rule: &str) -> bool {
         self.rule_ids().any(|r| r == rule)
     }

@@ -12,6 +12,7 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Evidence read from `source`.
     pub fn new(source: impl Into<String>, observed: impl Into<String>) -> Self {
         Evidence { source: source.into(), observed: observed.into() }
     }
@@ -20,14 +21,18 @@ impl Evidence {
 /// A fact that may be unknown. An unknown fact's evidence says what was missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fact<T> {
+    /// The value, `None` when it could not be established.
     pub value: Option<T>,
+    /// Where the value came from, or what was missing.
     pub evidence: Evidence,
 }
 
 impl<T> Fact<T> {
+    /// A fact established from `evidence`.
     pub fn known(value: T, evidence: Evidence) -> Self {
         Fact { value: Some(value), evidence }
     }
+    /// A fact that could not be established; `evidence` says what was missing.
     pub fn unknown(evidence: Evidence) -> Self {
         Fact { value: None, evidence }
     }
@@ -37,12 +42,16 @@ impl<T> Fact<T> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FactsError {
+    /// The page size is not a power of two of at least 4 KiB.
     #[error("page_size {0}: must be a power of two of at least 4096")]
     PageSize(u64),
+    /// A BAR index above 5.
     #[error("BAR{0}: a BAR index is 0-5")]
     BarOutOfRange(u8),
+    /// The same BAR index twice.
     #[error("BAR{0}: given twice")]
     DuplicateBar(u8),
+    /// A BAR (first) in the slot a 64-bit BAR (second) uses for its upper half.
     #[error("BAR{0}: shares its slot with the upper half of 64-bit BAR{1}")]
     BarInUpperHalf(u8, u8),
 }
@@ -60,17 +69,26 @@ pub fn check_page_size(page: u64) -> Result<(), FactsError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Platform {
+    /// x86 with Intel VT-d remapping units.
     X86Vtd,
+    /// x86 with AMD-Vi remapping units.
     X86AmdVi,
+    /// x86 without an IOMMU: nothing isolates MSIs.
     X86NoIommu,
+    /// POWER under a PAPR hypervisor (pSeries LPAR).
     Ppc64Pseries,
+    /// POWER bare metal (OPAL).
     Ppc64Powernv,
+    /// POWER, neither pSeries nor PowerNV established.
     Ppc64Unknown,
+    /// arm64; isolation depends on each device's MSI controller.
     Arm64,
+    /// No platform backend knows this host.
     Unknown,
 }
 
 impl Platform {
+    /// A human-readable name (`x86 Intel VT-d`).
     pub fn label(self) -> &'static str {
         match self {
             Platform::X86Vtd => "x86 Intel VT-d",
@@ -103,6 +121,7 @@ pub enum VfioBackend {
 }
 
 impl VfioBackend {
+    /// The kebab-case name used in JSON and text (`type1`, `spapr-tce`, `iommufd`).
     pub fn as_str(self) -> &'static str {
         match self {
             VfioBackend::Type1 => "type1",
@@ -125,7 +144,9 @@ pub enum MappableSource {
 /// Whether the kernel lets userspace mmap the pages that hold the MSI-X table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mappability {
+    /// Whether the MSI-X BAR may be mmapped whole, with its evidence.
     pub mappable: Fact<bool>,
+    /// Probed or inferred; `None` when unknown.
     pub source: Option<MappableSource>,
 }
 
@@ -138,10 +159,13 @@ pub struct HostFacts {
     pub page_size: u64,
     /// `uname -r`.
     pub kernel: String,
+    /// The platform family the backend established.
     pub platform: Platform,
+    /// The VFIO IOMMU backend a VMM on this host uses (spapr-tce on POWER, else type1).
     pub vfio_backend: VfioBackend,
     /// `vfio_iommu_type1.allow_unsafe_interrupts`.
     pub allow_unsafe_interrupts: Fact<bool>,
+    /// Whether the kernel lets userspace mmap the MSI-X table pages.
     pub msix_mappable: Mappability,
     /// Whether the host offers iommufd (VFIO cdev) next to the container backend.
     #[serde(default = "unknown_fact")]
@@ -170,34 +194,49 @@ impl HostFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum IsolationVerdict {
+    /// A write by the device to the MSI window can only raise its own interrupts.
     Isolated {
+        /// What isolates it (`VT-d interrupt remapping, source-id verified, ...`).
         mechanism: String,
+        /// The rule id that established it (`isolation.*`).
         rule: String,
+        /// What the verdict rests on.
         evidence: Vec<Evidence>,
     },
+    /// The device can raise interrupts it does not own.
     NotIsolated {
+        /// Why not.
         why: String,
+        /// The rule id that established it (`isolation.*`).
         rule: String,
+        /// What the verdict rests on.
         evidence: Vec<Evidence>,
     },
-    /// Treated as not isolated.
+    /// Nothing establishes isolation. Treated as not isolated.
     Unknown {
+        /// What is missing.
         why: String,
+        /// The rule id that says so (`isolation.*`).
         rule: String,
+        /// What was read, or found missing.
         evidence: Vec<Evidence>,
     },
 }
 
 impl IsolationVerdict {
+    /// An `Isolated` verdict under `rule`.
     pub fn isolated(rule: &str, mechanism: impl Into<String>, evidence: Vec<Evidence>) -> Self {
         IsolationVerdict::Isolated { mechanism: mechanism.into(), rule: rule.into(), evidence }
     }
+    /// A `NotIsolated` verdict under `rule`.
     pub fn not_isolated(rule: &str, why: impl Into<String>, evidence: Vec<Evidence>) -> Self {
         IsolationVerdict::NotIsolated { why: why.into(), rule: rule.into(), evidence }
     }
+    /// An `Unknown` verdict under `rule`.
     pub fn unknown(rule: &str, why: impl Into<String>, evidence: Vec<Evidence>) -> Self {
         IsolationVerdict::Unknown { why: why.into(), rule: rule.into(), evidence }
     }
+    /// Only `Isolated` counts: `Unknown` is treated as not isolated.
     pub fn is_isolated(&self) -> bool {
         matches!(self, IsolationVerdict::Isolated { .. })
     }
@@ -209,6 +248,7 @@ impl IsolationVerdict {
             IsolationVerdict::Unknown { .. } => "unknown",
         }
     }
+    /// The rule id of the verdict.
     pub fn rule(&self) -> &str {
         match self {
             IsolationVerdict::Isolated { rule, .. }
@@ -223,6 +263,7 @@ impl IsolationVerdict {
             IsolationVerdict::NotIsolated { why, .. } | IsolationVerdict::Unknown { why, .. } => why,
         }
     }
+    /// What the verdict rests on.
     pub fn evidence(&self) -> &[Evidence] {
         match self {
             IsolationVerdict::Isolated { evidence, .. }
@@ -236,32 +277,45 @@ impl IsolationVerdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HeaderKind {
+    /// Type 0: an endpoint, the only kind vfio-pci assigns.
     Endpoint,
+    /// Type 1: a PCI-to-PCI bridge.
     Bridge,
+    /// Type 2: a CardBus bridge.
     CardBus,
+    /// Not readable, or a reserved type.
     Unknown,
 }
 
+/// The kind of a BAR, from its register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BarKind {
+    /// 32-bit memory BAR.
     Memory32,
+    /// 64-bit memory BAR: it takes its slot and the next.
     Memory64,
+    /// I/O port BAR: never mapped, always trapped.
     Io,
 }
 
 /// One BAR as the host assigned it (from sysfs `resource`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bar {
+    /// BAR index, 0-5.
     pub index: u8,
+    /// Memory (32/64-bit) or I/O.
     pub kind: BarKind,
+    /// The prefetchable bit of a memory BAR.
     pub prefetchable: bool,
     /// Host physical start address (page alignment decides whether a sub-page BAR can be mmapped).
     pub start: u64,
+    /// Size in bytes.
     pub size: u64,
 }
 
 impl Bar {
+    /// A memory BAR, as opposed to I/O ports.
     pub fn is_memory(&self) -> bool {
         !matches!(self.kind, BarKind::Io)
     }
@@ -274,9 +328,13 @@ pub struct MsixCapability {
     pub cap_offset: u16,
     /// Number of vectors (Table Size field + 1).
     pub table_size: u16,
+    /// The BAR that holds the table (Table BIR).
     pub table_bir: u8,
+    /// Offset of the table in that BAR (8-byte aligned).
     pub table_offset: u32,
+    /// The BAR that holds the Pending Bit Array (PBA BIR).
     pub pba_bir: u8,
+    /// Offset of the PBA in that BAR (8-byte aligned).
     pub pba_offset: u32,
 }
 
@@ -295,13 +353,18 @@ impl MsixCapability {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum MsixFacts {
+    /// The function has an MSI-X capability.
     Present {
+        /// The decoded capability.
         capability: MsixCapability,
     },
+    /// The capability list was read to its end and holds no MSI-X.
     Absent,
     /// The capability list could not be read or trusted; `rule` says which failure.
     Unknown {
+        /// `device.config-unreadable`, `device.config-inconsistent` or `device.capability-list-broken`.
         rule: String,
+        /// What went wrong, in words.
         why: String,
     },
 }
@@ -309,8 +372,11 @@ pub enum MsixFacts {
 /// A register window the guest touches on its fast path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HotWindow {
+    /// The BAR that holds it.
     pub bar: u8,
+    /// Offset in that BAR.
     pub offset: u64,
+    /// Length in bytes.
     pub length: u64,
     /// What lives there, e.g. "virtio notify" or "NVMe doorbells".
     pub what: String,
@@ -319,7 +385,9 @@ pub struct HotWindow {
 /// A range of a BAR's VFIO region that userspace may mmap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MmapArea {
+    /// Offset in the region.
     pub offset: u64,
+    /// Length in bytes.
     pub size: u64,
 }
 
@@ -327,7 +395,9 @@ pub struct MmapArea {
 /// region when MMAP is set without sparse areas; none without MMAP).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionMmap {
+    /// The BAR index.
     pub bar: u8,
+    /// The areas that may be mmapped (empty: none).
     pub areas: Vec<MmapArea>,
 }
 
@@ -336,15 +406,23 @@ pub struct RegionMmap {
 pub struct DeviceFacts {
     /// `DDDD:BB:DD.F`.
     pub address: String,
+    /// Vendor id, when known.
     pub vendor: Option<u16>,
+    /// Device id, when known.
     pub device: Option<u16>,
+    /// Class code (class, subclass, prog-if), when known.
     pub class: Option<u32>,
+    /// The bound driver (`vfio-pci`, `nvme`), if any.
     pub driver: Option<String>,
+    /// The IOMMU group; `None` means VFIO cannot assign the function.
     pub iommu_group: Option<u32>,
+    /// The header layout: only endpoints are assignable.
     pub header: HeaderKind,
     /// `None` when the BARs could not be read.
     pub bars: Option<Vec<Bar>>,
+    /// What is known of the MSI-X capability.
     pub msix: MsixFacts,
+    /// Register windows the guest touches on its fast path (virtio notify, NVMe doorbells).
     pub hot_windows: Vec<HotWindow>,
     /// The files the facts above were read from, and what was missing.
     pub evidence: Vec<Evidence>,
@@ -377,6 +455,7 @@ impl DeviceFacts {
     pub fn mmap_areas(&self, index: u8) -> Option<&[MmapArea]> {
         self.vfio_regions.iter().find(|r| r.bar == index).map(|r| r.areas.as_slice())
     }
+    /// The BAR with this index, if the device has it.
     pub fn bar(&self, index: u8) -> Option<&Bar> {
         self.bars.as_ref()?.iter().find(|b| b.index == index)
     }

@@ -70,24 +70,31 @@ pub enum TrapHandler {
 /// A byte range of a BAR that exits to the VMM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrapRange {
+    /// Offset in the guest BAR.
     pub offset: u64,
+    /// Length in bytes.
     pub length: u64,
+    /// What lives there.
     pub holds: TrapContents,
+    /// What the VMM's MMIO exit handler does with an access.
     pub handler: TrapHandler,
 }
 
 /// One BAR as the guest sees it, and how the VMM backs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestBar {
+    /// BAR index, 0-5.
     pub index: u8,
     /// 32-bit, 64-bit (takes slot `index + 1` too) or I/O.
     pub kind: BarKind,
+    /// The prefetchable bit the guest reads.
     pub prefetchable: bool,
     /// The size the guest sizes: a power of two.
     pub size: u64,
     /// The least alignment the VMM must give the guest address (a BAR with memory slots needs
     /// whole host pages).
     pub alignment: u64,
+    /// The device's own BAR, a virtual one (relocated table) or an enlarged one.
     pub origin: BarOrigin,
     /// Bytes backed by the device's VFIO region (0 for a virtual BAR).
     pub region_size: u64,
@@ -100,11 +107,17 @@ pub struct GuestBar {
 /// The MSI-X capability as the guest must read it (config space registers at `cap_offset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GuestMsix {
+    /// Offset of the capability in config space.
     pub cap_offset: u16,
+    /// Number of vectors (unchanged from the device).
     pub table_size: u16,
+    /// The BAR the guest finds the table in.
     pub table_bir: u8,
+    /// The table's offset in that BAR.
     pub table_offset: u32,
+    /// The BAR the guest finds the PBA in.
     pub pba_bir: u8,
+    /// The PBA's offset in that BAR.
     pub pba_offset: u32,
     /// The Table Offset/BIR register value (cap + 4).
     pub table_register: u32,
@@ -121,9 +134,13 @@ pub struct Layout {
     pub schema: String,
     /// Always [`LAYOUT_VERSION`] for this release.
     pub layout_version: u32,
+    /// Whose guest ABI the layout follows.
     pub mode: LayoutMode,
+    /// The host page size the memory slots are made of.
     pub page_size: u64,
+    /// The decision's exposure (also in `decision`).
     pub exposure: Exposure,
+    /// The decision's risk (also in `decision`).
     pub risk: Risk,
     /// Empty when the device is refused.
     pub bars: Vec<GuestBar>,
@@ -131,6 +148,7 @@ pub struct Layout {
     pub msix: Option<GuestMsix>,
     /// Physical bytes that trap (table, PBA, collateral, unmappable).
     pub trapped_bytes: u64,
+    /// Trapped bytes outside the 4 KiB ranges of the table and PBA: other registers that exit.
     pub collateral_bytes: u64,
     /// The decision with its reasons, rule ids, evidence and references.
     pub decision: Decision,

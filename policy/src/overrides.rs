@@ -17,22 +17,44 @@ use serde::Deserialize;
 use crate::decision::Exposure;
 use crate::facts::DeviceFacts;
 
+/// Why an overrides file was rejected, or an override could not apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OverrideError {
+    /// Not valid TOML, or an unknown key (one line: `line N `src`: message`).
     #[error("overrides file is not valid: {0}")]
     Parse(String),
+    /// A key that would assert a fact (`isolation`, `allow_unsafe_interrupts`, `msix_mappable`).
     #[error("override key `{key}` is not allowed: {why}")]
-    Forbidden { key: String, why: &'static str },
+    Forbidden {
+        /// The key.
+        key: String,
+        /// Why it is not allowed, and what to do instead.
+        why: &'static str,
+    },
+    /// An exposure less safe than the facts allow.
     #[error("override for {device} asks for exposure `{requested}`, but the facts allow at most `{allowed}` (rule {rule}); overrides may only make a decision safer")]
-    Loosening { device: String, requested: String, allowed: String, rule: String },
+    Loosening {
+        /// The device's address.
+        device: String,
+        /// The exposure the override asks for.
+        requested: String,
+        /// The least safe exposure the facts allow.
+        allowed: String,
+        /// The rule that limits it.
+        rule: String,
+    },
+    /// A `match` that is neither an address nor vendor:device.
     #[error("override `match = \"{0}\"` is neither an address (DDDD:BB:DD.F) nor vendor:device (hex)")]
     BadMatch(String),
 }
 
+/// The rules of one table: `[defaults]` or a `[[device]]` entry.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rules {
+    /// Cap the exposure at this (it may only be safer than what the facts allow).
     pub exposure: Option<Exposure>,
+    /// Never relocate the table: it traps with its collateral instead.
     #[serde(default)]
     pub forbid_relocation: bool,
     // Accepted by the parser only to be refused with a clear message.
@@ -41,11 +63,14 @@ pub struct Rules {
     msix_mappable: Option<toml::Value>,
 }
 
+/// A `[[device]]` entry: which devices, and their rules.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRules {
+    /// `match`: an address (`0000:00:04.0`) or vendor:device (`8086:10d3`).
     #[serde(rename = "match")]
     pub matches: String,
+    /// The rules for the matching devices.
     #[serde(flatten)]
     pub rules: Rules,
 }
@@ -54,8 +79,10 @@ pub struct DeviceRules {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Overrides {
+    /// `[defaults]`: rules for every device.
     #[serde(default)]
     pub defaults: Rules,
+    /// `[[device]]` entries.
     #[serde(default, rename = "device")]
     pub devices: Vec<DeviceRules>,
 }
@@ -63,7 +90,9 @@ pub struct Overrides {
 /// What the overrides say for one device, merged: the safer of defaults and device entries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effective {
+    /// The safest exposure cap among the entries that apply.
     pub exposure: Option<Exposure>,
+    /// Whether any entry that applies forbids relocation.
     pub forbid_relocation: bool,
     /// Where it came from, for the rationale.
     pub sources: Vec<String>,
@@ -90,6 +119,7 @@ impl Effective {
 }
 
 impl Overrides {
+    /// Parses and validates an overrides file (fact assertions and bad matches are errors).
     pub fn parse(text: &str) -> Result<Self, OverrideError> {
         let o: Overrides = toml::from_str(text).map_err(|e| OverrideError::Parse(toml_error_line(text, &e)))?;
         o.validate()?;

@@ -22,6 +22,7 @@ pub enum TrapKind {
     Unknown,
 }
 
+/// What an emulated segment presents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EmulateKind {
@@ -33,21 +34,28 @@ pub enum EmulateKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", content = "what", rename_all = "kebab-case")]
 pub enum SegmentAction {
+    /// mmap the device's BAR into the guest: no exit.
     Map,
+    /// Every access exits to the VMM; the kind says why.
     Trap(TrapKind),
+    /// The VMM serves it from its own state (a relocated table): every access exits.
     Emulate(EmulateKind),
 }
 
 /// A page-aligned run of a BAR (the last one may end at a BAR end smaller than a page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Segment {
+    /// Offset in the BAR.
     pub offset: u64,
+    /// Length in bytes.
     pub length: u64,
+    /// Map, trap or emulate.
     #[serde(flatten)]
     pub action: SegmentAction,
 }
 
 impl Segment {
+    /// The offset just past the segment.
     pub fn end(&self) -> u64 {
         self.offset + self.length
     }
@@ -68,10 +76,13 @@ pub enum BarOrigin {
 /// The plan of one BAR as the guest sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BarPlan {
+    /// BAR index, 0-5.
     pub index: u8,
     /// Size the guest sees.
     pub size: u64,
+    /// Physical, virtual (a free slot) or extended.
     pub origin: BarOrigin,
+    /// Ordered, non-overlapping, page-aligned segments covering the BAR exactly.
     pub segments: Vec<Segment>,
     /// Bytes in `trap` segments.
     pub trapped_bytes: u64,
@@ -88,13 +99,18 @@ pub struct BarPlan {
 /// Where a relocated virtual table lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Relocation {
+    /// The BAR the guest finds the virtual table in.
     pub bar: u8,
+    /// A free slot (`Virtual`) or an enlarged BAR (`Extended`).
     pub origin: BarOrigin,
+    /// Offset of the virtual table in that BAR.
     pub table_offset: u64,
+    /// Offset of the virtual PBA in that BAR.
     pub pba_offset: u64,
     /// The guest-visible kind of the BAR that holds the virtual table (a new BAR: 64-bit when the
     /// slot after it is free too).
     pub bar_kind: BarKind,
+    /// The prefetchable bit of that BAR as the guest sees it.
     pub prefetchable: bool,
     /// The guest-visible size of that BAR.
     pub bar_size: u64,
@@ -117,6 +133,7 @@ pub enum LayoutMode {
 }
 
 impl LayoutMode {
+    /// The kebab-case name used in JSON and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             LayoutMode::MsixPolicy => "msix-policy",
@@ -149,6 +166,7 @@ impl RelocationPolicy {
     pub const FORBIDDEN: RelocationPolicy =
         RelocationPolicy { add_bar: false, extend_bar: false, extend_32bit_bar: false };
 
+    /// Whether any relocation is allowed at all.
     pub fn allows_any(&self) -> bool {
         self.add_bar || self.extend_bar || self.extend_32bit_bar
     }
@@ -164,25 +182,33 @@ impl RelocationPolicy {
 /// How plans are laid out: whose ABI, and what relocation may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LayoutOptions {
+    /// Whose guest ABI a relocation follows.
     pub mode: LayoutMode,
+    /// What a relocation may change.
     pub relocation: RelocationPolicy,
 }
 
 /// The whole plan for a device: every memory BAR, in index order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MappingPlan {
+    /// The host page size the segments are aligned to.
     pub page_size: u64,
+    /// Every memory BAR (and a virtual one for a relocated table), in index order.
     pub bars: Vec<BarPlan>,
+    /// Where the virtual table lives, when the table is relocated.
     pub relocation: Option<Relocation>,
 }
 
 impl MappingPlan {
+    /// Trapped bytes over every BAR.
     pub fn trapped_bytes(&self) -> u64 {
         self.bars.iter().map(|b| b.trapped_bytes).sum()
     }
+    /// Collateral bytes (other registers that exit) over every BAR.
     pub fn collateral_bytes(&self) -> u64 {
         self.bars.iter().map(|b| b.collateral_bytes).sum()
     }
+    /// Hot register windows that share a trapped page, over every BAR.
     pub fn hot_trapped(&self) -> impl Iterator<Item = &HotWindow> {
         self.bars.iter().flat_map(|b| b.hot_trapped.iter())
     }
@@ -191,8 +217,20 @@ impl MappingPlan {
 /// Why no plan could be made for the table's position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// The table or PBA lies outside its BAR, or in an absent or I/O BAR.
     #[error("MSI-X {what} at BAR{bir} offset {offset:#x} (+{len:#x}) is outside that BAR ({bar})")]
-    OutsideBar { what: &'static str, bir: u8, offset: u64, len: u64, bar: String },
+    OutsideBar {
+        /// `table` or `PBA`.
+        what: &'static str,
+        /// The BAR index the capability names.
+        bir: u8,
+        /// The offset the capability gives.
+        offset: u64,
+        /// The structure's length in bytes.
+        len: u64,
+        /// What the BAR is: `absent`, `an I/O BAR`, or its size.
+        bar: String,
+    },
 }
 
 type Range = (u64, u64);

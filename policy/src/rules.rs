@@ -1,11 +1,23 @@
 //! The rule catalogue: every rule id a decision can cite, what it means and where it comes from.
 //!
 //! This table is the policy language an operator reads (`msix-policy rules` prints it). A rule id
-//! is stable: tests and snapshots refer to it, so rename one only with a changelog entry.
+//! is stable: tests and snapshots refer to it, so rename one only with a changelog entry. Each
+//! rule is explained in `docs/policy.md` under an anchor named by its id
+//! (`docs/policy.md#risk.none`); a test below keeps the two in step.
+//!
+//! ```
+//! use msix_policy_engine::rules;
+//!
+//! let rule = rules::find(rules::RISK_SELF_ONLY).unwrap();
+//! assert_eq!(rule.id, "risk.self-only");
+//! assert_eq!(rules::reference(rule.id), "docs/policy.md#risk.self-only");
+//! assert!(rules::ALL.iter().all(|r| r.id.contains('.')));
+//! ```
 
 /// One entry of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Rule {
+    /// The stable, dotted id a [`Reason`](crate::Reason) cites (`isolation.vtd.ir-enabled`).
     pub id: &'static str,
     /// What the rule says, in one sentence.
     pub summary: &'static str,
@@ -15,7 +27,10 @@ pub struct Rule {
 
 macro_rules! catalogue {
     ($( $konst:ident = $id:literal, $summary:literal, $reference:expr; )*) => {
-        $( pub const $konst: &str = $id; )*
+        $(
+            #[doc = concat!("`", $id, "`: ", $summary, ".")]
+            pub const $konst: &str = $id;
+        )*
         /// Every rule, in catalogue order.
         pub const ALL: &[Rule] = &[ $( Rule { id: $id, summary: $summary, reference: $reference }, )* ];
     };
@@ -55,7 +70,7 @@ catalogue! {
     ARM64_GICV2M = "isolation.arm64.gicv2m", "the device's MSIs go to a GICv2m frame, which does not know which device wrote", "Linux drivers/irqchip/irq-gic-v2m.c (no IRQ_DOMAIN_FLAG_ISOLATED_MSI)";
     ARM64_MBI = "isolation.arm64.mbi", "the device's MSIs go to GICv3 MBI, which does not know which device wrote", "Linux drivers/irqchip/irq-gic-v3-mbi.c";
     ARM64_MSI_UNKNOWN = "isolation.arm64.msi-controller-unknown", "the device's MSI controller could not be established", "Linux drivers/irqchip/irq-gic-v3-its-msi.c, irq-gic-v2m.c";
-    PLATFORM_UNKNOWN = "isolation.platform-unknown", "the host's platform is unknown, so is MSI isolation", "POLICY.md step 1: unknown is treated as not isolated";
+    PLATFORM_UNKNOWN = "isolation.platform-unknown", "the host's platform is unknown, so is MSI isolation", "docs/policy.md#isolation.platform-unknown (unknown is treated as not isolated)";
 
     // Step 2: assignability.
     ASSIGN_ISOLATED = "assign.isolated", "MSI isolation holds: the VFIO IOMMU backend accepts the group", TYPE1;
@@ -86,23 +101,23 @@ catalogue! {
     DEVICE_SHARES_4K = "device.msix-shares-4k-range", "a known register window lies inside a 4 KiB range that holds the MSI-X table or PBA, which the PCI spec forbids", PCI_MSIX;
 
     // Step 3: exposure.
-    EXPOSURE_PASSTHROUGH = "exposure.passthrough", "paravirtual guest, isolated device, mappable BAR: map everything, nothing traps", "POLICY.md step 3; Linux vfio_pci_core.c (MSI-X BAR mmap since 4.16)";
+    EXPOSURE_PASSTHROUGH = "exposure.passthrough", "paravirtual guest, isolated device, mappable BAR: map everything, nothing traps", "docs/policy.md#exposure.passthrough; Linux vfio_pci_core.c (MSI-X BAR mmap since 4.16)";
     EXPOSURE_RELOCATE = "exposure.relocate", "the guest writes the table and trapping it would catch other registers: present a virtual table elsewhere and map the whole physical BAR", "QEMU hw/vfio/pci.c (vfio_pci_relocate_msix)";
     EXPOSURE_TRAP_NOT_ISOLATED = "exposure.trap.not-isolated", "without isolation the table is never reachable by the guest", TYPE1;
     EXPOSURE_TRAP_GUEST_WRITES = "exposure.trap.guest-writes", "the guest writes the table and trapping it costs no other register", PCI_MSIX;
     EXPOSURE_TRAP_NOT_MAPPABLE = "exposure.trap.not-mappable", "the kernel will not map the MSI-X table pages, so they are trapped", VFIO_MAP;
     EXPOSURE_TRAP_NO_SLOT = "exposure.trap.no-relocation-slot", "relocation would help but no free BAR slot or extensible BAR exists", "QEMU hw/vfio/pci.c (vfio_pci_relocate_msix)";
-    EXPOSURE_TRAP_UNKNOWN_MSIX = "exposure.trap.msix-unknown", "where the MSI-X table lives is unknown: every memory BAR is trapped", "POLICY.md: unknown never means safe";
+    EXPOSURE_TRAP_UNKNOWN_MSIX = "exposure.trap.msix-unknown", "where the MSI-X table lives is unknown: every memory BAR is trapped", "docs/policy.md#exposure.trap.msix-unknown (unknown never means safe)";
     EXPOSURE_NONE = "exposure.none", "no MSI-X table: every memory BAR is mapped", PCI_MSIX;
     EXPOSURE_REFUSE = "exposure.refuse", "the device is not assignable: no plan", TYPE1;
 
     // Step 4: risk.
-    RISK_NONE = "risk.none", "nothing of the device's MSI-X is reachable by the guest", "POLICY.md step 4";
-    RISK_SELF_ONLY = "risk.self-only", "the guest can reach the MSI-X table, but isolation confines the damage to its own device", "POLICY.md step 4";
+    RISK_NONE = "risk.none", "nothing of the device's MSI-X is reachable by the guest", "docs/policy.md#risk.none";
+    RISK_SELF_ONLY = "risk.self-only", "the guest can reach the MSI-X table, but isolation confines the damage to its own device", "docs/policy.md#risk.self-only";
     RISK_UNSAFE = "risk.unsafe", "allow_unsafe_interrupts on a non-isolated device: the device can raise interrupts it does not own", TYPE1;
 
     // Step 6: plan details.
-    PLAN_HOT_TRAPPED = "plan.hot-window-trapped", "a hot register window shares a trapped page: every access to it exits to the VMM", "POLICY.md step 6";
+    PLAN_HOT_TRAPPED = "plan.hot-window-trapped", "a hot register window shares a trapped page: every access to it exits to the VMM", "docs/policy.md#plan.hot-window-trapped";
     PLAN_REGION_NOT_MMAPPABLE = "plan.region-not-mmappable", "VFIO reports part of a BAR as not mmappable (no MMAP flag, or outside its sparse mmap areas): those pages trap", "include/uapi/linux/vfio.h (VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_CAP_SPARSE_MMAP)";
     PLAN_SUBPAGE_BAR = "plan.sub-page-bar-unaligned", "a BAR smaller than a page that does not start on a page boundary cannot be mmapped; it is trapped whole", "Linux drivers/vfio/pci/vfio_pci_core.c (bar_mmap_supported)";
 
@@ -137,6 +152,28 @@ mod tests {
             assert!(seen.insert(r.id), "duplicate rule id {}", r.id);
             assert!(r.id.contains('.'), "rule id {} has no namespace", r.id);
             assert!(!r.reference.is_empty() && !r.summary.is_empty());
+        }
+    }
+
+    /// Every rule id has an anchor in docs/policy.md, every reference into it names an anchor
+    /// that exists, and nothing cites the design document by its old name.
+    #[test]
+    fn every_rule_is_documented_in_docs_policy_md() {
+        const DOC: &str = include_str!("../../docs/policy.md");
+        for r in ALL {
+            let anchor = format!("<a id=\"{}\"></a>", r.id);
+            assert!(DOC.contains(&anchor), "docs/policy.md has no anchor {anchor}");
+            assert!(!r.reference.contains("POLICY.md"), "{} still cites POLICY.md: {}", r.id, r.reference);
+            for part in r.reference.split("docs/policy.md#").skip(1) {
+                let target: String =
+                    part.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
+                let target = target.trim_end_matches('.');
+                assert!(
+                    DOC.contains(&format!("<a id=\"{target}\"></a>")),
+                    "{} refers to docs/policy.md#{target}, which has no anchor",
+                    r.id
+                );
+            }
         }
     }
 }

@@ -59,6 +59,7 @@ const BAR_REGIONS: u32 = 6;
 pub struct VfioRegion {
     /// The region index: 0-5 for BAR0-BAR5.
     pub index: u32,
+    /// The region's size: the BAR's size (0 for a BAR the device does not implement).
     pub size: u64,
     /// `flags` as the kernel reported them (READ 1, WRITE 2, MMAP 4, CAPS 8).
     pub flags: u32,
@@ -113,10 +114,22 @@ impl VfioRegion {
 pub enum IsolationAttestation {
     /// The verdict of an msix-policy audit of this host (`audit --format json`, the device's
     /// `isolation` object), for the backend the VMM uses.
-    Audited { verdict: IsolationVerdict, backend: VfioBackend, allow_unsafe_interrupts: bool },
+    Audited {
+        /// The audited verdict for this device.
+        verdict: IsolationVerdict,
+        /// The IOMMU backend the VMM uses.
+        backend: VfioBackend,
+        /// That backend's `allow_unsafe_interrupts`.
+        allow_unsafe_interrupts: bool,
+    },
     /// The VMM's IOMMU backend accepted the group (type1 `VFIO_SET_IOMMU`, iommufd bind, or
     /// sPAPR TCE, which checks nothing). With allow_unsafe_interrupts the kernel skipped its check.
-    KernelAccepted { backend: VfioBackend, allow_unsafe_interrupts: bool },
+    KernelAccepted {
+        /// The IOMMU backend that accepted the group or device.
+        backend: VfioBackend,
+        /// That backend's `allow_unsafe_interrupts` (type1's or iommufd's own).
+        allow_unsafe_interrupts: bool,
+    },
 }
 
 impl IsolationAttestation {
@@ -191,11 +204,15 @@ pub struct VmmInput {
     /// `uname -m` of the host, for `guest: auto` (POWER hosts run PAPR guests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
+    /// Why the VMM may assume the device's MSIs are isolated (or not).
     pub isolation: IsolationAttestation,
+    /// How the guest programs MSI-X (`auto` by default).
     #[serde(default)]
     pub guest: GuestSelection,
+    /// What a relocation may change in the guest's BARs (everything by default).
     #[serde(default)]
     pub relocation: RelocationPolicy,
+    /// Whose guest ABI the layout follows (msix-policy's by default).
     #[serde(default)]
     pub mode: LayoutMode,
 }
@@ -248,34 +265,81 @@ impl VmmInput {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InputError {
+    /// A layout version this release does not make.
     #[error("layout_version {0}: this release makes layout version {LAYOUT_VERSION} only")]
     LayoutVersion(u32),
+    /// A `schema` other than [`INPUT_SCHEMA`].
     #[error("schema {0:?}: expected \"{INPUT_SCHEMA}\"")]
     Schema(String),
+    /// An impossible page size or BAR set.
     #[error(transparent)]
     Facts(#[from] FactsError),
+    /// Config space shorter than the 64-byte header.
     #[error("config: {0} bytes, shorter than the 64-byte header")]
     ConfigShort(usize),
+    /// A bridge or unknown header: vfio-pci assigns endpoints only.
     #[error("config: header type {0:?} is not an endpoint (type 0); vfio-pci assigns endpoints only")]
     NotEndpoint(HeaderKind),
+    /// The capability list loops, points into the header or runs past the bytes given.
     #[error("config: {0}")]
     Capabilities(String),
+    /// A BAR register the PCI spec does not allow for a region the VMM gave.
     #[error("config: BAR{slot} register {what}")]
-    BarRegister { slot: u32, what: &'static str },
+    BarRegister {
+        /// The BAR slot.
+        slot: u32,
+        /// What is wrong with its register.
+        what: &'static str,
+    },
+    /// A region index that is not a BAR (0-5).
     #[error("regions[{position}]: index {index} is not a BAR region (0-5)")]
-    RegionNotBar { position: usize, index: u32 },
+    RegionNotBar {
+        /// Position in `regions`.
+        position: usize,
+        /// The region index given.
+        index: u32,
+    },
+    /// The same BAR region twice.
     #[error("regions: BAR{0} given twice")]
     DuplicateRegion(u32),
+    /// A BAR size that is not a power of two.
     #[error("regions: BAR{index} size {size:#x} is not a power of two")]
-    RegionSize { index: u32, size: u64 },
+    RegionSize {
+        /// The BAR index.
+        index: u32,
+        /// The size given.
+        size: u64,
+    },
+    /// A sized region in the upper half of a 64-bit BAR.
     #[error("regions: BAR{index} has size {size:#x} but config says it is the upper half of 64-bit BAR{}", index - 1)]
-    UpperHalfRegion { index: u32, size: u64 },
+    UpperHalfRegion {
+        /// The BAR index.
+        index: u32,
+        /// The size given.
+        size: u64,
+    },
+    /// An I/O BAR that reports MMAP.
     #[error("regions: BAR{index} is an I/O BAR yet reports MMAP")]
-    IoMmap { index: u32 },
+    IoMmap {
+        /// The BAR index.
+        index: u32,
+    },
+    /// A sparse mmap area outside its region.
     #[error("regions: BAR{index} sparse mmap area {offset:#x}+{size:#x} lies outside its {region:#x}-byte region")]
-    SparseOutside { index: u32, offset: u64, size: u64, region: u64 },
+    SparseOutside {
+        /// The BAR index.
+        index: u32,
+        /// The area's offset.
+        offset: u64,
+        /// The area's size.
+        size: u64,
+        /// The region's size.
+        region: u64,
+    },
+    /// The MSI-X table or PBA lies outside its BAR.
     #[error("config: {0}")]
     MsixOutsideBar(#[from] PlanError),
+    /// The decision failed (an override that would loosen it).
     #[error(transparent)]
     Decide(#[from] DecideError),
 }
@@ -284,9 +348,13 @@ pub enum InputError {
 /// that want the facts without the layout).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmmFacts {
+    /// The host, as far as the input tells (page size, backend, mappability of the MSI-X BAR).
     pub host: HostFacts,
+    /// The device: config space decoded, BARs from the regions, VFIO's mmap areas.
     pub device: DeviceFacts,
+    /// The verdict of the isolation attestation.
     pub isolation: IsolationVerdict,
+    /// The input's layout mode and relocation policy.
     pub layout: LayoutOptions,
 }
 

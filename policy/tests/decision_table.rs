@@ -1,12 +1,12 @@
 //! Every combination of isolation x guest x mappable x collateral x allow_unsafe x IOMMU
-//! backend, against the table of POLICY.md written out independently below.
+//! backend, against the table of docs/policy.md written out independently below.
 
 mod support;
 
 use msix_policy_engine::*;
 use support::*;
 
-/// POLICY.md steps 2-4, as a table: (exposure, risk).
+/// docs/policy.md steps 2-4, as a table: (exposure, risk).
 fn expected(
     iso: &str,
     guest: GuestProfile,
