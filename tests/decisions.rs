@@ -1,4 +1,4 @@
-//! The decisions POLICY.md predicts, asserted on the recorded hosts themselves.
+//! The decisions docs/policy.md predicts, asserted on the recorded hosts themselves.
 
 mod common;
 

@@ -319,7 +319,7 @@
 //! (`isolation.kernel-accepted`). [`LayoutMode`] keeps a VMM's existing guest ABI
 //! (`MsixPolicy`, `Qemu`'s `x-msix-relocation`, `CloudHypervisor`'s `fixup_msix_region`) and
 //! [`RelocationPolicy`] says what a relocation may change. A layout is versioned
-//! ([`LAYOUT_VERSION`](layout::LAYOUT_VERSION)): the same input and version give the same layout
+//! ([`LAYOUT_VERSION`]): the same input and version give the same layout
 //! in every later release, since guest-visible BARs are part of a VM's migration state.
 //!
 //! ```
