@@ -116,7 +116,9 @@ pub struct AuditReport {
 
 impl AuditReport {
     pub fn device(&self, address: &str) -> Option<&DeviceReport> {
-        self.devices.iter().find(|d| d.address.eq_ignore_ascii_case(address))
+        // Compared as addresses, not strings: any case, one parser.
+        let wanted = policy::PciAddress::parse(address).ok()?;
+        self.devices.iter().find(|d| policy::PciAddress::parse(&d.address).ok() == Some(wanted))
     }
 }
 

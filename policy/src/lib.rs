@@ -386,6 +386,7 @@
 
 #![deny(missing_docs)]
 
+pub mod address;
 pub mod config;
 pub mod decide;
 pub mod decision;
@@ -396,6 +397,7 @@ pub mod plan;
 pub mod rules;
 pub mod vmm;
 
+pub use address::{AddressError, PciAddress};
 pub use decide::{decide, resolve_guest, DecideError, DecisionInput};
 pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
 pub use facts::*;

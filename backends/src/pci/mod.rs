@@ -4,7 +4,7 @@
 pub use msix_policy_engine::config;
 pub mod resource;
 
-use msix_policy_engine::{rules, DeviceFacts, Evidence, HeaderKind, MsixFacts};
+use msix_policy_engine::{rules, DeviceFacts, Evidence, HeaderKind, MsixFacts, PciAddress};
 
 use crate::root::{Dir, ReadError, Root};
 
@@ -23,15 +23,9 @@ pub struct PciFunction {
     pub domain: u32,
 }
 
-/// `DDDD:BB:DD.F` in lowercase or uppercase hex.
-pub fn parse_address(s: &str) -> Option<(u32, u8, u8, u8)> {
-    let b = s.as_bytes();
-    if b.len() != 12 || b[4] != b':' || b[7] != b':' || b[10] != b'.' {
-        return None;
-    }
-    let hex = |r: std::ops::Range<usize>| u32::from_str_radix(s.get(r)?, 16).ok();
-    let func = (b[11] as char).to_digit(8)? as u8;
-    Some((hex(0..4)?, hex(5..7)? as u8, hex(8..10)? as u8, func))
+/// `DDDD:BB:DD.F` in lowercase or uppercase hex: the engine's [`PciAddress`].
+pub fn parse_address(s: &str) -> Option<PciAddress> {
+    PciAddress::parse(s).ok()
 }
 
 /// Every function in the root, in address order. A missing devices directory is no functions.
@@ -63,8 +57,7 @@ pub fn enumerate(root: &Root) -> Result<Vec<PciFunction>, ReadError> {
 
 /// One function by address (any case), if the root has it; the others are not read.
 pub fn gather_one(root: &Root, address: &str) -> Option<PciFunction> {
-    let address = address.to_ascii_lowercase();
-    parse_address(&address)?;
+    let address = parse_address(address)?.to_string();
     root.exists(&format!("{DEVICES_DIR}/{address}")).then(|| gather(root, &address))
 }
 
@@ -97,7 +90,7 @@ fn unreadable(dir: &str, address: &str, e: ReadError) -> PciFunction {
         },
         msi_irqs: Vec::new(),
         of_node: None,
-        domain: parse_address(address).map_or(0, |a| a.0),
+        domain: parse_address(address).map_or(0, |a| u32::from(a.domain)),
     }
 }
 
@@ -222,6 +215,6 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
         },
         msi_irqs,
         of_node,
-        domain: parse_address(address).map_or(0, |a| a.0),
+        domain: parse_address(address).map_or(0, |a| u32::from(a.domain)),
     }
 }
