@@ -29,7 +29,7 @@ pub fn dry_run(report: &AuditReport, d: &DeviceReport) -> String {
         for s in &b.segments {
             let what = match s.action {
                 SegmentAction::Map => "map".to_string(),
-                SegmentAction::Trap(k) => format!("trap {}", format!("{k:?}").to_lowercase()),
+                SegmentAction::Trap(k) => format!("trap {k}"),
                 SegmentAction::Emulate(_) => "emulate virtual-table".to_string(),
             };
             let _ = writeln!(out, "  BAR{} {:#010x}+{:#x}  {what}", b.index, s.offset, s.length);

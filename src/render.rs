@@ -121,7 +121,7 @@ fn host_header(r: &AuditReport, out: &mut String) {
     };
     let _ = writeln!(out, "msix-policy audit of {what}");
     let mappable = match (h.msix_mappable.mappable.value, h.msix_mappable.source) {
-        (Some(true), Some(s)) => format!("yes ({s:?})").to_lowercase(),
+        (Some(true), Some(s)) => format!("yes ({s})"),
         (Some(false), _) => "no".into(),
         _ => "unknown (taken as no)".into(),
     };
@@ -251,7 +251,7 @@ pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
         for b in &p.bars {
             let _ = writeln!(
                 out,
-                "    BAR{} {} {:?}: trapped {} (table {}, PBA {}, collateral {})",
+                "    BAR{} {} {}: trapped {} (table {}, PBA {}, collateral {})",
                 b.index,
                 bytes(b.size),
                 b.origin,
@@ -263,7 +263,7 @@ pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
             for s in &b.segments {
                 let action = match s.action {
                     SegmentAction::Map => "map".to_string(),
-                    SegmentAction::Trap(k) => format!("trap({})", format!("{k:?}").to_lowercase()),
+                    SegmentAction::Trap(k) => format!("trap({k})"),
                     SegmentAction::Emulate(_) => "emulate(virtual-table)".to_string(),
                 };
                 let _ = writeln!(out, "      {:#010x}..{:#010x}  {action}", s.offset, s.end());
@@ -272,7 +272,7 @@ pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
         if let Some(rel) = &p.relocation {
             let _ = writeln!(
                 out,
-                "    virtual table: BAR{} ({:?}) table at {:#x}, PBA at {:#x}",
+                "    virtual table: BAR{} ({}) table at {:#x}, PBA at {:#x}",
                 rel.bar, rel.origin, rel.table_offset, rel.pba_offset
             );
         }
@@ -374,7 +374,7 @@ pub fn text_layout(l: &crate::policy::Layout) -> String {
     for b in &l.bars {
         let _ = writeln!(
             out,
-            "BAR{} {:?}{} size {:#x} align {:#x} ({:?}, region {:#x})",
+            "BAR{} {}{} size {:#x} align {:#x} ({}, region {:#x})",
             b.index,
             b.kind,
             if b.prefetchable { " prefetchable" } else { "" },
@@ -391,7 +391,7 @@ pub fn text_layout(l: &crate::policy::Layout) -> String {
             );
         }
         for t in &b.trap {
-            let _ = writeln!(out, "  trap   {:#010x}+{:#x}  {:?} -> {:?}", t.offset, t.length, t.holds, t.handler);
+            let _ = writeln!(out, "  trap   {:#010x}+{:#x}  {} -> {}", t.offset, t.length, t.holds, t.handler);
         }
     }
     if let Some(m) = &l.msix {

@@ -68,12 +68,23 @@ mod tests {
         assert_eq!((a.domain, a.bus, a.device, a.function), (0, 0x0a, 0x1f, 7));
         assert_eq!(a.to_string(), "0000:0a:1f.7");
         assert_eq!("0000:0a:1F.7".parse::<PciAddress>(), Ok(a));
-        let mut v: Vec<PciAddress> =
-            ["0001:00:00.0", "0000:10:00.0", "0000:02:00.1", "0000:02:00.0"].iter().map(|s| s.parse().unwrap()).collect();
+        let mut v: Vec<PciAddress> = ["0001:00:00.0", "0000:10:00.0", "0000:02:00.1", "0000:02:00.0"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
         v.sort();
         let shown: Vec<String> = v.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["0000:02:00.0", "0000:02:00.1", "0000:10:00.0", "0001:00:00.0"]);
-        for bad in ["", "0000:00:04", "0000:00:20.0", "0000:00:04.8", "000g:00:04.0", "0000:00:+4.0", "0000-00:04.0", "00000:00:04.0"] {
+        for bad in [
+            "",
+            "0000:00:04",
+            "0000:00:20.0",
+            "0000:00:04.8",
+            "000g:00:04.0",
+            "0000:00:+4.0",
+            "0000-00:04.0",
+            "00000:00:04.0",
+        ] {
             assert!(PciAddress::parse(bad).is_err(), "{bad}");
         }
     }

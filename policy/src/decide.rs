@@ -277,7 +277,7 @@ impl Context<'_> {
                 let spared =
                     if spared.is_empty() { String::new() } else { format!(" ({} no longer trap)", spared.join(", ")) };
                 let detail = format!(
-                    "{collateral} collateral bytes would trap{spared}; virtual table in BAR{} ({:?}) at {:#x}",
+                    "{collateral} collateral bytes would trap{spared}; virtual table in BAR{} ({}) at {:#x}",
                     r.bar, r.origin, r.table_offset
                 );
                 d.reasons.push(Reason::new(rules::EXPOSURE_RELOCATE, detail, vec![]));

@@ -396,6 +396,7 @@ pub mod overrides;
 pub mod plan;
 pub mod rules;
 pub mod vmm;
+mod words;
 
 pub use address::{AddressError, PciAddress};
 pub use decide::{decide, resolve_guest, DecideError, DecisionInput};

@@ -261,7 +261,7 @@ pub fn apply_plan<S: VfioSys + ?Sized>(dev: &OpenDevice<'_, S>, plan: &MappingPl
     for bar in &plan.bars {
         for s in bar.segments.iter().filter(|s| !matches!(s.action, SegmentAction::Map)) {
             let what = match s.action {
-                SegmentAction::Trap(k) => format!("trap {k:?}").to_lowercase(),
+                SegmentAction::Trap(k) => format!("trap {k}"),
                 _ => "emulate virtual table".into(),
             };
             applied.trapped.push(TrappedRange { bar: bar.index, offset: s.offset, length: s.length, what });
@@ -306,7 +306,7 @@ pub fn map_layout<S: VfioSys + ?Sized>(dev: &OpenDevice<'_, S>, layout: &Layout)
     let mut to_map = Vec::new();
     for bar in &layout.bars {
         for t in &bar.trap {
-            let what = format!("{:?} -> {:?}", t.holds, t.handler);
+            let what = format!("{} -> {}", t.holds, t.handler);
             applied.trapped.push(TrappedRange { bar: bar.index, offset: t.offset, length: t.length, what });
         }
         if bar.mmap.is_empty() {
