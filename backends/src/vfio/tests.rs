@@ -348,7 +348,7 @@ fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything
     assert_eq!(layout.exposure, Exposure::Trap);
     let applied = super::apply::map_layout(&dev, &layout).unwrap();
     assert_eq!(applied.mapped.len(), 1);
-    assert!(applied.trapped.iter().any(|t| t.what.== "table -> emulate-msix-table"));
+    assert!(applied.trapped.iter().any(|t| t.what == "table -> emulate-msix-table"));
     assert_eq!(applied.read_u32(0, 0x1000), Some(0x1000));
     // A VMM keeps a mapping as a memory slot after the rest goes.
     let mut applied = applied;
