@@ -78,13 +78,22 @@ impl Default for LiveProbes {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuditError {
+    /// The root could not be opened (missing, not a directory, no permission).
     #[error("cannot open root {0}")]
     Root(#[from] backends::root::RootError),
+    /// The host's identity (fixture.toml, or the live host's uname) could not be read.
     #[error(transparent)]
     Host(#[from] backends::HostError),
-    #[error("{path}: cannot list PCI functions: {err}")]
-    Devices { path: String, err: backends::ReadError },
+    /// `sys/bus/pci/devices` exists but cannot be listed.
+    #[error("{path}: cannot list PCI functions: {source}")]
+    Devices {
+        path: String,
+        #[source]
+        source: backends::ReadError,
+    },
+    /// Impossible facts, or an override that would loosen a decision.
     #[error(transparent)]
     Decide(#[from] policy::DecideError),
     #[error("no PCI function {address} under {root}/sys/bus/pci/devices (`msix-policy audit` lists them)")]
@@ -240,7 +249,7 @@ pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Resul
     let functions = match only {
         Some(a) => backends::pci::gather_one(root, a).into_iter().collect(),
         None => backends::pci::enumerate(root)
-            .map_err(|err| AuditError::Devices { path: root.path().display().to_string(), err })?,
+            .map_err(|source| AuditError::Devices { path: root.path().display().to_string(), source })?,
     };
     let ctx = HostContext { root, identity: &identity, kernel: &kernel };
     // A live host is assessed by the backend compiled in for this architecture; a recording by

@@ -23,6 +23,7 @@ const MAX_LINK_HOPS: usize = 40;
 pub const MAX_DIR_ENTRIES: usize = 65_536;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
     #[error("{0}: missing")]
     Missing(String),

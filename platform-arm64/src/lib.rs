@@ -9,16 +9,15 @@ use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBacken
 use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
 
 /// MADT sub-table types (ACPI 6.x, 5.2.12).
-pub const MADT_GIC_MSI_FRAME: u16 = 0x0d;
-pub const MADT_GIC_ITS: u16 = 0x0f;
+pub(crate) const MADT_GIC_MSI_FRAME: u16 = 0x0d;
+pub(crate) const MADT_GIC_ITS: u16 = 0x0f;
 /// IORT node types.
-pub const IORT_ITS_GROUP: u16 = 0;
-pub const IORT_SMMU: u16 = 3;
-pub const IORT_SMMU_V3: u16 = 4;
+pub(crate) const IORT_SMMU: u16 = 3;
+pub(crate) const IORT_SMMU_V3: u16 = 4;
 
 /// An MSI controller kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MsiController {
+pub(crate) enum MsiController {
     Its,
     GicV2m,
     Mbi,
@@ -63,7 +62,7 @@ impl MsiController {
 
 /// The controllers a host declares, with where they were seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Controllers {
+pub(crate) struct Controllers {
     pub found: Vec<(MsiController, Evidence)>,
     pub smmu: Option<Evidence>,
     /// The device tree, read once.

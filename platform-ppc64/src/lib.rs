@@ -17,7 +17,7 @@ pub const KNOWN_PHBS: &[&str] =
 pub struct Ppc64Backend;
 
 /// The `platform` line of `/proc/cpuinfo` (`pSeries`, `PowerNV`).
-pub fn cpuinfo_platform(root: &Root) -> Option<String> {
+pub(crate) fn cpuinfo_platform(root: &Root) -> Option<String> {
     let text = root.read_text("proc/cpuinfo").ok()?;
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
@@ -26,7 +26,7 @@ pub fn cpuinfo_platform(root: &Root) -> Option<String> {
 }
 
 /// Which interrupt controller backend the host uses, from its chip names or the device tree.
-pub fn interrupt_controller(ctx: &HostContext<'_>) -> Option<Evidence> {
+pub(crate) fn interrupt_controller(ctx: &HostContext<'_>) -> Option<Evidence> {
     if let Some(ints) = ctx.kernel.interrupts.value.as_ref() {
         if let Some(l) = ints.lines.iter().find(|l| l.chip.starts_with("XIVE") || l.chip.starts_with("XICS")) {
             return Some(Evidence::new("proc/interrupts", format!("irq {}: {} ({})", l.irq, l.chip, &l.chip[..4])));
@@ -102,7 +102,7 @@ fn describe_phbs(phbs: &[(String, String)]) -> String {
 
 /// The PHB a function sits behind: its `of_node` ancestry first, else the PHB whose
 /// `ibm,opal-phbid` or `linux,pci-domain` equals the function's domain.
-pub fn phb_of(root: &Root, f: &PciFunction, phbs: &[(String, String)]) -> Option<(String, String, Evidence)> {
+pub(crate) fn phb_of(root: &Root, f: &PciFunction, phbs: &[(String, String)]) -> Option<(String, String, Evidence)> {
     if let Some(node) = &f.of_node {
         for anc in dt::ancestry(node) {
             if let Some((n, c)) = phbs.iter().find(|(n, _)| n == anc) {

@@ -7,19 +7,18 @@ use msix_backends::platform::{chip_evidence, msi_chips};
 use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBackend, Root};
 use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
 
-pub const IOMMU_CLASS: &str = "sys/class/iommu";
+pub(crate) const IOMMU_CLASS: &str = "sys/class/iommu";
 /// ECAP_REG bit 3: interrupt remapping supported (VT-d spec 10.4.3).
-pub const ECAP_IR: u64 = 1 << 3;
+pub(crate) const ECAP_IR: u64 = 1 << 3;
 /// ECAP_REG bit 4: extended interrupt mode (x2APIC) supported.
-pub const ECAP_EIM: u64 = 1 << 4;
+pub(crate) const ECAP_EIM: u64 = 1 << 4;
 /// DMAR Flags (offset 37) bit 0: INTR_REMAP; bit 1: X2APIC_OPT_OUT.
-pub const DMAR_FLAGS_OFFSET: usize = 37;
-pub const DMAR_INTR_REMAP: u8 = 1 << 0;
-pub const DMAR_X2APIC_OPT_OUT: u8 = 1 << 1;
+pub(crate) const DMAR_FLAGS_OFFSET: usize = 37;
+pub(crate) const DMAR_INTR_REMAP: u8 = 1 << 0;
 
 /// One remapping unit under `sys/class/iommu`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VtdUnit {
+pub(crate) struct VtdUnit {
     pub name: String,
     pub ecap: Option<u64>,
     pub cap: Option<u64>,
@@ -70,7 +69,7 @@ fn hex_attr(root: &Root, rel: &str) -> Option<u64> {
     root.read_value(rel).ok().and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok())
 }
 
-pub fn read_vtd_unit(root: &Root, name: &str) -> VtdUnit {
+pub(crate) fn read_vtd_unit(root: &Root, name: &str) -> VtdUnit {
     let base = format!("{IOMMU_CLASS}/{name}/intel-iommu");
     VtdUnit {
         name: name.to_string(),
@@ -80,7 +79,7 @@ pub fn read_vtd_unit(root: &Root, name: &str) -> VtdUnit {
 }
 
 /// The DMAR table's flags byte, if the table was recorded and is well formed.
-pub fn dmar_flags(root: &Root) -> Result<u8, String> {
+pub(crate) fn dmar_flags(root: &Root) -> Result<u8, String> {
     let t = acpi::table(root, "DMAR").map_err(|e| e.to_string())?;
     t.get(DMAR_FLAGS_OFFSET).copied().ok_or_else(|| "DMAR: no flags byte".to_string())
 }
@@ -108,7 +107,7 @@ fn missing_sources(kernel: &KernelSources) -> Vec<Evidence> {
     [&kernel.interrupts.evidence, &kernel.dmesg.evidence].into_iter().cloned().collect()
 }
 
-pub fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]) -> (IsolationVerdict, Vec<Evidence>) {
+pub(crate) fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]) -> (IsolationVerdict, Vec<Evidence>) {
     let mut ev: Vec<Evidence> = units
         .iter()
         .map(|u| {
@@ -198,7 +197,7 @@ pub fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]) -> (I
     }
 }
 
-pub fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]) -> (IsolationVerdict, Vec<Evidence>) {
+pub(crate) fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]) -> (IsolationVerdict, Vec<Evidence>) {
     let ev: Vec<Evidence> = units
         .iter()
         .map(|n| {

@@ -9,6 +9,7 @@ use crate::rules;
 /// How the MSI-X table is exposed to the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Exposure {
     /// Nothing traps: the guest reaches the physical table (paravirtual guests).
     Passthrough,
@@ -47,6 +48,7 @@ impl Exposure {
 /// Who can be hurt through the device's MSI-X.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Risk {
     /// Nothing of the device's MSI-X is reachable by the guest.
     None,

@@ -68,6 +68,7 @@ pub fn check_page_size(page: u64) -> Result<(), FactsError> {
 /// The platform family a backend established for the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Platform {
     /// x86 with Intel VT-d remapping units.
     X86Vtd,
@@ -110,6 +111,7 @@ impl Platform {
 /// The VFIO IOMMU backend the host's VMM uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum VfioBackend {
     /// `vfio_iommu_type1` (x86, arm64): refuses non-isolated groups unless allow_unsafe_interrupts.
     Type1,
@@ -276,6 +278,7 @@ impl IsolationVerdict {
 /// The PCI header layout (config offset 0x0e, low 7 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum HeaderKind {
     /// Type 0: an endpoint, the only kind vfio-pci assigns.
     Endpoint,

@@ -11,6 +11,7 @@ pub const PCI_MSIX_ISOLATION_GRANULE: u64 = 4096;
 /// Why a trapped segment traps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum TrapKind {
     /// The pages hold (part of) the MSI-X table.
     Table,
@@ -120,6 +121,7 @@ pub struct Relocation {
 /// A VMM adopts msix-policy's decision without changing the BAR layout its guests already see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum LayoutMode {
     /// msix-policy's own: a free slot first (smallest BAR that fits), else the smallest
     /// extensible BAR grown to the next power of two with the table after its registers.

@@ -15,11 +15,17 @@ use crate::root::Root;
 pub const CONTAINER: &str = "/dev/vfio/vfio";
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApplyError {
     #[error("{address} has no IOMMU group: VFIO cannot assign it (is the IOMMU enabled on the kernel command line?)")]
     NoGroup { address: String },
     #[error("cannot open {path}: {err} ({hint})")]
-    Open { path: String, err: io::Error, hint: String },
+    Open {
+        path: String,
+        #[source]
+        err: io::Error,
+        hint: String,
+    },
     #[error("{CONTAINER} speaks VFIO API {found}, this build speaks {VFIO_API_VERSION}")]
     ApiVersion { found: i32 },
     #[error("the VFIO container does not offer {IOMMU_NAME}: {err}")]
@@ -27,21 +33,47 @@ pub enum ApplyError {
     #[error("IOMMU group {group} is not viable: every device in it must be bound to vfio-pci or unbound; also in it: {}", others.join(", "))]
     GroupNotViable { group: u32, others: Vec<String> },
     #[error("VFIO_GROUP_SET_CONTAINER failed for group {group}: {err}")]
-    SetContainer { group: u32, err: io::Error },
+    SetContainer {
+        group: u32,
+        #[source]
+        err: io::Error,
+    },
     #[error("VFIO_SET_IOMMU was refused with EPERM: the host lacks MSI isolation for group {group}; set vfio_iommu_type1.allow_unsafe_interrupts=1 only if you accept that a device may forge other devices' interrupts")]
     NotIsolated { group: u32 },
     #[error("VFIO_SET_IOMMU ({IOMMU_NAME}) failed: {err}")]
-    SetIommu { err: io::Error },
+    SetIommu {
+        #[source]
+        err: io::Error,
+    },
     #[error("VFIO_GROUP_GET_DEVICE_FD failed for {address}: {err} (is it bound to vfio-pci?)")]
-    DeviceFd { address: String, err: io::Error },
+    DeviceFd {
+        address: String,
+        #[source]
+        err: io::Error,
+    },
     #[error("VFIO_DEVICE_GET_REGION_INFO failed for region {index}: {err}")]
-    RegionInfo { index: u32, err: io::Error },
+    RegionInfo {
+        index: u32,
+        #[source]
+        err: io::Error,
+    },
     #[error("region {index}: malformed capability chain: {err}")]
-    Caps { index: u32, err: CapError },
+    Caps {
+        index: u32,
+        #[source]
+        err: CapError,
+    },
     #[error("the plan maps BAR{bar} {offset:#x}+{length:#x}, which the kernel does not allow: {why}")]
     NotMappable { bar: u8, offset: u64, length: u64, why: String },
     #[error("mmap of BAR{bar} {offset:#x}+{length:#x} failed: {err}; the {unmapped} segments mapped before it were unmapped")]
-    Mmap { bar: u8, offset: u64, length: u64, err: io::Error, unmapped: usize },
+    Mmap {
+        bar: u8,
+        offset: u64,
+        length: u64,
+        #[source]
+        err: io::Error,
+        unmapped: usize,
+    },
 }
 
 /// An open container, group and device; closed in reverse order on drop when this opened them
