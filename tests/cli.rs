@@ -2,31 +2,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use common::{run_cli as run, stderr, stdout};
 
-/// Starts the CLI, through the emulator when the tests run under one (scripts/cross-test.sh).
-fn run(args: &[&str]) -> Output {
-    let bin = env!("CARGO_BIN_EXE_msix-policy");
-    let runner = std::env::var("MSIX_POLICY_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(emulator) => {
-            let mut c = Command::new(emulator);
-            c.args(words).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    cmd.args(args).output().expect("binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::Output;
 
 #[test]
 fn audit_json_has_the_documented_fields_for_every_device_of_every_fixture() {

@@ -2,36 +2,15 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use common::{run_cli as run, stderr, stdout};
+
+use std::process::Command;
 use std::sync::OnceLock;
 
 use msix_policy::diff::{self, AuditView, Class, DiffReport, Isolation, Presence};
 use msix_policy::policy::{Exposure, Risk};
 use msix_policy::AuditOptions;
 use proptest::prelude::*;
-
-fn run(args: &[&str]) -> Output {
-    let bin = env!("CARGO_BIN_EXE_msix-policy");
-    let runner = std::env::var("MSIX_POLICY_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(emulator) => {
-            let mut c = Command::new(emulator);
-            c.args(words).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    cmd.args(args).output().expect("binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn fx(name: &str) -> String {
     common::fixture(name).display().to_string()

@@ -4,23 +4,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::{Command, Output};
+use common::run_cli as run;
 
-fn run(args: &[&str]) -> Output {
-    let bin = env!("CARGO_BIN_EXE_msix-policy");
-    let runner = std::env::var("MSIX_POLICY_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(emulator) => {
-            let mut c = Command::new(emulator);
-            c.args(words).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    cmd.args(args).output().expect("binary runs")
-}
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 fn audit(fixture: &std::path::Path, format: &str) -> String {
     let o = run(&["audit", "--root", fixture.to_str().unwrap(), "--format", format]);

@@ -3,6 +3,9 @@
 //! layout and the audit the Rust API gives for the same input. Under scripts/cross-test.sh the
 //! target's cross compiler builds it and qemu-user runs it.
 
+#[path = "../../tests/common/runner.rs"]
+mod runner;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -44,17 +47,7 @@ fn demo() -> PathBuf {
 
 /// Runs the program, through the emulator when the tests run under one.
 fn run(demo: &Path, args: &[&str]) -> std::process::Output {
-    let runner = std::env::var("MSIX_POLICY_TEST_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(emulator) => {
-            let mut c = Command::new(emulator);
-            c.args(words).arg(demo);
-            c
-        }
-        None => Command::new(demo),
-    };
-    cmd.args(args).output().expect("the C program runs")
+    runner::under_runner(demo).args(args).output().expect("the C program runs")
 }
 
 #[test]

@@ -559,6 +559,20 @@ fn new_bar(used: &[bool; 6]) -> Option<(u8, BarKind)> {
     Some((slot as u8, kind))
 }
 
+/// The virtual table at the start of a new BAR in the first free slot, the PBA at `pba_offset`.
+fn virtual_bar(device: &DeviceFacts, pba_offset: u64, bar_size: u64) -> Option<Relocation> {
+    let (slot, kind) = new_bar(&occupied_slots(device))?;
+    Some(Relocation {
+        bar: slot,
+        origin: BarOrigin::Virtual,
+        table_offset: 0,
+        pba_offset,
+        bar_kind: kind,
+        prefetchable: true,
+        bar_size,
+    })
+}
+
 /// A BAR that can grow to `new_size` and keep being mapped whole: memory, mappable, allowed by
 /// the policy, and, when 32-bit, no larger than 2 GiB after growing.
 fn extensible(device: &DeviceFacts, bar: &Bar, page: u64, policy: &RelocationPolicy, new_size: Option<u64>) -> bool {
@@ -579,18 +593,8 @@ fn native_relocation(
     let g = PCI_MSIX_ISOLATION_GRANULE;
     let pba_offset = align_up(cap.table_bytes(), g);
     let needed = (pba_offset + cap.pba_bytes()).max(page).next_power_of_two();
-    if policy.add_bar {
-        if let Some((slot, kind)) = new_bar(&occupied_slots(device)) {
-            return Some(Relocation {
-                bar: slot,
-                origin: BarOrigin::Virtual,
-                table_offset: 0,
-                pba_offset,
-                bar_kind: kind,
-                prefetchable: true,
-                bar_size: needed,
-            });
-        }
+    if let Some(r) = policy.add_bar.then(|| virtual_bar(device, pba_offset, needed)).flatten() {
+        return Some(r);
     }
     // No free slot: enlarge the smallest extensible BAR of at least a page (power of two) and put
     // the virtual table in the new upper part.
@@ -627,18 +631,8 @@ fn qemu_relocation(
     let entries = u64::from(cap.table_size);
     let table_bytes = entries * 16;
     let msix_sz = align_up(table_bytes + entries.div_ceil(64) * 8, page).checked_next_power_of_two()?;
-    if policy.add_bar {
-        if let Some((slot, kind)) = new_bar(&occupied_slots(device)) {
-            return Some(Relocation {
-                bar: slot,
-                origin: BarOrigin::Virtual,
-                table_offset: 0,
-                pba_offset: table_bytes,
-                bar_kind: kind,
-                prefetchable: true,
-                bar_size: msix_sz,
-            });
-        }
+    if let Some(r) = policy.add_bar.then(|| virtual_bar(device, table_bytes, msix_sz)).flatten() {
+        return Some(r);
     }
     const ONE_GIB: u64 = 1 << 30;
     let grown = |b: &Bar| b.size.checked_mul(2).map(|d| d.max(msix_sz.saturating_mul(2)));

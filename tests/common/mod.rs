@@ -72,3 +72,19 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+mod runner;
+pub use runner::under_runner;
+
+/// The `msix-policy` binary with these arguments, run to completion.
+pub fn run_cli(args: &[&str]) -> std::process::Output {
+    under_runner(Path::new(env!("CARGO_BIN_EXE_msix-policy"))).args(args).output().expect("binary runs")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
