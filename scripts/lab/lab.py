@@ -95,22 +95,32 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, **kw)
 
 
-def apt_opts(arch):
-    lists = os.path.join(WORK, "apt", arch, "lists")
+def apt_opts(arch, suite=None):
+    """apt options for one architecture; with `suite` (e.g. trixie) a sources list of its own, so
+    the machine's own lists stay as they are."""
+    tag = arch + ("-" + suite if suite else "")
+    lists = os.path.join(WORK, "apt", tag, "lists")
     os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
-    return ["-o", "Dir::State::Lists=" + lists, "-o", "APT::Architecture=" + arch, "-o", "APT::Architectures::=" + arch]
+    o = ["-o", "Dir::State::Lists=" + lists, "-o", "APT::Architecture=" + arch, "-o", "APT::Architectures::=" + arch]
+    if suite:
+        src = os.path.join(WORK, "apt", tag, "sources.list")
+        with open(src, "w") as f:
+            f.write("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n" % suite)
+        o += ["-o", "Dir::Etc::SourceList=" + src, "-o", "Dir::Etc::SourceParts=-"]
+    return o
 
 
-def fetch(arch):
-    """Downloads and unpacks the kernel and busybox-static of one architecture (once)."""
-    root = os.path.join(WORK, arch)
+def fetch(arch, suite=None, flavour=None):
+    """Downloads and unpacks the kernel and busybox-static of one architecture (once); `suite`
+    and `flavour` pick another Debian release and kernel flavour (trixie, arm64-16k)."""
+    root = os.path.join(WORK, arch + ("-" + suite if suite else "") + ("-" + flavour if flavour else ""))
     stamp = os.path.join(root, ".done")
     if os.path.exists(stamp):
         return root
     os.makedirs(root, exist_ok=True)
-    o = apt_opts(arch)
+    o = apt_opts(arch, suite)
     subprocess.run(["apt-get", "update", "-qq"] + o, check=False)
-    flavour = ARCHES[arch][1]
+    flavour = flavour or ARCHES[arch][1]
     dep = subprocess.run(["apt-cache"] + o + ["depends", "linux-image-" + flavour], check=True, capture_output=True, text=True).stdout
     image = re.search(r"Depends: (linux-image-\S+)", dep).group(1)
     debs = os.path.join(root, "debs")
@@ -122,10 +132,19 @@ def fetch(arch):
     return root
 
 
+def modules_root(root):
+    """lib/modules, or usr/lib/modules where the package keeps them (Debian 13)."""
+    for d in ("lib/modules", "usr/lib/modules"):
+        p = os.path.join(root, "x", d)
+        if os.path.isdir(p):
+            return p
+    raise FileNotFoundError("no lib/modules under " + root)
+
+
 def kernel_of(root):
     x = os.path.join(root, "x")
     k = sorted(glob.glob(os.path.join(x, "boot", "vmlinu*")))[0]
-    ver = sorted(os.listdir(os.path.join(x, "lib", "modules")))[0]
+    ver = sorted(os.listdir(modules_root(root)))[0]
     return k, ver
 
 
@@ -201,11 +220,12 @@ def build_initramfs(name, m, recorder):
     arch = m["arch"]
     root = fetch(arch)
     kernel, ver = kernel_of(root)
-    moddir = os.path.join(root, "x", "lib", "modules", ver)
+    moddir = os.path.join(modules_root(root), ver)
     stage = os.path.join(WORK, "stage-" + name)
     shutil.rmtree(stage, ignore_errors=True)
     os.makedirs(os.path.join(stage, "bin"))
-    shutil.copy(os.path.join(root, "x", "bin", "busybox"), os.path.join(stage, "bin", "busybox"))
+    bb = [p for p in (os.path.join(root, "x", "bin", "busybox"), os.path.join(root, "x", "usr", "bin", "busybox")) if os.path.isfile(p)][0]
+    shutil.copy(bb, os.path.join(stage, "bin", "busybox"))
     shutil.copy(recorder, os.path.join(stage, "msix-policy"))
     wanted = list(BASE_MODULES)
     if m.get("vfio"):

@@ -145,6 +145,27 @@ impl<S: VfioSys + ?Sized> OpenDevice<'_, S> {
         Ok(second)
     }
 
+    /// Reads `len` bytes at `offset` of the device fd (a region's offset plus the offset in it).
+    pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.sys.read_at(self.device, offset, len)
+    }
+
+    /// Writes `data` at `offset` of the device fd (pwrite: the kernel's write path).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.sys.write_at(self.device, offset, data)
+    }
+
+    /// mmaps `len` bytes at `offset` of the device fd, shared and read-write; release with
+    /// [`OpenDevice::munmap`].
+    pub fn mmap_at(&self, offset: u64, len: u64) -> io::Result<usize> {
+        self.sys.mmap(self.device, offset, len)
+    }
+
+    /// Releases a mapping made by [`OpenDevice::mmap_at`].
+    pub fn munmap(&self, addr: usize, len: u64) -> io::Result<()> {
+        self.sys.munmap(addr, len)
+    }
+
     /// Reads through the device fd (the kernel's read path, no mapping).
     pub fn read_region(&self, region: &RegionInfo, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         self.sys.read_at(self.device, region.offset + offset, len)

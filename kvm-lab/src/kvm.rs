@@ -1,0 +1,221 @@
+//! The real machine: a KVM VM (rust-vmm's kvm-ioctls) with guest RAM holding the program and its
+//! script, one memory slot per layout slot over an mmap of the VFIO device, and one vCPU.
+
+use std::io;
+
+use kvm_bindings::kvm_userspace_memory_region;
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+
+use crate::dispatch::{Exit, Vcpu, VcpuError};
+use crate::guest::{self, Entry, ENTRY_BYTES};
+use crate::map::GuestMap;
+use crate::report::Machine;
+
+/// Guest RAM: the program at its start, the script at [`SCRIPT_OFFSET`].
+pub const RAM_BASE: u64 = 0x8000_0000;
+pub const RAM_SIZE: u64 = 0x10_0000;
+pub const SCRIPT_OFFSET: u64 = 0x1000;
+
+/// What lends the VM its memory slots: mmaps of the device fd.
+pub trait SlotSource {
+    /// mmaps `len` bytes at `offset` of the device fd; returns the host address.
+    fn map(&self, offset: u64, len: u64) -> io::Result<usize>;
+    fn unmap(&self, addr: usize, len: u64);
+}
+
+fn os(e: kvm_ioctls::Error) -> io::Error {
+    io::Error::from_raw_os_error(e.errno())
+}
+
+/// Anonymous guest RAM, unmapped on drop.
+struct Ram {
+    addr: usize,
+    len: usize,
+}
+
+impl Ram {
+    fn new(len: usize) -> io::Result<Ram> {
+        // SAFETY: a fresh private anonymous mapping chosen by the kernel; it aliases nothing and is
+        // released in `drop` with the same length.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Ram { addr: p as usize, len })
+    }
+
+    fn write(&self, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        if offset.checked_add(bytes.len()).is_none_or(|e| e > self.len) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "guest RAM too small for the script"));
+        }
+        // SAFETY: the range lies inside this live mapping (checked above); the guest is not
+        // running while the VMM writes it.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (self.addr + offset) as *mut u8, bytes.len()) };
+        Ok(())
+    }
+
+    fn read(&self, offset: usize, len: usize) -> io::Result<Vec<u8>> {
+        if offset.checked_add(len).is_none_or(|e| e > self.len) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "read past guest RAM"));
+        }
+        // SAFETY: the range lies inside this live mapping; the guest wrote it through KVM and has
+        // stopped. Volatile: the guest, not Rust, wrote these bytes.
+        Ok((0..len).map(|i| unsafe { std::ptr::read_volatile((self.addr + offset + i) as *const u8) }).collect())
+    }
+}
+
+impl Drop for Ram {
+    fn drop(&mut self) {
+        // SAFETY: exactly the mapping `new` made.
+        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) };
+    }
+}
+
+/// A vCPU of kvm-ioctls behind [`Vcpu`].
+pub struct KvmVcpu {
+    fd: VcpuFd,
+}
+
+impl Vcpu for KvmVcpu {
+    fn run(&mut self) -> Result<Exit, VcpuError> {
+        match self.fd.run() {
+            Ok(VcpuExit::MmioRead(addr, data)) => Ok(Exit::MmioRead { addr, len: data.len() }),
+            Ok(VcpuExit::MmioWrite(addr, data)) => Ok(Exit::MmioWrite { addr, data: data.to_vec() }),
+            Ok(other) => Ok(Exit::Other(format!("{other:?}"))),
+            Err(e) => Err(VcpuError::Run(os(e))),
+        }
+    }
+
+    fn complete_read(&mut self, data: &[u8]) -> Result<(), VcpuError> {
+        let run = self.fd.get_kvm_run();
+        // SAFETY: the last KVM_RUN returned KVM_EXIT_MMIO, so `mmio` is the live member of the
+        // kvm_run union (the vCPU's shared mmap); KVM copies `data` to the guest on the next run.
+        let mmio = unsafe { &mut run.__bindgen_anon_1.mmio };
+        let n = data.len().min(mmio.data.len());
+        mmio.data[..n].copy_from_slice(&data[..n]);
+        Ok(())
+    }
+}
+
+/// A VM per layout on the same /dev/kvm and the same device.
+pub struct KvmMachine<'d> {
+    kvm: Kvm,
+    dev: &'d dyn SlotSource,
+    vcpu: Option<KvmVcpu>,
+    vm: Option<VmFd>,
+    ram: Option<Ram>,
+    device_maps: Vec<(usize, u64)>,
+    entries: usize,
+}
+
+impl<'d> KvmMachine<'d> {
+    pub fn new(dev: &'d dyn SlotSource) -> io::Result<Self> {
+        let kvm = Kvm::new().map_err(os)?;
+        Ok(KvmMachine { kvm, dev, vcpu: None, vm: None, ram: None, device_maps: Vec::new(), entries: 0 })
+    }
+
+    fn slot(vm: &VmFd, slot: u32, gpa: u64, len: u64, host: usize) -> Result<(), String> {
+        let region = kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: gpa,
+            memory_size: len,
+            userspace_addr: host as u64,
+        };
+        // SAFETY: `host` is a live mapping of `len` bytes (guest RAM or a device mmap) that stays
+        // mapped until `finish`, which closes the VM (and with it the slot) before unmapping.
+        unsafe { vm.set_user_memory_region(region) }
+            .map_err(|e| format!("KVM_SET_USER_MEMORY_REGION slot {slot} gpa {gpa:#x}+{len:#x}: {}", os(e)))
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    fn boot_vcpu(vm: &VmFd) -> Result<VcpuFd, String> {
+        // KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | (offset in struct kvm_regs / 4):
+        // regs.regs[0] at 0, regs.pc at 256.
+        const CORE: u64 = 0x6030_0000_0010_0000;
+        const X0: u64 = CORE;
+        const PC: u64 = CORE | (256 / 4);
+        let vcpu = vm.create_vcpu(0).map_err(|e| format!("KVM_CREATE_VCPU: {}", os(e)))?;
+        let mut kvi = kvm_bindings::kvm_vcpu_init::default();
+        vm.get_preferred_target(&mut kvi).map_err(|e| format!("KVM_ARM_PREFERRED_TARGET: {}", os(e)))?;
+        vcpu.vcpu_init(&kvi).map_err(|e| format!("KVM_ARM_VCPU_INIT: {}", os(e)))?;
+        vcpu.set_one_reg(PC, &RAM_BASE.to_le_bytes()).map_err(|e| format!("KVM_SET_ONE_REG pc: {}", os(e)))?;
+        vcpu.set_one_reg(X0, &(RAM_BASE + SCRIPT_OFFSET).to_le_bytes())
+            .map_err(|e| format!("KVM_SET_ONE_REG x0: {}", os(e)))?;
+        Ok(vcpu)
+    }
+
+    #[cfg(not(target_arch = "aarch64"))]
+    fn boot_vcpu(_vm: &VmFd) -> Result<VcpuFd, String> {
+        Err("the guest program is aarch64 code: run kvm-lab on an aarch64 host (or `kvm-lab simulate`)".into())
+    }
+}
+
+impl Machine for KvmMachine<'_> {
+    fn prepare(&mut self, map: &GuestMap, entries: &[Entry]) -> Result<(), String> {
+        self.finish();
+        let vm = self.kvm.create_vm().map_err(|e| format!("KVM_CREATE_VM: {}", os(e)))?;
+        let ram = Ram::new(RAM_SIZE as usize).map_err(|e| format!("guest RAM: {e}"))?;
+        ram.write(0, &guest::program_bytes()).map_err(|e| e.to_string())?;
+        ram.write(SCRIPT_OFFSET as usize, &guest::encode(entries)).map_err(|e| e.to_string())?;
+        Self::slot(&vm, 0, RAM_BASE, RAM_SIZE, ram.addr)?;
+        self.ram = Some(ram);
+        for (i, s) in map.slots.iter().enumerate() {
+            let host = self.dev.map(s.region_offset, s.len).map_err(|e| {
+                format!("mmap of BAR{} {:#x}+{:#x} (fd offset {:#x}): {e}", s.bar, s.offset, s.len, s.region_offset)
+            })?;
+            self.device_maps.push((host, s.len));
+            Self::slot(&vm, i as u32 + 1, s.gpa, s.len, host)?;
+        }
+        self.vcpu = Some(KvmVcpu { fd: Self::boot_vcpu(&vm)? });
+        self.vm = Some(vm);
+        self.entries = entries.len();
+        Ok(())
+    }
+
+    fn vcpu(&mut self) -> Result<&mut dyn Vcpu, String> {
+        self.vcpu.as_mut().map(|v| v as &mut dyn Vcpu).ok_or_else(|| "no VM prepared".into())
+    }
+
+    fn entries(&self) -> Result<Vec<Entry>, String> {
+        let ram = self.ram.as_ref().ok_or("no VM prepared")?;
+        let bytes = ram.read(SCRIPT_OFFSET as usize, self.entries * ENTRY_BYTES).map_err(|e| e.to_string())?;
+        Ok(guest::decode(&bytes))
+    }
+
+    fn finish(&mut self) {
+        self.vcpu = None;
+        self.vm = None; // closing the VM drops its memory slots
+        for (addr, len) in self.device_maps.drain(..) {
+            self.dev.unmap(addr, len);
+        }
+        self.ram = None;
+    }
+}
+
+impl Drop for KvmMachine<'_> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Reads `len` bytes of a live device mapping as 32-bit words (device memory needs aligned,
+/// volatile accesses).
+///
+/// # Safety
+/// `addr..addr + len` must lie inside a live mapping, `addr` 4-byte aligned.
+pub unsafe fn read_mapped(addr: usize, len: usize) -> Vec<u8> {
+    (0..len / 4)
+        // SAFETY: inside the caller's live mapping, aligned (the caller's contract).
+        .flat_map(|i| unsafe { std::ptr::read_volatile((addr + 4 * i) as *const u32) }.to_le_bytes())
+        .collect()
+}
