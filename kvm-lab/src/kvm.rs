@@ -80,9 +80,53 @@ impl Drop for Ram {
     }
 }
 
+/// Seconds one layout's run may take before the watchdog interrupts KVM_RUN.
+pub const WATCHDOG_SECS: u32 = 120;
+
+extern "C" fn on_alarm(_: libc::c_int) {}
+
+/// Installs a SIGALRM handler without SA_RESTART, so that `alarm` makes a KVM_RUN that never
+/// returns (a guest spinning without exits) come back with EINTR.
+pub fn install_watchdog() -> io::Result<()> {
+    // SAFETY: a zeroed sigaction with a handler that does nothing (async-signal-safe), installed
+    // for SIGALRM only; the pointers are to live locals.
+    let r = unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_alarm as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut())
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Arms (or with 0 disarms) the watchdog.
+pub fn arm_watchdog(secs: u32) {
+    // SAFETY: alarm(2) has no memory effects.
+    unsafe { libc::alarm(secs) };
+}
+
 /// A vCPU of kvm-ioctls behind [`Vcpu`].
 pub struct KvmVcpu {
     fd: VcpuFd,
+}
+
+impl KvmVcpu {
+    /// Where the guest is: pc, x0 (the script entry), x2 (the address under test), pstate.
+    fn whereabouts(&self) -> String {
+        const CORE: u64 = 0x6030_0000_0010_0000;
+        let reg = |id: u64| {
+            let mut b = [0u8; 8];
+            self.fd
+                .get_one_reg(id, &mut b)
+                .map(|_| u64::from_le_bytes(b))
+                .map_or_else(|e| format!("?({e})"), |v| format!("{v:#x}"))
+        };
+        format!("pc={} x0={} x2={} pstate={}", reg(CORE | (256 / 4)), reg(CORE), reg(CORE | 4), reg(CORE | (264 / 4)))
+    }
 }
 
 impl Vcpu for KvmVcpu {
@@ -90,7 +134,14 @@ impl Vcpu for KvmVcpu {
         match self.fd.run() {
             Ok(VcpuExit::MmioRead(addr, data)) => Ok(Exit::MmioRead { addr, len: data.len() }),
             Ok(VcpuExit::MmioWrite(addr, data)) => Ok(Exit::MmioWrite { addr, data: data.to_vec() }),
-            Ok(other) => Ok(Exit::Other(format!("{other:?}"))),
+            Ok(other) => {
+                let what = format!("{other:?}");
+                Ok(Exit::Other(format!("{what} ({})", self.whereabouts())))
+            }
+            Err(e) if e.errno() == libc::EINTR => Ok(Exit::Other(format!(
+                "the watchdog interrupted KVM_RUN after {WATCHDOG_SECS} s: the guest spins without exits ({})",
+                self.whereabouts()
+            ))),
             Err(e) => Err(VcpuError::Run(os(e))),
         }
     }
@@ -218,4 +269,9 @@ pub unsafe fn read_mapped(addr: usize, len: usize) -> Vec<u8> {
         // SAFETY: inside the caller's live mapping, aligned (the caller's contract).
         .flat_map(|i| unsafe { std::ptr::read_volatile((addr + 4 * i) as *const u32) }.to_le_bytes())
         .collect()
+}
+
+/// KVM_GET_API_VERSION of /dev/kvm.
+pub fn api_version() -> io::Result<i32> {
+    Ok(Kvm::new().map_err(os)?.get_api_version())
 }

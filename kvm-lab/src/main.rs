@@ -100,7 +100,7 @@ mod live {
     use msix_backends::root::Root;
     use msix_backends::vfio::{open_device, KernelVfio, OpenDevice, RegionInfo};
     use msix_kvm_lab::dispatch::DeviceIo;
-    use msix_kvm_lab::kvm::{read_mapped, KvmMachine, SlotSource};
+    use msix_kvm_lab::kvm::{arm_watchdog, install_watchdog, read_mapped, KvmMachine, SlotSource, WATCHDOG_SECS};
     use msix_kvm_lab::script::TABLE_ENTRIES;
     use msix_policy_engine::vmm::{facts, IsolationAttestation, VfioRegion, VmmInput};
     use msix_policy_engine::{MmapArea, MsixFacts, VfioBackend};
@@ -160,6 +160,14 @@ mod live {
         let page = rustix::param::page_size() as u64;
         let allow_unsafe = std::fs::read_to_string("/sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts")
             .is_ok_and(|s| s.trim() == "Y");
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        println!(
+            "host: {} kernel {}, {} KiB pages, /dev/kvm KVM_GET_API_VERSION {}",
+            std::env::consts::ARCH,
+            release.trim(),
+            page / 1024,
+            msix_kvm_lab::kvm::api_version().map_or_else(|e| format!("unavailable ({e})"), |v| v.to_string())
+        );
         let mut ok = true;
         let mut all = Vec::new();
         for bdf in &devices {
@@ -214,9 +222,13 @@ mod live {
                 Some(bytes)
             };
             let mut machine = KvmMachine::new(&io).map_err(|e| format!("/dev/kvm: {e}"))?;
+            install_watchdog().map_err(|e| format!("SIGALRM handler: {e}"))?;
             let mut runs = Vec::new();
             for n in &named {
-                runs.push(run_layout(&mut machine, n, &f.device.hot_windows, a.iterations, &io, &offsets, &table)?);
+                arm_watchdog(WATCHDOG_SECS);
+                let r = run_layout(&mut machine, n, &f.device.hot_windows, a.iterations, &io, &offsets, &table);
+                arm_watchdog(0);
+                runs.push(r.map_err(|e| format!("{bdf}: {e}"))?);
             }
             ok &= finish(bdf, runs, &mut all);
         }

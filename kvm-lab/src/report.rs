@@ -46,6 +46,14 @@ pub fn run_layout(
     m.prepare(&map, &entries)?;
     let mut d = Dispatcher::new(&map, dev, region_offset, layout.msix, STOP_PORT);
     let max = predicted.iter().sum::<u64>() * 2 + 1000;
+    eprintln!(
+        "kvm-lab: {}: {} slots, {} trapped ranges, {} accesses, {} exits predicted",
+        named.name,
+        map.slots.len(),
+        map.traps.len(),
+        accesses.iter().map(|a| a.count).sum::<u64>(),
+        predicted.iter().sum::<u64>()
+    );
     let ran = m.vcpu().and_then(|v| run_to_stop(v, &mut d, max).map_err(|e| e.to_string()));
     let left = m.entries();
     m.finish();

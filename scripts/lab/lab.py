@@ -51,9 +51,12 @@ VFIO_ARCH_MODULES = {"ppc64el": ["vfio_iommu_spapr_tce", "vfio_pci"]}
 NIC = "-netdev user,id=n{i},restrict=on -device {model},netdev=n{i}{bus}"
 
 
-def devices(buses=("", "", "")):
-    """virtio-net, e1000e and nvme; `buses` puts each on its own bus (PowerNV: one root port per PHB)."""
+def devices(buses=("", "", ""), norom=False):
+    """virtio-net, e1000e and nvme; `buses` puts each on its own bus (PowerNV: one root port per PHB);
+    `norom` loads no option ROM (a QEMU without ipxe-qemu's ROMs; -kernel boots need none)."""
     b = [(",bus=" + x) if x else "" for x in buses]
+    if norom:
+        b = [x + ",romfile=" for x in b[:2]] + b[2:]
     return " ".join([
         NIC.format(i=0, model="virtio-net-pci", bus=b[0]),
         NIC.format(i=1, model="e1000e", bus=b[1]),
@@ -81,6 +84,14 @@ MACHINES = {
         append="intel_iommu=on intremap=off", vfio="8086:10d3,1b36:0010", allow_unsafe=True),
     "arm64-virt-its-smmuv3": dict(arch="arm64", desc="arm64 virt, GICv3 ITS, SMMUv3",
         qemu="-M virt,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
+    # EL2 hosts: the kernel boots at EL2 (VHE) so /dev/kvm works, and kvm-lab runs every MSI-X
+    # layout of the vfio-pci devices under KVM (docs/lab/<machine>.kvm.log).
+    "arm64-virt-el2-kvm-4k": dict(arch="arm64", desc="arm64 virt at EL2 (KVM, VHE), GICv3 ITS, SMMUv3, 4 KiB pages, e1000e and nvme on vfio-pci",
+        qemu="-M virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 1 -m 1024 " + devices(norom=True),
+        append="", vfio="8086:10d3,1b36:0010", kvm=True),
+    "arm64-virt-el2-kvm-16k": dict(arch="arm64", desc="arm64 virt at EL2 (KVM, VHE), GICv3 ITS, SMMUv3, 16 KiB pages (Debian 13 arm64-16k), e1000e and nvme on vfio-pci",
+        qemu="-M virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 1 -m 1024 " + devices(norom=True),
+        append="", vfio="8086:10d3,1b36:0010", kvm=True, suite="trixie", flavour="arm64-16k"),
     "arm64-virt-gicv2m": dict(arch="arm64", desc="arm64 virt, GICv2 + GICv2m (no ITS), SMMUv3",
         qemu="-M virt,gic-version=2,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
     "ppc64-pseries-power9": dict(arch="ppc64el", desc="pSeries POWER9 guest, 64 KiB pages",
@@ -177,14 +188,19 @@ def module_closure(moddir, names):
     return order
 
 
-def build_recorder(arch):
+def build_recorder(arch, kvm=False):
+    """Cross-builds msix-policy (and kvm-lab for the KVM machines), static."""
     target, _, _, _, gcc = ARCHES[arch]
+    sh(["rustup", "target", "add", target])
     env = dict(os.environ)
     if gcc:
         env["CARGO_TARGET_%s_LINKER" % target.upper().replace("-", "_")] = gcc
     env["RUSTFLAGS"] = "-C target-feature=+crt-static"
+    out = os.path.join(env.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")), target, "release")
     sh(["cargo", "build", "--release", "--target", target, "--bin", "msix-policy"], cwd=REPO, env=env)
-    return os.path.join(REPO, "target", target, "release", "msix-policy")
+    if kvm:
+        sh(["cargo", "build", "--release", "--target", target, "-p", "msix-kvm-lab", "--bin", "kvm-lab"], cwd=REPO, env=env)
+    return os.path.join(out, "msix-policy")
 
 
 INIT = r"""#!/bin/busybox sh
@@ -209,6 +225,16 @@ for d in /sys/bus/pci/drivers/vfio-pci/0000:*; do
     echo "exit status $?"
 done
 echo ===APPLY-END===
+if [ -x /kvm-lab ]; then
+    echo ===KVM-BEGIN===
+    echo "\$ kvm-lab run --iterations 1000 --json /tmp/kvm.json"
+    /kvm-lab run --iterations 1000 --json /tmp/kvm.json
+    echo "exit status $?"
+    echo ===KVM-END===
+    echo ===KVM-JSON-BEGIN===
+    cat /tmp/kvm.json
+    echo ===KVM-JSON-END===
+fi
 echo ===FIXTURE-BEGIN===
 tar -C /fx -cf - . | gzip -9 | base64
 echo ===FIXTURE-END===
@@ -218,7 +244,7 @@ poweroff -f
 
 def build_initramfs(name, m, recorder):
     arch = m["arch"]
-    root = fetch(arch)
+    root = fetch(arch, m.get("suite"), m.get("flavour"))
     kernel, ver = kernel_of(root)
     moddir = os.path.join(modules_root(root), ver)
     stage = os.path.join(WORK, "stage-" + name)
@@ -227,6 +253,8 @@ def build_initramfs(name, m, recorder):
     bb = [p for p in (os.path.join(root, "x", "bin", "busybox"), os.path.join(root, "x", "usr", "bin", "busybox")) if os.path.isfile(p)][0]
     shutil.copy(bb, os.path.join(stage, "bin", "busybox"))
     shutil.copy(recorder, os.path.join(stage, "msix-policy"))
+    if m.get("kvm"):
+        shutil.copy(os.path.join(os.path.dirname(recorder), "kvm-lab"), os.path.join(stage, "kvm-lab"))
     wanted = list(BASE_MODULES)
     if m.get("vfio"):
         wanted = VFIO_ARCH_MODULES.get(arch, VFIO_MODULES) + wanted
@@ -266,8 +294,16 @@ def boot(name, m, kernel, initrd, timeout):
         qemu, kernel, initrd, append, m["qemu"].format(disk=disk))
     print("+", cmd, file=sys.stderr)
     t0 = time.time()
-    p = subprocess.run(cmd, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+    # The serial output goes to a file while the machine runs (tail -f it to watch).
+    live = os.path.join(WORK, name + ".serial.live")
+    with open(live, "wb") as f:
+        p = subprocess.Popen(cmd, shell=True, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    out = open(live, "rb").read().decode("utf-8", "replace")
     return out, cmd, time.time() - t0
 
 
@@ -285,9 +321,10 @@ def run(names, timeout, keep_logs):
     for name in names:
         m = MACHINES[name]
         arch = m["arch"]
-        if arch not in recorders:
-            recorders[arch] = build_recorder(arch)
-        kernel, initrd = build_initramfs(name, m, recorders[arch])
+        key = (arch, bool(m.get("kvm")))
+        if key not in recorders:
+            recorders[key] = build_recorder(arch, kvm=key[1])
+        kernel, initrd = build_initramfs(name, m, recorders[key])
         try:
             out, cmd, secs = boot(name, m, kernel, initrd, timeout)
         except subprocess.TimeoutExpired as e:
@@ -309,6 +346,16 @@ def run(names, timeout, keep_logs):
         audit_json = audit.strip()
         json.loads(audit_json)
         open(os.path.join(DOCS, name + ".audit.json"), "w").write(audit_json + "\n")
+        kvm = between(out, "===KVM-BEGIN===", "===KVM-END===")
+        if kvm is not None:
+            open(os.path.join(DOCS, name + ".kvm.log"), "w").write(kvm.strip() + "\n")
+            kj = between(out, "===KVM-JSON-BEGIN===", "===KVM-JSON-END===")
+            if kj and kj.strip():
+                try:
+                    json.loads(kj)
+                    open(os.path.join(DOCS, name + ".kvm.json"), "w").write(kj.strip() + "\n")
+                except ValueError:
+                    print("!! %s: kvm-lab JSON unreadable" % name, file=sys.stderr)
         applied = between(out, "===APPLY-BEGIN===", "===APPLY-END===")
         if applied and applied.strip():
             open(os.path.join(DOCS, name + ".apply.log"), "w").write(applied.strip() + "\n")
