@@ -1,7 +1,8 @@
 //! kvm-lab: run every MSI-X layout of a VFIO device under KVM and count the exits.
 //!
 //! ```text
-//! kvm-lab run [--iterations N] [--json FILE] [DDDD:BB:DD.F ...]   # default: every vfio-pci device
+//! kvm-lab run [--iterations N] [--json FILE] [--ipa-bits N] [--watchdog SECS] [DDDD:BB:DD.F ...]
+//!                                                                 # default: every vfio-pci device
 //! kvm-lab simulate --input PLAN_INPUT.json [--iterations N]       # the same runs on the simulated vCPU
 //! ```
 //! Exit status 0 when every check of every layout passed, 1 when one failed, 2 on bad input or a
@@ -22,12 +23,15 @@ struct Args {
     json: Option<String>,
     input: Option<String>,
     devices: Vec<String>,
+    ipa_bits: u8,
+    watchdog: u32,
 }
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let cmd = it.next().ok_or("usage: kvm-lab run|simulate [options]")?;
-    let mut a = Args { cmd, iterations: 1000, json: None, input: None, devices: Vec::new() };
+    let mut a =
+        Args { cmd, iterations: 1000, json: None, input: None, devices: Vec::new(), ipa_bits: 0, watchdog: 120 };
     while let Some(x) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match x.as_str() {
@@ -35,6 +39,8 @@ fn parse() -> Result<Args, String> {
                 a.iterations = val("--iterations")?.parse().map_err(|_| "--iterations takes a number")?;
             }
             "--json" => a.json = Some(val("--json")?),
+            "--ipa-bits" => a.ipa_bits = val("--ipa-bits")?.parse().map_err(|_| "--ipa-bits takes a number")?,
+            "--watchdog" => a.watchdog = val("--watchdog")?.parse().map_err(|_| "--watchdog takes seconds")?,
             "--input" => a.input = Some(val("--input")?),
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => a.devices.push(s.into()),
@@ -100,7 +106,7 @@ mod live {
     use msix_backends::root::Root;
     use msix_backends::vfio::{open_device, KernelVfio, OpenDevice, RegionInfo};
     use msix_kvm_lab::dispatch::DeviceIo;
-    use msix_kvm_lab::kvm::{arm_watchdog, install_watchdog, read_mapped, KvmMachine, SlotSource, WATCHDOG_SECS};
+    use msix_kvm_lab::kvm::{arm_watchdog, install_watchdog, read_mapped, KvmMachine, SlotSource};
     use msix_kvm_lab::script::TABLE_ENTRIES;
     use msix_policy_engine::vmm::{facts, IsolationAttestation, VfioRegion, VmmInput};
     use msix_policy_engine::{MmapArea, MsixFacts, VfioBackend};
@@ -221,11 +227,11 @@ mod live {
                 let _ = dev.munmap(addr, len);
                 Some(bytes)
             };
-            let mut machine = KvmMachine::new(&io).map_err(|e| format!("/dev/kvm: {e}"))?;
+            let mut machine = KvmMachine::new(&io).map_err(|e| format!("/dev/kvm: {e}"))?.with_ipa_bits(a.ipa_bits)?;
             install_watchdog().map_err(|e| format!("SIGALRM handler: {e}"))?;
             let mut runs = Vec::new();
             for n in &named {
-                arm_watchdog(WATCHDOG_SECS);
+                arm_watchdog(a.watchdog);
                 let r = run_layout(&mut machine, n, &f.device.hot_windows, a.iterations, &io, &offsets, &table);
                 arm_watchdog(0);
                 runs.push(r.map_err(|e| format!("{bdf}: {e}"))?);

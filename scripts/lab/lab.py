@@ -91,7 +91,7 @@ MACHINES = {
         append="", vfio="8086:10d3,1b36:0010", kvm=True),
     "arm64-virt-el2-kvm-16k": dict(arch="arm64", desc="arm64 virt at EL2 (KVM, VHE), GICv3 ITS, SMMUv3, 16 KiB pages (Debian 13 arm64-16k), e1000e and nvme on vfio-pci",
         qemu="-M virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 1 -m 1024 " + devices(norom=True),
-        append="", vfio="8086:10d3,1b36:0010", kvm=True, suite="trixie", flavour="arm64-16k"),
+        append="", vfio="8086:10d3,1b36:0010", kvm=True, suite="trixie", flavour="arm64-16k", kvm_args="--ipa-bits 36 --watchdog 30"),
     "arm64-virt-gicv2m": dict(arch="arm64", desc="arm64 virt, GICv2 + GICv2m (no ITS), SMMUv3",
         qemu="-M virt,gic-version=2,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
     "ppc64-pseries-power9": dict(arch="ppc64el", desc="pSeries POWER9 guest, 64 KiB pages",
@@ -227,8 +227,8 @@ done
 echo ===APPLY-END===
 if [ -x /kvm-lab ]; then
     echo ===KVM-BEGIN===
-    echo "\$ kvm-lab run --iterations 1000 --json /tmp/kvm.json"
-    /kvm-lab run --iterations 1000 --json /tmp/kvm.json
+    echo "\$ kvm-lab run --iterations 1000 --json /tmp/kvm.json $LAB_KVM_ARGS"
+    /kvm-lab run --iterations 1000 --json /tmp/kvm.json $LAB_KVM_ARGS
     echo "exit status $?"
     echo ===KVM-END===
     echo ===KVM-JSON-BEGIN===
@@ -273,7 +273,7 @@ def build_initramfs(name, m, recorder):
             args = "allow_unsafe_interrupts=1"
         load.append(plain + (" " + args if args else ""))
     open(os.path.join(stage, "modules.load"), "w").write("\n".join(load) + "\n")
-    init = INIT.replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
+    init = INIT.replace("$LAB_KVM_ARGS", m.get("kvm_args", "")).replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
     p = os.path.join(stage, "init")
     open(p, "w").write(init)
     os.chmod(p, 0o755)
