@@ -168,12 +168,26 @@ pub struct KvmMachine<'d> {
     entries: usize,
     /// KVM_VM_TYPE_ARM_IPA_SIZE for the VMs (0: KVM's default, 40 bits).
     ipa_bits: u8,
+    /// With a vGICv3 and an ITS (for the MSI run), kept open with the VM.
+    gic: bool,
+    gic_fds: Vec<kvm_ioctls::DeviceFd>,
 }
 
 impl<'d> KvmMachine<'d> {
     pub fn new(dev: &'d dyn SlotSource) -> io::Result<Self> {
         let kvm = Kvm::new().map_err(os)?;
-        Ok(KvmMachine { kvm, dev, vcpu: None, vm: None, ram: None, device_maps: Vec::new(), entries: 0, ipa_bits: 0 })
+        Ok(KvmMachine {
+            kvm,
+            dev,
+            vcpu: None,
+            vm: None,
+            ram: None,
+            device_maps: Vec::new(),
+            entries: 0,
+            ipa_bits: 0,
+            gic: false,
+            gic_fds: Vec::new(),
+        })
     }
 
     /// VMs with this guest physical address size (KVM_VM_TYPE_ARM_IPA_SIZE; 0 for KVM's default).
@@ -251,6 +265,9 @@ impl Machine for KvmMachine<'_> {
             Self::slot(&vm, i as u32 + 1, s.gpa, s.len, host)?;
         }
         self.vcpu = Some(KvmVcpu { fd: Self::boot_vcpu(&vm)? });
+        if self.gic {
+            self.gic_fds = gic::create(&vm)?;
+        }
         self.vm = Some(vm);
         self.entries = entries.len();
         Ok(())
@@ -268,6 +285,7 @@ impl Machine for KvmMachine<'_> {
 
     fn finish(&mut self) {
         self.vcpu = None;
+        self.gic_fds.clear();
         self.vm = None; // closing the VM drops its memory slots
         for (addr, len) in self.device_maps.drain(..) {
             self.dev.unmap(addr, len);
@@ -297,4 +315,173 @@ pub unsafe fn read_mapped(addr: usize, len: usize) -> Vec<u8> {
 /// KVM_GET_API_VERSION of /dev/kvm.
 pub fn api_version() -> io::Result<i32> {
     Ok(Kvm::new().map_err(os)?.get_api_version())
+}
+
+#[cfg(target_arch = "aarch64")]
+mod gic {
+    use kvm_bindings::{
+        kvm_create_device, kvm_device_attr, kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_ITS,
+        kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, KVM_DEV_ARM_VGIC_CTRL_INIT, KVM_DEV_ARM_VGIC_GRP_ADDR,
+        KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_VGIC_ITS_ADDR_TYPE, KVM_VGIC_V3_ADDR_TYPE_DIST, KVM_VGIC_V3_ADDR_TYPE_REDIST,
+    };
+    use kvm_ioctls::{DeviceFd, VmFd};
+
+    use super::os;
+    use crate::msi::{GICD_BASE, GICR_BASE, GITS_BASE};
+
+    fn attr(dev: &DeviceFd, group: u32, attr: u32, value: Option<u64>, what: &str) -> Result<(), String> {
+        let v = value.unwrap_or(0);
+        let a = kvm_device_attr {
+            flags: 0,
+            group,
+            attr: u64::from(attr),
+            addr: value.map_or(0, |_| &v as *const u64 as u64),
+        };
+        dev.set_device_attr(&a).map_err(|e| format!("KVM_SET_DEVICE_ATTR {what}: {}", os(e)))
+    }
+
+    /// A vGICv3 (distributor, one redistributor) and an ITS, initialised; after the vCPUs.
+    pub fn create(vm: &VmFd) -> Result<Vec<DeviceFd>, String> {
+        let mut d = kvm_create_device { type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, fd: 0, flags: 0 };
+        let gic = vm.create_device(&mut d).map_err(|e| format!("KVM_CREATE_DEVICE vgic-v3: {}", os(e)))?;
+        attr(&gic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, Some(GICD_BASE), "GICD base")?;
+        attr(&gic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST, Some(GICR_BASE), "GICR base")?;
+        let mut d = kvm_create_device { type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_ITS, fd: 0, flags: 0 };
+        let its = vm.create_device(&mut d).map_err(|e| format!("KVM_CREATE_DEVICE vgic-its: {}", os(e)))?;
+        attr(&its, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, Some(GITS_BASE), "ITS base")?;
+        attr(&gic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, None, "vgic init")?;
+        attr(&its, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, None, "its init")?;
+        Ok(vec![gic, its])
+    }
+}
+
+#[cfg(not(target_arch = "aarch64"))]
+mod gic {
+    pub fn create(_: &kvm_ioctls::VmFd) -> Result<Vec<kvm_ioctls::DeviceFd>, String> {
+        Err("the MSI run needs an arm64 vGICv3 and ITS".into())
+    }
+}
+
+/// What the MSI run saw.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MsiRun {
+    pub layout: String,
+    /// MSI-X entry 0 as the VMM's table emulation caught it: address, data, masked.
+    pub entry: Option<(u64, u32, bool)>,
+    /// Exits of the setup (the table writes).
+    pub setup_exits: u64,
+    /// KVM_SIGNAL_MSI's return value.
+    pub signal: Option<i32>,
+    /// The INTID the guest acknowledged.
+    pub acknowledged: Option<u32>,
+    pub ok: bool,
+    pub note: String,
+}
+
+impl KvmMachine<'_> {
+    /// With a vGICv3 and ITS in every VM.
+    pub fn with_gic(mut self) -> Self {
+        self.gic = true;
+        self
+    }
+
+    fn write_ram(&self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        self.ram.as_ref().ok_or("no VM prepared")?.write(offset as usize, bytes).map_err(|e| e.to_string())
+    }
+
+    /// One MSI, end to end, under `layout`: the guest programs its GIC and MSI-X entry 0, the
+    /// VMM signals what the entry says with KVM_SIGNAL_MSI, the guest acknowledges it.
+    pub fn run_msi(
+        &mut self,
+        named: &crate::layouts::Named,
+        dev: &dyn crate::dispatch::DeviceIo,
+        region_offset: &dyn Fn(u8) -> u64,
+        watchdog: u32,
+    ) -> Result<MsiRun, String> {
+        use crate::dispatch::{run_to_stop, Dispatcher};
+        use crate::msi;
+        let layout = &named.layout;
+        let m = layout.msix.ok_or("the device has no MSI-X")?;
+        let map = GuestMap::new(layout).map_err(|e| e.to_string())?;
+        let table_gpa = map.gpa(m.table_bir, u64::from(m.table_offset)).ok_or("the table's BAR is not placed")?;
+        let script = msi::setup_script(RAM_BASE, table_gpa);
+        self.prepare(&map, &script)?;
+        self.write_ram(msi::PROP_TABLE, &[msi::LPI_CONFIG])?;
+        self.write_ram(msi::COMMAND_QUEUE, &msi::its_commands(RAM_BASE))?;
+        let ack: Vec<u8> = msi::ACK_PROGRAM.iter().flat_map(|w| w.to_le_bytes()).collect();
+        self.write_ram(msi::ACK_PROGRAM_OFFSET, &ack)?;
+        let mut d = Dispatcher::new(&map, dev, region_offset, layout.msix, msi::READY_PORT);
+        arm_watchdog(watchdog);
+        let setup = self.vcpu().and_then(|v| run_to_stop(v, &mut d, 1000).map_err(|e| e.to_string()));
+        arm_watchdog(0);
+        let mut run = MsiRun {
+            layout: named.name.into(),
+            entry: msi::entry0(&d.table),
+            setup_exits: d.exits,
+            signal: None,
+            acknowledged: None,
+            ok: false,
+            note: String::new(),
+        };
+        if let Err(e) = setup {
+            run.note = format!("setup: {e}");
+            self.finish();
+            return Ok(run);
+        }
+        let Some((address, data, masked)) = run.entry else {
+            run.note = "the guest's table write never reached the table emulation".into();
+            self.finish();
+            return Ok(run);
+        };
+        if masked {
+            run.note = "entry 0 is masked: nothing to deliver".into();
+            self.finish();
+            return Ok(run);
+        }
+        let msi = kvm_bindings::kvm_msi {
+            address_lo: address as u32,
+            address_hi: (address >> 32) as u32,
+            data,
+            flags: kvm_bindings::KVM_MSI_VALID_DEVID,
+            devid: msi::DEVICE_ID,
+            pad: [0; 12],
+        };
+        let vm = self.vm.as_ref().ok_or("no VM prepared")?;
+        match vm.signal_msi(msi) {
+            Ok(r) => run.signal = Some(r),
+            Err(e) => {
+                run.note = format!("KVM_SIGNAL_MSI: {}", os(e));
+                self.finish();
+                return Ok(run);
+            }
+        }
+        let vcpu = self.vcpu.as_mut().ok_or("no vCPU")?;
+        let pc = RAM_BASE + msi::ACK_PROGRAM_OFFSET;
+        set_reg(&vcpu.fd, 256 / 4, pc)?;
+        set_reg(&vcpu.fd, 2 * 6, msi::RESULT_PORT)?;
+        arm_watchdog(watchdog);
+        let got = vcpu.run();
+        arm_watchdog(0);
+        match got {
+            Ok(Exit::MmioWrite { addr, data }) if addr == msi::RESULT_PORT => {
+                let mut w = [0u8; 4];
+                let n = data.len().min(4);
+                w[..n].copy_from_slice(&data[..n]);
+                let intid = u32::from_le_bytes(w);
+                run.acknowledged = Some(intid);
+                run.ok = intid == msi::LPI;
+                run.note = format!("the guest acknowledged INTID {intid} (expected LPI {})", msi::LPI);
+            }
+            Ok(other) => run.note = format!("after the MSI: {other:?}"),
+            Err(e) => run.note = format!("after the MSI: {e}"),
+        }
+        self.finish();
+        Ok(run)
+    }
+}
+
+/// Sets core register `index` (struct kvm_regs, in 32-bit words) of a vCPU.
+fn set_reg(fd: &VcpuFd, index: u64, value: u64) -> Result<(), String> {
+    const CORE: u64 = 0x6030_0000_0010_0000;
+    fd.set_one_reg(CORE | index, &value.to_le_bytes()).map(|_| ()).map_err(|e| format!("KVM_SET_ONE_REG: {}", os(e)))
 }

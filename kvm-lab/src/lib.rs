@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod guest;
 pub mod layouts;
 pub mod map;
+pub mod msi;
 pub mod report;
 pub mod script;
 pub mod sim;

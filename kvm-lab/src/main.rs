@@ -1,7 +1,7 @@
 //! kvm-lab: run every MSI-X layout of a VFIO device under KVM and count the exits.
 //!
 //! ```text
-//! kvm-lab run [--iterations N] [--json FILE] [--ipa-bits N] [--watchdog SECS] [DDDD:BB:DD.F ...]
+//! kvm-lab run [--iterations N] [--json FILE] [--ipa-bits N] [--watchdog SECS] [--msi] [DDDD:BB:DD.F ...]
 //!                                                                 # default: every vfio-pci device
 //! kvm-lab simulate --input PLAN_INPUT.json [--iterations N]       # the same runs on the simulated vCPU
 //! ```
@@ -25,13 +25,22 @@ struct Args {
     devices: Vec<String>,
     ipa_bits: u8,
     watchdog: u32,
+    msi: bool,
 }
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let cmd = it.next().ok_or("usage: kvm-lab run|simulate [options]")?;
-    let mut a =
-        Args { cmd, iterations: 1000, json: None, input: None, devices: Vec::new(), ipa_bits: 0, watchdog: 120 };
+    let mut a = Args {
+        cmd,
+        iterations: 1000,
+        json: None,
+        input: None,
+        devices: Vec::new(),
+        ipa_bits: 0,
+        watchdog: 120,
+        msi: false,
+    };
     while let Some(x) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match x.as_str() {
@@ -39,6 +48,7 @@ fn parse() -> Result<Args, String> {
                 a.iterations = val("--iterations")?.parse().map_err(|_| "--iterations takes a number")?;
             }
             "--json" => a.json = Some(val("--json")?),
+            "--msi" => a.msi = true,
             "--ipa-bits" => a.ipa_bits = val("--ipa-bits")?.parse().map_err(|_| "--ipa-bits takes a number")?,
             "--watchdog" => a.watchdog = val("--watchdog")?.parse().map_err(|_| "--watchdog takes seconds")?,
             "--input" => a.input = Some(val("--input")?),
@@ -237,6 +247,32 @@ mod live {
                 runs.push(r.map_err(|e| format!("{bdf}: {e}"))?);
             }
             ok &= finish(bdf, runs, &mut all);
+            if a.msi {
+                drop(machine);
+                let mut gic =
+                    KvmMachine::new(&io).map_err(|e| format!("/dev/kvm: {e}"))?.with_ipa_bits(a.ipa_bits)?.with_gic();
+                for n in named.iter().filter(|n| n.name == "msix-policy" || n.name == "qemu") {
+                    let r = gic.run_msi(n, &io, &offsets, a.watchdog)?;
+                    let entry = r.entry.map_or("none".into(), |(addr, data, masked)| {
+                        format!("address {addr:#x} data {data:#x}{}", if masked { " masked" } else { "" })
+                    });
+                    println!(
+                        "msi {bdf} under {}: [{}] MSI-X entry 0 caught by the table emulation ({entry}, {} setup exits); KVM_SIGNAL_MSI returned {}; {}",
+                        r.layout,
+                        if r.ok { "ok" } else { "FAIL" },
+                        r.setup_exits,
+                        r.signal.map_or("-".into(), |s| s.to_string()),
+                        r.note
+                    );
+                    ok &= r.ok;
+                    if let Some(last) = all.last_mut() {
+                        last.as_object_mut().map(|o| o.entry("msi").or_insert_with(|| serde_json::json!([])));
+                        if let Some(list) = last.get_mut("msi").and_then(|m| m.as_array_mut()) {
+                            list.push(serde_json::to_value(&r).map_err(|e| e.to_string())?);
+                        }
+                    }
+                }
+            }
         }
         write_json(a.json.as_ref(), &all)?;
         Ok(ok)

@@ -309,3 +309,33 @@ fn the_report_names_every_layout_and_its_checks() {
     }
     assert!(!text.contains("FAIL"));
 }
+
+#[test]
+fn the_msi_setup_programs_entry_0_through_the_table_emulation_with_the_its_doorbell() {
+    use crate::msi;
+    assert_eq!(msi::ACK_PROGRAM[0], 0xd503_201f, "a nop first: the pc may be advanced past it");
+    let cmds = msi::its_commands(0x8000_0000);
+    assert_eq!(cmds.len(), 4 * 32);
+    assert_eq!(cmds[0], 0x08, "MAPD");
+    assert_eq!(cmds[32], 0x09, "MAPC");
+    assert_eq!(cmds[64], 0x0a, "MAPTI");
+    assert_eq!(u32::from_le_bytes(cmds[76..80].try_into().unwrap()), msi::LPI, "pINTID");
+    assert_eq!(u64::from_le_bytes(cmds[16..24].try_into().unwrap()), (1 << 63) | (0x8000_0000 + msi::ITT));
+    for name in ["msix-policy", "qemu"] {
+        let n = named(&nvme(16384), name);
+        let m = n.layout.msix.unwrap();
+        let map = GuestMap::new(&n.layout).unwrap();
+        let table = map.gpa(m.table_bir, u64::from(m.table_offset)).unwrap();
+        let script = msi::setup_script(0x8000_0000, table);
+        assert_eq!(script.last().unwrap().addr, msi::READY_PORT);
+        let dev = MockDeviceIo::new();
+        let offsets = |b: u8| u64::from(b) << 40;
+        let mut d = Dispatcher::new(&map, &dev, &offsets, n.layout.msix, msi::READY_PORT);
+        let mut v = crate::sim::SimVcpu::new(&map, script);
+        run_to_stop(&mut v, &mut d, 1000).unwrap();
+        // The GIC's registers are KVM's (unbacked here); the four table writes are the VMM's.
+        assert_eq!(d.table_writes.len(), 4, "{name}");
+        assert_eq!(msi::entry0(&d.table), Some((msi::GITS_TRANSLATER, msi::EVENT_ID, false)), "{name}");
+        assert!(d.unbacked.iter().all(|a| (msi::GICD_BASE..msi::GICR_BASE + 0x20000).contains(a)));
+    }
+}

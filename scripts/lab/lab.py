@@ -88,10 +88,10 @@ MACHINES = {
     # layout of the vfio-pci devices under KVM (docs/lab/<machine>.kvm.log).
     "arm64-virt-el2-kvm-4k": dict(arch="arm64", desc="arm64 virt at EL2 (KVM, VHE), GICv3 ITS, SMMUv3, 4 KiB pages, e1000e and nvme on vfio-pci",
         qemu="-M virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 1 -m 1024 " + devices(norom=True),
-        append="", vfio="8086:10d3,1b36:0010", kvm=True),
+        append="", vfio="8086:10d3,1b36:0010", kvm=True, kvm_args="--msi --watchdog 30"),
     "arm64-virt-el2-kvm-16k": dict(arch="arm64", desc="arm64 virt at EL2 (KVM, VHE), GICv3 ITS, SMMUv3, 16 KiB pages (Debian 13 arm64-16k), e1000e and nvme on vfio-pci",
         qemu="-M virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 1 -m 1024 " + devices(norom=True),
-        append="", vfio="8086:10d3,1b36:0010", kvm=True, suite="trixie", flavour="arm64-16k", kvm_args="--ipa-bits 36 --watchdog 30"),
+        append="", vfio="8086:10d3,1b36:0010", kvm=True, suite="trixie", flavour="arm64-16k", kvm_args="--msi --ipa-bits 36 --watchdog 30"),
     "arm64-virt-gicv2m": dict(arch="arm64", desc="arm64 virt, GICv2 + GICv2m (no ITS), SMMUv3",
         qemu="-M virt,gic-version=2,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
     "ppc64-pseries-power9": dict(arch="ppc64el", desc="pSeries POWER9 guest, 64 KiB pages",
