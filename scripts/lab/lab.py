@@ -420,6 +420,7 @@ def main():
     r.add_argument("machines", nargs="*")
     r.add_argument("--timeout", type=int, default=900)
     r.add_argument("--keep-logs", action="store_true")
+    r.add_argument("--kvm-args", help="kvm-lab options instead of the machine's own")
     c = sub.add_parser("compare")
     c.add_argument("machines", nargs="*")
     a = ap.parse_args()
@@ -432,6 +433,9 @@ def main():
     if unknown:
         ap.error("unknown machines: %s" % unknown)
     if a.cmd == "run":
+        if a.kvm_args is not None:
+            for n in names:
+                MACHINES[n]["kvm_args"] = a.kvm_args
         failed = run(names, a.timeout, a.keep_logs)
         if failed:
             print("failed: %s" % failed, file=sys.stderr)
