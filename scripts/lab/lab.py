@@ -51,9 +51,12 @@ VFIO_ARCH_MODULES = {"ppc64el": ["vfio_iommu_spapr_tce", "vfio_pci"]}
 NIC = "-netdev user,id=n{i},restrict=on -device {model},netdev=n{i}{bus}"
 
 
-def devices(buses=("", "", "")):
-    """virtio-net, e1000e and nvme; `buses` puts each on its own bus (PowerNV: one root port per PHB)."""
+def devices(buses=("", "", ""), norom=False):
+    """virtio-net, e1000e and nvme; `buses` puts each on its own bus (PowerNV: one root port per PHB);
+    `norom` loads no option ROM (a QEMU without ipxe-qemu's ROMs; -kernel boots need none)."""
     b = [(",bus=" + x) if x else "" for x in buses]
+    if norom:
+        b = [x + ",romfile=" for x in b[:2]] + b[2:]
     return " ".join([
         NIC.format(i=0, model="virtio-net-pci", bus=b[0]),
         NIC.format(i=1, model="e1000e", bus=b[1]),
@@ -81,6 +84,14 @@ MACHINES = {
         append="intel_iommu=on intremap=off", vfio="8086:10d3,1b36:0010", allow_unsafe=True),
     "arm64-virt-its-smmuv3": dict(arch="arm64", desc="arm64 virt, GICv3 ITS, SMMUv3",
         qemu="-M virt,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
+    # EL2 hosts: the kernel boots at EL2 (VHE) so /dev/kvm works, and kvm-lab runs every MSI-X
+    # layout of the vfio-pci devices under KVM (docs/lab/<machine>.kvm.log).
+    "arm64-virt-el2-kvm-4k": dict(arch="arm64", desc="arm64 virt at EL2 (KVM, VHE), GICv3 ITS, SMMUv3, 4 KiB pages, e1000e and nvme on vfio-pci",
+        qemu="-M virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 1 -m 1024 " + devices(norom=True),
+        append="", vfio="8086:10d3,1b36:0010", kvm=True, kvm_args="--msi --watchdog 30"),
+    "arm64-virt-el2-kvm-16k": dict(arch="arm64", desc="arm64 virt at EL2 (KVM, VHE), GICv3 ITS, SMMUv3, 16 KiB pages (Debian 13 arm64-16k), e1000e and nvme on vfio-pci",
+        qemu="-M virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 1 -m 1024 " + devices(norom=True),
+        append="", vfio="8086:10d3,1b36:0010", kvm=True, suite="trixie", flavour="arm64-16k", kvm_args="--msi --ipa-bits 36 --watchdog 30"),
     "arm64-virt-gicv2m": dict(arch="arm64", desc="arm64 virt, GICv2 + GICv2m (no ITS), SMMUv3",
         qemu="-M virt,gic-version=2,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
     "ppc64-pseries-power9": dict(arch="ppc64el", desc="pSeries POWER9 guest, 64 KiB pages",
@@ -95,22 +106,32 @@ def sh(cmd, **kw):
     return subprocess.run(cmd, shell=isinstance(cmd, str), check=True, **kw)
 
 
-def apt_opts(arch):
-    lists = os.path.join(WORK, "apt", arch, "lists")
+def apt_opts(arch, suite=None):
+    """apt options for one architecture; with `suite` (e.g. trixie) a sources list of its own, so
+    the machine's own lists stay as they are."""
+    tag = arch + ("-" + suite if suite else "")
+    lists = os.path.join(WORK, "apt", tag, "lists")
     os.makedirs(os.path.join(lists, "partial"), exist_ok=True)
-    return ["-o", "Dir::State::Lists=" + lists, "-o", "APT::Architecture=" + arch, "-o", "APT::Architectures::=" + arch]
+    o = ["-o", "Dir::State::Lists=" + lists, "-o", "APT::Architecture=" + arch, "-o", "APT::Architectures::=" + arch]
+    if suite:
+        src = os.path.join(WORK, "apt", tag, "sources.list")
+        with open(src, "w") as f:
+            f.write("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n" % suite)
+        o += ["-o", "Dir::Etc::SourceList=" + src, "-o", "Dir::Etc::SourceParts=-"]
+    return o
 
 
-def fetch(arch):
-    """Downloads and unpacks the kernel and busybox-static of one architecture (once)."""
-    root = os.path.join(WORK, arch)
+def fetch(arch, suite=None, flavour=None):
+    """Downloads and unpacks the kernel and busybox-static of one architecture (once); `suite`
+    and `flavour` pick another Debian release and kernel flavour (trixie, arm64-16k)."""
+    root = os.path.join(WORK, arch + ("-" + suite if suite else "") + ("-" + flavour if flavour else ""))
     stamp = os.path.join(root, ".done")
     if os.path.exists(stamp):
         return root
     os.makedirs(root, exist_ok=True)
-    o = apt_opts(arch)
+    o = apt_opts(arch, suite)
     subprocess.run(["apt-get", "update", "-qq"] + o, check=False)
-    flavour = ARCHES[arch][1]
+    flavour = flavour or ARCHES[arch][1]
     dep = subprocess.run(["apt-cache"] + o + ["depends", "linux-image-" + flavour], check=True, capture_output=True, text=True).stdout
     image = re.search(r"Depends: (linux-image-\S+)", dep).group(1)
     debs = os.path.join(root, "debs")
@@ -122,10 +143,19 @@ def fetch(arch):
     return root
 
 
+def modules_root(root):
+    """lib/modules, or usr/lib/modules where the package keeps them (Debian 13)."""
+    for d in ("lib/modules", "usr/lib/modules"):
+        p = os.path.join(root, "x", d)
+        if os.path.isdir(p):
+            return p
+    raise FileNotFoundError("no lib/modules under " + root)
+
+
 def kernel_of(root):
     x = os.path.join(root, "x")
     k = sorted(glob.glob(os.path.join(x, "boot", "vmlinu*")))[0]
-    ver = sorted(os.listdir(os.path.join(x, "lib", "modules")))[0]
+    ver = sorted(os.listdir(modules_root(root)))[0]
     return k, ver
 
 
@@ -158,14 +188,19 @@ def module_closure(moddir, names):
     return order
 
 
-def build_recorder(arch):
+def build_recorder(arch, kvm=False):
+    """Cross-builds msix-policy (and kvm-lab for the KVM machines), static."""
     target, _, _, _, gcc = ARCHES[arch]
+    sh(["rustup", "target", "add", target])
     env = dict(os.environ)
     if gcc:
         env["CARGO_TARGET_%s_LINKER" % target.upper().replace("-", "_")] = gcc
     env["RUSTFLAGS"] = "-C target-feature=+crt-static"
+    out = os.path.join(env.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")), target, "release")
     sh(["cargo", "build", "--release", "--target", target, "--bin", "msix-policy"], cwd=REPO, env=env)
-    return os.path.join(REPO, "target", target, "release", "msix-policy")
+    if kvm:
+        sh(["cargo", "build", "--release", "--target", target, "-p", "msix-kvm-lab", "--bin", "kvm-lab"], cwd=REPO, env=env)
+    return os.path.join(out, "msix-policy")
 
 
 INIT = r"""#!/bin/busybox sh
@@ -190,6 +225,16 @@ for d in /sys/bus/pci/drivers/vfio-pci/0000:*; do
     echo "exit status $?"
 done
 echo ===APPLY-END===
+if [ -x /kvm-lab ]; then
+    echo ===KVM-BEGIN===
+    echo "\$ kvm-lab run --iterations 1000 --json /tmp/kvm.json $LAB_KVM_ARGS"
+    /kvm-lab run --iterations 1000 --json /tmp/kvm.json $LAB_KVM_ARGS
+    echo "exit status $?"
+    echo ===KVM-END===
+    echo ===KVM-JSON-BEGIN===
+    cat /tmp/kvm.json
+    echo ===KVM-JSON-END===
+fi
 echo ===FIXTURE-BEGIN===
 tar -C /fx -cf - . | gzip -9 | base64
 echo ===FIXTURE-END===
@@ -199,14 +244,17 @@ poweroff -f
 
 def build_initramfs(name, m, recorder):
     arch = m["arch"]
-    root = fetch(arch)
+    root = fetch(arch, m.get("suite"), m.get("flavour"))
     kernel, ver = kernel_of(root)
-    moddir = os.path.join(root, "x", "lib", "modules", ver)
+    moddir = os.path.join(modules_root(root), ver)
     stage = os.path.join(WORK, "stage-" + name)
     shutil.rmtree(stage, ignore_errors=True)
     os.makedirs(os.path.join(stage, "bin"))
-    shutil.copy(os.path.join(root, "x", "bin", "busybox"), os.path.join(stage, "bin", "busybox"))
+    bb = [p for p in (os.path.join(root, "x", "bin", "busybox"), os.path.join(root, "x", "usr", "bin", "busybox")) if os.path.isfile(p)][0]
+    shutil.copy(bb, os.path.join(stage, "bin", "busybox"))
     shutil.copy(recorder, os.path.join(stage, "msix-policy"))
+    if m.get("kvm"):
+        shutil.copy(os.path.join(os.path.dirname(recorder), "kvm-lab"), os.path.join(stage, "kvm-lab"))
     wanted = list(BASE_MODULES)
     if m.get("vfio"):
         wanted = VFIO_ARCH_MODULES.get(arch, VFIO_MODULES) + wanted
@@ -225,7 +273,7 @@ def build_initramfs(name, m, recorder):
             args = "allow_unsafe_interrupts=1"
         load.append(plain + (" " + args if args else ""))
     open(os.path.join(stage, "modules.load"), "w").write("\n".join(load) + "\n")
-    init = INIT.replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
+    init = INIT.replace("$LAB_KVM_ARGS", m.get("kvm_args", "")).replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
     p = os.path.join(stage, "init")
     open(p, "w").write(init)
     os.chmod(p, 0o755)
@@ -246,8 +294,16 @@ def boot(name, m, kernel, initrd, timeout):
         qemu, kernel, initrd, append, m["qemu"].format(disk=disk))
     print("+", cmd, file=sys.stderr)
     t0 = time.time()
-    p = subprocess.run(cmd, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+    # The serial output goes to a file while the machine runs (tail -f it to watch).
+    live = os.path.join(WORK, name + ".serial.live")
+    with open(live, "wb") as f:
+        p = subprocess.Popen(cmd, shell=True, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    out = open(live, "rb").read().decode("utf-8", "replace")
     return out, cmd, time.time() - t0
 
 
@@ -265,9 +321,10 @@ def run(names, timeout, keep_logs):
     for name in names:
         m = MACHINES[name]
         arch = m["arch"]
-        if arch not in recorders:
-            recorders[arch] = build_recorder(arch)
-        kernel, initrd = build_initramfs(name, m, recorders[arch])
+        key = (arch, bool(m.get("kvm")))
+        if key not in recorders:
+            recorders[key] = build_recorder(arch, kvm=key[1])
+        kernel, initrd = build_initramfs(name, m, recorders[key])
         try:
             out, cmd, secs = boot(name, m, kernel, initrd, timeout)
         except subprocess.TimeoutExpired as e:
@@ -289,6 +346,16 @@ def run(names, timeout, keep_logs):
         audit_json = audit.strip()
         json.loads(audit_json)
         open(os.path.join(DOCS, name + ".audit.json"), "w").write(audit_json + "\n")
+        kvm = between(out, "===KVM-BEGIN===", "===KVM-END===")
+        if kvm is not None:
+            open(os.path.join(DOCS, name + ".kvm.log"), "w").write(kvm.strip() + "\n")
+            kj = between(out, "===KVM-JSON-BEGIN===", "===KVM-JSON-END===")
+            if kj and kj.strip():
+                try:
+                    json.loads(kj)
+                    open(os.path.join(DOCS, name + ".kvm.json"), "w").write(kj.strip() + "\n")
+                except ValueError:
+                    print("!! %s: kvm-lab JSON unreadable" % name, file=sys.stderr)
         applied = between(out, "===APPLY-BEGIN===", "===APPLY-END===")
         if applied and applied.strip():
             open(os.path.join(DOCS, name + ".apply.log"), "w").write(applied.strip() + "\n")
@@ -353,6 +420,7 @@ def main():
     r.add_argument("machines", nargs="*")
     r.add_argument("--timeout", type=int, default=900)
     r.add_argument("--keep-logs", action="store_true")
+    r.add_argument("--kvm-args", help="kvm-lab options instead of the machine's own")
     c = sub.add_parser("compare")
     c.add_argument("machines", nargs="*")
     a = ap.parse_args()
@@ -365,6 +433,9 @@ def main():
     if unknown:
         ap.error("unknown machines: %s" % unknown)
     if a.cmd == "run":
+        if a.kvm_args is not None:
+            for n in names:
+                MACHINES[n]["kvm_args"] = a.kvm_args
         failed = run(names, a.timeout, a.keep_logs)
         if failed:
             print("failed: %s" % failed, file=sys.stderr)

@@ -233,6 +233,22 @@ impl<S: VfioSys + ?Sized> OpenDevice<'_, S> {
         self.read_region(&r, 0, len).map_err(|err| ApplyError::RegionInfo { index: VFIO_PCI_CONFIG_REGION_INDEX, err })
     }
 
+    /// Reads `len` bytes at `offset` of the device fd (a region's offset plus the offset in it).
+    pub fn read_at(&self, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.sys.read_at(self.device, offset, len)
+    }
+
+    /// Writes `data` at `offset` of the device fd (pwrite: the kernel's write path).
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.sys.write_at(self.device, offset, data)
+    }
+
+    /// mmaps `len` bytes at `offset` of the device fd, shared and read-write; unmapped when the
+    /// returned [`Mapping`] is dropped.
+    pub fn mmap_at(&self, offset: u64, len: u64) -> io::Result<Mapping> {
+        self.sys.mmap(self.device, offset, len)
+    }
+
     /// Reads through the device fd (the kernel's read path, no mapping).
     pub fn read_region(&self, region: &RegionInfo, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         self.sys.read_at(self.device, region.offset + offset, len)

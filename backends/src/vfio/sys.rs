@@ -42,6 +42,11 @@ pub trait VfioSys {
     fn mmap(&self, device: RawFd, offset: u64, len: u64) -> io::Result<Mapping>;
     /// pread through the device fd (the kernel's read/write path, no mapping).
     fn read_at(&self, device: RawFd, offset: u64, len: usize) -> io::Result<Vec<u8>>;
+    /// pwrite through the device fd (the kernel's write path, no mapping). Unsupported unless
+    /// the implementation provides it.
+    fn write_at(&self, _device: RawFd, _offset: u64, _data: &[u8]) -> io::Result<()> {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
 }
 
 /// How a [`Mapping`]'s memory is released.
@@ -315,6 +320,13 @@ impl VfioSys for KernelVfio {
         let mut buf = vec![0u8; len];
         file.read_exact_at(&mut buf, offset)?;
         Ok(buf)
+    }
+
+    fn write_at(&self, device: RawFd, offset: u64, data: &[u8]) -> io::Result<()> {
+        let fds = self.fds.lock().unwrap_or_else(|e| e.into_inner());
+        let fd = fds.get(&device).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let file = std::fs::File::from(fd.try_clone()?);
+        file.write_all_at(data, offset)
     }
 }
 
