@@ -94,18 +94,91 @@ fn unreadable(dir: &str, address: &str, e: ReadError) -> PciFunction {
     }
 }
 
-fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunction {
-    let mut evidence = Vec::new();
-    let mut note = |file: &str, observed: String| evidence.push(Evidence::new(format!("{dir}/{file}"), observed));
+/// The evidence of one function's facts, each keyed by the file under its directory.
+struct Notes<'a> {
+    dir: &'a str,
+    evidence: Vec<Evidence>,
+}
 
-    let cfg = match root.read("config") {
+impl Notes<'_> {
+    fn note(&mut self, file: &str, observed: String) {
+        self.evidence.push(Evidence::new(format!("{}/{file}", self.dir), observed));
+    }
+}
+
+/// A config image checked against the attributes the kernel serves from the same registers.
+struct CheckedConfig {
+    cfg: config::ParsedConfig,
+    vendor: Option<u16>,
+    device: Option<u16>,
+    class: Option<u32>,
+}
+
+fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunction {
+    let mut notes = Notes { dir, evidence: Vec::new() };
+    let CheckedConfig { cfg, vendor, device, class } = read_config(root, &mut notes);
+    let bars = read_bars(root, &mut notes);
+    let mut link = |file: &str| -> Option<String> {
+        match root.read_link(file) {
+            Ok(t) => {
+                notes.note(file, format!("-> {t}"));
+                Some(t)
+            }
+            Err(e) => {
+                notes.note(file, e.reason());
+                None
+            }
+        }
+    };
+    let last = |t: &str| t.rsplit('/').next().map(str::to_string);
+    let driver = link("driver").and_then(|t| last(&t));
+    let iommu_group = link("iommu_group").and_then(|t| last(&t)).and_then(|g| g.parse().ok());
+    let of_node = has_dt
+        .then(|| root.read_link("of_node").ok())
+        .flatten()
+        .and_then(|t| t.split_once("devicetree/base/").map(|(_, p)| p.to_string()));
+    let mut msi_irqs: Vec<u32> =
+        root.list("msi_irqs").unwrap_or_default().iter().filter_map(|n| n.parse().ok()).collect();
+    msi_irqs.sort_unstable();
+    if !msi_irqs.is_empty() {
+        notes.note("msi_irqs", format!("{} vectors allocated: {:?}", msi_irqs.len(), msi_irqs));
+    }
+
+    let hot_windows =
+        config::hot_windows(&cfg, class, |i| bars.as_ref()?.iter().find(|b| b.index == i).map(|b| b.size));
+
+    PciFunction {
+        facts: DeviceFacts {
+            address: address.to_string(),
+            vendor,
+            device,
+            class,
+            driver,
+            iommu_group,
+            header: cfg.header,
+            bars,
+            msix: cfg.msix,
+            hot_windows,
+            evidence: notes.evidence,
+            vfio_regions: Vec::new(),
+        },
+        msi_irqs,
+        of_node,
+        domain: parse_address(address).map_or(0, |a| u32::from(a.domain)),
+    }
+}
+
+/// Reads `config` and checks it against the `vendor`, `device` and `class` attributes: a config
+/// that disagrees with them is corrupt and its MSI-X unknown; a bridge by any source stays one.
+fn read_config(root: &Dir<'_>, notes: &mut Notes<'_>) -> CheckedConfig {
+    let mut cfg = match root.read("config") {
         Ok(bytes) => {
             let p = config::parse(&bytes);
-            note("config", config::describe(&p));
+            notes.note("config", config::describe(&p));
             p
         }
         Err(e) => {
-            note("config", e.reason());
+            notes.note("config", e.reason());
             let mut p = config::parse(&[]);
             p.msix = MsixFacts::Unknown {
                 rule: rules::DEVICE_CONFIG_UNREADABLE.into(),
@@ -128,7 +201,6 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
     let class = class_attr.or(cfg.class);
     // The kernel serves `vendor`, `device` and `class` from the same config space: a `config`
     // that disagrees with them is corrupt, and nothing in it is trusted.
-    let mut cfg = cfg;
     let disagree = [
         ("vendor", cfg.vendor.map(u32::from), vendor_attr),
         ("device", cfg.device.map(u32::from), device_attr),
@@ -142,7 +214,7 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
             c.unwrap_or(0),
             a.unwrap_or(0)
         );
-        note("config", why.clone());
+        notes.note("config", why.clone());
         cfg.msix = MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_INCONSISTENT.into(), why };
         cfg.virtio.clear();
     }
@@ -152,69 +224,25 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
     if bridge_class && !matches!(cfg.header, HeaderKind::Bridge | HeaderKind::CardBus) {
         cfg.header = HeaderKind::Bridge;
     }
+    CheckedConfig { cfg, vendor, device, class }
+}
 
-    let bars = match root
+/// The BARs from `resource`; `None` when it cannot be read or parsed.
+fn read_bars(root: &Dir<'_>, notes: &mut Notes<'_>) -> Option<Vec<msix_policy_engine::Bar>> {
+    match root
         .read_text("resource")
         .map_err(|e| e.reason())
         .and_then(|t| resource::parse(&t).map_err(|e| e.to_string()))
     {
         Ok(b) => {
             let list: Vec<String> =
-                b.iter().map(|b| format!("BAR{} {:?} {:#x}@{:#x}", b.index, b.kind, b.size, b.start)).collect();
-            note("resource", list.join(", "));
+                b.iter().map(|b| format!("BAR{} {} {:#x}@{:#x}", b.index, b.kind, b.size, b.start)).collect();
+            notes.note("resource", list.join(", "));
             Some(b)
         }
         Err(e) => {
-            note("resource", e);
+            notes.note("resource", e);
             None
         }
-    };
-    let mut link = |file: &str| -> Option<String> {
-        match root.read_link(file) {
-            Ok(t) => {
-                note(file, format!("-> {t}"));
-                Some(t)
-            }
-            Err(e) => {
-                note(file, e.reason());
-                None
-            }
-        }
-    };
-    let last = |t: &str| t.rsplit('/').next().map(str::to_string);
-    let driver = link("driver").and_then(|t| last(&t));
-    let iommu_group = link("iommu_group").and_then(|t| last(&t)).and_then(|g| g.parse().ok());
-    let of_node = has_dt
-        .then(|| root.read_link("of_node").ok())
-        .flatten()
-        .and_then(|t| t.split_once("devicetree/base/").map(|(_, p)| p.to_string()));
-    let mut msi_irqs: Vec<u32> =
-        root.list("msi_irqs").unwrap_or_default().iter().filter_map(|n| n.parse().ok()).collect();
-    msi_irqs.sort_unstable();
-    if !msi_irqs.is_empty() {
-        note("msi_irqs", format!("{} vectors allocated: {:?}", msi_irqs.len(), msi_irqs));
-    }
-
-    let hot_windows =
-        config::hot_windows(&cfg, class, |i| bars.as_ref()?.iter().find(|b| b.index == i).map(|b| b.size));
-
-    PciFunction {
-        facts: DeviceFacts {
-            address: address.to_string(),
-            vendor,
-            device,
-            class,
-            driver,
-            iommu_group,
-            header: cfg.header,
-            bars,
-            msix: cfg.msix,
-            hot_windows,
-            evidence,
-            vfio_regions: Vec::new(),
-        },
-        msi_irqs,
-        of_node,
-        domain: parse_address(address).map_or(0, |a| u32::from(a.domain)),
     }
 }
