@@ -56,6 +56,17 @@ impl ReadError {
     }
 }
 
+/// A sysfs hex attribute (`0x8086`, `0x010802`, an ecap `0xf0050e`): the one parser for them.
+pub fn parse_hex(value: &str) -> Option<u64> {
+    u64::from_str_radix(value.trim().trim_start_matches("0x"), 16).ok()
+}
+
+/// The last component of a link target (`../../../bus/pci/drivers/vfio-pci` -> `vfio-pci`):
+/// the name of a driver, an IOMMU group, a device.
+pub fn link_name(target: &str) -> Option<String> {
+    target.rsplit('/').next().filter(|n| !n.is_empty()).map(str::to_string)
+}
+
 /// Why a root could not be opened; the kinds a caller can match on.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

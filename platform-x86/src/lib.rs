@@ -66,7 +66,7 @@ impl PlatformBackend for X86Backend {
 }
 
 fn hex_attr(root: &Root, rel: &str) -> Option<u64> {
-    root.read_value(rel).ok().and_then(|v| u64::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+    root.read_value(rel).ok().and_then(|v| msix_backends::root::parse_hex(&v))
 }
 
 pub(crate) fn read_vtd_unit(root: &Root, name: &str) -> VtdUnit {

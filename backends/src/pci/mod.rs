@@ -6,7 +6,7 @@ pub mod resource;
 
 use msix_policy_engine::{rules, DeviceFacts, Evidence, HeaderKind, MsixFacts, PciAddress};
 
-use crate::root::{Dir, ReadError, Root};
+use crate::root::{link_name, parse_hex, Dir, ReadError, Root};
 
 pub const DEVICES_DIR: &str = "sys/bus/pci/devices";
 pub use config::NVME_CLASS;
@@ -130,9 +130,8 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
             }
         }
     };
-    let last = |t: &str| t.rsplit('/').next().map(str::to_string);
-    let driver = link("driver").and_then(|t| last(&t));
-    let iommu_group = link("iommu_group").and_then(|t| last(&t)).and_then(|g| g.parse().ok());
+    let driver = link("driver").and_then(|t| link_name(&t));
+    let iommu_group = link("iommu_group").and_then(|t| link_name(&t)).and_then(|g| g.parse().ok());
     let of_node = has_dt
         .then(|| root.read_link("of_node").ok())
         .flatten()
@@ -188,7 +187,7 @@ fn read_config(root: &Dir<'_>, notes: &mut Notes<'_>) -> CheckedConfig {
         }
     };
     let attr = |file: &str| -> Option<u32> {
-        root.read_value(file).ok().and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+        root.read_value(file).ok().and_then(|v| parse_hex(&v)).and_then(|v| u32::try_from(v).ok())
     };
     // `vendor` is always read to check the config image; `device` and `class` only when the
     // image lacks them or already disagrees (each attribute read is three system calls).

@@ -121,7 +121,7 @@ pub fn group_members(root: &Root, group: u32, except: &str) -> Vec<String> {
             let driver = root
                 .read_link(&format!("sys/bus/pci/devices/{a}/driver"))
                 .ok()
-                .and_then(|t| t.rsplit('/').next().map(str::to_string))
+                .and_then(|t| crate::root::link_name(&t))
                 .unwrap_or_else(|| "no driver".into());
             format!("{a} (driver {driver})")
         })
