@@ -38,6 +38,9 @@ for t in "${targets[@]}"; do
     export MSIX_POLICY_TEST_RUNNER="$runner"
     # The C ABI test builds its C program with the target's cross compiler.
     export MSIX_POLICY_TEST_CC="${gnu[$t]}-gcc"
+    # The C ABI test links the C program against the static library: build it for the target
+    # first (a cross test run builds the crate's rlib for its tests, not always its staticlib).
+    cargo build -p msix-policy-capi --target "$t"
     echo "== cargo test --workspace --target $t (under ${qemu[$t]})"
     cargo test --workspace --target "$t"
 done

@@ -28,7 +28,11 @@ fn demo() -> PathBuf {
     let out = profile_dir().join("msix_policy_demo");
     let cc = std::env::var("MSIX_POLICY_TEST_CC").unwrap_or_else(|_| "cc".into());
     let lib = profile_dir().join("libmsix_policy_c.a");
-    assert!(lib.exists(), "{} missing: cargo builds it with the crate", lib.display());
+    assert!(
+        lib.exists(),
+        "{} missing: build it first with `cargo build -p msix-policy-capi` (add --target for a cross run)",
+        lib.display()
+    );
     let status = Command::new(&cc)
         .arg("-std=c99")
         .arg("-Wall")
