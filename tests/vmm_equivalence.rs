@@ -69,5 +69,6 @@ fn every_fixture_decides_identically_through_the_vmm_entry_point() {
             }
         }
     }
+    eprintln!("compared {compared} devices, rejected {rejected} (MSI-X unknown, bridges, table outside its BAR)");
     assert!(compared >= 80, "compared {compared} devices, rejected {rejected}");
 }
