@@ -237,6 +237,13 @@ fn type1_kernel_rule(host: &HostFacts, isolated: bool, reasons: &mut Vec<Reason>
                 "kernel {release} is {since} or later: VFIO_SET_IOMMU checks this group itself (iommu_group_has_isolated_msi)"
             ),
         ),
+        // x86: no irq domain sets MSI_REMAP, so IOMMU_CAP_INTR_REMAP (remapping enabled) decides.
+        (kernel::Type1MsiCheck::SystemWide, _) if host.arch.starts_with("x86") || host.arch == "i686" => (
+            rules::KERNEL_TYPE1_SYSTEM_WIDE,
+            format!(
+                "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP; on x86 no irq domain remaps MSIs, so the IOMMU's interrupt remapping decides, as the per-group check does from {since}"
+            ),
+        ),
         (kernel::Type1MsiCheck::SystemWide, true) => (
             rules::KERNEL_TYPE1_SYSTEM_WIDE,
             format!(
@@ -246,7 +253,7 @@ fn type1_kernel_rule(host: &HostFacts, isolated: bool, reasons: &mut Vec<Reason>
         (kernel::Type1MsiCheck::SystemWide, false) => (
             rules::KERNEL_TYPE1_SYSTEM_WIDE,
             format!(
-                "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP, not the group, and may accept it when another MSI controller of the system remaps; msix-policy decides from the device's own verdict"
+                "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP, not the group, and may accept it when another MSI controller of the system remaps (an ITS); msix-policy refuses from the device's own verdict"
             ),
         ),
     };

@@ -457,7 +457,61 @@ NOT_RECORDED = {
 
 # The prose below each diff of docs/lab/kernel-matrix.md: (machine, old kernel, new kernel) -> text.
 # `kernel-matrix` fails when a diff that shows a change has no explanation here.
-NOTES = {}
+_X86_OLD = ("Nothing changed. Debian 11's 5.10 and Debian 12's 6.1 are both before 6.3, so every device that reaches "
+    "the type1 step cites `kernel.type1.msi-check-system-wide` on both sides (only the release in its evidence differs): "
+    "`vfio_iommu_type1_attach_group` checks `irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP` (5.10 asks "
+    "`iommu_capable(bus, ...)`, its module imports `iommu_capable`; 6.1 asks each device, `device_iommu_capable`). On x86 no "
+    "irq domain sets MSI_REMAP, so the IOMMU's interrupt remapping decides on both, as the device's own verdict does. "
+    "The same rules fire on both kernels, and the MSI-X BAR is mmappable on both (4.16 or later). "
+    "Not in the diff (a host fact): `iommufd` is `false` on both (`kernel.iommufd.absent`, before 6.6).")
+_X86_NEW = ("Every device that reaches the type1 step swaps `kernel.type1.msi-check-system-wide` for "
+    "`kernel.type1.msi-check-per-group`: Debian 13's `vfio_iommu_type1.ko` imports `iommu_group_has_isolated_msi` where "
+    "Debian 12's imports `irq_domain_check_msi_remap` and `device_iommu_capable` (the 6.3 change). Class `same`: on x86 "
+    "both checks come down to the IOMMU's interrupt remapping, so isolation, assignability, exposure, risk and every plan "
+    "are the ones of 6.1. Not in the diff (a host fact): `iommufd` goes from `false` (`kernel.iommufd.absent`) to "
+    "unknown, because Debian 13's amd64 kernel is built without `CONFIG_IOMMUFD` (its config says `# CONFIG_IOMMUFD is "
+    "not set`, `CONFIG_VFIO_CONTAINER=y`): 6.12 could offer the VFIO cdev, Debian's build does not, and the recording "
+    "has no `sys/module/iommufd`.")
+NOTES = {
+    ("x86-q35-vtd-ir", "5.10", "6.1"): _X86_OLD,
+    ("x86-q35-vtd-ir", "6.1", "6.12"): _X86_NEW + " All 8 functions (VT-d `isolation.vtd.ir-enabled`, "
+        "`DMAR-IR: Enabled IRQ remapping in xapic mode` on all three kernels) stay assignable.",
+    ("x86-q35-vtd-intremap-off", "5.10", "6.1"): _X86_OLD + " Every function stays refused "
+        "(`isolation.vtd.intremap-off`, `assign.type1.not-isolated`).",
+    ("x86-q35-vtd-intremap-off", "6.1", "6.12"): _X86_NEW + " Every function stays refused (`isolation.vtd.intremap-off`, "
+        "`assign.type1.not-isolated`): on 6.12 the kernel refuses the group itself, on 5.10 and 6.1 its check fails because "
+        "VT-d reports no `IOMMU_CAP_INTR_REMAP` with remapping off.",
+    ("x86-q35-amdvi", "5.10", "6.1"): _X86_OLD,
+    ("x86-q35-amdvi", "6.1", "6.12"): _X86_NEW + " 8 of the 9 functions change rules; `0000:00:02.0`, the AMD IOMMU's own "
+        "PCI function, has no IOMMU group and is refused by `assign.no-iommu-group` before the type1 step on every kernel, "
+        "so it cites no kernel rule and does not change.",
+    ("x86-q35-no-iommu", "5.10", "6.1"): "Nothing changed: no function has an IOMMU group on any kernel "
+        "(`isolation.x86.no-iommu`), so every one is refused by `assign.no-iommu-group` before the type1 step and no kernel "
+        "rule applies.",
+    ("x86-q35-no-iommu", "6.1", "6.12"): "Nothing changed, for the same reason: every function is refused by "
+        "`assign.no-iommu-group` before the type1 step, where the kernel rules are. Only the host's kernel differs.",
+    ("arm64-virt-its-smmuv3", "5.10", "6.1"): "Nothing changed. Both kernels are before 6.3 and cite "
+        "`kernel.type1.msi-check-system-wide` on the three assignable functions. Here the system-wide half of the old check "
+        "is what accepts the groups: the GICv3 ITS's MSI domain sets MSI_REMAP, so `irq_domain_check_msi_remap()` is true "
+        "for every group of the machine, whatever controller a device's MSIs would use; msix-policy accepts them because "
+        "each device's own MSIs go to the ITS (`isolation.arm64.its`), which is why the reason says the device's own "
+        "verdict decides. `0000:00:00.0`, the host bridge, has no IOMMU group on either kernel. Not in the diff: "
+        "`iommufd` is `false` on both (`kernel.iommufd.absent`).",
+    ("arm64-virt-its-smmuv3", "6.1", "6.12"): "The three assignable functions (virtio-net, e1000e, nvme) swap "
+        "`kernel.type1.msi-check-system-wide` for `kernel.type1.msi-check-per-group`; Debian 13's arm64 "
+        "`vfio_iommu_type1.ko` imports `iommu_group_has_isolated_msi`. Class `same`: the ITS domain is "
+        "`IRQ_DOMAIN_FLAG_ISOLATED_MSI`, so the per-group check accepts exactly the groups whose devices' MSIs go to the "
+        "ITS, as msix-policy's verdict does; isolation, exposure (`trap`, no collateral on 4 KiB pages), risk and plans "
+        "are unchanged. A machine where some device's MSIs go to a GICv2m frame beside an ITS is where the two rules "
+        "part: before 6.3 the kernel accepts that group (the ITS makes the check true), from 6.3 it refuses it; "
+        "msix-policy refuses it on every kernel. Not in the diff: Debian 13's arm64 kernel is also built without "
+        "`CONFIG_IOMMUFD`, so `iommufd` goes from `false` to unknown (not recorded).",
+    ("x86-q35-vtd-vfio", "5.10", "6.1"): _X86_OLD + " The recordings probed `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` (cap id 3) "
+        "on the e1000e and nvme MSI-X BARs through vfio-pci on both kernels (`host.msix-mappable.probed`), and `apply` "
+        "exited 0 on both devices on both (docs/lab/x86-q35-vtd-vfio@5.10.apply.log).",
+    ("x86-q35-vtd-vfio", "6.1", "6.12"): _X86_NEW + " `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` is probed on 6.12 as on 6.1, and "
+        "`apply` exited 0 on both vfio-pci devices (docs/lab/x86-q35-vtd-vfio@6.12.apply.log).",
+}
 
 
 def fixture_of(machine, gen):
