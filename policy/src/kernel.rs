@@ -63,7 +63,13 @@ pub enum Type1MsiCheck {
 
 /// The type1 MSI isolation check of a release; `None` when the release has no version.
 pub fn type1_msi_check(release: &str) -> Option<Type1MsiCheck> {
-    version(release).map(|v| if v >= TYPE1_GROUP_MSI_CHECK_SINCE { Type1MsiCheck::PerGroup } else { Type1MsiCheck::SystemWide })
+    version(release).map(|v| {
+        if v >= TYPE1_GROUP_MSI_CHECK_SINCE {
+            Type1MsiCheck::PerGroup
+        } else {
+            Type1MsiCheck::SystemWide
+        }
+    })
 }
 
 /// Whether a release can bind a VFIO device to iommufd (VFIO cdev); `None` without a version.
