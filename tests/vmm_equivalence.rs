@@ -8,8 +8,11 @@ use msix_policy::policy::{self, rules, Exposure, SegmentAction};
 use msix_policy::{audit, vmm_input, AuditOptions};
 
 /// Rule ids with the mappability rule folded: the VMM path always has it probed (region info).
+/// The kernel-generation rules (`kernel.*`) are left out: a VMM's input carries no kernel
+/// release, so its decision cites none (docs/policy.md, "The kernel generation").
 fn rule_ids(d: &policy::Decision) -> Vec<String> {
     d.rule_ids()
+        .filter(|r| !r.starts_with("kernel."))
         .map(|r| if r == rules::HOST_MAPPABLE_INFERRED { rules::HOST_MAPPABLE_PROBED } else { r }.to_string())
         .collect()
 }

@@ -210,8 +210,7 @@ impl KernelSources {
 
 /// `major.minor` of a release string such as `6.1.0-56-amd64`.
 pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
-    let mut it = release.split(|c: char| !c.is_ascii_digit());
-    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    msix_policy_engine::kernel::version(release)
 }
 
 /// allow_unsafe_interrupts from the loaded module, else from the command line, else unknown.
@@ -252,7 +251,7 @@ pub fn msix_mappable(identity: &HostIdentity, probed: Option<(bool, Evidence)>) 
     match kernel_version(&identity.kernel) {
         Some(v) => Mappability {
             mappable: Fact::known(
-                v >= (4, 16),
+                v >= msix_policy_engine::kernel::MSIX_BAR_MMAP_SINCE,
                 Evidence::new(src, format!("kernel {} (MSI-X BAR mmap since 4.16)", identity.kernel)),
             ),
             source: Some(MappableSource::Inferred),
@@ -283,7 +282,7 @@ pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, 
         vfio_backend: vfio_backend(&identity.arch),
         allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel),
         msix_mappable: msix_mappable(identity, None),
-        iommufd: iommufd_offered(root),
+        iommufd: iommufd_offered(root, identity),
         iommufd_allow_unsafe_interrupts: iommufd_allow_unsafe(root),
     }
 }
@@ -291,8 +290,25 @@ pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, 
 pub const IOMMUFD_MODULE: &str = "sys/module/iommufd";
 pub const IOMMUFD_ALLOW_UNSAFE: &str = "sys/module/iommufd/parameters/allow_unsafe_interrupts";
 
-/// Whether the host offers iommufd (VFIO cdev): the module is loaded or built in.
-pub fn iommufd_offered(root: &Root) -> Fact<bool> {
+/// Whether the host offers iommufd (VFIO cdev): not before 6.6, which added the VFIO device
+/// cdev (a 6.2-6.5 kernel has an iommufd module, but no VFIO device can bind to it); from 6.6
+/// when the module is loaded or built in.
+pub fn iommufd_offered(root: &Root, identity: &HostIdentity) -> Fact<bool> {
+    use msix_policy_engine::kernel;
+    if kernel::offers_vfio_cdev(&identity.kernel) == Some(false) {
+        let src = if identity.fixture.is_some() { "fixture.toml [host] kernel" } else { "uname -r" };
+        return Fact::known(
+            false,
+            Evidence::new(
+                src,
+                format!(
+                    "kernel {} is before {}: no VFIO device cdev, no iommufd backend (kernel.iommufd.absent)",
+                    identity.kernel,
+                    kernel::show(kernel::VFIO_CDEV_SINCE)
+                ),
+            ),
+        );
+    }
     if root.is_dir(IOMMUFD_MODULE) {
         Fact::known(true, Evidence::new(IOMMUFD_MODULE, "present"))
     } else {

@@ -7,7 +7,7 @@ use crate::facts::{
 };
 use crate::overrides::{Effective, OverrideError, Overrides};
 use crate::plan::{self, LayoutOptions, MappingPlan};
-use crate::rules;
+use crate::{kernel, rules};
 
 /// Everything `decide` needs for one device.
 #[derive(Debug, Clone, Copy)]
@@ -163,8 +163,18 @@ fn assignability(
         reasons.push(Reason::new(rules::ASSIGN_NO_GROUP, "no iommu_group link", evidence_named(device, "iommu_group")));
         return None;
     }
+    if host.vfio_backend == VfioBackend::Iommufd && kernel::offers_vfio_cdev(&host.kernel) == Some(false) {
+        let detail = format!(
+            "kernel {} is before {}: no VFIO device cdev, so the device cannot be bound to iommufd",
+            host.kernel,
+            kernel::show(kernel::VFIO_CDEV_SINCE)
+        );
+        reasons.push(Reason::new(rules::KERNEL_IOMMUFD_ABSENT, detail, vec![kernel_evidence(host)]));
+        return None;
+    }
     if isolation.is_isolated() {
         reasons.push(Reason::new(rules::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", vec![]));
+        type1_kernel_rule(host, true, reasons);
         return Some(false);
     }
     let (allow_rule, refused_rule, refusal) = match host.vfio_backend {
@@ -183,10 +193,12 @@ fn assignability(
             let ev = vec![param.evidence.clone()];
             if param.value == Some(true) {
                 reasons.push(Reason::new(allow_rule, "assignable only because allow_unsafe_interrupts=Y", ev));
+                type1_kernel_rule(host, false, reasons);
                 Some(true)
             } else {
                 let state = if param.value.is_some() { "N" } else { "unknown, taken as N" };
                 reasons.push(Reason::new(refused_rule, format!("{refusal}; allow_unsafe_interrupts is {state}"), ev));
+                type1_kernel_rule(host, false, reasons);
                 None
             }
         }
@@ -199,6 +211,53 @@ fn assignability(
             None
         }
     }
+}
+
+/// The host's kernel release as evidence of a version rule.
+fn kernel_evidence(host: &HostFacts) -> Evidence {
+    let v = kernel::version(&host.kernel).map_or_else(|| "no version".to_string(), kernel::show);
+    Evidence::new("host kernel", format!("{} ({v})", host.kernel))
+}
+
+/// Step 2 on a type1 host whose release is known: which MSI isolation check its
+/// `vfio_iommu_type1` makes (`kernel.type1.*`). It never changes the decision, which rests on the
+/// device's own verdict; it says whether the kernel checks the group itself (6.3 and later) or
+/// system-wide (before), so a refusal before 6.3 is msix-policy's, not necessarily the kernel's.
+fn type1_kernel_rule(host: &HostFacts, isolated: bool, reasons: &mut Vec<Reason>) {
+    if host.vfio_backend != VfioBackend::Type1 {
+        return;
+    }
+    let Some(check) = kernel::type1_msi_check(&host.kernel) else { return };
+    let since = kernel::show(kernel::TYPE1_GROUP_MSI_CHECK_SINCE);
+    let release = &host.kernel;
+    let (rule, detail) = match (check, isolated) {
+        (kernel::Type1MsiCheck::PerGroup, _) => (
+            rules::KERNEL_TYPE1_PER_GROUP,
+            format!(
+                "kernel {release} is {since} or later: VFIO_SET_IOMMU checks this group itself (iommu_group_has_isolated_msi)"
+            ),
+        ),
+        // x86: no irq domain sets MSI_REMAP, so IOMMU_CAP_INTR_REMAP (remapping enabled) decides.
+        (kernel::Type1MsiCheck::SystemWide, _) if host.arch.starts_with("x86") || host.arch == "i686" => (
+            rules::KERNEL_TYPE1_SYSTEM_WIDE,
+            format!(
+                "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP; on x86 no irq domain remaps MSIs, so the IOMMU's interrupt remapping decides, as the per-group check does from {since}"
+            ),
+        ),
+        (kernel::Type1MsiCheck::SystemWide, true) => (
+            rules::KERNEL_TYPE1_SYSTEM_WIDE,
+            format!(
+                "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP, not the group; the device's own verdict says isolated"
+            ),
+        ),
+        (kernel::Type1MsiCheck::SystemWide, false) => (
+            rules::KERNEL_TYPE1_SYSTEM_WIDE,
+            format!(
+                "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP, not the group, and may accept it when another MSI controller of the system remaps (an ITS); msix-policy refuses from the device's own verdict"
+            ),
+        ),
+    };
+    reasons.push(Reason::new(rule, detail, vec![kernel_evidence(host)]));
 }
 
 /// What step 3 looks at for a device whose table position is known and valid.
@@ -233,10 +292,28 @@ impl Context<'_> {
                 d.reasons.push(Reason::new(rules::HOST_MAPPABLE_PROBED, "the MSI-X BAR may be mmapped", ev))
             }
             (Some(true), _) => {
-                d.reasons.push(Reason::new(rules::HOST_MAPPABLE_INFERRED, "the MSI-X BAR may be mmapped", ev))
+                let detail = match kernel::version(&host.kernel) {
+                    Some(v) => format!(
+                        "kernel {} ({}) is {} or later: the MSI-X BAR may be mmapped",
+                        host.kernel,
+                        kernel::show(v),
+                        kernel::show(kernel::MSIX_BAR_MMAP_SINCE)
+                    ),
+                    None => "the MSI-X BAR may be mmapped".to_string(),
+                };
+                d.reasons.push(Reason::new(rules::HOST_MAPPABLE_INFERRED, detail, ev))
             }
             _ => {
-                d.reasons.push(Reason::new(rules::HOST_NOT_MAPPABLE, "the table pages cannot be mapped", ev));
+                let detail = match (m.source, kernel::version(&host.kernel)) {
+                    (Some(MappableSource::Inferred), Some(v)) if v < kernel::MSIX_BAR_MMAP_SINCE => format!(
+                        "kernel {} ({}) is before {}: vfio-pci leaves the table pages out of the BAR's mmap",
+                        host.kernel,
+                        kernel::show(v),
+                        kernel::show(kernel::MSIX_BAR_MMAP_SINCE)
+                    ),
+                    _ => "the table pages cannot be mapped".to_string(),
+                };
+                d.reasons.push(Reason::new(rules::HOST_NOT_MAPPABLE, detail, ev));
                 d.reasons.push(Reason::new(
                     rules::EXPOSURE_TRAP_NOT_MAPPABLE,
                     format!("{collateral} collateral bytes are served by read/write on the device fd"),

@@ -391,6 +391,7 @@ pub mod config;
 pub mod decide;
 pub mod decision;
 pub mod facts;
+pub mod kernel;
 pub mod layout;
 pub mod overrides;
 pub mod plan;

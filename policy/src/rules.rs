@@ -42,6 +42,7 @@ const AMD_IR: &str =
 const TYPE1: &str = "Linux drivers/vfio/vfio_iommu_type1.c (allow_unsafe_interrupts, MSI isolation check)";
 const IOMMUFD: &str =
     "Linux drivers/iommu/iommufd/device.c (iommufd_device_bind, msi_device_has_isolated_msi, allow_unsafe_interrupts)";
+const TYPE1_ATTACH: &str = "Linux drivers/vfio/vfio_iommu_type1.c (vfio_iommu_type1_attach_group); drivers/iommu/iommu.c (iommu_group_has_isolated_msi, since 6.3); kernel/irq/irqdomain.c (irq_domain_check_msi_remap, until 6.2)";
 const PCI_MSIX: &str = "PCI Local Bus Specification 3.0, 6.8.2 (MSI-X table and PBA)";
 const VFIO_MAP: &str =
     "Linux drivers/vfio/pci/vfio_pci_core.c; include/uapi/linux/vfio.h (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)";
@@ -79,6 +80,9 @@ catalogue! {
     ASSIGN_REFUSED_IOMMUFD = "assign.iommufd.not-isolated", "without MSI isolation iommufd refuses to bind the device (msi_device_has_isolated_msi) unless iommufd's own allow_unsafe_interrupts=Y", IOMMUFD;
     ASSIGN_IOMMUFD_ALLOW_UNSAFE = "assign.iommufd.allow-unsafe", "iommufd's allow_unsafe_interrupts=Y lets a non-isolated device be bound; the guest can forge other devices' interrupts", IOMMUFD;
     ASSIGN_REFUSED_SPAPR = "assign.spapr.not-isolated", "the sPAPR TCE backend has no MSI isolation check of its own, so msix-policy refuses a device whose isolation is not established", "Linux drivers/vfio/vfio_iommu_spapr_tce.c";
+    KERNEL_TYPE1_SYSTEM_WIDE = "kernel.type1.msi-check-system-wide", "before Linux 6.3 vfio_iommu_type1 accepts a group when any irq domain of the system remaps MSIs (irq_domain_check_msi_remap) or the IOMMU reports IOMMU_CAP_INTR_REMAP: not a per-group check, so msix-policy decides from the device's own verdict", TYPE1_ATTACH;
+    KERNEL_TYPE1_PER_GROUP = "kernel.type1.msi-check-per-group", "from Linux 6.3 vfio_iommu_type1 accepts a group only when every device of it has isolated MSIs (iommu_group_has_isolated_msi)", TYPE1_ATTACH;
+    KERNEL_IOMMUFD_ABSENT = "kernel.iommufd.absent", "before Linux 6.6 there is no VFIO device cdev, so no VFIO device can be bound to iommufd: the iommufd backend is not offered", "Linux drivers/vfio/device_cdev.c (VFIO_DEVICE_BIND_IOMMUFD, since 6.6); drivers/vfio/Kconfig (VFIO_DEVICE_CDEV)";
     ASSIGN_NO_GROUP = "assign.no-iommu-group", "the device has no IOMMU group, so VFIO cannot assign it", "Linux drivers/vfio/group.c; Documentation/driver-api/vfio.rst";
     ASSIGN_BRIDGE = "assign.bridge", "PCI-to-PCI and CardBus bridges are not assignable through vfio-pci", "Linux drivers/vfio/pci/vfio_pci.c (vfio_pci_probe: header type 0 only)";
 
@@ -88,7 +92,7 @@ catalogue! {
 
     // Host facts the exposure depends on.
     HOST_MAPPABLE_PROBED = "host.msix-mappable.probed", "VFIO reported VFIO_REGION_INFO_CAP_MSIX_MAPPABLE on the MSI-X BAR", VFIO_MAP;
-    HOST_MAPPABLE_INFERRED = "host.msix-mappable.inferred", "the kernel release is 4.16 or later, which lets userspace mmap the MSI-X BAR", VFIO_MAP;
+    HOST_MAPPABLE_INFERRED = "host.msix-mappable.inferred", "the kernel release is 4.16 or later, which lets userspace mmap the MSI-X BAR (vfio-pci: MSI-X BAR mmap since 4.16)", VFIO_MAP;
     HOST_NOT_MAPPABLE = "host.msix-not-mappable", "the kernel does not let userspace mmap the MSI-X table pages (before 4.16, or unknown release)", VFIO_MAP;
 
     // Device facts.

@@ -6,6 +6,8 @@ allocate MSI-X vectors) whose init runs msix-policy's own recorder and audit on 
     python3 scripts/lab/lab.py list                 # the machines
     python3 scripts/lab/lab.py run [MACHINE...]     # boot, record to fixtures/qemu/<machine>
     python3 scripts/lab/lab.py run --keep-logs ...  # also keep each serial log in docs/lab/
+    python3 scripts/lab/lab.py run x86-q35-vtd-ir@5.10   # the same machine on Debian 11's kernel
+    python3 scripts/lab/lab.py kernel-matrix        # docs/lab/kernel-matrix.md from the fixtures
 
 Everything it needs comes from Debian's packages (qemu-system-*, cross linkers, the kernels and
 busybox-static of each architecture via `apt-get download`); work files go to target/lab/.
@@ -100,6 +102,36 @@ MACHINES = {
         qemu="-M powernv9 -smp 1 -m 3072 " + devices(buses=("pcie.0", "pcie.1", "pcie.2")), append=""),
 }
 
+# The kernel matrix: each machine also recorded with the kernels of Debian 11 and 13 (Debian's own
+# packages of each suite, `linux-image-<flavour>` of that suite). The machine's own lists are
+# bookworm (Debian 12, 6.1): those recordings keep their plain names; the others are named
+# `<machine>@<kernel>` (fixtures/qemu/x86-q35-vtd-ir@5.10).
+KERNELS = {
+    # kernel generation: (Debian suite, Debian release); None: the machine's own lists (bookworm)
+    "5.10": ("bullseye", 11),
+    "6.1": (None, 12),
+    "6.12": ("trixie", 13),
+}
+MATRIX = ["x86-q35-vtd-ir", "x86-q35-vtd-intremap-off", "x86-q35-amdvi", "x86-q35-no-iommu", "x86-q35-vtd-vfio",
+          "arm64-virt-its-smmuv3", "ppc64-pseries-power9"]
+
+
+def generation_of(name):
+    """The kernel generation a machine boots: its `@<kernel>` suffix, else its suite's, else 6.1."""
+    if "@" in name:
+        return name.split("@", 1)[1]
+    suite = MACHINES[name].get("suite")
+    return next(k for k, (s, _) in KERNELS.items() if s == suite)
+
+
+for _base in MATRIX:
+    for _k, (_suite, _rel) in KERNELS.items():
+        if _suite is None:
+            continue
+        _m = dict(MACHINES[_base])
+        _m.update(suite=_suite, desc="%s; Debian %d kernel (%s)" % (_m["desc"], _rel, _k))
+        MACHINES["%s@%s" % (_base, _k)] = _m
+
 
 def sh(cmd, **kw):
     print("+", cmd if isinstance(cmd, str) else " ".join(cmd), file=sys.stderr)
@@ -136,7 +168,9 @@ def fetch(arch, suite=None, flavour=None):
     image = re.search(r"Depends: (linux-image-\S+)", dep).group(1)
     debs = os.path.join(root, "debs")
     os.makedirs(debs, exist_ok=True)
-    sh(["apt-get"] + o + ["download", image, "busybox-static"], cwd=debs)
+    # busybox-static/<suite>: the machine's own (installed) busybox-static would otherwise be the
+    # candidate whenever it is newer than the suite's (bookworm's over bullseye's).
+    sh(["apt-get"] + o + ["download", image, "busybox-static" + ("/" + suite if suite else "")], cwd=debs)
     for d in glob.glob(os.path.join(debs, "*.deb")):
         sh(["dpkg-deb", "-x", d, os.path.join(root, "x")])
     open(stamp, "w").close()
@@ -236,7 +270,8 @@ if [ -x /kvm-lab ]; then
     echo ===KVM-JSON-END===
 fi
 echo ===FIXTURE-BEGIN===
-tar -C /fx -cf - . | gzip -9 | base64
+# Debian 11's busybox (1.30) has no base64 applet: uuencode -m writes the same alphabet.
+if command -v base64 >/dev/null; then tar -C /fx -cf - . | gzip -9 | base64; else tar -C /fx -cf - . | gzip -9 | uuencode -m fixture.tgz; fi
 echo ===FIXTURE-END===
 poweroff -f
 """
@@ -340,7 +375,7 @@ def run(names, timeout, keep_logs):
         dest = os.path.join(FIXTURES, name)
         shutil.rmtree(dest, ignore_errors=True)
         os.makedirs(dest)
-        blob = base64.b64decode("".join(l.strip() for l in fx.strip().splitlines() if re.fullmatch(r"[A-Za-z0-9+/=]+", l.strip())))
+        blob = base64.b64decode("".join(l.strip() for l in fx.strip().splitlines() if re.fullmatch(r"[A-Za-z0-9+/=]+", l.strip()) and l.strip() != "===="))
         with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as t:
             t.extractall(dest, filter="tar")
         audit_json = audit.strip()
@@ -412,6 +447,150 @@ def compare(names):
     return bad
 
 
+# Machines and kernels of the matrix that do not record, and why (kept in the generated doc).
+NOT_RECORDED = {
+    ("ppc64-pseries-power9", "5.10"): "the Debian mirror the lab reaches serves no bullseye `main/binary-ppc64el` index "
+        "(`dists/bullseye/main/binary-ppc64el/Packages.xz`: 404), so `linux-image-powerpc64le` of Debian 11 cannot be found",
+    ("ppc64-pseries-power9", "6.12"): "the trixie index names `linux-image-6.12.117+deb13-powerpc64le` 6.12.117-1, but the "
+        "mirror answers 404 for its `.deb`",
+}
+
+# The prose below each diff of docs/lab/kernel-matrix.md: (machine, old kernel, new kernel) -> text.
+# `kernel-matrix` fails when a diff that shows a change has no explanation here.
+_X86_OLD = ("Nothing changed. Debian 11's 5.10 and Debian 12's 6.1 are both before 6.3, so every device that reaches "
+    "the type1 step cites `kernel.type1.msi-check-system-wide` on both sides (only the release in its evidence differs): "
+    "`vfio_iommu_type1_attach_group` checks `irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP` (5.10 asks "
+    "`iommu_capable(bus, ...)`, its module imports `iommu_capable`; 6.1 asks each device, `device_iommu_capable`). On x86 no "
+    "irq domain sets MSI_REMAP, so the IOMMU's interrupt remapping decides on both, as the device's own verdict does. "
+    "The same rules fire on both kernels, and the MSI-X BAR is mmappable on both (4.16 or later). "
+    "Not in the diff (a host fact): `iommufd` is `false` on both (`kernel.iommufd.absent`, before 6.6).")
+_X86_NEW = ("Every device that reaches the type1 step swaps `kernel.type1.msi-check-system-wide` for "
+    "`kernel.type1.msi-check-per-group`: Debian 13's `vfio_iommu_type1.ko` imports `iommu_group_has_isolated_msi` where "
+    "Debian 12's imports `irq_domain_check_msi_remap` and `device_iommu_capable` (the 6.3 change). Class `same`: on x86 "
+    "both checks come down to the IOMMU's interrupt remapping, so isolation, assignability, exposure, risk and every plan "
+    "are the ones of 6.1. Not in the diff (a host fact): `iommufd` goes from `false` (`kernel.iommufd.absent`) to "
+    "unknown, because Debian 13's amd64 kernel is built without `CONFIG_IOMMUFD` (its config says `# CONFIG_IOMMUFD is "
+    "not set`, `CONFIG_VFIO_CONTAINER=y`): 6.12 could offer the VFIO cdev, Debian's build does not, and the recording "
+    "has no `sys/module/iommufd`.")
+NOTES = {
+    ("x86-q35-vtd-ir", "5.10", "6.1"): _X86_OLD,
+    ("x86-q35-vtd-ir", "6.1", "6.12"): _X86_NEW + " All 8 functions (VT-d `isolation.vtd.ir-enabled`, "
+        "`DMAR-IR: Enabled IRQ remapping in xapic mode` on all three kernels) stay assignable.",
+    ("x86-q35-vtd-intremap-off", "5.10", "6.1"): _X86_OLD + " Every function stays refused "
+        "(`isolation.vtd.intremap-off`, `assign.type1.not-isolated`).",
+    ("x86-q35-vtd-intremap-off", "6.1", "6.12"): _X86_NEW + " Every function stays refused (`isolation.vtd.intremap-off`, "
+        "`assign.type1.not-isolated`): on 6.12 the kernel refuses the group itself, on 5.10 and 6.1 its check fails because "
+        "VT-d reports no `IOMMU_CAP_INTR_REMAP` with remapping off.",
+    ("x86-q35-amdvi", "5.10", "6.1"): _X86_OLD,
+    ("x86-q35-amdvi", "6.1", "6.12"): _X86_NEW + " 8 of the 9 functions change rules; `0000:00:02.0`, the AMD IOMMU's own "
+        "PCI function, has no IOMMU group and is refused by `assign.no-iommu-group` before the type1 step on every kernel, "
+        "so it cites no kernel rule and does not change.",
+    ("x86-q35-no-iommu", "5.10", "6.1"): "Nothing changed: no function has an IOMMU group on any kernel "
+        "(`isolation.x86.no-iommu`), so every one is refused by `assign.no-iommu-group` before the type1 step and no kernel "
+        "rule applies.",
+    ("x86-q35-no-iommu", "6.1", "6.12"): "Nothing changed, for the same reason: every function is refused by "
+        "`assign.no-iommu-group` before the type1 step, where the kernel rules are. Only the host's kernel differs.",
+    ("arm64-virt-its-smmuv3", "5.10", "6.1"): "Nothing changed. Both kernels are before 6.3 and cite "
+        "`kernel.type1.msi-check-system-wide` on the three assignable functions. Here the system-wide half of the old check "
+        "is what accepts the groups: the GICv3 ITS's MSI domain sets MSI_REMAP, so `irq_domain_check_msi_remap()` is true "
+        "for every group of the machine, whatever controller a device's MSIs would use; msix-policy accepts them because "
+        "each device's own MSIs go to the ITS (`isolation.arm64.its`), which is why the reason says the device's own "
+        "verdict decides. `0000:00:00.0`, the host bridge, has no IOMMU group on either kernel. Not in the diff: "
+        "`iommufd` is `false` on both (`kernel.iommufd.absent`).",
+    ("arm64-virt-its-smmuv3", "6.1", "6.12"): "The three assignable functions (virtio-net, e1000e, nvme) swap "
+        "`kernel.type1.msi-check-system-wide` for `kernel.type1.msi-check-per-group`; Debian 13's arm64 "
+        "`vfio_iommu_type1.ko` imports `iommu_group_has_isolated_msi`. Class `same`: the ITS domain is "
+        "`IRQ_DOMAIN_FLAG_ISOLATED_MSI`, so the per-group check accepts exactly the groups whose devices' MSIs go to the "
+        "ITS, as msix-policy's verdict does; isolation, exposure (`trap`, no collateral on 4 KiB pages), risk and plans "
+        "are unchanged. A machine where some device's MSIs go to a GICv2m frame beside an ITS is where the two rules "
+        "part: before 6.3 the kernel accepts that group (the ITS makes the check true), from 6.3 it refuses it; "
+        "msix-policy refuses it on every kernel. Not in the diff: Debian 13's arm64 kernel is also built without "
+        "`CONFIG_IOMMUFD`, so `iommufd` goes from `false` to unknown (not recorded).",
+    ("x86-q35-vtd-vfio", "5.10", "6.1"): _X86_OLD + " The recordings probed `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` (cap id 3) "
+        "on the e1000e and nvme MSI-X BARs through vfio-pci on both kernels (`host.msix-mappable.probed`), and `apply` "
+        "exited 0 on both devices on both (docs/lab/x86-q35-vtd-vfio@5.10.apply.log).",
+    ("x86-q35-vtd-vfio", "6.1", "6.12"): _X86_NEW + " `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` is probed on 6.12 as on 6.1, and "
+        "`apply` exited 0 on both vfio-pci devices (docs/lab/x86-q35-vtd-vfio@6.12.apply.log).",
+}
+
+
+def fixture_of(machine, gen):
+    """The fixture directory of one machine and kernel generation (the plain name for its own)."""
+    if gen == generation_of(machine):
+        return os.path.join(FIXTURES, machine)
+    return os.path.join(FIXTURES, "%s@%s" % (machine, gen))
+
+
+def kernel_matrix(out_path):
+    """Writes docs/lab/kernel-matrix.md: `msix-policy diff` between the kernel generations of each
+    machine of the matrix, with the prose of NOTES below each diff."""
+    sh(["cargo", "build", "--release", "--bin", "msix-policy"], cwd=REPO)
+    exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")), "release", "msix-policy")
+    gens = list(KERNELS)
+    lines = [
+        "# The kernel matrix",
+        "",
+        "Generated by `python3 scripts/lab/lab.py kernel-matrix` (do not edit by hand: the prose lives",
+        "in `NOTES` of `scripts/lab/lab.py`). Each machine of the lab recorded with the kernels of",
+        "Debian 11, 12 and 13 (Debian's own `linux-image-<flavour>` of each suite, booted by",
+        "`lab.py run <machine>@<kernel>`), then `msix-policy diff OLD NEW --format markdown` between",
+        "consecutive generations, decided by this build. The kernel rules are in",
+        "[docs/policy.md](../policy.md#the-kernel-generation).",
+        "",
+        "| machine | " + " | ".join("Debian %d (%s)" % (KERNELS[g][1], g) for g in gens) + " |",
+        "|---|" + "---|" * len(gens),
+    ]
+    missing_notes = []
+    recorded = {}
+    for m in MATRIX:
+        row = []
+        for g in gens:
+            fx = fixture_of(m, g)
+            toml = os.path.join(fx, "fixture.toml")
+            if os.path.exists(toml):
+                rel = re.search(r'kernel = "([^"]+)"', open(toml).read()).group(1)
+                row.append("`%s` (`%s`)" % (rel, os.path.relpath(fx, REPO)))
+                recorded.setdefault(m, []).append(g)
+            else:
+                row.append("not recorded" + (": " + NOT_RECORDED[(m, g)] if (m, g) in NOT_RECORDED else ""))
+        lines.append("| %s | %s |" % (m, " | ".join(row)))
+    lines.append("")
+    for m in MATRIX:
+        have = recorded.get(m, [])
+        lines.append("## %s" % m)
+        lines.append("")
+        lines.append(MACHINES[m]["desc"] + ".")
+        lines.append("")
+        for (m2, g), why in sorted(NOT_RECORDED.items()):
+            if m2 == m:
+                lines += ["Not recorded with %s: %s" % (g, why), ""]
+        for old, new in zip(have, have[1:]):
+            a, b = fixture_of(m, old), fixture_of(m, new)
+            r = subprocess.run([exe, "diff", os.path.relpath(a, REPO), os.path.relpath(b, REPO), "--format", "markdown"],
+                               cwd=REPO, capture_output=True, text=True, env=dict(os.environ, NO_COLOR="1"))
+            if r.returncode not in (0, 1):
+                raise SystemExit("msix-policy diff %s %s: %s" % (a, b, r.stderr))
+            lines.append("### %s -> %s (exit %d)" % (old, new, r.returncode))
+            lines.append("")
+            body = r.stdout.replace("## msix-policy diff\n", "").replace("\n### Rules that changed\n", "\n#### Rules that changed\n")
+            lines.append("```sh\nmsix-policy diff %s %s --format markdown\n```" % (os.path.relpath(a, REPO), os.path.relpath(b, REPO)))
+            lines.append("")
+            lines.append(body.strip())
+            lines.append("")
+            note = NOTES.get((m, old, new))
+            if note is None:
+                missing_notes.append("%s %s->%s" % (m, old, new))
+                note = "**Not explained yet.**"
+            lines.append("**What changed.** " + note.strip())
+            lines.append("")
+    open(out_path, "w").write("\n".join(lines).rstrip() + "\n")
+    print("wrote %s" % os.path.relpath(out_path, REPO), file=sys.stderr)
+    if missing_notes:
+        print("!! no explanation for: %s" % ", ".join(missing_notes), file=sys.stderr)
+        return 1
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -423,7 +602,10 @@ def main():
     r.add_argument("--kvm-args", help="kvm-lab options instead of the machine's own")
     c = sub.add_parser("compare")
     c.add_argument("machines", nargs="*")
+    sub.add_parser("kernel-matrix", help="regenerate docs/lab/kernel-matrix.md from the matrix fixtures")
     a = ap.parse_args()
+    if a.cmd == "kernel-matrix":
+        return kernel_matrix(os.path.join(DOCS, "kernel-matrix.md"))
     if a.cmd == "list":
         for n, m in MACHINES.items():
             print("%-28s %-8s %s" % (n, m["arch"], m["desc"]))
