@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::policy::{Decision, MappingPlan, MsixFacts, Reason, SegmentAction};
+use crate::policy::{Decision, MappingPlan, MsixFacts, Reason};
 use crate::{AuditReport, DeviceReport};
 
 /// The JSON shape of one device (documented in the README; keep it stable).
@@ -204,8 +204,28 @@ fn truncate(s: &str, n: usize) -> String {
 pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
     let mut out = String::new();
     host_header(r, &mut out);
-    let f = &d.facts;
     let dec: &Decision = &d.decision;
+    explain_facts(d, &mut out);
+    let _ = writeln!(
+        out,
+        "\n  isolation  {} ({})\n  exposure   {}\n  risk       {}\n  guest      {}",
+        dec.isolation.status(),
+        dec.isolation.summary(),
+        dec.exposure.as_str(),
+        dec.risk.as_str(),
+        dec.guest.as_str()
+    );
+    match &dec.plan {
+        Some(p) => explain_plan(p, &mut out),
+        None => out.push_str("\n  plan: none (refused)\n"),
+    }
+    explain_reasons(dec, &mut out);
+    out
+}
+
+/// The device line, its MSI-X capability and its hot windows.
+fn explain_facts(d: &DeviceReport, out: &mut String) {
+    let f = &d.facts;
     let _ = writeln!(
         out,
         "\n{}  {}  class {}  driver {}  iommu group {}",
@@ -237,48 +257,38 @@ pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
     for h in &f.hot_windows {
         let _ = writeln!(out, "  hot window: {} at BAR{} {:#x}+{:#x}", h.what, h.bar, h.offset, h.length);
     }
-    let _ = writeln!(
-        out,
-        "\n  isolation  {} ({})\n  exposure   {}\n  risk       {}\n  guest      {}",
-        dec.isolation.status(),
-        dec.isolation.summary(),
-        dec.exposure.as_str(),
-        dec.risk.as_str(),
-        dec.guest.as_str()
-    );
-    if let Some(p) = &dec.plan {
-        let _ = writeln!(out, "\n  plan ({} pages):", bytes(p.page_size));
-        for b in &p.bars {
-            let _ = writeln!(
-                out,
-                "    BAR{} {} {}: trapped {} (table {}, PBA {}, collateral {})",
-                b.index,
-                bytes(b.size),
-                b.origin,
-                bytes(b.trapped_bytes),
-                bytes(b.trapped_table_bytes),
-                bytes(b.trapped_pba_bytes),
-                bytes(b.collateral_bytes)
-            );
-            for s in &b.segments {
-                let action = match s.action {
-                    SegmentAction::Map => "map".to_string(),
-                    SegmentAction::Trap(k) => format!("trap({k})"),
-                    SegmentAction::Emulate(_) => "emulate(virtual-table)".to_string(),
-                };
-                let _ = writeln!(out, "      {:#010x}..{:#010x}  {action}", s.offset, s.end());
-            }
+}
+
+/// Every BAR's segments and byte counts, and where a relocated table went.
+fn explain_plan(p: &MappingPlan, out: &mut String) {
+    let _ = writeln!(out, "\n  plan ({} pages):", bytes(p.page_size));
+    for b in &p.bars {
+        let _ = writeln!(
+            out,
+            "    BAR{} {} {}: trapped {} (table {}, PBA {}, collateral {})",
+            b.index,
+            bytes(b.size),
+            b.origin,
+            bytes(b.trapped_bytes),
+            bytes(b.trapped_table_bytes),
+            bytes(b.trapped_pba_bytes),
+            bytes(b.collateral_bytes)
+        );
+        for s in &b.segments {
+            let _ = writeln!(out, "      {:#010x}..{:#010x}  {}", s.offset, s.end(), s.action);
         }
-        if let Some(rel) = &p.relocation {
-            let _ = writeln!(
-                out,
-                "    virtual table: BAR{} ({}) table at {:#x}, PBA at {:#x}",
-                rel.bar, rel.origin, rel.table_offset, rel.pba_offset
-            );
-        }
-    } else {
-        out.push_str("\n  plan: none (refused)\n");
     }
+    if let Some(rel) = &p.relocation {
+        let _ = writeln!(
+            out,
+            "    virtual table: BAR{} ({}) table at {:#x}, PBA at {:#x}",
+            rel.bar, rel.origin, rel.table_offset, rel.pba_offset
+        );
+    }
+}
+
+/// Every step that fired, with its evidence and reference, then the warnings.
+fn explain_reasons(dec: &Decision, out: &mut String) {
     out.push_str("\n  reasons:\n");
     for (i, reason) in dec.reasons.iter().enumerate() {
         let _ = writeln!(out, "    {}. {}: {}", i + 1, reason.rule, reason.detail);
@@ -292,7 +302,6 @@ pub fn text_explain(r: &AuditReport, d: &DeviceReport) -> String {
     for w in &dec.warnings {
         let _ = writeln!(out, "  warning: {w}");
     }
-    out
 }
 
 /// `explain --format json`: one device, with its schema.
