@@ -249,6 +249,27 @@ impl Context<'_> {
             d.reasons.push(Reason::new(rules::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
             return (Exposure::Passthrough, plan::map_all_plan(device, page));
         }
+        let dedicated = plan::dedicated_trapped_beyond_4k(device, cap, page);
+        if collateral == 0 && !dedicated.is_empty() {
+            let bars: Vec<String> = dedicated
+                .iter()
+                .map(|(i, bytes)| {
+                    let size = device.bar(*i).map_or(0, |b| b.size);
+                    format!("BAR{i} ({size:#x} bytes, {bytes} trapped bytes beyond the table's and PBA's 4 KiB ranges)")
+                })
+                .collect();
+            let detail = format!(
+                "{} holds only the MSI-X table and PBA as far as the facts show: trapping its pages catches no \
+                 register, so relocating would gain nothing",
+                bars.join(", ")
+            );
+            d.reasons.push(Reason::new(
+                rules::EXPOSURE_TRAP_DEDICATED_MSIX_BAR,
+                detail,
+                evidence_named(device, "config"),
+            ));
+            return (Exposure::Trap, trap);
+        }
         if collateral == 0 {
             let detail = format!("trapping {} bytes costs no other register", trap.trapped_bytes());
             d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_GUEST_WRITES, detail, vec![]));

@@ -457,17 +457,58 @@ fn memory_bars(device: &DeviceFacts) -> impl Iterator<Item = &Bar> {
     device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0)
 }
 
-/// Trap the table and PBA rounded out to host pages; map the rest.
+/// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a
+/// dedicated MSI-X BAR ([`dedicated_msix_bar`]) count as no collateral: no register shares them.
 pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
     check_msix_location(device, cap)?;
     let bars = memory_bars(device)
         .map(|b| {
             let m = MsixInBar::of(cap, b.index);
             let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
-            physical_bar_plan(device, b, page, m.as_ref(), None)
+            let mut plan = physical_bar_plan(device, b, page, m.as_ref(), None);
+            if dedicated_msix_bar(device, cap, b.index) {
+                plan.collateral_bytes = 0;
+            }
+            plan
         })
         .collect();
     Ok(MappingPlan { page_size: page, bars, relocation: None })
+}
+
+/// Whether, as far as the facts show, a BAR holds nothing but the MSI-X table and/or PBA (the
+/// separate 16 KiB MSI-X BAR of Intel NICs, next to their register BAR): a memory BAR in which
+/// the table or PBA (or both) lies, the lowest of them starting in the BAR's first 4 KiB range,
+/// no larger than the smallest power-of-two BAR that holds the 4 KiB ranges covering them, and
+/// no known register window in it. Trapping such a BAR's pages catches no register.
+pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool {
+    let Some(bar) = device.bar(index).filter(|b| b.is_memory() && b.size > 0) else { return false };
+    let m = MsixInBar::of(cap, index);
+    let (Some(start), Some(end)) = (m.ranges().map(|r| r.0).min(), m.ranges().map(|r| r.1).max()) else {
+        return false;
+    };
+    let g = PCI_MSIX_ISOLATION_GRANULE;
+    let span = align_up(end, g).checked_next_power_of_two();
+    start < g
+        && end <= bar.size
+        && span.is_some_and(|s| bar.size <= s)
+        && !device.hot_windows.iter().any(|h| h.bar == index)
+}
+
+/// The trapped bytes of dedicated MSI-X BARs outside the 4 KiB ranges of the table and PBA,
+/// per BAR: what would count as collateral if such a BAR could hold registers. Empty when the
+/// table position is invalid.
+pub fn dedicated_trapped_beyond_4k(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Vec<(u8, u64)> {
+    if check_msix_location(device, cap).is_err() {
+        return Vec::new();
+    }
+    memory_bars(device)
+        .filter(|b| dedicated_msix_bar(device, cap, b.index))
+        .map(|b| {
+            let m = MsixInBar::of(cap, b.index);
+            (b.index, physical_bar_plan(device, b, page, Some(&m), None).collateral_bytes)
+        })
+        .filter(|&(_, bytes)| bytes > 0)
+        .collect()
 }
 
 /// Map every memory BAR whole (no MSI-X, or Passthrough). Sub-page BARs off a page boundary still trap.

@@ -129,6 +129,9 @@ catalogue! {
     // Operator overrides.
     OVERRIDE_EXPOSURE = "override.exposure", "an operator override capped the exposure", "msix-policy overrides file";
     OVERRIDE_NO_RELOCATION = "override.forbid-relocation", "an operator override forbids relocating the table", "msix-policy overrides file";
+
+    // Real devices and real platforms (issue 14).
+    EXPOSURE_TRAP_DEDICATED_MSIX_BAR = "exposure.trap.dedicated-msix-bar", "the trapped pages beyond the table's and PBA's 4 KiB ranges lie in a BAR that holds only the table and PBA (a dedicated MSI-X BAR): they catch no register, so the table traps instead of being relocated", "docs/policy.md#exposure.trap.dedicated-msix-bar; PCI Local Bus Specification 3.0, 6.8.2 (MSI-X table and PBA)";
 }
 
 /// Looks a rule up by id.
