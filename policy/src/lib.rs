@@ -394,6 +394,7 @@ pub mod facts;
 pub mod layout;
 pub mod overrides;
 pub mod plan;
+pub mod quirks;
 pub mod rules;
 pub mod vmm;
 mod words;

@@ -334,6 +334,15 @@ impl MsixInBar {
 
 /// Checks that the table and PBA each lie inside a memory BAR of the device.
 pub fn check_msix_location(device: &DeviceFacts, cap: &MsixCapability) -> Result<(), PlanError> {
+    match msix_location_problems(device, cap).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every way the table and PBA break the spec's layout rules (empty when they are valid).
+pub fn msix_location_problems(device: &DeviceFacts, cap: &MsixCapability) -> Vec<PlanError> {
+    let mut out = Vec::new();
     for (what, bir, off, len) in [
         ("table", cap.table_bir, cap.table_offset, cap.table_bytes()),
         ("PBA", cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
@@ -341,15 +350,42 @@ pub fn check_msix_location(device: &DeviceFacts, cap: &MsixCapability) -> Result
         let off = u64::from(off);
         let err = |bar: String| PlanError::OutsideBar { what, bir, offset: off, len, bar };
         match device.bar(bir) {
-            None => return Err(err("absent".into())),
-            Some(b) if !b.is_memory() => return Err(err("an I/O BAR".into())),
+            None => out.push(err("absent".into())),
+            Some(b) if !b.is_memory() => out.push(err("an I/O BAR".into())),
             Some(b) if off.checked_add(len).is_none_or(|end| end > b.size) => {
-                return Err(err(format!("{:#x} bytes", b.size)))
+                out.push(err(format!("{:#x} bytes", b.size)))
             }
             Some(_) => {}
         }
     }
-    Ok(())
+    out
+}
+
+/// Whether the table and PBA ranges overlap (same BAR, intersecting byte ranges).
+pub fn table_and_pba_overlap(cap: &MsixCapability) -> bool {
+    let t = (u64::from(cap.table_offset), u64::from(cap.table_offset) + cap.table_bytes());
+    let p = (u64::from(cap.pba_offset), u64::from(cap.pba_offset) + cap.pba_bytes());
+    cap.table_bir == cap.pba_bir && overlaps(t, p)
+}
+
+/// A layout the spec forbids, on an isolated device: trap the pages the capability claims for
+/// the table and PBA where they lie inside a memory BAR (clipped to that BAR), map the rest.
+pub fn claimed_trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> MappingPlan {
+    let bars = memory_bars(device)
+        .map(|b| {
+            let clip = |bir: u8, off: u32, len: u64| {
+                let s = u64::from(off);
+                (bir == b.index).then(|| (s.min(b.size), s.saturating_add(len).min(b.size))).filter(|r| r.0 < r.1)
+            };
+            let m = MsixInBar {
+                table: clip(cap.table_bir, cap.table_offset, cap.table_bytes()),
+                pba: clip(cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
+            };
+            let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
+            physical_bar_plan(device, b, page, m.as_ref(), None)
+        })
+        .collect();
+    MappingPlan { page_size: page, bars, relocation: None }
 }
 
 /// Builds one BAR's segments from its trapped ranges, classifying each trapped page.

@@ -145,3 +145,150 @@ fn relocation_still_pays_where_trapped_pages_hold_registers() {
     let d = decide_on(65536, &hot, "isolated", None);
     assert_eq!(d.exposure, Exposure::Relocate, "{:?}", rules_of(&d));
 }
+
+// ---- 2. Overlapping table and PBA ----
+
+#[test]
+fn an_overlapping_table_and_pba_is_a_warning_citing_the_spec() {
+    let mut d = nvme();
+    set_cap(&mut d, |c| c.pba_offset = 0x2100); // the table is 65 * 16 = 0x410 bytes from 0x2000
+    let dec = decide_on(4096, &d, "isolated", None);
+    let r = dec.reasons.iter().find(|r| r.rule == "device.msix-table-pba-overlap").expect("overlap reason");
+    assert!(r.reference.contains("PCI Local Bus Specification"), "{}", r.reference);
+    assert!(dec.warnings.iter().any(|w| w.contains("overlap")), "{:?}", dec.warnings);
+    // Touching is not overlapping; different BARs never overlap.
+    let mut touch = nvme();
+    set_cap(&mut touch, |c| c.pba_offset = 0x2410);
+    assert!(!plan::table_and_pba_overlap(&cap(&touch)));
+    assert!(!decide_on(4096, &touch, "isolated", None).rule_ids().any(|r| r == "device.msix-table-pba-overlap"));
+    let nic = e1000e();
+    let mut other = cap(&nic);
+    other.pba_bir = 0;
+    other.pba_offset = 0;
+    assert!(!plan::table_and_pba_overlap(&other));
+}
+
+// ---- 3. Layouts the spec forbids, and quirks ----
+
+#[test]
+fn a_pba_past_its_bar_on_an_isolated_device_traps_what_is_claimed_and_maps_the_rest() {
+    let mut d = nvme();
+    set_cap(&mut d, |c| c.pba_offset = 0x8000); // BAR0 is 16 KiB
+    let dec = decide_on(4096, &d, "isolated", None);
+    assert_eq!(dec.exposure, Exposure::Trap);
+    assert_eq!(dec.risk, Risk::SelfOnly, "the real table may be mapped");
+    let ids = rules_of(&dec);
+    assert!(ids.contains(&"device.msix-outside-bar") && ids.contains(&"exposure.trap.msix-as-claimed"), "{ids:?}");
+    let why = dec.reasons.iter().find(|r| r.rule == "exposure.trap.msix-as-claimed").unwrap();
+    assert!(why.detail.contains("PBA at BAR0 offset 0x8000"), "{}", why.detail);
+    let plan = dec.plan.unwrap();
+    let b = &plan.bars[0];
+    // The table's page traps, the rest of the BAR is mapped.
+    let trapped: Vec<_> = b
+        .segments
+        .iter()
+        .filter(|s| matches!(s.action, SegmentAction::Trap(_)))
+        .map(|s| (s.offset, s.length))
+        .collect();
+    assert_eq!(trapped, vec![(0x2000, 0x1000)]);
+    assert_eq!(b.trapped_table_bytes, 65 * 16);
+}
+
+#[test]
+fn a_table_in_an_io_or_missing_bar_traps_nothing_it_cannot_name_and_says_why() {
+    for (bir, why) in [(2u8, "an I/O BAR"), (5, "absent")] {
+        let mut d = e1000e();
+        set_cap(&mut d, |c| c.table_bir = bir);
+        let dec = decide_on(65536, &d, "isolated", None);
+        let r = dec.reasons.iter().find(|r| r.rule == "device.msix-outside-bar").unwrap();
+        assert!(r.detail.contains(why), "{}", r.detail);
+        let plan = dec.plan.unwrap();
+        // The PBA is still where it claims: BAR3 traps (one 64 KiB page covers it); BAR0 and 1 map.
+        for b in &plan.bars {
+            let traps = b.trapped_bytes > 0;
+            assert_eq!(traps, b.index == 3, "BAR{}", b.index);
+        }
+    }
+}
+
+#[test]
+fn without_isolation_a_forbidden_layout_still_traps_everything() {
+    let mut d = nvme();
+    set_cap(&mut d, |c| c.pba_offset = 0x8000);
+    for iso in ["not-isolated", "unknown"] {
+        let dec = decide_on(4096, &d, iso, Some(true));
+        assert_eq!(dec.exposure, Exposure::Trap);
+        assert_eq!(dec.risk, Risk::Unsafe);
+        assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
+        let plan = dec.plan.unwrap();
+        assert!(plan.bars.iter().all(|b| b.trapped_bytes == b.size));
+        // And refused as before without allow_unsafe_interrupts.
+        assert_eq!(decide_on(4096, &d, iso, Some(false)).exposure, Exposure::Refuse);
+    }
+}
+
+/// A Chelsio T5 VF as QEMU describes it: BAR0 8 KiB, table at 0, PBA reported at 0x8000.
+fn chelsio_t5_vf() -> DeviceFacts {
+    let mut d = nvme();
+    d.vendor = Some(0x1425);
+    d.device = Some(0x5803);
+    d.hot_windows.clear();
+    if let Some(bars) = &mut d.bars {
+        bars[0].size = 0x2000;
+    }
+    set_cap(&mut d, |c| {
+        c.table_size = 8;
+        c.table_offset = 0;
+        c.pba_offset = 0x8000;
+    });
+    d.evidence = vec![Evidence::new("sys/bus/pci/devices/0000:01:00.0/config", "test")];
+    d
+}
+
+#[test]
+fn the_chelsio_t5_vf_pba_quirk_corrects_the_offset_with_its_own_rule() {
+    let d = chelsio_t5_vf();
+    let (fixed, reason) = quirks::apply(&d).expect("quirk applies");
+    assert_eq!(cap(&fixed).pba_offset, 0x1000);
+    assert_eq!(reason.rule, "device.quirk.chelsio-t5-vf-pba");
+    assert!(reason.evidence.iter().any(|e| e.observed.contains("0x8000") && e.observed.contains("0x1000")));
+    assert!(reason.reference.contains("vfio_msix_early_setup"));
+    let dec = decide_on(4096, &d, "isolated", None);
+    let ids = rules_of(&dec);
+    assert!(ids.contains(&"device.quirk.chelsio-t5-vf-pba"), "{ids:?}");
+    assert!(!ids.contains(&"device.msix-outside-bar"), "{ids:?}");
+    assert!(ids.contains(&"exposure.trap.guest-writes"), "{ids:?}");
+    let plan = dec.plan.unwrap();
+    assert_eq!(plan.bars[0].trapped_pba_bytes, 8);
+    // Not isolated: the correction still applies, the refusal too.
+    assert_eq!(decide_on(4096, &d, "not-isolated", Some(false)).exposure, Exposure::Refuse);
+}
+
+#[test]
+fn the_chelsio_quirk_touches_nothing_else() {
+    // Another Chelsio device id, a PBA inside its BAR, another vendor: no quirk.
+    let mut other_id = chelsio_t5_vf();
+    other_id.device = Some(0x5403);
+    let mut in_bar = chelsio_t5_vf();
+    set_cap(&mut in_bar, |c| c.pba_offset = 0x1800);
+    let mut other_vendor = chelsio_t5_vf();
+    other_vendor.vendor = Some(0x8086);
+    for d in [other_id, in_bar, other_vendor] {
+        assert!(quirks::apply(&d).is_none(), "{:?}", d.device);
+    }
+    assert!(quirks::QUIRKS.iter().all(|q| !q.source.is_empty() && rules::find(q.rule).is_some()));
+}
+
+#[test]
+fn the_vmm_entry_point_applies_the_chelsio_quirk_and_rejects_other_forbidden_layouts() {
+    use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+    let accepted = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
+    let region = || vec![VfioRegion::new(0, 0x2000, REGION_RW | REGION_MMAP).msix_mappable(true)];
+    let chelsio = config_space((0x1425, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
+    let l = plan_layout(&VmmInput::new(chelsio, region(), 4096, accepted.clone())).unwrap();
+    assert!(l.decision.rule_ids().any(|r| r == "device.quirk.chelsio-t5-vf-pba"));
+    let msix = l.msix.unwrap();
+    assert_eq!(msix.pba_offset, 0x1000, "the guest reads the corrected PBA offset");
+    let other = config_space((0x8086, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
+    assert!(plan_layout(&VmmInput::new(other, region(), 4096, accepted)).is_err());
+}
