@@ -130,7 +130,11 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
                     what.join("; "),
                     evidence_named(device, "config"),
                 ));
-                if isolation.is_isolated() {
+                // Only a table that is at least partly where it claims to be (inside the
+                // memory BAR its BIR names) is trapped as claimed; a table that lies nowhere
+                // (an absent or I/O BAR, wholly past its BAR, or BARs that could not be read)
+                // is unknown, and unknown never means safe.
+                if isolation.is_isolated() && plan::table_partly_in_its_bar(device, capability) {
                     // Isolation confines whatever the guest does to the table, wherever it
                     // really is: trap what the capability claims, map the rest.
                     claimed = true;

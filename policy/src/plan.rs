@@ -361,6 +361,13 @@ pub fn msix_location_problems(device: &DeviceFacts, cap: &MsixCapability) -> Vec
     out
 }
 
+/// Whether some of the table lies inside the memory BAR its BIR names.
+pub fn table_partly_in_its_bar(device: &DeviceFacts, cap: &MsixCapability) -> bool {
+    device
+        .bar(cap.table_bir)
+        .is_some_and(|b| b.is_memory() && cap.table_bytes() > 0 && u64::from(cap.table_offset) < b.size)
+}
+
 /// Whether the table and PBA ranges overlap (same BAR, intersecting byte ranges).
 pub fn table_and_pba_overlap(cap: &MsixCapability) -> bool {
     let t = (u64::from(cap.table_offset), u64::from(cap.table_offset) + cap.table_bytes());

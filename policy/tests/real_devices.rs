@@ -195,20 +195,28 @@ fn a_pba_past_its_bar_on_an_isolated_device_traps_what_is_claimed_and_maps_the_r
 }
 
 #[test]
-fn a_table_in_an_io_or_missing_bar_traps_nothing_it_cannot_name_and_says_why() {
-    for (bir, why) in [(2u8, "an I/O BAR"), (5, "absent")] {
+fn a_table_that_lies_nowhere_is_unknown_and_traps_everything() {
+    // A table in an I/O BAR, in a missing BAR, or wholly past its BAR: where it is, is unknown
+    // (missing or truncated `resource` facts look the same), so every memory BAR traps.
+    for (bir, offset, why) in [(2u8, 0u32, "an I/O BAR"), (5, 0, "absent"), (3, 0x8000, "0x4000 bytes")] {
         let mut d = e1000e();
-        set_cap(&mut d, |c| c.table_bir = bir);
+        set_cap(&mut d, |c| {
+            c.table_bir = bir;
+            c.table_offset = offset;
+        });
         let dec = decide_on(65536, &d, "isolated", None);
         let r = dec.reasons.iter().find(|r| r.rule == "device.msix-outside-bar").unwrap();
         assert!(r.detail.contains(why), "{}", r.detail);
-        let plan = dec.plan.unwrap();
-        // The PBA is still where it claims: BAR3 traps (one 64 KiB page covers it); BAR0 and 1 map.
-        for b in &plan.bars {
-            let traps = b.trapped_bytes > 0;
-            assert_eq!(traps, b.index == 3, "BAR{}", b.index);
-        }
+        assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
+        assert_eq!(dec.risk, Risk::None);
+        assert!(dec.plan.unwrap().bars.iter().all(|b| b.trapped_bytes == b.size));
     }
+    // No BARs read at all (an empty `resource`): the same.
+    let mut d = nvme();
+    d.bars = Some(vec![]);
+    let dec = decide_on(4096, &d, "isolated", None);
+    assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
+    assert_eq!(dec.risk, Risk::None);
 }
 
 #[test]
