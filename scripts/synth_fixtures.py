@@ -329,6 +329,8 @@ def main():
     x86_q35("x86-amdvi", "q35 with AMD-Vi interrupt remapping", "amd_iommu=on", "amd", True,
             ["AMD-Vi: Interrupt remapping enabled", "AMD-Vi: X2APIC enabled"])
     x86_q35("x86-no-iommu", "q35 without an IOMMU", "quiet", None, False, ["Booting paravirtualized kernel on KVM"], allow_unsafe=None)
+    x86_q35("x86-vtd-dma-off", "q35 with VT-d, DMA remapping off (intel_iommu=off), interrupt remapping on",
+            "intel_iommu=off", None, True, ["DMAR: IOMMU disabled"] + ir_on[1:], allow_unsafe="N")
     pseries()
     powernv()
     arm64("arm64-its", 4096, "its")

@@ -4,6 +4,7 @@
 
 use msix_backends::acpi::{self, SubtableLayout};
 use msix_backends::devicetree as dt;
+use msix_backends::host::KernelSources;
 use msix_backends::platform::{chip_evidence, msi_chips};
 use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBackend, Root};
 use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
@@ -67,11 +68,14 @@ pub(crate) struct Controllers {
     pub smmu: Option<Evidence>,
     /// The device tree, read once.
     pub tree: dt::DeviceTree,
+    /// An ITS driver quirk that clears MSI isolation, with where it was seen.
+    pub its_quirk: Option<Evidence>,
 }
 
 impl Controllers {
-    pub fn read(root: &Root) -> Self {
+    pub fn read(root: &Root, kernel: &KernelSources) -> Self {
         let mut c = Controllers { tree: dt::DeviceTree::load(root), ..Default::default() };
+        c.its_quirk = its_isolation_quirk(root, &c.tree, kernel);
         for (node, compat) in c.tree.find_compatible(&["arm,gic-v3-its", "arm,gic-v2m-frame"]) {
             if let Some(k) = MsiController::from_compatible(&compat) {
                 c.found.push((k, Evidence::new(dt::path(&format!("{node}/compatible")), compat)));
@@ -129,8 +133,9 @@ impl PlatformBackend for Arm64Backend {
     }
 
     fn assess(&self, ctx: &HostContext<'_>, functions: &[PciFunction]) -> PlatformAssessment {
-        let ctl = Controllers::read(ctx.root);
+        let ctl = Controllers::read(ctx.root, ctx.kernel);
         let mut evidence: Vec<Evidence> = ctl.found.iter().map(|f| f.1.clone()).collect();
+        evidence.extend(ctl.its_quirk.clone());
         if evidence.is_empty() {
             evidence.push(Evidence::new(dt::path(""), "no ITS, GICv2m or MBI in the device tree or MADT"));
         }
@@ -142,13 +147,65 @@ impl PlatformBackend for Arm64Backend {
     }
 }
 
-/// The controller behind a host bridge's `msi-map`/`msi-parent`, found by phandle.
+/// Host bridge compatibles whose children are PCI functions.
+const HOST_BRIDGES: &[&str] = &["pci-host-ecam-generic", "pci-host-cam-generic"];
+
+/// The host bridge node of a function, never another bridge's: its `of_node` ancestry when it
+/// has one, else the bridge whose `linux,pci-domain` is the function's PCI domain, else the
+/// bridge whose unit address names the platform device the function sits under in sysfs
+/// (`.../4010000000.pcie/pci0000:00/...`), else the only bridge. `None` when several bridges
+/// exist and nothing ties the function to one. Linux: drivers/pci/of.c
+/// (of_get_pci_domain_nr), drivers/pci/controller/pci-host-common.c.
+fn host_bridge_of(root: &Root, tree: &dt::DeviceTree, f: &PciFunction) -> Option<(String, Evidence)> {
+    let bridges: Vec<String> = tree.find_compatible(HOST_BRIDGES).into_iter().map(|h| h.0).collect();
+    if let Some(node) = &f.of_node {
+        let host = dt::ancestry(node).find(|a| bridges.iter().any(|b| b == a))?;
+        return Some((host.to_string(), Evidence::new(format!("{}/of_node", sysfs_dir(f)), node.clone())));
+    }
+    let by_domain: Vec<&String> = bridges
+        .iter()
+        .filter(|b| {
+            dt::cells(root, &format!("{b}/linux,pci-domain")).and_then(|c| c.first().copied()) == Some(f.domain)
+        })
+        .collect();
+    if let [only] = by_domain.as_slice() {
+        let ev = Evidence::new(
+            dt::path(&format!("{only}/linux,pci-domain")),
+            format!("{} (the function's PCI domain)", f.domain),
+        );
+        return Some(((*only).clone(), ev));
+    }
+    let link = root.read_link(&sysfs_dir(f)).unwrap_or_default();
+    let by_unit: Vec<&String> = bridges
+        .iter()
+        .filter(|b| {
+            let unit = b.rsplit('/').next().and_then(|n| n.split_once('@')).map(|(_, u)| u.trim_start_matches('0'));
+            unit.is_some_and(|u| {
+                !u.is_empty()
+                    && link.split('/').any(|c| c.split_once('.').is_some_and(|(a, _)| a.trim_start_matches('0') == u))
+            })
+        })
+        .collect();
+    if let [only] = by_unit.as_slice() {
+        let ev = Evidence::new(sysfs_dir(f), format!("-> {link} (under host bridge {only})"));
+        return Some(((*only).clone(), ev));
+    }
+    match bridges.as_slice() {
+        [only] => Some((only.clone(), Evidence::new(dt::path(only), "the only PCI host bridge"))),
+        _ => None,
+    }
+}
+
+fn sysfs_dir(f: &PciFunction) -> String {
+    format!("sys/bus/pci/devices/{}", f.facts.address)
+}
+
+/// The controller behind the function's own host bridge's `msi-map`/`msi-parent`, found by
+/// phandle (or, with an `of_node`, behind the nearest ancestor that has one).
 fn controller_from_dt(root: &Root, tree: &dt::DeviceTree, f: &PciFunction) -> Option<(MsiController, Evidence)> {
     let hosts: Vec<String> = match &f.of_node {
         Some(node) => dt::ancestry(node).map(str::to_string).collect(),
-        None => {
-            tree.find_compatible(&["pci-host-ecam-generic", "pci-host-cam-generic"]).into_iter().map(|h| h.0).collect()
-        }
+        None => vec![host_bridge_of(root, tree, f)?.0],
     };
     for host in hosts {
         // msi-map: (rid-base, msi-controller phandle, msi-base, length)*; msi-parent: phandle.
@@ -171,7 +228,50 @@ fn controller_from_dt(root: &Root, tree: &dt::DeviceTree, f: &PciFunction) -> Op
     None
 }
 
+/// ITS driver quirks that clear `IRQ_DOMAIN_FLAG_ISOLATED_MSI` (drivers/irqchip/irq-gic-v3-its.c):
+/// (the device tree property that enables it on an ITS node, the line the kernel logs when it
+/// does, what it means).
+pub(crate) const ITS_ISOLATION_QUIRKS: &[(&str, &str, &str)] = &[(
+    "socionext,synquacer-pre-its",
+    "enabling workaround for ITS: Socionext Synquacer pre-ITS",
+    "the Socionext SynQuacer pre-ITS translates MSIs before the ITS, so the ITS cannot tell devices apart; \
+     the driver clears MSI isolation (its_enable_quirk_socionext_synquacer)",
+)];
+
+/// Evidence of an ITS quirk that clears MSI isolation: the kernel log's workaround line
+/// (`GIC: enabling workaround for ITS: ...`, printed by gic_enable_quirks) or the property that
+/// enables it on an ITS node of the device tree.
+fn its_isolation_quirk(root: &Root, tree: &dt::DeviceTree, kernel: &KernelSources) -> Option<Evidence> {
+    ITS_ISOLATION_QUIRKS.iter().find_map(|(prop, log, what)| {
+        if let Some(mut e) = kernel.dmesg_line(log) {
+            e.observed = format!("{}: {what}", e.observed);
+            return Some(e);
+        }
+        tree.find_compatible(&["arm,gic-v3-its"]).into_iter().find_map(|(node, _)| {
+            let p = dt::path(&format!("{node}/{prop}"));
+            root.exists(&p).then(|| Evidence::new(p, format!("present: {what}")))
+        })
+    })
+}
+
 fn device_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers) -> IsolationVerdict {
+    let v = controller_verdict(ctx, f, ctl);
+    match (&ctl.its_quirk, v) {
+        // The ITS would isolate, but its driver cleared isolation: Linux itself reports the
+        // device's MSIs as not isolated (msi_device_has_isolated_msi).
+        (Some(quirk), IsolationVerdict::Isolated { rule, mut evidence, .. }) if rule == rules::ARM64_ITS => {
+            evidence.insert(0, quirk.clone());
+            IsolationVerdict::not_isolated(
+                rules::ARM64_ITS_ISOLATION_QUIRK,
+                "the ITS driver applied a quirk that clears MSI isolation",
+                evidence,
+            )
+        }
+        (_, v) => v,
+    }
+}
+
+fn controller_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers) -> IsolationVerdict {
     let chips = msi_chips(ctx.kernel, f);
     let kinds: Vec<MsiController> = chips.iter().filter_map(|(_, c)| MsiController::from_chip(c)).collect();
     if let (Some(&first), Some(ev)) = (kinds.first(), chip_evidence(&chips)) {
@@ -201,5 +301,162 @@ fn device_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers) -> 
                 ev,
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use msix_backends::host::HostIdentity;
+    use std::path::{Path, PathBuf};
+
+    /// A root directory built by a test, removed on drop.
+    struct TestRoot(PathBuf);
+
+    impl TestRoot {
+        fn new() -> Self {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "msix-arm64-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            TestRoot(p)
+        }
+        fn write(&self, rel: &str, data: &[u8]) -> &Self {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, data).unwrap();
+            self
+        }
+        fn link(&self, rel: &str, target: &str) -> &Self {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(target, p).unwrap();
+            self
+        }
+        fn dt(&self, rel: &str, data: &[u8]) -> &Self {
+            self.write(&format!("sys/firmware/devicetree/base/{rel}"), data)
+        }
+        /// A function under the platform device of its host bridge, as sysfs shows it.
+        fn function(&self, bdf: &str, bridge_unit: &str) -> &Self {
+            let dir = format!("sys/devices/platform/{bridge_unit}.pcie/pci{}/{bdf}", &bdf[..7]);
+            self.write(&format!("{dir}/vendor"), b"0x1b36\n");
+            self.link(
+                &format!("sys/bus/pci/devices/{bdf}"),
+                &format!("../../../devices/platform/{bridge_unit}.pcie/pci{}/{bdf}", &bdf[..7]),
+            )
+        }
+        fn verdicts(&self) -> Vec<IsolationVerdict> {
+            let root = Root::open(Path::new(&self.0)).unwrap();
+            let kernel = KernelSources::read_with(&root, false);
+            let identity = HostIdentity {
+                arch: "aarch64".into(),
+                page_size: 4096,
+                kernel: "6.1.0".into(),
+                fixture: None,
+                evidence: vec![],
+            };
+            let ctx = HostContext { root: &root, identity: &identity, kernel: &kernel };
+            let functions = msix_backends::pci::enumerate(&root).unwrap();
+            Arm64Backend.assess(&ctx, &functions).verdicts
+        }
+    }
+
+    impl Drop for TestRoot {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn its_host() -> TestRoot {
+        let t = TestRoot::new();
+        t.dt("intc@8000000/compatible", b"arm,gic-v3\0")
+            .dt("intc@8000000/its@8080000/compatible", b"arm,gic-v3-its\0")
+            .dt("intc@8000000/its@8080000/phandle", &0x8006u32.to_be_bytes())
+            .dt("pcie@10000000/compatible", b"pci-host-ecam-generic\0")
+            .dt("pcie@10000000/msi-map", &[0u32, 0x8006, 0, 0x10000].map(u32::to_be_bytes).concat())
+            .function("0000:00:01.0", "10000000")
+            .write("dmesg.txt", b"[    0.000000] GICv3: 256 SPIs implemented\n");
+        t
+    }
+
+    #[test]
+    fn an_its_without_quirks_isolates() {
+        let v = its_host().verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS);
+    }
+
+    /// drivers/irqchip/irq-gic-v3-its.c: its_enable_quirk_socionext_synquacer clears
+    /// IRQ_DOMAIN_FLAG_ISOLATED_MSI; gic_enable_quirks logs the workaround's description.
+    #[test]
+    fn the_synquacer_pre_its_quirk_in_the_kernel_log_clears_isolation() {
+        let t = its_host();
+        t.write(
+            "dmesg.txt",
+            b"[    0.000000] ITS [mem 0x30020000-0x3003ffff]\n\
+              [    0.000000] GIC: enabling workaround for ITS: Socionext Synquacer pre-ITS\n\
+              [    0.000000] ITS@0x0000000030020000: allocated 524288 Devices @aa400000 (flat, esz 8, psz 64K, shr 0)\n",
+        );
+        let v = t.verdicts();
+        assert!(!v[0].is_isolated());
+        assert_eq!(v[0].rule(), rules::ARM64_ITS_ISOLATION_QUIRK);
+        assert!(v[0].evidence().iter().any(|e| e.source == "dmesg.txt" && e.observed.contains("Synquacer pre-ITS")));
+    }
+
+    #[test]
+    fn the_synquacer_pre_its_property_in_the_device_tree_clears_isolation() {
+        let t = its_host();
+        t.dt(
+            "intc@8000000/its@8080000/socionext,synquacer-pre-its",
+            &[0u32, 0x5800_0000, 0, 0x20_0000].map(u32::to_be_bytes).concat(),
+        );
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS_ISOLATION_QUIRK);
+        assert!(v[0].evidence().iter().any(|e| e.source.ends_with("socionext,synquacer-pre-its")));
+    }
+
+    /// Two host bridges: one maps its functions to an ITS, the other to a GICv2m frame. Each
+    /// function follows its own bridge's msi-map/msi-parent, by PCI domain or by sysfs path.
+    fn two_bridges(domains: bool) -> TestRoot {
+        let t = TestRoot::new();
+        t.dt("intc@8000000/compatible", b"arm,gic-v3\0")
+            .dt("intc@8000000/its@8080000/compatible", b"arm,gic-v3-its\0")
+            .dt("intc@8000000/its@8080000/phandle", &0x8006u32.to_be_bytes())
+            .dt("v2m@8020000/compatible", b"arm,gic-v2m-frame\0")
+            .dt("v2m@8020000/phandle", &0x8002u32.to_be_bytes())
+            .dt("pcie@10000000/compatible", b"pci-host-ecam-generic\0")
+            .dt("pcie@10000000/msi-parent", &0x8002u32.to_be_bytes())
+            .dt("pcie@4010000000/compatible", b"pci-host-ecam-generic\0")
+            .dt("pcie@4010000000/msi-map", &[0u32, 0x8006, 0, 0x10000].map(u32::to_be_bytes).concat())
+            .function("0000:00:01.0", "10000000")
+            .function("0001:00:01.0", "4010000000")
+            .write("dmesg.txt", b"\n");
+        if domains {
+            t.dt("pcie@10000000/linux,pci-domain", &0u32.to_be_bytes())
+                .dt("pcie@4010000000/linux,pci-domain", &1u32.to_be_bytes());
+        }
+        t
+    }
+
+    #[test]
+    fn each_function_follows_its_own_host_bridge() {
+        for domains in [true, false] {
+            let v = two_bridges(domains).verdicts();
+            assert_eq!(v[0].rule(), rules::ARM64_GICV2M, "domains {domains}: {v:?}");
+            assert_eq!(v[1].rule(), rules::ARM64_ITS, "domains {domains}: {v:?}");
+            assert!(v[1].evidence().iter().any(|e| e.observed.contains("its@8080000")), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn a_function_no_bridge_claims_is_unknown_not_another_bridges() {
+        let t = two_bridges(true);
+        // Domain 2 under a platform device no bridge names.
+        t.function("0002:00:01.0", "20000000");
+        let v = t.verdicts();
+        assert_eq!(v[2].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
     }
 }

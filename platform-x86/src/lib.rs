@@ -53,15 +53,42 @@ impl PlatformBackend for X86Backend {
                 format!("units {names:?}, none VT-d or AMD-Vi")
             };
             let ev = vec![Evidence::new(IOMMU_CLASS, seen)];
-            let v = IsolationVerdict::not_isolated(
-                rules::X86_NO_IOMMU,
-                "no VT-d or AMD-Vi unit: MSIs are not remapped",
-                ev.clone(),
-            );
+            let v = no_unit_verdict(ctx.kernel, &ev);
             (Platform::X86NoIommu, v, ev)
         };
         let verdicts = functions.iter().map(|f| per_device(ctx.kernel, f, &host_verdict, platform)).collect();
         PlatformAssessment { platform, evidence, verdicts }
+    }
+}
+
+/// No remapping unit is registered. With `intel_iommu=off` Linux still enables VT-d interrupt
+/// remapping (irq_remapping.c's intel_prepare_irq_remapping does not look at dmar_disabled), but
+/// intel_iommu_init stops before registering the units with the IOMMU core: no
+/// `sys/class/iommu` entry and no IOMMU group. The MSIs are remapped then; saying otherwise would
+/// be false. Unknown, not isolated: msix-policy does not vouch for a remapper it cannot read,
+/// and without a group the device is refused anyway.
+fn no_unit_verdict(kernel: &KernelSources, ev: &[Evidence]) -> IsolationVerdict {
+    let remapped = remapping_active(kernel, "Enabled IRQ remapping in")
+        .or_else(|| remapping_active(kernel, "Interrupt remapping enabled"))
+        .filter(|(active, _)| *active);
+    match remapped {
+        Some((_, e)) => {
+            let mut all = vec![e];
+            all.extend(kernel.cmdline_has("intel_iommu", "off"));
+            all.extend(kernel.cmdline_has("amd_iommu", "off"));
+            all.extend(ev.iter().cloned());
+            IsolationVerdict::unknown(
+                rules::X86_IR_WITHOUT_DMA_REMAPPING,
+                "interrupts are remapped, but DMA remapping is off (no IOMMU unit registered, as with \
+                 intel_iommu=off): VFIO has no IOMMU group to assign through",
+                all,
+            )
+        }
+        None => IsolationVerdict::not_isolated(
+            rules::X86_NO_IOMMU,
+            "no VT-d or AMD-Vi unit: MSIs are not remapped",
+            ev.to_vec(),
+        ),
     }
 }
 
@@ -263,5 +290,91 @@ fn per_device(
             IsolationVerdict::isolated(rule, mechanism.clone(), ev)
         }
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use msix_backends::host::HostIdentity;
+    use std::path::PathBuf;
+
+    struct TestRoot(PathBuf);
+
+    impl TestRoot {
+        fn new() -> Self {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "msix-x86-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            TestRoot(p)
+        }
+        fn write(&self, rel: &str, data: &str) -> &Self {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, data).unwrap();
+            self
+        }
+        fn assess(&self) -> PlatformAssessment {
+            let root = Root::open(&self.0).unwrap();
+            let kernel = KernelSources::read_with(&root, false);
+            let identity = HostIdentity {
+                arch: "x86_64".into(),
+                page_size: 4096,
+                kernel: "6.1.0".into(),
+                fixture: None,
+                evidence: vec![],
+            };
+            let ctx = HostContext { root: &root, identity: &identity, kernel: &kernel };
+            X86Backend.assess(&ctx, &[])
+        }
+    }
+
+    impl Drop for TestRoot {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn no_units(cmdline: &str, chip: &str, dmesg: &str) -> TestRoot {
+        let t = TestRoot::new();
+        t.write("proc/cmdline", &format!("BOOT_IMAGE=/vmlinuz root=/dev/vda1 {cmdline}\n"))
+            .write(
+                "proc/interrupts",
+                &format!("           CPU0\n  24:          7  {chip} 512000-edge      virtio0-config\n"),
+            )
+            .write("dmesg.txt", dmesg);
+        t
+    }
+
+    /// intel_iommu=off: Linux keeps interrupt remapping on but registers no VT-d unit.
+    #[test]
+    fn intel_iommu_off_with_remapped_interrupts_does_not_claim_msis_are_not_remapped() {
+        let t = no_units("intel_iommu=off", "IR-PCI-MSI", "[    0.1] DMAR-IR: Enabled IRQ remapping in x2apic mode\n");
+        assert_eq!(t.assess().platform, Platform::X86NoIommu);
+        let root = Root::open(&t.0).unwrap();
+        let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
+        assert_eq!(v.rule(), rules::X86_IR_WITHOUT_DMA_REMAPPING);
+        assert!(!v.is_isolated());
+        assert!(!v.summary().contains("not remapped"), "{}", v.summary());
+        assert!(v.evidence().iter().any(|e| e.observed.contains("intel_iommu=off")), "{v:?}");
+        assert!(v.evidence().iter().any(|e| e.observed.contains("Enabled IRQ remapping")), "{v:?}");
+    }
+
+    #[test]
+    fn ir_chips_alone_are_evidence_of_remapping_and_none_keeps_the_old_rule() {
+        let t = no_units("intel_iommu=off", "IR-PCI-MSI", "\n");
+        let root = Root::open(&t.0).unwrap();
+        let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
+        assert_eq!(v.rule(), rules::X86_IR_WITHOUT_DMA_REMAPPING);
+        let t = no_units("quiet", "PCI-MSI", "\n");
+        let root = Root::open(&t.0).unwrap();
+        let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
+        assert_eq!(v.rule(), rules::X86_NO_IOMMU);
+        assert!(v.summary().contains("not remapped"));
     }
 }

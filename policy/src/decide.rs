@@ -63,6 +63,12 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
     let DecisionInput { host, device, isolation, guest, overrides, layout } = input;
     crate::facts::check_page_size(host.page_size)?;
     device.check_bars()?;
+    // A known device fault is corrected before anything looks at the table's position.
+    let quirked = crate::quirks::apply(device);
+    let (device, quirk_reason) = match &quirked {
+        Some((fixed, reason)) => (fixed, Some(reason.clone())),
+        None => (device, None),
+    };
     let page = host.page_size;
     let (guest, guest_reason) = resolve_guest(host, guest);
     let mut d = Decision {
@@ -92,7 +98,10 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
         return Ok(finish(d, device, page, Exposure::Refuse, effective, &layout)?);
     };
 
+    d.reasons.extend(quirk_reason);
+
     // Step 3: exposure.
+    let mut claimed = false;
     let (exposure, plan) = match &device.msix {
         MsixFacts::Absent => {
             d.reasons.push(Reason::new(
@@ -110,13 +119,39 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
         }
         MsixFacts::Present { capability } => match plan::trap_plan(device, capability, page) {
             Err(e) => {
+                let problems = plan::msix_location_problems(device, capability);
+                let what: Vec<String> = if problems.is_empty() {
+                    vec![e.to_string()]
+                } else {
+                    problems.iter().map(ToString::to_string).collect()
+                };
                 d.reasons.push(Reason::new(
                     rules::DEVICE_MSIX_OUT_OF_BAR,
-                    e.to_string(),
+                    what.join("; "),
                     evidence_named(device, "config"),
                 ));
-                d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
-                (Exposure::Trap, plan::trap_everything_plan(device, page))
+                // Only a table that is at least partly where it claims to be (inside the
+                // memory BAR its BIR names) is trapped as claimed; a table that lies nowhere
+                // (an absent or I/O BAR, wholly past its BAR, or BARs that could not be read)
+                // is unknown, and unknown never means safe.
+                if isolation.is_isolated() && plan::table_partly_in_its_bar(device, capability) {
+                    // Isolation confines whatever the guest does to the table, wherever it
+                    // really is: trap what the capability claims, map the rest.
+                    claimed = true;
+                    d.reasons.push(Reason::new(
+                        rules::EXPOSURE_TRAP_MSIX_AS_CLAIMED,
+                        format!(
+                            "the spec forbids this layout ({}): the pages it claims inside a memory BAR \
+                             trap, every other page is mapped",
+                            what.join("; ")
+                        ),
+                        vec![],
+                    ));
+                    (Exposure::Trap, plan::claimed_trap_plan(device, capability, page))
+                } else {
+                    d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
+                    (Exposure::Trap, plan::trap_everything_plan(device, page))
+                }
             }
             Ok(trap) => {
                 let ctx = Context { host, device, cap: capability, isolation, guest, effective: &effective, layout };
@@ -132,7 +167,9 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
         Risk::None // an override refused it: nothing is assigned
     } else if unsafe_assign {
         Risk::Unsafe
-    } else if matches!(d.exposure, Exposure::Passthrough | Exposure::Relocate) {
+    } else if matches!(d.exposure, Exposure::Passthrough | Exposure::Relocate)
+        || (claimed && d.exposure == Exposure::Trap)
+    {
         Risk::SelfOnly
     } else {
         Risk::None
@@ -326,6 +363,27 @@ impl Context<'_> {
             d.reasons.push(Reason::new(rules::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
             return (Exposure::Passthrough, plan::map_all_plan(device, page));
         }
+        let dedicated = plan::dedicated_trapped_beyond_4k(device, cap, page);
+        if collateral == 0 && !dedicated.is_empty() {
+            let bars: Vec<String> = dedicated
+                .iter()
+                .map(|(i, bytes)| {
+                    let size = device.bar(*i).map_or(0, |b| b.size);
+                    format!("BAR{i} ({size:#x} bytes, {bytes} trapped bytes beyond the table's and PBA's 4 KiB ranges)")
+                })
+                .collect();
+            let detail = format!(
+                "{} holds only the MSI-X table and PBA as far as the facts show: trapping its pages catches no \
+                 register, so relocating would gain nothing",
+                bars.join(", ")
+            );
+            d.reasons.push(Reason::new(
+                rules::EXPOSURE_TRAP_DEDICATED_MSIX_BAR,
+                detail,
+                evidence_named(device, "config"),
+            ));
+            return (Exposure::Trap, trap);
+        }
         if collateral == 0 {
             let detail = format!("trapping {} bytes costs no other register", trap.trapped_bytes());
             d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_GUEST_WRITES, detail, vec![]));
@@ -480,6 +538,19 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
         d.reasons.push(Reason::new(rule, detail, ev));
     }
     if let MsixFacts::Present { capability } = &device.msix {
+        if plan::table_and_pba_overlap(capability) {
+            let detail = format!(
+                "the MSI-X table (BAR{} {:#x}+{:#x}) and PBA (BAR{} {:#x}+{:#x}) overlap",
+                capability.table_bir,
+                capability.table_offset,
+                capability.table_bytes(),
+                capability.pba_bir,
+                capability.pba_offset,
+                capability.pba_bytes()
+            );
+            d.warnings.push(detail.clone());
+            d.reasons.push(Reason::new(rules::DEVICE_MSIX_TABLE_PBA_OVERLAP, detail, evidence_named(device, "config")));
+        }
         for h in plan::windows_sharing_msix_4k(device, capability) {
             let detail = format!(
                 "{} (BAR{} {:#x}) lies inside a 4 KiB range of the MSI-X table or PBA",

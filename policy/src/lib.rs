@@ -395,6 +395,7 @@ pub mod kernel;
 pub mod layout;
 pub mod overrides;
 pub mod plan;
+pub mod quirks;
 pub mod rules;
 pub mod vmm;
 mod words;

@@ -334,6 +334,15 @@ impl MsixInBar {
 
 /// Checks that the table and PBA each lie inside a memory BAR of the device.
 pub fn check_msix_location(device: &DeviceFacts, cap: &MsixCapability) -> Result<(), PlanError> {
+    match msix_location_problems(device, cap).into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Every way the table and PBA break the spec's layout rules (empty when they are valid).
+pub fn msix_location_problems(device: &DeviceFacts, cap: &MsixCapability) -> Vec<PlanError> {
+    let mut out = Vec::new();
     for (what, bir, off, len) in [
         ("table", cap.table_bir, cap.table_offset, cap.table_bytes()),
         ("PBA", cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
@@ -341,15 +350,49 @@ pub fn check_msix_location(device: &DeviceFacts, cap: &MsixCapability) -> Result
         let off = u64::from(off);
         let err = |bar: String| PlanError::OutsideBar { what, bir, offset: off, len, bar };
         match device.bar(bir) {
-            None => return Err(err("absent".into())),
-            Some(b) if !b.is_memory() => return Err(err("an I/O BAR".into())),
+            None => out.push(err("absent".into())),
+            Some(b) if !b.is_memory() => out.push(err("an I/O BAR".into())),
             Some(b) if off.checked_add(len).is_none_or(|end| end > b.size) => {
-                return Err(err(format!("{:#x} bytes", b.size)))
+                out.push(err(format!("{:#x} bytes", b.size)))
             }
             Some(_) => {}
         }
     }
-    Ok(())
+    out
+}
+
+/// Whether some of the table lies inside the memory BAR its BIR names.
+pub fn table_partly_in_its_bar(device: &DeviceFacts, cap: &MsixCapability) -> bool {
+    device
+        .bar(cap.table_bir)
+        .is_some_and(|b| b.is_memory() && cap.table_bytes() > 0 && u64::from(cap.table_offset) < b.size)
+}
+
+/// Whether the table and PBA ranges overlap (same BAR, intersecting byte ranges).
+pub fn table_and_pba_overlap(cap: &MsixCapability) -> bool {
+    let t = (u64::from(cap.table_offset), u64::from(cap.table_offset) + cap.table_bytes());
+    let p = (u64::from(cap.pba_offset), u64::from(cap.pba_offset) + cap.pba_bytes());
+    cap.table_bir == cap.pba_bir && overlaps(t, p)
+}
+
+/// A layout the spec forbids, on an isolated device: trap the pages the capability claims for
+/// the table and PBA where they lie inside a memory BAR (clipped to that BAR), map the rest.
+pub fn claimed_trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> MappingPlan {
+    let bars = memory_bars(device)
+        .map(|b| {
+            let clip = |bir: u8, off: u32, len: u64| {
+                let s = u64::from(off);
+                (bir == b.index).then(|| (s.min(b.size), s.saturating_add(len).min(b.size))).filter(|r| r.0 < r.1)
+            };
+            let m = MsixInBar {
+                table: clip(cap.table_bir, cap.table_offset, cap.table_bytes()),
+                pba: clip(cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
+            };
+            let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
+            physical_bar_plan(device, b, page, m.as_ref(), None)
+        })
+        .collect();
+    MappingPlan { page_size: page, bars, relocation: None }
 }
 
 /// Builds one BAR's segments from its trapped ranges, classifying each trapped page.
@@ -457,17 +500,58 @@ fn memory_bars(device: &DeviceFacts) -> impl Iterator<Item = &Bar> {
     device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0)
 }
 
-/// Trap the table and PBA rounded out to host pages; map the rest.
+/// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a
+/// dedicated MSI-X BAR ([`dedicated_msix_bar`]) count as no collateral: no register shares them.
 pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
     check_msix_location(device, cap)?;
     let bars = memory_bars(device)
         .map(|b| {
             let m = MsixInBar::of(cap, b.index);
             let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
-            physical_bar_plan(device, b, page, m.as_ref(), None)
+            let mut plan = physical_bar_plan(device, b, page, m.as_ref(), None);
+            if dedicated_msix_bar(device, cap, b.index) {
+                plan.collateral_bytes = 0;
+            }
+            plan
         })
         .collect();
     Ok(MappingPlan { page_size: page, bars, relocation: None })
+}
+
+/// Whether, as far as the facts show, a BAR holds nothing but the MSI-X table and/or PBA (the
+/// separate 16 KiB MSI-X BAR of Intel NICs, next to their register BAR): a memory BAR in which
+/// the table or PBA (or both) lies, the lowest of them starting in the BAR's first 4 KiB range,
+/// no larger than the smallest power-of-two BAR that holds the 4 KiB ranges covering them, and
+/// no known register window in it. Trapping such a BAR's pages catches no register.
+pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool {
+    let Some(bar) = device.bar(index).filter(|b| b.is_memory() && b.size > 0) else { return false };
+    let m = MsixInBar::of(cap, index);
+    let (Some(start), Some(end)) = (m.ranges().map(|r| r.0).min(), m.ranges().map(|r| r.1).max()) else {
+        return false;
+    };
+    let g = PCI_MSIX_ISOLATION_GRANULE;
+    let span = align_up(end, g).checked_next_power_of_two();
+    start < g
+        && end <= bar.size
+        && span.is_some_and(|s| bar.size <= s)
+        && !device.hot_windows.iter().any(|h| h.bar == index)
+}
+
+/// The trapped bytes of dedicated MSI-X BARs outside the 4 KiB ranges of the table and PBA,
+/// per BAR: what would count as collateral if such a BAR could hold registers. Empty when the
+/// table position is invalid.
+pub fn dedicated_trapped_beyond_4k(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Vec<(u8, u64)> {
+    if check_msix_location(device, cap).is_err() {
+        return Vec::new();
+    }
+    memory_bars(device)
+        .filter(|b| dedicated_msix_bar(device, cap, b.index))
+        .map(|b| {
+            let m = MsixInBar::of(cap, b.index);
+            (b.index, physical_bar_plan(device, b, page, Some(&m), None).collateral_bytes)
+        })
+        .filter(|&(_, bytes)| bytes > 0)
+        .collect()
 }
 
 /// Map every memory BAR whole (no MSI-X, or Passthrough). Sub-page BARs off a page boundary still trap.

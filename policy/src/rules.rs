@@ -133,6 +133,14 @@ catalogue! {
     // Operator overrides.
     OVERRIDE_EXPOSURE = "override.exposure", "an operator override capped the exposure", "msix-policy overrides file";
     OVERRIDE_NO_RELOCATION = "override.forbid-relocation", "an operator override forbids relocating the table", "msix-policy overrides file";
+
+    // Real devices and real platforms (issue 14).
+    DEVICE_MSIX_TABLE_PBA_OVERLAP = "device.msix-table-pba-overlap", "the MSI-X table and PBA ranges overlap, which the PCI spec forbids: writes to one change the other", "PCI Local Bus Specification 3.0, 6.8.2 (the table and PBA may share a 4 KiB range but must not overlap)";
+    QUIRK_CHELSIO_T5_VF_PBA = "device.quirk.chelsio-t5-vf-pba", "Chelsio T5 VFs (1425:58xx) report a PBA offset of 0x8000 in an 8 KiB BAR; the PBA is at 0x1000, as QEMU corrects it", "QEMU hw/vfio/pci.c (vfio_msix_early_setup: Chelsio T5 VF PBA offset)";
+    EXPOSURE_TRAP_MSIX_AS_CLAIMED = "exposure.trap.msix-as-claimed", "the MSI-X layout breaks the spec but the device is isolated: the pages the capability claims trap where they lie in a memory BAR, the rest is mapped; the guest may reach the real table, so the risk is self-only", "docs/policy.md#exposure.trap.msix-as-claimed; PCI Local Bus Specification 3.0, 6.8.2";
+    ARM64_ITS_ISOLATION_QUIRK = "isolation.arm64.its-quirk-not-isolated", "the device's MSIs go to a GICv3 ITS whose driver applied a quirk that clears MSI isolation (the Socionext SynQuacer pre-ITS), so Linux does not report them isolated", "Linux drivers/irqchip/irq-gic-v3-its.c (its_enable_quirk_socionext_synquacer clears IRQ_DOMAIN_FLAG_ISOLATED_MSI); drivers/irqchip/irq-gic-common.c (gic_enable_quirks logs 'GIC: enabling workaround for ...')";
+    X86_IR_WITHOUT_DMA_REMAPPING = "isolation.x86.ir-without-dma-remapping", "no IOMMU unit is registered (DMA remapping off, e.g. intel_iommu=off) although interrupts are remapped (IR- chips, or the kernel log): MSIs are remapped, but there is no IOMMU group to assign through", "Linux drivers/iommu/intel/irq_remapping.c (intel_prepare_irq_remapping ignores dmar_disabled); drivers/iommu/intel/iommu.c (intel_iommu_init returns before registering units when dmar_disabled)";
+    EXPOSURE_TRAP_DEDICATED_MSIX_BAR = "exposure.trap.dedicated-msix-bar", "the trapped pages beyond the table's and PBA's 4 KiB ranges lie in a BAR that holds only the table and PBA (a dedicated MSI-X BAR): they catch no register, so the table traps instead of being relocated", "docs/policy.md#exposure.trap.dedicated-msix-bar; PCI Local Bus Specification 3.0, 6.8.2 (MSI-X table and PBA)";
 }
 
 /// Looks a rule up by id.

@@ -419,8 +419,10 @@ pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
             .collect::<Vec<_>>()
             .join(", "),
     ));
-    if let MsixFacts::Present { capability } = &device.msix {
-        check_msix_location(&device, capability)?;
+    // A known device fault (crate::quirks) is corrected by the decision, which cites it.
+    let corrected = crate::quirks::apply(&device).map(|q| q.0);
+    if let MsixFacts::Present { capability } = &corrected.as_ref().unwrap_or(&device).msix {
+        check_msix_location(corrected.as_ref().unwrap_or(&device), capability)?;
     }
     let host = host_facts(input, &device);
     Ok(VmmFacts {
@@ -545,7 +547,9 @@ pub fn plan_layout_with_overrides(input: &VmmInput, overrides: &Overrides) -> Re
         overrides,
         layout: f.layout,
     })?;
-    Ok(layout::build(&f.device, decision, input.page_size, &f.layout, &InputOffsets(&input.regions)))
+    let corrected = crate::quirks::apply(&f.device).map(|q| q.0);
+    let device = corrected.as_ref().unwrap_or(&f.device);
+    Ok(layout::build(device, decision, input.page_size, &f.layout, &InputOffsets(&input.regions)))
 }
 
 /// Config bytes as a hex string in JSON (`"8680d310..."`; whitespace ignored).

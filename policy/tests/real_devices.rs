@@ -1,0 +1,302 @@
+//! Issue 14, real devices: dedicated MSI-X BARs, overlapping table and PBA, layouts the spec
+//! forbids and the quirks that correct known ones. Hand-built facts only.
+
+mod support;
+
+use msix_policy_engine::*;
+use support::*;
+
+/// An Intel NIC (e1000e as QEMU models it): BAR0 128 KiB registers, BAR1 128 KiB flash, BAR2
+/// 32 bytes of I/O, BAR3 a 16 KiB MSI-X BAR with 5 vectors, table at 0, PBA at 0x2000.
+pub fn e1000e() -> DeviceFacts {
+    let mem =
+        |index: u8, start: u64, size: u64| Bar { index, kind: BarKind::Memory32, prefetchable: false, start, size };
+    DeviceFacts {
+        address: "0000:00:02.0".into(),
+        vendor: Some(0x8086),
+        device: Some(0x10d3),
+        class: Some(0x020000),
+        driver: Some("vfio-pci".into()),
+        iommu_group: Some(3),
+        header: HeaderKind::Endpoint,
+        bars: Some(vec![
+            mem(0, 0x1000_0000, 0x2_0000),
+            mem(1, 0x1002_0000, 0x2_0000),
+            Bar { index: 2, kind: BarKind::Io, prefetchable: false, start: 0x1000, size: 0x20 },
+            mem(3, 0x1004_0000, 0x4000),
+        ]),
+        msix: MsixFacts::Present {
+            capability: MsixCapability {
+                cap_offset: 0xa0,
+                table_size: 5,
+                table_bir: 3,
+                table_offset: 0,
+                pba_bir: 3,
+                pba_offset: 0x2000,
+            },
+        },
+        hot_windows: vec![],
+        evidence: vec![Evidence::new("sys/bus/pci/devices/0000:00:02.0/config", "test")],
+        vfio_regions: Vec::new(),
+    }
+}
+
+pub fn cap(d: &DeviceFacts) -> MsixCapability {
+    match &d.msix {
+        MsixFacts::Present { capability } => *capability,
+        _ => panic!("no capability"),
+    }
+}
+
+pub fn set_cap(d: &mut DeviceFacts, f: impl FnOnce(&mut MsixCapability)) {
+    if let MsixFacts::Present { capability } = &mut d.msix {
+        f(capability);
+    }
+}
+
+pub fn decide_on(page: u64, device: &DeviceFacts, iso: &str, allow: Option<bool>) -> Decision {
+    let host = host(page, VfioBackend::Type1, allow, Some(true));
+    let isolation = verdict(iso);
+    let d = decide(DecisionInput {
+        host: &host,
+        device,
+        isolation: &isolation,
+        guest: GuestSelection::DirectTableWrites,
+        overrides: &Overrides::default(),
+        layout: Default::default(),
+    })
+    .unwrap();
+    if let Some(p) = &d.plan {
+        check_plan_shape(p).unwrap();
+    }
+    d
+}
+
+fn rules_of(d: &Decision) -> Vec<&str> {
+    d.rule_ids().collect()
+}
+
+// ---- 1. Relocation that pays ----
+
+#[test]
+fn an_intel_nic_msix_bar_is_dedicated_and_the_nvme_bar_is_not() {
+    let nic = e1000e();
+    assert!(plan::dedicated_msix_bar(&nic, &cap(&nic), 3));
+    assert!(!plan::dedicated_msix_bar(&nic, &cap(&nic), 0), "BAR0 holds no MSI-X structure");
+    let nvme = nvme();
+    assert!(!plan::dedicated_msix_bar(&nvme, &cap(&nvme), 0), "the table starts at 0x2000, after registers");
+    // A 32 KiB BAR is larger than the 16 KiB that table and PBA need: it may hold registers.
+    let mut big = e1000e();
+    if let Some(bars) = &mut big.bars {
+        bars[3].size = 0x8000;
+    }
+    assert!(!plan::dedicated_msix_bar(&big, &cap(&big), 3));
+    // A known register window in the BAR: not dedicated.
+    let mut hot = e1000e();
+    hot.hot_windows.push(HotWindow { bar: 3, offset: 0x3000, length: 4, what: "doorbell".into() });
+    assert!(!plan::dedicated_msix_bar(&hot, &cap(&hot), 3));
+    // The table alone in a 4 KiB BAR, the PBA elsewhere: dedicated too.
+    let mut split = e1000e();
+    set_cap(&mut split, |c| {
+        c.pba_bir = 0;
+        c.pba_offset = 0x1_f000;
+    });
+    if let Some(bars) = &mut split.bars {
+        bars[3].size = 0x1000;
+    }
+    assert!(plan::dedicated_msix_bar(&split, &cap(&split), 3));
+}
+
+#[test]
+fn a_dedicated_msix_bar_traps_on_16k_and_64k_pages_with_no_collateral() {
+    let nic = e1000e();
+    for page in [16384, 65536] {
+        let d = decide_on(page, &nic, "isolated", None);
+        assert_eq!(d.exposure, Exposure::Trap, "{page}");
+        assert_eq!(d.risk, Risk::None);
+        assert!(rules_of(&d).contains(&"exposure.trap.dedicated-msix-bar"), "{:?}", rules_of(&d));
+        let reason = d.reasons.iter().find(|r| r.rule == "exposure.trap.dedicated-msix-bar").unwrap();
+        assert!(reason.detail.contains("BAR3") && reason.detail.contains("8192 trapped bytes"), "{}", reason.detail);
+        let plan = d.plan.unwrap();
+        assert_eq!(plan.collateral_bytes(), 0);
+        assert_eq!(plan.trapped_bytes(), 0x4000);
+        assert!(plan.relocation.is_none());
+    }
+    // On 4 KiB pages nothing beyond the 4 KiB ranges traps: the ordinary rule.
+    let d = decide_on(4096, &nic, "isolated", None);
+    assert!(rules_of(&d).contains(&"exposure.trap.guest-writes"), "{:?}", rules_of(&d));
+}
+
+#[test]
+fn relocation_still_pays_where_trapped_pages_hold_registers() {
+    // The NVMe's table shares a 64 KiB page with its doorbells.
+    let d = decide_on(65536, &nvme(), "isolated", None);
+    assert_eq!(d.exposure, Exposure::Relocate);
+    // A 32 KiB MSI-X BAR may hold registers beyond 16 KiB: relocated.
+    let mut big = e1000e();
+    if let Some(bars) = &mut big.bars {
+        bars[3].size = 0x8000;
+    }
+    let d = decide_on(65536, &big, "isolated", None);
+    assert_eq!(d.exposure, Exposure::Relocate, "{:?}", rules_of(&d));
+    // A hot window in the MSI-X BAR: relocated.
+    let mut hot = e1000e();
+    hot.hot_windows.push(HotWindow { bar: 3, offset: 0x3000, length: 4, what: "doorbell".into() });
+    let d = decide_on(65536, &hot, "isolated", None);
+    assert_eq!(d.exposure, Exposure::Relocate, "{:?}", rules_of(&d));
+}
+
+// ---- 2. Overlapping table and PBA ----
+
+#[test]
+fn an_overlapping_table_and_pba_is_a_warning_citing_the_spec() {
+    let mut d = nvme();
+    set_cap(&mut d, |c| c.pba_offset = 0x2100); // the table is 65 * 16 = 0x410 bytes from 0x2000
+    let dec = decide_on(4096, &d, "isolated", None);
+    let r = dec.reasons.iter().find(|r| r.rule == "device.msix-table-pba-overlap").expect("overlap reason");
+    assert!(r.reference.contains("PCI Local Bus Specification"), "{}", r.reference);
+    assert!(dec.warnings.iter().any(|w| w.contains("overlap")), "{:?}", dec.warnings);
+    // Touching is not overlapping; different BARs never overlap.
+    let mut touch = nvme();
+    set_cap(&mut touch, |c| c.pba_offset = 0x2410);
+    assert!(!plan::table_and_pba_overlap(&cap(&touch)));
+    assert!(!decide_on(4096, &touch, "isolated", None).rule_ids().any(|r| r == "device.msix-table-pba-overlap"));
+    let nic = e1000e();
+    let mut other = cap(&nic);
+    other.pba_bir = 0;
+    other.pba_offset = 0;
+    assert!(!plan::table_and_pba_overlap(&other));
+}
+
+// ---- 3. Layouts the spec forbids, and quirks ----
+
+#[test]
+fn a_pba_past_its_bar_on_an_isolated_device_traps_what_is_claimed_and_maps_the_rest() {
+    let mut d = nvme();
+    set_cap(&mut d, |c| c.pba_offset = 0x8000); // BAR0 is 16 KiB
+    let dec = decide_on(4096, &d, "isolated", None);
+    assert_eq!(dec.exposure, Exposure::Trap);
+    assert_eq!(dec.risk, Risk::SelfOnly, "the real table may be mapped");
+    let ids = rules_of(&dec);
+    assert!(ids.contains(&"device.msix-outside-bar") && ids.contains(&"exposure.trap.msix-as-claimed"), "{ids:?}");
+    let why = dec.reasons.iter().find(|r| r.rule == "exposure.trap.msix-as-claimed").unwrap();
+    assert!(why.detail.contains("PBA at BAR0 offset 0x8000"), "{}", why.detail);
+    let plan = dec.plan.unwrap();
+    let b = &plan.bars[0];
+    // The table's page traps, the rest of the BAR is mapped.
+    let trapped: Vec<_> = b
+        .segments
+        .iter()
+        .filter(|s| matches!(s.action, SegmentAction::Trap(_)))
+        .map(|s| (s.offset, s.length))
+        .collect();
+    assert_eq!(trapped, vec![(0x2000, 0x1000)]);
+    assert_eq!(b.trapped_table_bytes, 65 * 16);
+}
+
+#[test]
+fn a_table_that_lies_nowhere_is_unknown_and_traps_everything() {
+    // A table in an I/O BAR, in a missing BAR, or wholly past its BAR: where it is, is unknown
+    // (missing or truncated `resource` facts look the same), so every memory BAR traps.
+    for (bir, offset, why) in [(2u8, 0u32, "an I/O BAR"), (5, 0, "absent"), (3, 0x8000, "0x4000 bytes")] {
+        let mut d = e1000e();
+        set_cap(&mut d, |c| {
+            c.table_bir = bir;
+            c.table_offset = offset;
+        });
+        let dec = decide_on(65536, &d, "isolated", None);
+        let r = dec.reasons.iter().find(|r| r.rule == "device.msix-outside-bar").unwrap();
+        assert!(r.detail.contains(why), "{}", r.detail);
+        assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
+        assert_eq!(dec.risk, Risk::None);
+        assert!(dec.plan.unwrap().bars.iter().all(|b| b.trapped_bytes == b.size));
+    }
+    // No BARs read at all (an empty `resource`): the same.
+    let mut d = nvme();
+    d.bars = Some(vec![]);
+    let dec = decide_on(4096, &d, "isolated", None);
+    assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
+    assert_eq!(dec.risk, Risk::None);
+}
+
+#[test]
+fn without_isolation_a_forbidden_layout_still_traps_everything() {
+    let mut d = nvme();
+    set_cap(&mut d, |c| c.pba_offset = 0x8000);
+    for iso in ["not-isolated", "unknown"] {
+        let dec = decide_on(4096, &d, iso, Some(true));
+        assert_eq!(dec.exposure, Exposure::Trap);
+        assert_eq!(dec.risk, Risk::Unsafe);
+        assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
+        let plan = dec.plan.unwrap();
+        assert!(plan.bars.iter().all(|b| b.trapped_bytes == b.size));
+        // And refused as before without allow_unsafe_interrupts.
+        assert_eq!(decide_on(4096, &d, iso, Some(false)).exposure, Exposure::Refuse);
+    }
+}
+
+/// A Chelsio T5 VF as QEMU describes it: BAR0 8 KiB, table at 0, PBA reported at 0x8000.
+fn chelsio_t5_vf() -> DeviceFacts {
+    let mut d = nvme();
+    d.vendor = Some(0x1425);
+    d.device = Some(0x5803);
+    d.hot_windows.clear();
+    if let Some(bars) = &mut d.bars {
+        bars[0].size = 0x2000;
+    }
+    set_cap(&mut d, |c| {
+        c.table_size = 8;
+        c.table_offset = 0;
+        c.pba_offset = 0x8000;
+    });
+    d.evidence = vec![Evidence::new("sys/bus/pci/devices/0000:01:00.0/config", "test")];
+    d
+}
+
+#[test]
+fn the_chelsio_t5_vf_pba_quirk_corrects_the_offset_with_its_own_rule() {
+    let d = chelsio_t5_vf();
+    let (fixed, reason) = quirks::apply(&d).expect("quirk applies");
+    assert_eq!(cap(&fixed).pba_offset, 0x1000);
+    assert_eq!(reason.rule, "device.quirk.chelsio-t5-vf-pba");
+    assert!(reason.evidence.iter().any(|e| e.observed.contains("0x8000") && e.observed.contains("0x1000")));
+    assert!(reason.reference.contains("vfio_msix_early_setup"));
+    let dec = decide_on(4096, &d, "isolated", None);
+    let ids = rules_of(&dec);
+    assert!(ids.contains(&"device.quirk.chelsio-t5-vf-pba"), "{ids:?}");
+    assert!(!ids.contains(&"device.msix-outside-bar"), "{ids:?}");
+    assert!(ids.contains(&"exposure.trap.guest-writes"), "{ids:?}");
+    let plan = dec.plan.unwrap();
+    assert_eq!(plan.bars[0].trapped_pba_bytes, 8);
+    // Not isolated: the correction still applies, the refusal too.
+    assert_eq!(decide_on(4096, &d, "not-isolated", Some(false)).exposure, Exposure::Refuse);
+}
+
+#[test]
+fn the_chelsio_quirk_touches_nothing_else() {
+    // Another Chelsio device id, a PBA inside its BAR, another vendor: no quirk.
+    let mut other_id = chelsio_t5_vf();
+    other_id.device = Some(0x5403);
+    let mut in_bar = chelsio_t5_vf();
+    set_cap(&mut in_bar, |c| c.pba_offset = 0x1800);
+    let mut other_vendor = chelsio_t5_vf();
+    other_vendor.vendor = Some(0x8086);
+    for d in [other_id, in_bar, other_vendor] {
+        assert!(quirks::apply(&d).is_none(), "{:?}", d.device);
+    }
+    assert!(quirks::QUIRKS.iter().all(|q| !q.source.is_empty() && rules::find(q.rule).is_some()));
+}
+
+#[test]
+fn the_vmm_entry_point_applies_the_chelsio_quirk_and_rejects_other_forbidden_layouts() {
+    use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+    let accepted = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
+    let region = || vec![VfioRegion::new(0, 0x2000, REGION_RW | REGION_MMAP).msix_mappable(true)];
+    let chelsio = config_space((0x1425, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
+    let l = plan_layout(&VmmInput::new(chelsio, region(), 4096, accepted.clone())).unwrap();
+    assert!(l.decision.rule_ids().any(|r| r == "device.quirk.chelsio-t5-vf-pba"));
+    let msix = l.msix.unwrap();
+    assert_eq!(msix.pba_offset, 0x1000, "the guest reads the corrected PBA offset");
+    let other = config_space((0x8086, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
+    assert!(plan_layout(&VmmInput::new(other, region(), 4096, accepted)).is_err());
+}
