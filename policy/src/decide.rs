@@ -101,68 +101,97 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
     d.reasons.extend(quirk_reason);
 
     // Step 3: exposure.
-    let mut claimed = false;
-    let (exposure, plan) = match &device.msix {
-        MsixFacts::Absent => {
-            d.reasons.push(Reason::new(
-                rules::DEVICE_NO_MSIX,
-                "no MSI-X capability in the list",
-                evidence_named(device, "config"),
-            ));
-            d.reasons.push(Reason::new(rules::EXPOSURE_NONE, "every memory BAR is mapped", vec![]));
-            (Exposure::None, plan::map_all_plan(device, page))
-        }
-        MsixFacts::Unknown { rule, why } => {
-            d.reasons.push(Reason::new(rule, why.clone(), evidence_named(device, "config")));
-            d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
-            (Exposure::Trap, plan::trap_everything_plan(device, page))
-        }
-        MsixFacts::Present { capability } => match plan::trap_plan(device, capability, page) {
-            Err(e) => {
-                let problems = plan::msix_location_problems(device, capability);
-                let what: Vec<String> = if problems.is_empty() {
-                    vec![e.to_string()]
-                } else {
-                    problems.iter().map(ToString::to_string).collect()
-                };
-                d.reasons.push(Reason::new(
-                    rules::DEVICE_MSIX_OUT_OF_BAR,
-                    what.join("; "),
-                    evidence_named(device, "config"),
-                ));
-                // Only a table that is at least partly where it claims to be (inside the
-                // memory BAR its BIR names) is trapped as claimed; a table that lies nowhere
-                // (an absent or I/O BAR, wholly past its BAR, or BARs that could not be read)
-                // is unknown, and unknown never means safe.
-                if isolation.is_isolated() && plan::table_partly_in_its_bar(device, capability) {
-                    // Isolation confines whatever the guest does to the table, wherever it
-                    // really is: trap what the capability claims, map the rest.
-                    claimed = true;
-                    d.reasons.push(Reason::new(
-                        rules::EXPOSURE_TRAP_MSIX_AS_CLAIMED,
-                        format!(
-                            "the spec forbids this layout ({}): the pages it claims inside a memory BAR \
-                             trap, every other page is mapped",
-                            what.join("; ")
-                        ),
-                        vec![],
-                    ));
-                    (Exposure::Trap, plan::claimed_trap_plan(device, capability, page))
-                } else {
-                    d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
-                    (Exposure::Trap, plan::trap_everything_plan(device, page))
-                }
-            }
-            Ok(trap) => {
-                let ctx = Context { host, device, cap: capability, isolation, guest, effective: &effective, layout };
-                ctx.choose_exposure(trap, &mut d)
-            }
-        },
-    };
+    let step3 = Step3 { host, device, isolation, guest, effective: &effective, layout };
+    let (exposure, plan, claimed) = step3.exposure(&mut d);
     d.plan = Some(plan);
     let mut d = finish(d, device, page, exposure, effective, &layout)?;
 
     // Step 4: risk.
+    assess_risk(&mut d, unsafe_assign, claimed);
+    plan_warnings(&mut d, device, page);
+    Ok(d)
+}
+
+/// What step 3 reads, for any MSI-X state.
+struct Step3<'a> {
+    host: &'a HostFacts,
+    device: &'a DeviceFacts,
+    isolation: &'a IsolationVerdict,
+    guest: GuestProfile,
+    effective: &'a Effective,
+    layout: LayoutOptions,
+}
+
+impl Step3<'_> {
+    /// The exposure and its plan; `true` when the table is trapped where the capability claims
+    /// it is (a layout the spec forbids, on an isolated device).
+    fn exposure(&self, d: &mut Decision) -> (Exposure, MappingPlan, bool) {
+        let Step3 { host, device, isolation, guest, effective, layout } = *self;
+        let page = host.page_size;
+        match &device.msix {
+            MsixFacts::Absent => {
+                d.reasons.push(Reason::new(
+                    rules::DEVICE_NO_MSIX,
+                    "no MSI-X capability in the list",
+                    evidence_named(device, "config"),
+                ));
+                d.reasons.push(Reason::new(rules::EXPOSURE_NONE, "every memory BAR is mapped", vec![]));
+                (Exposure::None, plan::map_all_plan(device, page), false)
+            }
+            MsixFacts::Unknown { rule, why } => {
+                d.reasons.push(Reason::new(rule, why.clone(), evidence_named(device, "config")));
+                d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
+                (Exposure::Trap, plan::trap_everything_plan(device, page), false)
+            }
+            MsixFacts::Present { capability } => match plan::trap_plan(device, capability, page) {
+                Err(e) => self.forbidden_layout(capability, &e, d),
+                Ok(trap) => {
+                    let ctx = Context { host, device, cap: capability, isolation, guest, effective, layout };
+                    let (exposure, plan) = ctx.choose_exposure(trap, d);
+                    (exposure, plan, false)
+                }
+            },
+        }
+    }
+
+    /// A table or PBA the spec forbids where it is (outside its BAR, in an I/O or absent BAR).
+    fn forbidden_layout(
+        &self,
+        cap: &MsixCapability,
+        e: &plan::PlanError,
+        d: &mut Decision,
+    ) -> (Exposure, MappingPlan, bool) {
+        let (device, page) = (self.device, self.host.page_size);
+        let problems = plan::msix_location_problems(device, cap);
+        let what: Vec<String> =
+            if problems.is_empty() { vec![e.to_string()] } else { problems.iter().map(ToString::to_string).collect() };
+        d.reasons.push(Reason::new(rules::DEVICE_MSIX_OUT_OF_BAR, what.join("; "), evidence_named(device, "config")));
+        // Only a table that is at least partly where it claims to be (inside the memory BAR its
+        // BIR names) is trapped as claimed; a table that lies nowhere (an absent or I/O BAR,
+        // wholly past its BAR, or BARs that could not be read) is unknown, and unknown never
+        // means safe.
+        if self.isolation.is_isolated() && plan::table_partly_in_its_bar(device, cap) {
+            // Isolation confines whatever the guest does to the table, wherever it really is:
+            // trap what the capability claims, map the rest.
+            d.reasons.push(Reason::new(
+                rules::EXPOSURE_TRAP_MSIX_AS_CLAIMED,
+                format!(
+                    "the spec forbids this layout ({}): the pages it claims inside a memory BAR \
+                     trap, every other page is mapped",
+                    what.join("; ")
+                ),
+                vec![],
+            ));
+            (Exposure::Trap, plan::claimed_trap_plan(device, cap, page), true)
+        } else {
+            d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
+            (Exposure::Trap, plan::trap_everything_plan(device, page), false)
+        }
+    }
+}
+
+/// Step 4: who can be hurt through the device's MSI-X.
+fn assess_risk(d: &mut Decision, unsafe_assign: bool, claimed: bool) {
     d.risk = if d.exposure == Exposure::Refuse {
         Risk::None // an override refused it: nothing is assigned
     } else if unsafe_assign {
@@ -180,8 +209,6 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
         Risk::Unsafe => rules::RISK_UNSAFE,
     };
     d.reasons.push(Reason::new(risk_rule, d.risk.as_str(), vec![]));
-    plan_warnings(&mut d, device, page);
-    Ok(d)
 }
 
 /// Step 2. `None`: refused (reason pushed). `Some(unsafe)`: assignable, possibly only because
