@@ -417,43 +417,7 @@ fn physical_bar_plan(
         }
         merge(t)
     };
-    let classify = |chunk: Range| -> TrapKind {
-        if let Some(kind) = trap_all {
-            return kind;
-        }
-        match msix {
-            Some(m) if m.table.is_some_and(|t| overlaps(t, chunk)) => TrapKind::Table,
-            Some(m) if m.pba.is_some_and(|p| overlaps(p, chunk)) => TrapKind::Pba,
-            _ => TrapKind::Collateral,
-        }
-    };
-    let mut segments: Vec<Segment> = Vec::new();
-    let mut push = |offset: u64, end: u64, action: SegmentAction| match segments.last_mut() {
-        Some(last) if last.action == action && last.end() == offset => last.length += end - offset,
-        _ => segments.push(Segment { offset, length: end - offset, action }),
-    };
-    let mut cursor = 0;
-    for &(a, b) in &trap {
-        if cursor < a {
-            push(cursor, a, SegmentAction::Map);
-        }
-        // Each trapped page is classed by what it holds. Classes change only at the page
-        // boundaries around the table and the PBA, so the range is cut there, not page by page
-        // (a huge unmappable BAR would otherwise take a step per page).
-        let mut cuts = vec![a, b];
-        for (s, e) in msix.iter().flat_map(|m| m.ranges()) {
-            cuts.extend([align_down(s, page), align_up(e, page)].into_iter().filter(|&c| c > a && c < b));
-        }
-        cuts.sort_unstable();
-        cuts.dedup();
-        for w in cuts.windows(2) {
-            push(w[0], w[1], SegmentAction::Trap(classify((w[0], w[1]))));
-        }
-        cursor = b;
-    }
-    if cursor < size {
-        push(cursor, size, SegmentAction::Map);
-    }
+    let segments = segments_of(&trap, size, page, msix, trap_all);
     let reserved = msix.map(|m| m.reserved_4k(size)).unwrap_or_default();
     let trapped_bytes = total(&trap);
     let within =
@@ -479,6 +443,55 @@ fn physical_bar_plan(
             .cloned()
             .collect(),
     }
+}
+
+/// The ordered segments of a BAR of `size` bytes whose `trap` ranges (merged, page aligned)
+/// trap and the rest maps; each trapped page is classed by what it holds.
+fn segments_of(
+    trap: &[Range],
+    size: u64,
+    page: u64,
+    msix: Option<&MsixInBar>,
+    trap_all: Option<TrapKind>,
+) -> Vec<Segment> {
+    let classify = |chunk: Range| -> TrapKind {
+        if let Some(kind) = trap_all {
+            return kind;
+        }
+        match msix {
+            Some(m) if m.table.is_some_and(|t| overlaps(t, chunk)) => TrapKind::Table,
+            Some(m) if m.pba.is_some_and(|p| overlaps(p, chunk)) => TrapKind::Pba,
+            _ => TrapKind::Collateral,
+        }
+    };
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut push = |offset: u64, end: u64, action: SegmentAction| match segments.last_mut() {
+        Some(last) if last.action == action && last.end() == offset => last.length += end - offset,
+        _ => segments.push(Segment { offset, length: end - offset, action }),
+    };
+    let mut cursor = 0;
+    for &(a, b) in trap {
+        if cursor < a {
+            push(cursor, a, SegmentAction::Map);
+        }
+        // Classes change only at the page boundaries around the table and the PBA, so the range
+        // is cut there, not page by page (a huge unmappable BAR would otherwise take a step per
+        // page).
+        let mut cuts = vec![a, b];
+        for (s, e) in msix.iter().flat_map(|m| m.ranges()) {
+            cuts.extend([align_down(s, page), align_up(e, page)].into_iter().filter(|&c| c > a && c < b));
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        for w in cuts.windows(2) {
+            push(w[0], w[1], SegmentAction::Trap(classify((w[0], w[1]))));
+        }
+        cursor = b;
+    }
+    if cursor < size {
+        push(cursor, size, SegmentAction::Map);
+    }
+    segments
 }
 
 fn whole_bar(index: u8, size: u64, origin: BarOrigin, action: SegmentAction) -> BarPlan {
