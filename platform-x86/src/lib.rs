@@ -135,6 +135,15 @@ fn missing_sources(kernel: &KernelSources) -> Vec<Evidence> {
 }
 
 pub(crate) fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]) -> (IsolationVerdict, Vec<Evidence>) {
+    let (ev, dmar) = vtd_evidence(root, units);
+    let verdict = command_line_verdict(kernel, &ev)
+        .or_else(|| hardware_verdict(kernel, units, &dmar, &ev))
+        .unwrap_or_else(|| remapping_verdict(kernel, &ev));
+    (verdict, ev)
+}
+
+/// Each unit's ecap and the DMAR flags, as evidence; the flags too.
+fn vtd_evidence(root: &Root, units: &[VtdUnit]) -> (Vec<Evidence>, Result<u8, String>) {
     let mut ev: Vec<Evidence> = units
         .iter()
         .map(|u| {
@@ -152,74 +161,91 @@ pub(crate) fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]
         ),
         Err(e) => Evidence::new("sys/firmware/acpi/tables/DMAR", e.clone()),
     });
-    let not = |rule: &str, why: &str, extra: Evidence, ev: &[Evidence]| {
-        let mut all = vec![extra];
-        all.extend_from_slice(ev);
-        IsolationVerdict::not_isolated(rule, why, all)
-    };
+    (ev, dmar)
+}
+
+/// Not isolated, for `why`, with `extra` in front of the units' evidence.
+fn not_isolated(rule: &str, why: &str, extra: Evidence, ev: &[Evidence]) -> IsolationVerdict {
+    let mut all = vec![extra];
+    all.extend_from_slice(ev);
+    IsolationVerdict::not_isolated(rule, why, all)
+}
+
+/// What the kernel command line settles: intremap=off or nosid (from /proc/cmdline, else the
+/// kernel log's "Command line:"), or unknown when neither can be read.
+fn command_line_verdict(kernel: &KernelSources, ev: &[Evidence]) -> Option<IsolationVerdict> {
     if let Some(e) = kernel.cmdline_has("intremap", "off") {
-        return (not(rules::VTD_INTREMAP_OFF, "interrupt remapping disabled on the command line", e, &ev), ev);
+        return Some(not_isolated(rules::VTD_INTREMAP_OFF, "interrupt remapping disabled on the command line", e, ev));
     }
     if let Some(e) = kernel.cmdline_has("intremap", "nosid") {
-        return (not(rules::VTD_SID_OFF, "source-id verification disabled: any device may use any IRTE", e, &ev), ev);
+        let why = "source-id verification disabled: any device may use any IRTE";
+        return Some(not_isolated(rules::VTD_SID_OFF, why, e, ev));
+    }
+    if kernel.cmdline.value.is_some() {
+        return None;
     }
     // Only the command line shows intremap=nosid: when it is unknown, so is isolation. x86
     // kernels log it as "Command line: ...", which serves when /proc/cmdline is not usable.
-    if kernel.cmdline.value.is_none() {
-        match kernel.dmesg_line("Command line:") {
-            Some(line)
-                if line
-                    .observed
-                    .split_whitespace()
-                    .any(|t| t == "intremap=nosid" || t.starts_with("intremap=") && t.contains("nosid")) =>
-            {
-                return (
-                    not(rules::VTD_SID_OFF, "source-id verification disabled (from the kernel log)", line, &ev),
-                    ev,
-                );
-            }
-            Some(line) if line.observed.split_whitespace().any(|t| t.starts_with("intremap=") && t.contains("off")) => {
-                return (
-                    not(rules::VTD_INTREMAP_OFF, "interrupt remapping disabled (from the kernel log)", line, &ev),
-                    ev,
-                );
-            }
-            Some(_) => {}
-            None => {
-                let mut all = vec![kernel.cmdline.evidence.clone(), kernel.dmesg.evidence.clone()];
-                all.extend(ev.iter().cloned());
-                let why = "the kernel command line is unknown, so intremap=nosid cannot be ruled out";
-                return (IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all), ev);
-            }
+    match kernel.dmesg_line("Command line:") {
+        Some(line)
+            if line
+                .observed
+                .split_whitespace()
+                .any(|t| t == "intremap=nosid" || t.starts_with("intremap=") && t.contains("nosid")) =>
+        {
+            Some(not_isolated(rules::VTD_SID_OFF, "source-id verification disabled (from the kernel log)", line, ev))
+        }
+        Some(line) if line.observed.split_whitespace().any(|t| t.starts_with("intremap=") && t.contains("off")) => {
+            Some(not_isolated(rules::VTD_INTREMAP_OFF, "interrupt remapping disabled (from the kernel log)", line, ev))
+        }
+        Some(_) => None,
+        None => {
+            let mut all = vec![kernel.cmdline.evidence.clone(), kernel.dmesg.evidence.clone()];
+            all.extend(ev.iter().cloned());
+            let why = "the kernel command line is unknown, so intremap=nosid cannot be ruled out";
+            Some(IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all))
         }
     }
+}
+
+/// What the hardware and firmware settle: compatibility format allowed, no INTR_REMAP in the
+/// DMAR flags, a unit without the IR capability.
+fn hardware_verdict(
+    kernel: &KernelSources,
+    units: &[VtdUnit],
+    dmar: &Result<u8, String>,
+    ev: &[Evidence],
+) -> Option<IsolationVerdict> {
     if let Some(e) = kernel.dmesg_line("Compatibility-format IRQs enabled despite intr remapping") {
-        return (not(rules::VTD_COMPAT_FORMAT, "compatibility-format interrupts are not blocked", e, &ev), ev);
+        return Some(not_isolated(rules::VTD_COMPAT_FORMAT, "compatibility-format interrupts are not blocked", e, ev));
     }
     if let Ok(f) = dmar {
         if f & DMAR_INTR_REMAP == 0 {
             let e = Evidence::new("sys/firmware/acpi/tables/DMAR", format!("flags {f:#04x}: INTR_REMAP clear"));
-            return (not(rules::VTD_FIRMWARE_NO_IR, "firmware does not offer interrupt remapping", e, &ev), ev);
+            return Some(not_isolated(rules::VTD_FIRMWARE_NO_IR, "firmware does not offer interrupt remapping", e, ev));
         }
     }
-    if let Some(u) = units.iter().find(|u| u.ecap.is_some_and(|e| e & ECAP_IR == 0)) {
-        let e = Evidence::new(format!("{IOMMU_CLASS}/{}/intel-iommu/ecap", u.name), "IR bit clear");
-        return (not(rules::VTD_HW_NO_IR, "a DMAR unit cannot remap interrupts", e, &ev), ev);
-    }
+    let u = units.iter().find(|u| u.ecap.is_some_and(|e| e & ECAP_IR == 0))?;
+    let e = Evidence::new(format!("{IOMMU_CLASS}/{}/intel-iommu/ecap", u.name), "IR bit clear");
+    Some(not_isolated(rules::VTD_HW_NO_IR, "a DMAR unit cannot remap interrupts", e, ev))
+}
+
+/// Whether remapping is active, from the interrupt chips and the kernel log.
+fn remapping_verdict(kernel: &KernelSources, ev: &[Evidence]) -> IsolationVerdict {
     match remapping_active(kernel, "Enabled IRQ remapping in") {
         Some((true, e)) => {
             let mut all = vec![e];
             all.extend(ev.iter().cloned());
             let mode = if kernel.dmesg_line("IRQ remapping in x2apic mode").is_some() { " (x2apic mode)" } else { "" };
             let mech = format!("VT-d interrupt remapping{mode}, source-id verified, compatibility format blocked");
-            (IsolationVerdict::isolated(rules::VTD_IR_ENABLED, mech, all), ev)
+            IsolationVerdict::isolated(rules::VTD_IR_ENABLED, mech, all)
         }
-        Some((false, e)) => (not(rules::VTD_IR_NOT_ACTIVE, "MSIs are delivered without remapping", e, &ev), ev),
+        Some((false, e)) => not_isolated(rules::VTD_IR_NOT_ACTIVE, "MSIs are delivered without remapping", e, ev),
         None => {
             let mut all = missing_sources(kernel);
             all.extend(ev.iter().cloned());
             let why = "no interrupt line or kernel log shows whether remapping is active";
-            (IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all), ev)
+            IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all)
         }
     }
 }
