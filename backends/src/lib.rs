@@ -15,6 +15,8 @@ pub mod pci;
 pub mod platform;
 pub mod record;
 pub mod root;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod vfio;
 
 pub use host::{HostError, HostIdentity, KernelSources};

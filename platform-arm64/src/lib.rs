@@ -308,33 +308,21 @@ fn controller_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers)
 mod tests {
     use super::*;
     use msix_backends::host::HostIdentity;
-    use std::path::{Path, PathBuf};
+    use msix_backends::testing::TempRoot;
 
     /// A root directory built by a test, removed on drop.
-    struct TestRoot(PathBuf);
+    struct TestRoot(TempRoot);
 
     impl TestRoot {
         fn new() -> Self {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "msix-arm64-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TestRoot(p)
+            TestRoot(TempRoot::new("arm64"))
         }
         fn write(&self, rel: &str, data: &[u8]) -> &Self {
-            let p = self.0.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, data).unwrap();
+            self.0.write(rel, data);
             self
         }
         fn link(&self, rel: &str, target: &str) -> &Self {
-            let p = self.0.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::os::unix::fs::symlink(target, p).unwrap();
+            self.0.link(rel, target);
             self
         }
         fn dt(&self, rel: &str, data: &[u8]) -> &Self {
@@ -350,7 +338,7 @@ mod tests {
             )
         }
         fn verdicts(&self) -> Vec<IsolationVerdict> {
-            let root = Root::open(Path::new(&self.0)).unwrap();
+            let root = Root::open(self.0.path()).unwrap();
             let kernel = KernelSources::read_with(&root, false);
             let identity = HostIdentity {
                 arch: "aarch64".into(),
@@ -362,12 +350,6 @@ mod tests {
             let ctx = HostContext { root: &root, identity: &identity, kernel: &kernel };
             let functions = msix_backends::pci::enumerate(&root).unwrap();
             Arm64Backend.assess(&ctx, &functions).verdicts
-        }
-    }
-
-    impl Drop for TestRoot {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 

@@ -323,30 +323,20 @@ fn per_device(
 mod tests {
     use super::*;
     use msix_backends::host::HostIdentity;
-    use std::path::PathBuf;
+    use msix_backends::testing::TempRoot;
 
-    struct TestRoot(PathBuf);
+    struct TestRoot(TempRoot);
 
     impl TestRoot {
         fn new() -> Self {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "msix-x86-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TestRoot(p)
+            TestRoot(TempRoot::new("x86"))
         }
         fn write(&self, rel: &str, data: &str) -> &Self {
-            let p = self.0.join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, data).unwrap();
+            self.0.write(rel, data);
             self
         }
         fn assess(&self) -> PlatformAssessment {
-            let root = Root::open(&self.0).unwrap();
+            let root = Root::open(self.0.path()).unwrap();
             let kernel = KernelSources::read_with(&root, false);
             let identity = HostIdentity {
                 arch: "x86_64".into(),
@@ -357,12 +347,6 @@ mod tests {
             };
             let ctx = HostContext { root: &root, identity: &identity, kernel: &kernel };
             X86Backend.assess(&ctx, &[])
-        }
-    }
-
-    impl Drop for TestRoot {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -382,7 +366,7 @@ mod tests {
     fn intel_iommu_off_with_remapped_interrupts_does_not_claim_msis_are_not_remapped() {
         let t = no_units("intel_iommu=off", "IR-PCI-MSI", "[    0.1] DMAR-IR: Enabled IRQ remapping in x2apic mode\n");
         assert_eq!(t.assess().platform, Platform::X86NoIommu);
-        let root = Root::open(&t.0).unwrap();
+        let root = Root::open(t.0.path()).unwrap();
         let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
         assert_eq!(v.rule(), rules::X86_IR_WITHOUT_DMA_REMAPPING);
         assert!(!v.is_isolated());
@@ -394,11 +378,11 @@ mod tests {
     #[test]
     fn ir_chips_alone_are_evidence_of_remapping_and_none_keeps_the_old_rule() {
         let t = no_units("intel_iommu=off", "IR-PCI-MSI", "\n");
-        let root = Root::open(&t.0).unwrap();
+        let root = Root::open(t.0.path()).unwrap();
         let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
         assert_eq!(v.rule(), rules::X86_IR_WITHOUT_DMA_REMAPPING);
         let t = no_units("quiet", "PCI-MSI", "\n");
-        let root = Root::open(&t.0).unwrap();
+        let root = Root::open(t.0.path()).unwrap();
         let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
         assert_eq!(v.rule(), rules::X86_NO_IOMMU);
         assert!(v.summary().contains("not remapped"));
