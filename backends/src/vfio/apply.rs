@@ -319,30 +319,17 @@ pub fn apply_plan<S: VfioSys + ?Sized>(dev: &OpenDevice<'_, S>, plan: &MappingPl
         }
         let region = dev.region_info(u32::from(bar.index))?;
         for s in bar.segments.iter().filter(|s| s.action == SegmentAction::Map) {
-            if !region.allows_mmap(s.offset, s.length) {
-                let why = if !region.mmappable() {
-                    "the region has no VFIO_REGION_INFO_FLAG_MMAP".to_string()
-                } else if s.offset + s.length > region.size {
-                    format!("the region is only {:#x} bytes", region.size)
-                } else {
-                    format!("outside the sparse mmap areas {:x?}", region.sparse.as_deref().unwrap_or(&[]))
-                };
-                return Err(ApplyError::NotMappable { bar: bar.index, offset: s.offset, length: s.length, why });
-            }
-            to_map.push((bar.index, region.offset, *s));
+            check_mmap(&region, bar.index, s.offset, s.length, s.length)?;
+            to_map.push(Slot {
+                bar: bar.index,
+                fd_offset: region.offset + s.offset,
+                offset: s.offset,
+                length: s.length,
+            });
         }
         applied.regions.push(region);
     }
-    for (bar, region_offset, s) in to_map {
-        match dev.sys.mmap(dev.device, region_offset + s.offset, s.length) {
-            Ok(mapping) => applied.mapped.push(MappedRange { bar, offset: s.offset, length: s.length, mapping }),
-            Err(err) => {
-                let unmapped = applied.mapped.len();
-                return Err(ApplyError::Mmap { bar, offset: s.offset, length: s.length, err, unmapped });
-            }
-        }
-    }
-    Ok(applied)
+    mmap_all(dev, applied, to_map)
 }
 
 /// Maps every memory slot of a layout (the VMM entry point's output): each `mmap_length` bytes
@@ -364,21 +351,50 @@ pub fn map_layout<S: VfioSys + ?Sized>(dev: &OpenDevice<'_, S>, layout: &Layout)
         for m in &bar.mmap {
             // vfio-pci maps a sub-page BAR's whole page; the region itself is the BAR's size.
             let checked = m.length.min(region.size.saturating_sub(m.offset));
-            if !region.allows_mmap(m.offset, checked) {
-                let why =
-                    format!("flags {:#x}, size {:#x}, sparse areas {:x?}", region.flags, region.size, region.sparse);
-                return Err(ApplyError::NotMappable { bar: bar.index, offset: m.offset, length: m.length, why });
-            }
-            to_map.push((bar.index, *m));
+            check_mmap(&region, bar.index, m.offset, checked, m.length)?;
+            to_map.push(Slot { bar: bar.index, fd_offset: m.region_offset, offset: m.offset, length: m.mmap_length });
         }
         applied.regions.push(region);
     }
-    for (bar, m) in to_map {
-        match dev.sys.mmap(dev.device, m.region_offset, m.mmap_length) {
-            Ok(mapping) => applied.mapped.push(MappedRange { bar, offset: m.offset, length: m.mmap_length, mapping }),
+    mmap_all(dev, applied, to_map)
+}
+
+/// One mapping to make: `length` bytes of the device fd at `fd_offset`, for BAR `bar` at `offset`.
+struct Slot {
+    bar: u8,
+    fd_offset: u64,
+    offset: u64,
+    length: u64,
+}
+
+/// Whether the kernel lets `[offset, offset + checked)` of the region be mmapped; the error
+/// names the range asked for (`length`) and why not.
+fn check_mmap(region: &RegionInfo, bar: u8, offset: u64, checked: u64, length: u64) -> Result<(), ApplyError> {
+    if region.allows_mmap(offset, checked) {
+        return Ok(());
+    }
+    let why = if !region.mmappable() {
+        "the region has no VFIO_REGION_INFO_FLAG_MMAP".to_string()
+    } else if offset.saturating_add(checked) > region.size {
+        format!("the region is only {:#x} bytes", region.size)
+    } else {
+        format!("outside the sparse mmap areas {:x?}", region.sparse.as_deref().unwrap_or(&[]))
+    };
+    Err(ApplyError::NotMappable { bar, offset, length, why })
+}
+
+/// Maps every slot in order; a failing mmap drops (unmaps) what was mapped before it.
+fn mmap_all<S: VfioSys + ?Sized>(
+    dev: &OpenDevice<'_, S>,
+    mut applied: Applied,
+    slots: Vec<Slot>,
+) -> Result<Applied, ApplyError> {
+    for Slot { bar, fd_offset, offset, length } in slots {
+        match dev.sys.mmap(dev.device, fd_offset, length) {
+            Ok(mapping) => applied.mapped.push(MappedRange { bar, offset, length, mapping }),
             Err(err) => {
                 let unmapped = applied.mapped.len();
-                return Err(ApplyError::Mmap { bar, offset: m.offset, length: m.mmap_length, err, unmapped });
+                return Err(ApplyError::Mmap { bar, offset, length, err, unmapped });
             }
         }
     }
