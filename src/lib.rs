@@ -190,19 +190,6 @@ pub fn audit_device(root: impl AsRef<Path>, address: &str, opts: &AuditOptions) 
         .ok_or_else(|| AuditError::NoSuchDevice { address: address.into(), root: report.root })
 }
 
-/// Decides one audited device again with other host facts (e.g. mappability probed through
-/// VFIO, which replaces the kernel-release inference).
-pub fn redecide(device: &DeviceReport, host: &HostFacts, opts: &AuditOptions) -> Result<Decision, AuditError> {
-    Ok(policy::decide(policy::DecisionInput {
-        host,
-        device: &device.facts,
-        isolation: &device.decision.isolation,
-        guest: opts.guest,
-        overrides: &opts.overrides,
-        layout: opts.layout,
-    })?)
-}
-
 /// The VMM entry point's input for an audited device, as a VMM on this host would hand it over:
 /// the recorded config bytes, one region per BAR (MMAP where the kernel would allow it, the
 /// host's MSI-X mappability on every region), the host page size, and the audited isolation
