@@ -1,5 +1,6 @@
 //! Measurements of msix-policy, kept out of the shipped crates: reference models of what peer
 //! VMMs trap (`peers`), and a generator of large synthetic hosts (`synth`).
 
+pub mod corpus;
 pub mod peers;
 pub mod synth;

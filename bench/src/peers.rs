@@ -127,7 +127,7 @@ impl Geometry<'_> {
         let reach = Reach { table: reach.table && !covered(t), pba: reach.pba && !covered(p) };
         Cost { policy, trapped: union_bytes(trapped), hot_trapped: hot, reach }
     }
-    /// A free BAR slot, or a BAR of at least a page that could be doubled.
+    /// A free BAR slot, or a memory BAR that could grow (one smaller than a page grows from a page).
     fn relocatable(&self) -> bool {
         let bars = self.d.bars.as_deref().unwrap_or(&[]);
         let occupied = |s: u8| {
@@ -135,8 +135,7 @@ impl Geometry<'_> {
                 b.size > 0 && (b.index == s || (b.kind == msix_policy::policy::BarKind::Memory64 && b.index + 1 == s))
             })
         };
-        (0u8..6).any(|s| !occupied(s))
-            || bars.iter().any(|b| b.is_memory() && b.size >= self.page && b.size.is_power_of_two())
+        (0u8..6).any(|s| !occupied(s)) || bars.iter().any(|b| b.is_memory() && b.size.is_power_of_two())
     }
 }
 

@@ -166,20 +166,28 @@ impl Step3<'_> {
         let what: Vec<String> =
             if problems.is_empty() { vec![e.to_string()] } else { problems.iter().map(ToString::to_string).collect() };
         d.reasons.push(Reason::new(rules::DEVICE_MSIX_OUT_OF_BAR, what.join("; "), evidence_named(device, "config")));
-        // Only a table that is at least partly where it claims to be (inside the memory BAR its
-        // BIR names) is trapped as claimed; a table that lies nowhere (an absent or I/O BAR,
-        // wholly past its BAR, or BARs that could not be read) is unknown, and unknown never
-        // means safe.
-        if self.isolation.is_isolated() && plan::table_partly_in_its_bar(device, cap) {
-            // Isolation confines whatever the guest does to the table, wherever it really is:
-            // trap what the capability claims, map the rest.
+        // A table whose BIR names a known BAR is trapped as claimed on an isolated device: the
+        // claimed pages inside a memory BAR, a whole memory BAR the table lies past, nothing for
+        // an I/O BAR (forwarded like every I/O BAR). A BIR naming no known BAR (absent, or BARs
+        // that could not be read) leaves the table's place unknown, and unknown never means safe.
+        if self.isolation.is_isolated() && plan::table_bar_known(device, cap) {
+            let bir = cap.table_bir;
+            let table_bar = device.bar(bir);
+            let claim = match table_bar {
+                Some(b) if !b.is_memory() => format!(
+                    "the table is claimed in I/O BAR{bir}, forwarded to the device like every I/O BAR: no \
+                     memory BAR holds it, so only PBA pages claimed in a memory BAR trap"
+                ),
+                Some(b) if u64::from(cap.table_offset) >= b.size => format!(
+                    "the table lies wholly past BAR{bir}: that whole BAR traps (the device decodes only \
+                     its low address bits, so the table may answer at an alias in it)"
+                ),
+                _ => "the pages it claims inside a memory BAR trap".to_string(),
+            };
+            // Isolation confines whatever the guest does to the table, wherever it really is.
             d.reasons.push(Reason::new(
                 rules::EXPOSURE_TRAP_MSIX_AS_CLAIMED,
-                format!(
-                    "the spec forbids this layout ({}): the pages it claims inside a memory BAR \
-                     trap, every other page is mapped",
-                    what.join("; ")
-                ),
+                format!("the spec forbids this layout ({}): {claim}, every other page is mapped", what.join("; ")),
                 vec![],
             ));
             (Exposure::Trap, plan::claimed_trap_plan(device, cap, page), true)

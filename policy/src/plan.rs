@@ -361,11 +361,11 @@ pub fn msix_location_problems(device: &DeviceFacts, cap: &MsixCapability) -> Vec
     out
 }
 
-/// Whether some of the table lies inside the memory BAR its BIR names.
-pub fn table_partly_in_its_bar(device: &DeviceFacts, cap: &MsixCapability) -> bool {
-    device
-        .bar(cap.table_bir)
-        .is_some_and(|b| b.is_memory() && cap.table_bytes() > 0 && u64::from(cap.table_offset) < b.size)
+/// Whether the BAR the table's BIR names is among the device's known BARs (memory or I/O, the
+/// table inside it or not). A BIR naming no known BAR looks the same as BARs that could not be
+/// read, so there the table's place is unknown.
+pub fn table_bar_known(device: &DeviceFacts, cap: &MsixCapability) -> bool {
+    device.bar(cap.table_bir).is_some_and(|b| b.size > 0)
 }
 
 /// Whether the table and PBA ranges overlap (same BAR, intersecting byte ranges).
@@ -376,7 +376,10 @@ pub fn table_and_pba_overlap(cap: &MsixCapability) -> bool {
 }
 
 /// A layout the spec forbids, on an isolated device: trap the pages the capability claims for
-/// the table and PBA where they lie inside a memory BAR (clipped to that BAR), map the rest.
+/// the table and PBA where they lie inside a memory BAR (clipped to that BAR), map the rest. A
+/// table wholly past the end of its memory BAR traps that whole BAR: a device decodes only the
+/// BAR's low address bits, so its table may answer at an alias anywhere in it. A table in an
+/// I/O BAR touches no memory BAR (the I/O BAR is forwarded, as every I/O BAR is).
 pub fn claimed_trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> MappingPlan {
     let bars = memory_bars(device)
         .map(|b| {
@@ -384,8 +387,13 @@ pub fn claimed_trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) 
                 let s = u64::from(off);
                 (bir == b.index).then(|| (s.min(b.size), s.saturating_add(len).min(b.size))).filter(|r| r.0 < r.1)
             };
+            let table_past_end = cap.table_bir == b.index && u64::from(cap.table_offset) >= b.size;
             let m = MsixInBar {
-                table: clip(cap.table_bir, cap.table_offset, cap.table_bytes()),
+                table: if table_past_end {
+                    Some((0, b.size))
+                } else {
+                    clip(cap.table_bir, cap.table_offset, cap.table_bytes())
+                },
                 pba: clip(cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
             };
             let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
@@ -693,21 +701,26 @@ fn native_relocation(
     if let Some(r) = policy.add_bar.then(|| virtual_bar(device, pba_offset, needed)).flatten() {
         return Some(r);
     }
-    // No free slot: enlarge the smallest extensible BAR of at least a page (power of two) and put
-    // the virtual table in the new upper part.
-    let grown = |b: &Bar| b.size.checked_add(needed).and_then(u64::checked_next_power_of_two);
+    // No free slot: enlarge the smallest extensible BAR and put the virtual table in the new
+    // upper part. A BAR smaller than a page is already a page in this layout (its memory slot
+    // is the whole host page, which vfio-pci reserves for it), so it grows from a page: the
+    // virtual table starts on the next page and the guest's accesses to the registers still
+    // reach the slot. The grown BAR stays a power of two, as a BAR must (PCI 3.0, 6.2.5.1).
+    let presented = |b: &Bar| b.size.max(page);
+    let grown = |b: &Bar| presented(b).checked_add(needed).and_then(u64::checked_next_power_of_two);
     let target = device
         .bars
         .iter()
         .flatten()
-        .filter(|b| b.size >= page && b.size.is_power_of_two() && extensible(device, b, page, policy, grown(b)))
-        .min_by_key(|b| (b.size, b.index))?;
+        .filter(|b| b.size.is_power_of_two() && extensible(device, b, page, policy, grown(b)))
+        .min_by_key(|b| (presented(b), b.size, b.index))?;
     let new_size = grown(target)?;
+    let at = presented(target);
     Some(Relocation {
         bar: target.index,
         origin: BarOrigin::Extended,
-        table_offset: target.size,
-        pba_offset: target.size + pba_offset,
+        table_offset: at,
+        pba_offset: at + pba_offset,
         bar_kind: target.kind,
         prefetchable: target.prefetchable,
         bar_size: new_size,

@@ -195,28 +195,131 @@ fn a_pba_past_its_bar_on_an_isolated_device_traps_what_is_claimed_and_maps_the_r
 }
 
 #[test]
-fn a_table_that_lies_nowhere_is_unknown_and_traps_everything() {
-    // A table in an I/O BAR, in a missing BAR, or wholly past its BAR: where it is, is unknown
-    // (missing or truncated `resource` facts look the same), so every memory BAR traps.
-    for (bir, offset, why) in [(2u8, 0u32, "an I/O BAR"), (5, 0, "absent"), (3, 0x8000, "0x4000 bytes")] {
-        let mut d = e1000e();
-        set_cap(&mut d, |c| {
-            c.table_bir = bir;
-            c.table_offset = offset;
-        });
-        let dec = decide_on(65536, &d, "isolated", None);
-        let r = dec.reasons.iter().find(|r| r.rule == "device.msix-outside-bar").unwrap();
-        assert!(r.detail.contains(why), "{}", r.detail);
-        assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
-        assert_eq!(dec.risk, Risk::None);
-        assert!(dec.plan.unwrap().bars.iter().all(|b| b.trapped_bytes == b.size));
+fn a_table_in_an_io_bar_or_past_its_bar_traps_only_what_it_claims_on_an_isolated_device() {
+    // Realtek 10ec:816c/816e (corpus): table and PBA claimed at offset 0 of I/O BAR0. No memory
+    // BAR holds them: every memory BAR maps, the I/O BAR is forwarded as always.
+    let mut d = e1000e();
+    set_cap(&mut d, |c| {
+        c.table_bir = 2;
+        c.pba_bir = 2;
+        c.pba_offset = 0;
+    });
+    let dec = decide_on(65536, &d, "isolated", None);
+    assert_eq!(dec.exposure, Exposure::Trap);
+    assert_eq!(dec.risk, Risk::SelfOnly, "the guest reaches the I/O BAR");
+    let why = dec.reasons.iter().find(|r| r.rule == "exposure.trap.msix-as-claimed").unwrap();
+    assert!(why.detail.contains("I/O BAR2"), "{}", why.detail);
+    assert!(dec.plan.as_ref().unwrap().bars.iter().all(|b| b.trapped_bytes == 0), "{:?}", dec.plan);
+    // A table wholly past the end of its 16 KiB memory BAR3: that BAR traps whole (the table
+    // may answer at an alias), the register BARs map.
+    let mut d = e1000e();
+    set_cap(&mut d, |c| c.table_offset = 0x8000);
+    let dec = decide_on(65536, &d, "isolated", None);
+    let why = dec.reasons.iter().find(|r| r.rule == "exposure.trap.msix-as-claimed").unwrap();
+    assert!(why.detail.contains("wholly past BAR3"), "{}", why.detail);
+    let plan = dec.plan.unwrap();
+    for b in &plan.bars {
+        let expect = if b.index == 3 { b.size } else { 0 };
+        assert_eq!(b.trapped_bytes, expect, "BAR{}", b.index);
     }
+}
+
+#[test]
+fn a_table_in_no_known_bar_is_unknown_and_traps_everything() {
+    // A BIR naming a BAR the facts do not show looks the same as a `resource` file that could
+    // not be read: where the table is, is unknown, so every memory BAR traps.
+    let mut d = e1000e();
+    set_cap(&mut d, |c| c.table_bir = 5);
+    let dec = decide_on(65536, &d, "isolated", None);
+    let r = dec.reasons.iter().find(|r| r.rule == "device.msix-outside-bar").unwrap();
+    assert!(r.detail.contains("absent"), "{}", r.detail);
+    assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
+    assert_eq!(dec.risk, Risk::None);
+    assert!(dec.plan.unwrap().bars.iter().all(|b| b.trapped_bytes == b.size));
     // No BARs read at all (an empty `resource`): the same.
     let mut d = nvme();
     d.bars = Some(vec![]);
     let dec = decide_on(4096, &d, "isolated", None);
     assert!(rules_of(&dec).contains(&"exposure.trap.msix-unknown"), "{:?}", rules_of(&dec));
     assert_eq!(dec.risk, Risk::None);
+}
+
+// ---- Sub-page BARs grow from a page ----
+
+/// Intel RST / C3000 SATA in RAID mode (corpus, 8086:2822 and kin): every BAR slot used, table
+/// at 0 of an 8 KiB BAR0, PBA at 0 of a 256-byte BAR1, the 2 KiB AHCI BAR5.
+fn intel_rst() -> DeviceFacts {
+    let mut d = e1000e();
+    let bar = |index: u8, kind: BarKind, start: u64, size: u64| Bar { index, kind, prefetchable: false, start, size };
+    d.vendor = Some(0x8086);
+    d.device = Some(0x2822);
+    d.class = Some(0x010400);
+    d.bars = Some(vec![
+        bar(0, BarKind::Memory32, 0x1000_0000, 0x2000),
+        bar(1, BarKind::Memory32, 0x1001_0000, 0x100),
+        bar(2, BarKind::Io, 0x1000, 8),
+        bar(3, BarKind::Io, 0x1010, 4),
+        bar(4, BarKind::Io, 0x1020, 0x20),
+        bar(5, BarKind::Memory32, 0x1002_0000, 0x800),
+    ]);
+    set_cap(&mut d, |c| {
+        c.table_size = 1;
+        c.table_bir = 0;
+        c.table_offset = 0;
+        c.pba_bir = 1;
+        c.pba_offset = 0;
+    });
+    d
+}
+
+#[test]
+fn with_every_slot_used_a_sub_page_bar_grows_from_a_page_and_the_table_moves_there() {
+    let d = intel_rst();
+    // On 4 KiB pages trapping BAR0's first page costs nothing.
+    assert_eq!(decide_on(4096, &d, "isolated", None).exposure, Exposure::Trap);
+    for page in [16384u64, 65536] {
+        let dec = decide_on(page, &d, "isolated", None);
+        assert_eq!(dec.exposure, Exposure::Relocate, "{page}: {:?}", rules_of(&dec));
+        let plan = dec.plan.unwrap();
+        let r = plan.relocation.unwrap();
+        // The smallest BAR as presented (a page) wins: BAR1, 256 bytes, grows to two pages.
+        assert_eq!((r.bar, r.origin, r.table_offset, r.bar_size), (1, BarOrigin::Extended, page, 2 * page));
+        assert_eq!(plan.collateral_bytes(), 0);
+        assert!(plan.bars.iter().filter(|b| b.origin != BarOrigin::Virtual).all(|b| b.trapped_bytes == 0));
+        let why = dec.reasons.iter().find(|r| r.rule == "exposure.relocate").unwrap();
+        assert!(why.detail.contains("BAR1 (extended)"), "{}", why.detail);
+    }
+}
+
+#[test]
+fn a_sub_page_bar_grows_only_where_vfio_could_map_its_page() {
+    // BAR1 off a page boundary cannot be mapped on 64 KiB pages (vfio-pci maps a sub-page BAR
+    // only when it starts a page), so BAR5 (aligned) grows instead.
+    let mut d = intel_rst();
+    if let Some(bars) = d.bars.as_mut() {
+        bars[1].start = 0x1001_0100;
+    }
+    let dec = decide_on(65536, &d, "isolated", None);
+    let r = dec.plan.unwrap().relocation.unwrap();
+    assert_eq!((r.bar, r.table_offset), (5, 65536));
+    // With a VMM that forbids growing BARs nothing moves and the collateral stays.
+    let host = host(65536, VfioBackend::Type1, None, Some(true));
+    let iso = verdict("isolated");
+    let layout = LayoutOptions {
+        relocation: RelocationPolicy { extend_32bit_bar: false, ..Default::default() },
+        ..Default::default()
+    };
+    let dec = decide(DecisionInput {
+        host: &host,
+        device: &intel_rst(),
+        isolation: &iso,
+        guest: GuestSelection::DirectTableWrites,
+        overrides: &Overrides::default(),
+        layout,
+    })
+    .unwrap();
+    assert_eq!(dec.exposure, Exposure::Trap);
+    assert!(dec.plan.unwrap().collateral_bytes() > 0);
 }
 
 #[test]
