@@ -400,6 +400,7 @@ fn kib(n: u64) -> String {
         0 => "0".into(),
         n if n % (1 << 20) == 0 => format!("{}M", n >> 20),
         n if n % 1024 == 0 => format!("{}K", n / 1024),
+        n if n > 1024 => format!("{:.1}K", n as f64 / 1024.0),
         n => format!("{n}B"),
     }
 }
@@ -448,7 +449,9 @@ pub fn report(entries: &[Entry]) -> String {
          (an ITS with per-device IDs, or x86 interrupt remapping: the verdict is what matters) with \
          mappable MSI-X BARs; the guest writes its own table (`--guest direct`); msix-policy's own layout \
          mode with its default relocation policy. Peer models as in docs/performance.md \
-         (`bench/src/peers.rs`); `limit` is the least any policy can trap.\n",
+         (`bench/src/peers.rs`); `limit` is the least any policy can trap; it counts \
+         the table's and PBA's 4 KiB ranges even where they move (the virtual table is emulated elsewhere), \
+         while msix-policy's and the peers' columns count the physical pages they trap.\n",
         entries.len() - decode_bad.len(),
         entries.len(),
         if decode_bad.is_empty() { String::new() } else { format!(" (mismatches: {})", decode_bad.join("; ")) }
@@ -556,7 +559,13 @@ pub fn report(entries: &[Entry]) -> String {
     let _ = writeln!(o, "\n## On 64 KiB pages: valid layouts still trapping collateral\n");
     for a in at64.iter().filter(|a| a.valid_with_collateral()) {
         if let Some(e) = by_line(a) {
-            let why = a.decision.reasons.last().map_or(String::new(), |r| format!("{}: {}", r.rule, r.detail));
+            let why = a
+                .decision
+                .reasons
+                .iter()
+                .rev()
+                .find(|r| r.rule.starts_with("exposure."))
+                .map_or(String::new(), |r| format!("{}: {}", r.rule, r.detail));
             let _ = writeln!(o, "- {} ({}): {} collateral bytes; {}", e.name, describe(e), a.collateral(), why);
         }
     }
