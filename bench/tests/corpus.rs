@@ -133,3 +133,59 @@ fn the_corpus_fixture_is_what_the_generator_writes_and_audits_as_the_corpus_deci
         assert_eq!(plan(&got.decision.plan), plan(&want.decision.plan), "{addr}");
     }
 }
+
+/// Every valid corpus layout through the VMM entry point (config bytes and region info, as a VMM
+/// holds them), in each layout mode and page size: a layout, the same exposure as the audit
+/// path in msix-policy's mode, power-of-two guest BARs, and the guest's table always behind a
+/// trap that emulates it, never in a memory slot.
+#[test]
+fn every_valid_layout_gets_a_programmable_guest_layout_from_the_vmm_entry_point() {
+    use msix_policy::policy::vmm::{plan_layout, IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
+    use msix_policy::policy::{BarKind, GuestSelection, LayoutMode, TrapHandler, VfioBackend, VmmInput};
+    let entries = entries();
+    let mut layouts = 0;
+    for e in &entries {
+        for page in corpus::PAGES {
+            let audited = corpus::audit(e, page).unwrap();
+            if audited.forbidden {
+                continue;
+            }
+            let regions: Vec<VfioRegion> = e
+                .bars
+                .iter()
+                .map(|&(i, kind, _, size)| {
+                    let mmap = if kind == BarKind::Io { 0 } else { REGION_MMAP };
+                    VfioRegion::new(u32::from(i), size, REGION_RW | mmap).msix_mappable(kind != BarKind::Io)
+                })
+                .collect();
+            let (_, verdict) = corpus::isolated_host(page);
+            let isolation =
+                IsolationAttestation::Audited { verdict, backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
+            for mode in [LayoutMode::MsixPolicy, LayoutMode::Qemu, LayoutMode::CloudHypervisor] {
+                let input = VmmInput::new(e.config(), regions.clone(), page, isolation.clone())
+                    .guest(GuestSelection::DirectTableWrites)
+                    .mode(mode);
+                let what = format!("{} at {page} in {mode:?}", corpus::describe(e));
+                let layout = plan_layout(&input).unwrap_or_else(|err| panic!("{what}: {err}"));
+                layouts += 1;
+                if mode == LayoutMode::MsixPolicy {
+                    assert_eq!(layout.exposure, audited.decision.exposure, "{what}");
+                }
+                assert!(layout.bars.iter().all(|b| b.size.is_power_of_two()), "{what}");
+                let msix = layout.msix.as_ref().unwrap();
+                let bar = layout.bars.iter().find(|b| b.index == msix.table_bir).unwrap();
+                let (start, end) =
+                    (u64::from(msix.table_offset), u64::from(msix.table_offset) + 16 * u64::from(msix.table_size));
+                assert!(bar.mmap.iter().all(|m| m.offset + m.mmap_length <= start || end <= m.offset), "{what}");
+                assert!(
+                    bar.trap.iter().any(|t| t.handler == TrapHandler::EmulateMsixTable
+                        && t.offset <= start
+                        && end <= t.offset + t.length),
+                    "{what}: {:?}",
+                    bar.trap
+                );
+            }
+        }
+    }
+    assert!(layouts > 5000, "{layouts}");
+}
