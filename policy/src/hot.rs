@@ -183,7 +183,9 @@ pub fn parse_table(text: &str) -> Result<Vec<HotRegisterEntry>, String> {
                 return Err(err("source is empty: every entry names where its offsets come from"));
             }
             let matches = match (e.class, e.vendor, e.devices) {
-                (Some(c), None, None) => parse_class(&c).ok_or_else(|| err(&format!("class {c:?}: expected cc:ss or cc:ss:pp in hex")))?,
+                (Some(c), None, None) => {
+                    parse_class(&c).ok_or_else(|| err(&format!("class {c:?}: expected cc:ss or cc:ss:pp in hex")))?
+                }
                 (None, Some(vendor), Some(devices)) if !devices.is_empty() => DeviceMatch::Ids { vendor, devices },
                 _ => return Err(err("give either class, or vendor with a non-empty devices list")),
             };
@@ -314,13 +316,16 @@ pub fn windows_around_msix(
 fn cut_msix(w: HotWindow, cap: &MsixCapability) -> Vec<HotWindow> {
     let range = |bir: u8, off: u32, len: u64| {
         let s = u64::from(off);
-        (bir == w.bar).then(|| (s / MSIX_GRANULE * MSIX_GRANULE, s.saturating_add(len).div_ceil(MSIX_GRANULE) * MSIX_GRANULE))
+        (bir == w.bar)
+            .then(|| (s / MSIX_GRANULE * MSIX_GRANULE, s.saturating_add(len).div_ceil(MSIX_GRANULE) * MSIX_GRANULE))
     };
-    let mut cuts: Vec<(u64, u64)> =
-        [range(cap.table_bir, cap.table_offset, cap.table_bytes()), range(cap.pba_bir, cap.pba_offset, cap.pba_bytes())]
-            .into_iter()
-            .flatten()
-            .collect();
+    let mut cuts: Vec<(u64, u64)> = [
+        range(cap.table_bir, cap.table_offset, cap.table_bytes()),
+        range(cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     cuts.sort_unstable();
     let end = w.offset.saturating_add(w.length);
     let mut pieces = Vec::new();
@@ -415,7 +420,11 @@ mod tests {
             // Through the public entry point: every window of the entry, in order.
             let all = known_windows(v, d, c, |_| Some(1 << 30));
             for spec in &e.windows {
-                assert!(all.iter().any(|w| w.bar == spec.bar && w.offset == spec.offset && w.what == spec.what), "{}", e.id);
+                assert!(
+                    all.iter().any(|w| w.bar == spec.bar && w.offset == spec.offset && w.what == spec.what),
+                    "{}",
+                    e.id
+                );
             }
             assert!(known_windows(v, d, c, |_| None).is_empty(), "{}", e.id);
         }
@@ -443,7 +452,10 @@ mod tests {
         assert_eq!(ixgbe[0].1 + ixgbe[0].2, 0x1018 + 63 * 0x40 + 4);
         assert_eq!(ixgbe[1].1 + ixgbe[1].2, 0xd018 + 63 * 0x40 + 4);
         assert_eq!(ixgbe[2].1 + ixgbe[2].2, 0x6018 + 127 * 0x40 + 4);
-        assert_eq!(at("intel-ixgbevf", Some(0x8086), Some(0x10ed), None, 0x4000), [(0, 0x1018, 0x1c4), (0, 0x2018, 0x1c4)]);
+        assert_eq!(
+            at("intel-ixgbevf", Some(0x8086), Some(0x10ed), None, 0x4000),
+            [(0, 0x1018, 0x1c4), (0, 0x2018, 0x1c4)]
+        );
         assert_eq!(at("intel-iavf", Some(0x8086), Some(0x1889), None, 0x10000), [(0, 0, 0x40), (0, 0x2000, 0x40)]);
         assert_eq!(at("mellanox-mlx4", Some(0x15b3), Some(0x1003), None, 0x80_0000), [(2, 0, 0x80_0000)]);
         assert_eq!(at("mellanox-mlx5", Some(0x15b3), Some(0x1017), None, 0x200_0000), [(0, 0x1000, 0x1ff_f000)]);
@@ -475,7 +487,8 @@ mod tests {
         assert_eq!(spans(&xhci), [(0, 0x20, 0xfe0), (0, 0x2000, 0x1000), (0, 0x4000, 0xc000)]);
         // A table in another BAR cuts nothing.
         let elsewhere = MsixCapability { table_bir: 3, pba_bir: 3, ..cap };
-        let xhci = windows_around_msix(Some(0x1b36), Some(0x000d), Some(0x0c_03_30), Some(&elsewhere), |_| Some(0x4000));
+        let xhci =
+            windows_around_msix(Some(0x1b36), Some(0x000d), Some(0x0c_03_30), Some(&elsewhere), |_| Some(0x4000));
         assert_eq!(spans(&xhci), [(0, 0x20, 0x3fe0)]);
         // A table over the whole window leaves nothing.
         let ahci = MsixCapability { table_bir: 5, pba_bir: 5, table_offset: 0, pba_offset: 0x800, ..cap };

@@ -402,7 +402,10 @@ pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
             .collect(),
     };
     if let Some(why) = crate::hot::table_error() {
-        device.evidence.push(Evidence::new("msix-policy:hot-registers", format!("{why}: only the built-in NVMe and virtio windows are known")));
+        device.evidence.push(Evidence::new(
+            "msix-policy:hot-registers",
+            format!("{why}: only the built-in NVMe and virtio windows are known"),
+        ));
     }
     device.evidence.push(Evidence::new(
         format!("vmm:{address}/region-info"),
