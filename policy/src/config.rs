@@ -201,14 +201,15 @@ fn decode_virtio(b: &[u8], at: usize) -> Option<VirtioCap> {
     })
 }
 
-/// NVMe (class 01:08, prog-if 02): doorbells start at BAR0 offset 0x1000 (NVMe 1.4, 3.1).
+/// NVMe (class 01:08, prog-if 02): doorbells start at BAR0 offset 0x1000 (NVMe 1.4, 3.1); the
+/// window itself is the `nvme` entry of the hot-register table ([`hot`](crate::hot)).
 pub const NVME_CLASS: u32 = 0x01_08_02;
-const NVME_DOORBELLS: u64 = 0x1000;
-/// The first 4 KiB of doorbells: 512 queue pairs at the minimum stride.
-const NVME_DOORBELL_WINDOW: u64 = 0x1000;
 
 /// The register windows a guest touches on its fast path, known from the config space alone:
-/// the virtio-pci notify structure (virtio 1.x, 4.1.4.4) and the NVMe doorbells (NVMe 1.4, 3.1).
+/// the virtio-pci notify structure (virtio 1.x, 4.1.4.4), then every window of the hot-register
+/// table ([`hot::table`](crate::hot::table): NVMe doorbells, NIC queue tails, ConnectX UAR pages,
+/// AHCI ports, the xHCI doorbells, ...) that matches the function's vendor, device and `class`,
+/// clipped to its BAR, with the MSI-X 4 KiB ranges cut out of the upper-bound windows.
 /// `class` may come from a source other than the image (sysfs `class`); `bar_size` gives a BAR's size.
 pub fn hot_windows(p: &ParsedConfig, class: Option<u32>, bar_size: impl Fn(u8) -> Option<u64>) -> Vec<HotWindow> {
     let mut out: Vec<HotWindow> = p
@@ -222,12 +223,11 @@ pub fn hot_windows(p: &ParsedConfig, class: Option<u32>, bar_size: impl Fn(u8) -
             what: "virtio notify".into(),
         })
         .collect();
-    if class == Some(NVME_CLASS) {
-        if let Some(size) = bar_size(0).filter(|&s| s > NVME_DOORBELLS) {
-            let length = NVME_DOORBELL_WINDOW.min(size - NVME_DOORBELLS);
-            out.push(HotWindow { bar: 0, offset: NVME_DOORBELLS, length, what: "NVMe doorbells".into() });
-        }
-    }
+    let msix = match &p.msix {
+        MsixFacts::Present { capability } => Some(capability),
+        _ => None,
+    };
+    out.extend(crate::hot::windows_around_msix(p.vendor, p.device, class, msix, bar_size));
     out
 }
 

@@ -19,7 +19,8 @@
 //!   `allow_unsafe_interrupts`, and whether the kernel lets userspace mmap the MSI-X BAR.
 //! - [`DeviceFacts`]: one PCI function: ids, header, IOMMU group, [`Bar`]s, the MSI-X capability
 //!   ([`MsixFacts`]: present, absent, or unknown with the rule that says why), the hot register
-//!   windows a trapped page would slow down, and VFIO's mmap areas where a VMM reported them.
+//!   windows a trapped page would slow down (virtio notify from its capabilities, the rest from
+//!   the sourced table in [`hot`]), and VFIO's mmap areas where a VMM reported them.
 //! - [`IsolationVerdict`]: the platform backend's answer to "can this device only raise its own
 //!   interrupts?": `Isolated`, `NotIsolated` or `Unknown` (treated as not isolated), each with its
 //!   rule id and [`Evidence`].
@@ -379,7 +380,10 @@
 //! # Module map
 //!
 //! - [`facts`]: the inputs; [`config`]: config-space parsing (capabilities, MSI-X, BAR registers,
-//!   hot windows).
+//!   hot windows); [`hot`]: the hot-register table (`policy/data/hot-registers.toml`), the
+//!   registers a guest touches on its fast path per device (NVMe doorbells, Intel NIC queue
+//!   tails, ConnectX UAR pages, AHCI ports, xHCI doorbells), each with its source
+//!   (`docs/policy.md#hot-windows`).
 //! - [`decide`](mod@decide): the steps; [`decision`]: what they answer; [`rules`]: the catalogue.
 //! - [`plan`]: mapping plans, layout modes, the relocation policy; [`layout`]: the guest BAR
 //!   layout; [`vmm`]: the VMM entry point; [`overrides`]: the operator's TOML.
@@ -391,6 +395,7 @@ pub mod config;
 pub mod decide;
 pub mod decision;
 pub mod facts;
+pub mod hot;
 pub mod kernel;
 pub mod layout;
 pub mod overrides;

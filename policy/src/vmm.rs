@@ -401,6 +401,12 @@ pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
             .map(|r| RegionMmap { bar: r.index as u8, areas: r.mmap_areas() })
             .collect(),
     };
+    if let Some(why) = crate::hot::table_error() {
+        device.evidence.push(Evidence::new(
+            "msix-policy:hot-registers",
+            format!("{why}: only the built-in NVMe and virtio windows are known"),
+        ));
+    }
     device.evidence.push(Evidence::new(
         format!("vmm:{address}/region-info"),
         input

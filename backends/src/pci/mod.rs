@@ -145,6 +145,10 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
 
     let hot_windows =
         config::hot_windows(&cfg, class, |i| bars.as_ref()?.iter().find(|b| b.index == i).map(|b| b.size));
+    if let Some(why) = msix_policy_engine::hot::table_error() {
+        let observed = format!("{why}: only the built-in NVMe and virtio windows are known");
+        notes.evidence.push(Evidence::new("msix-policy:hot-registers", observed));
+    }
 
     PciFunction {
         facts: DeviceFacts {
