@@ -112,6 +112,37 @@ fn arm64_its_isolates_and_gicv2m_does_not() {
     }
 }
 
+/// SynQuacer: the ITS would isolate, but the pre-ITS quirk clears isolation on both bridges.
+#[test]
+fn arm64_synquacer_pre_its_is_not_isolated_and_refused() {
+    let r = audit(common::fixture("synthetic/arm64-synquacer"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.devices.len(), 2);
+    for d in &r.devices {
+        assert_eq!(d.decision.isolation.rule(), rules::ARM64_ITS_ISOLATION_QUIRK, "{}", d.address);
+        assert_eq!(d.decision.isolation.status(), "not-isolated");
+        assert_eq!(d.decision.exposure, Exposure::Refuse, "{}", d.address);
+        assert!(d.decision.fired(rules::ASSIGN_REFUSED_TYPE1), "{}", d.address);
+    }
+}
+
+/// Two host bridges, no linux,pci-domain: each function follows its own bridge (by bus range),
+/// so the ITS bridge's functions are isolated and the GICv2m bridge's are refused.
+#[test]
+fn arm64_two_bridges_give_each_bridge_its_own_verdict() {
+    let r = audit(common::fixture("synthetic/arm64-two-bridges"), &AuditOptions::default()).unwrap();
+    for (addr, rule) in [
+        ("0000:01:00.0", rules::ARM64_ITS),
+        ("0000:02:00.0", rules::ARM64_ITS),
+        ("0001:81:00.0", rules::ARM64_GICV2M),
+        ("0001:82:00.0", rules::ARM64_GICV2M),
+    ] {
+        let d = r.device(addr).unwrap();
+        assert_eq!(d.decision.isolation.rule(), rule, "{addr}");
+        let refused = d.decision.exposure == Exposure::Refuse;
+        assert_eq!(refused, rule == rules::ARM64_GICV2M, "{addr}: {:?}", d.decision.exposure);
+    }
+}
+
 #[test]
 fn unprivileged_config_is_unknown_and_traps_everything() {
     let r = audit(common::fixture("synthetic/x86-vtd-unprivileged"), &AuditOptions::default()).unwrap();
