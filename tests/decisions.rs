@@ -143,6 +143,28 @@ fn arm64_two_bridges_give_each_bridge_its_own_verdict() {
     }
 }
 
+/// ppc64 variants: a PHB5, a 4 KiB XICS pSeries, a pSeries that is a KVM host (L1). Each keeps
+/// its platform's verdict; the evidence names the variant, and the page size moves collateral.
+#[test]
+fn ppc64_variants_keep_their_verdict_and_name_the_variant() {
+    for (fixture, rule, seen) in [
+        ("synthetic/ppc64-powernv10", rules::POWERNV_IODA, "PHB5 (POWER10)"),
+        ("synthetic/ppc64-pseries-xics-4k", rules::PSERIES_PAPR, "XICS"),
+        ("synthetic/ppc64-pseries-nested-kvm", rules::PSERIES_PAPR, "nested=Y"),
+    ] {
+        let r = audit(common::fixture(fixture), &AuditOptions::default()).unwrap();
+        assert!(!r.devices.is_empty(), "{fixture}");
+        for d in &r.devices {
+            let iso = &d.decision.isolation;
+            assert_eq!(iso.rule(), rule, "{fixture} {}", d.address);
+            assert!(iso.evidence().iter().any(|e| e.observed.contains(seen)), "{fixture} {}: {iso:?}", d.address);
+            assert_eq!(d.decision.exposure, Exposure::Passthrough, "{fixture} {}", d.address);
+        }
+    }
+    let r = audit(common::fixture("synthetic/ppc64-pseries-xics-4k"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.page_size, 4096);
+}
+
 #[test]
 fn unprivileged_config_is_unknown_and_traps_everything() {
     let r = audit(common::fixture("synthetic/x86-vtd-unprivileged"), &AuditOptions::default()).unwrap();

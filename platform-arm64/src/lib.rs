@@ -388,8 +388,44 @@ enum DtRoute {
     Routed(MsiController, MsiRoute, Evidence),
     /// Its bridge's `msi-map` leaves its RID out.
     Unmapped(Vec<Evidence>),
-    /// No bridge, no map, or a phandle to nothing known.
+    /// The route leads to a phandle that is no MSI controller msix-policy knows.
+    Unrecognised(Vec<Evidence>),
+    /// No bridge ties the function, or no node on its way has `msi-map`/`msi-parent`.
     Unknown,
+}
+
+/// The controller kind of a phandle, with the node's path and `compatible`.
+fn controller_of(root: &Root, tree: &dt::DeviceTree, phandle: u32) -> Option<(MsiController, String, Vec<String>)> {
+    let target = tree.by_phandle(phandle)?;
+    let (node, compat) = (&target.path, &target.compatible);
+    let kind = compat
+        .iter()
+        .find_map(|c| MsiController::from_compatible(c))
+        .or_else(|| root.exists(&dt::path(&format!("{node}/mbi-ranges"))).then_some(MsiController::Mbi))?;
+    Some((kind, node.clone(), compat.clone()))
+}
+
+/// Every `msi-map`/`msi-parent` of a host bridge that names a phandle of no known MSI
+/// controller: while one exists, the host's list of controllers may be missing a kind.
+fn unresolved_targets(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge]) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for b in bridges {
+        let map = dt::cells(root, &format!("{}/msi-map", b.node));
+        let handles: Vec<u32> = match &map {
+            Some(m) => m.chunks_exact(4).map(|e| e[1]).collect(),
+            None => first_cell(root, &format!("{}/msi-parent", b.node)).into_iter().collect(),
+        };
+        let prop = if map.is_some() { "msi-map" } else { "msi-parent" };
+        for h in handles {
+            if controller_of(root, tree, h).is_none() {
+                out.push(Evidence::new(
+                    dt::path(&format!("{}/{prop}", b.node)),
+                    format!("phandle {h:#x} is no known MSI controller"),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The controller behind the function's own host bridge's `msi-map`/`msi-parent` (or, with an
@@ -510,7 +546,7 @@ fn device_verdict(
     bridges: &[HostBridge],
 ) -> IsolationVerdict {
     let route = dt_route(ctx.root, &ctl.tree, bridges, f);
-    let v = controller_verdict(ctx, f, ctl, &route);
+    let v = controller_verdict(ctx, f, ctl, bridges, &route);
     let v = match (&ctl.its_quirk, v) {
         // The ITS would isolate, but its driver cleared isolation: Linux itself reports the
         // device's MSIs as not isolated (msi_device_has_isolated_msi).
@@ -546,7 +582,13 @@ fn device_verdict(
     }
 }
 
-fn controller_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers, route: &DtRoute) -> IsolationVerdict {
+fn controller_verdict(
+    ctx: &HostContext<'_>,
+    f: &PciFunction,
+    ctl: &Controllers,
+    bridges: &[HostBridge],
+    route: &DtRoute,
+) -> IsolationVerdict {
     let chips = msi_chips(ctx.kernel, f);
     let kinds: Vec<MsiController> = chips.iter().filter_map(|(_, c)| MsiController::from_chip(c)).collect();
     if let (Some(&first), Some(ev)) = (kinds.first(), chip_evidence(&chips)) {
@@ -563,9 +605,22 @@ fn controller_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers,
                 ev.clone(),
             )
         }
+        DtRoute::Unrecognised(ev) => {
+            return IsolationVerdict::unknown(
+                rules::ARM64_MSI_UNKNOWN,
+                "the host bridge routes this function's MSIs to a node that is no known MSI controller",
+                ev.clone(),
+            )
+        }
         DtRoute::Unknown => {}
     }
+    let unresolved = unresolved_targets(ctx.root, &ctl.tree, bridges);
     match ctl.kinds().as_slice() {
+        [_] if !unresolved.is_empty() => IsolationVerdict::unknown(
+            rules::ARM64_MSI_UNKNOWN,
+            "a host bridge routes MSIs to a node that is no known MSI controller, so the host's controllers are not all known",
+            unresolved,
+        ),
         [only] => {
             let mut ev: Vec<Evidence> = ctl.found.iter().map(|f| f.1.clone()).collect();
             ev.push(Evidence::new("msi controllers", "the only MSI controller kind on this host"));
@@ -873,6 +928,28 @@ mod tests {
             .dt("pcie@40000000/msi-parent", &cells(&[0x8006]))
             .plain_function("0000:00:01.0");
         assert_eq!(t.verdicts()[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED);
+    }
+
+    /// A route to a node whose compatible is unknown (garbled, or a controller msix-policy does
+    /// not know) is unknown, never "the only controller kind on the host" (here the ITS).
+    #[test]
+    fn a_route_to_an_unknown_controller_is_unknown_even_beside_an_its() {
+        let t = controllers();
+        t.dt("v2m@8020000/compatible", b"arm,gic-v2m-frXme\0");
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], Some((0, 0x7f)));
+        bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], Some((0x80, 0xff)));
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x8000]))
+            .dt("pcie@40000000/msi-parent", &cells(&[0x8002]))
+            .plain_function("0000:81:00.0")
+            .plain_function("0000:90:00.0");
+        // 0000:90:00.0 is held by the second bridge too; a third bridge makes bus 0x90 ambiguous.
+        bridge(&t, "pcie@50000000", &[0, 0x5000_0000, 0, 0x1000_0000], Some((0x90, 0x90)));
+        t.dt("pcie@50000000/msi-map", &cells(&[0, 0x8006, 0x10000, 0x10000]));
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert!(v[0].evidence().iter().any(|e| e.observed.contains("no known MSI controller")), "{v:?}");
+        assert_eq!(v[1].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert!(!v[1].is_isolated());
     }
 
     /// Malformed properties: no panic, and nothing malformed makes a function isolated.
