@@ -446,13 +446,10 @@ fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciF
     for host in hosts {
         match msi_route(root, &host, rid) {
             Route::Found(mut r) => {
-                let Some(target) = tree.by_phandle(r.phandle) else { return DtRoute::Unknown };
-                let (node, compat) = (&target.path, &target.compatible);
-                let kind = compat
-                    .iter()
-                    .find_map(|c| MsiController::from_compatible(c))
-                    .or_else(|| root.exists(&dt::path(&format!("{node}/mbi-ranges"))).then_some(MsiController::Mbi));
-                let Some(kind) = kind else { return DtRoute::Unknown };
+                let Some((kind, node, compat)) = controller_of(root, tree, r.phandle) else {
+                    r.evidence.observed = format!("{}: no known MSI controller has this phandle", r.evidence.observed);
+                    return DtRoute::Unrecognised(vec![tie, r.evidence]);
+                };
                 r.evidence.observed = format!("{} -> {node} ({})", r.evidence.observed, compat.join(", "));
                 return DtRoute::Routed(kind, r, tie);
             }
