@@ -244,19 +244,41 @@ def ppc64_common(f):
     f.write("sys/module/vfio_iommu_spapr_tce/parameters/.keep", "")
 
 
-def pseries():
-    f = Fixture("ppc64-pseries", "ppc64le", 65536, "6.1.0-26-powerpc64le",
-                "pSeries POWER9 guest with 64 KiB pages: PAPR MSIs via RTAS",
-                "synthetic: qemu-system-ppc64 -M pseries -cpu POWER9")
+def pseries(name="ppc64-pseries", page=65536, kernel="6.1.0-26-powerpc64le", cpu="POWER9 (architected)",
+            chip="XIVE-IRQ", description="pSeries POWER9 guest with 64 KiB pages: PAPR MSIs via RTAS",
+            machine="synthetic: qemu-system-ppc64 -M pseries -cpu POWER9", kvm_nested=None):
+    f = Fixture(name, "ppc64le", page, kernel, description, machine)
     ppc64_common(f)
-    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: POWER9 (architected), altivec supported\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: IBM pSeries (emulated by qemu)\nmachine\t\t: CHRP IBM pSeries (emulated by qemu)\nMMU\t\t: Radix\n")
+    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: %s, altivec supported\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: IBM pSeries (emulated by qemu)\nmachine\t\t: CHRP IBM pSeries (emulated by qemu)\nMMU\t\t: Radix\n" % cpu)
     f.write("sys/firmware/devicetree/base/compatible", b"qemu,pseries\0")
     f.write("sys/firmware/devicetree/base/device_type", b"chrp\0")
     f.write("sys/firmware/devicetree/base/rtas/ibm,change-msi", struct.pack(">I", 0x2c))
     f.write("sys/firmware/devicetree/base/rtas/ibm,query-interrupt-source-number", struct.pack(">I", 0x2d))
-    f.device("0000:00:01.0", virtio_net(0x200080000000, 0x10000), group=0, chip="XIVE-IRQ")
-    f.device("0000:00:02.0", e1000e(0x200080200000, 0x10040), group=1, chip="XIVE-IRQ")
-    f.device("0000:00:04.0", nvme(0x200080400000), group=2, chip="XIVE-IRQ")
+    if kvm_nested is not None:
+        f.write("sys/module/kvm_hv/parameters/nested", kvm_nested + "\n")
+        f.write("sys/module/kvm/parameters/halt_poll_ns", "10000\n")
+    f.device("0000:00:01.0", virtio_net(0x200080000000, 0x10000), group=0, chip=chip)
+    f.device("0000:00:02.0", e1000e(0x200080200000, 0x10040), group=1, chip=chip)
+    f.device("0000:00:04.0", nvme(0x200080400000), group=2, chip=chip)
+    f.interrupts()
+
+
+def powernv10():
+    """PowerNV POWER10: a PHB5 (ibm,power10-pciex, ibm,ioda3-phb) driven by the IODA2 code."""
+    f = Fixture("ppc64-powernv10", "ppc64le", 65536, "6.1.0-26-powerpc64le",
+                "PowerNV POWER10 host with 64 KiB pages: a PHB5 (IODA3)",
+                "synthetic: qemu-system-ppc64 -M powernv10 (skiboot PHB5 compatible)")
+    ppc64_common(f)
+    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: POWER10, altivec supported\n\ntimebase\t: 512000000\nplatform\t: PowerNV\nmodel\t\t: IBM PowerNV (emulated by qemu)\nmachine\t\t: PowerNV IBM PowerNV (emulated by qemu)\nfirmware\t: OPAL\nMMU\t\t: Radix\n")
+    dt = "sys/firmware/devicetree/base/"
+    f.write(dt + "compatible", b"qemu,powernv10\0ibm,powernv\0")
+    f.write(dt + "ibm,opal/compatible", b"ibm,opal-v3\0")
+    f.write(dt + "pciex@600c3c0000000/compatible", b"ibm,power10-pciex\0ibm,ioda3-phb\0")
+    f.write(dt + "pciex@600c3c0000000/ibm,opal-phbid", struct.pack(">II", 0, 0))
+    f.device("0000:01:00.0", nvme(0x600C000000000), group=0, chip="XIVE-IRQ",
+             of_node="pciex@600c3c0000000/pci@0/mass-storage@0")
+    f.device("0000:02:00.0", e1000e(0x600C000100000, 0x0), group=1, chip="XIVE-IRQ",
+             of_node="pciex@600c3c0000000/pci@0/pci@0/ethernet@0")
     f.interrupts()
 
 
@@ -311,6 +333,91 @@ def arm64(name, page, msi):
     f.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n")
 
 
+def arm64_common(f, dt, compat):
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-6.1.0-26-arm64 root=/dev/nvme0n1p2 ro\n")
+    f.write("proc/cpuinfo", "processor\t: 0\nBogoMIPS\t: 200.00\nCPU implementer\t: 0x41\n")
+    f.write(dt + "compatible", compat)
+    f.write(dt + "#address-cells", struct.pack(">I", 2))
+    f.write(dt + "#size-cells", struct.pack(">I", 2))
+    f.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n")
+
+
+def unbound(d):
+    """The device bound to vfio-pci and not opened: no MSI vectors allocated yet."""
+    d = dict(d)
+    d["driver"] = "vfio-pci"
+    d["vectors"] = 0
+    return d
+
+
+def arm64_synquacer():
+    """Socionext SynQuacer (Developerbox): GIC-500 with the pre-ITS, two DesignWare ECAM root
+    complexes, each with its own linux,pci-domain, whose msi-map send every function to the ITS."""
+    f = Fixture("arm64-synquacer", "aarch64", 4096, "6.1.0-26-arm64",
+                "Socionext SynQuacer (Developerbox): GICv3 ITS behind the pre-ITS, which clears MSI isolation",
+                "synthetic: device tree after arch/arm64/boot/dts/socionext/synquacer.dtsi (two PCIe RCs, pre-ITS window)")
+    dt = "sys/firmware/devicetree/base/"
+    arm64_common(f, dt, b"socionext,developer-box\0socionext,synquacer\0")
+    its = "interrupt-controller@30000000/msi-controller@30020000/"
+    f.write(dt + "interrupt-controller@30000000/compatible", b"arm,gic-v3\0")
+    f.write(dt + its + "compatible", b"arm,gic-v3-its\0")
+    f.write(dt + its + "reg", struct.pack(">IIII", 0, 0x30020000, 0, 0x20000))
+    f.write(dt + its + "msi-controller", b"")
+    f.write(dt + its + "#msi-cells", struct.pack(">I", 1))
+    f.write(dt + its + "phandle", struct.pack(">I", 0x10))
+    f.write(dt + its + "socionext,synquacer-pre-its", struct.pack(">II", 0x58000000, 0x200000))
+    for i, (base, devid) in enumerate([(0x60000000, 0x0), (0x70000000, 0x10000)]):
+        node = dt + "pcie@%x/" % base
+        f.write(node + "compatible", b"socionext,synquacer-pcie-ecam\0snps,dw-pcie-ecam\0")
+        f.write(node + "device_type", b"pci\0")
+        f.write(node + "reg", struct.pack(">IIII", 0, base, 0, 0x7f00000))
+        f.write(node + "bus-range", struct.pack(">II", 0x0, 0x7e))
+        f.write(node + "linux,pci-domain", struct.pack(">I", i))
+        f.write(node + "msi-map", struct.pack(">IIII", 0x0, 0x10, devid, 0x7f00))
+    f.device("0000:01:00.0", e1000e(0x68000000, 0x1000), group=0, chip="ITS-MSI")
+    f.device("0001:01:00.0", nvme(0x78000000), group=1, chip="ITS-MSI")
+    f.interrupts()
+    f.write("dmesg.txt", "".join("[    0.000000] %s\n" % l for l in [
+        "GICv3: 256 SPIs implemented",
+        "ITS [mem 0x30020000-0x3003ffff]",
+        "GIC: enabling workaround for ITS: Socionext Synquacer pre-ITS",
+        "ITS@0x0000000030020000: allocated 65536 Devices @8e0200000 (flat, esz 8, psz 64K, shr 1)",
+    ]))
+
+
+def arm64_two_bridges():
+    """Two generic ECAM host bridges without linux,pci-domain: their bus ranges tell them
+    apart. The first maps its functions to a GICv3 ITS, the second to a GICv2m frame. Every
+    function is bound to vfio-pci and not opened (no vectors), so the device tree decides."""
+    f = Fixture("arm64-two-bridges", "aarch64", 4096, "6.1.0-26-arm64",
+                "arm64 with two PCI host bridges: one msi-map to a GICv3 ITS, one msi-parent to a GICv2m frame",
+                "synthetic: two pci-host-ecam-generic bridges, bus-range 0x00-0x7f and 0x80-0xff")
+    dt = "sys/firmware/devicetree/base/"
+    arm64_common(f, dt, b"linux,dummy-virt\0")
+    f.write(dt + "intc@8000000/compatible", b"arm,gic-v3\0")
+    f.write(dt + "intc@8000000/its@8080000/compatible", b"arm,gic-v3-its\0")
+    f.write(dt + "intc@8000000/its@8080000/phandle", struct.pack(">I", 0x8006))
+    f.write(dt + "intc@8000000/its@8080000/msi-controller", b"")
+    f.write(dt + "v2m@8020000/compatible", b"arm,gic-v2m-frame\0")
+    f.write(dt + "v2m@8020000/phandle", struct.pack(">I", 0x8002))
+    f.write(dt + "v2m@8020000/msi-controller", b"")
+    for base, (lo, hi) in [(0x4010000000, (0x00, 0x7f)), (0x8010000000, (0x80, 0xff))]:
+        node = dt + "pcie@%x/" % base
+        f.write(node + "compatible", b"pci-host-ecam-generic\0")
+        f.write(node + "device_type", b"pci\0")
+        f.write(node + "reg", struct.pack(">IIII", base >> 32, base & 0xffffffff, 0, 0x10000000))
+        f.write(node + "bus-range", struct.pack(">II", lo, hi))
+    f.write(dt + "pcie@4010000000/msi-map", struct.pack(">IIII", 0x0, 0x8006, 0x0, 0x8000))
+    f.write(dt + "pcie@8010000000/msi-parent", struct.pack(">I", 0x8002))
+    f.write(dt + "smmuv3@9050000/compatible", b"arm,smmu-v3\0")
+    f.device("0000:01:00.0", unbound(e1000e(0x4020000000, 0x1000)), group=0)
+    f.device("0000:02:00.0", unbound(nvme(0x4020100000)), group=1)
+    f.device("0001:81:00.0", unbound(e1000e(0x8020000000, 0x2000)), group=2)
+    f.device("0001:82:00.0", unbound(nvme(0x8020100000)), group=3)
+    f.interrupts()
+    f.write("dmesg.txt", "[    0.000000] GICv3: 256 SPIs implemented\n")
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
@@ -332,10 +439,19 @@ def main():
     x86_q35("x86-vtd-dma-off", "q35 with VT-d, DMA remapping off (intel_iommu=off), interrupt remapping on",
             "intel_iommu=off", None, True, ["DMAR: IOMMU disabled"] + ir_on[1:], allow_unsafe="N")
     pseries()
+    pseries("ppc64-pseries-xics-4k", page=4096, kernel="6.1.0-4k-powerpc64le", cpu="POWER8 (architected)", chip="XICS",
+            description="pSeries POWER8-compatible guest with a 4 KiB page kernel and the XICS interrupt controller",
+            machine="synthetic: qemu-system-ppc64 -M pseries,ic-mode=xics -cpu POWER8 (kernel built with CONFIG_PPC_4K_PAGES)")
+    pseries("ppc64-pseries-nested-kvm", description="pSeries POWER9 guest that is itself a KVM host (kvm_hv nested=Y, L1)",
+            machine="synthetic: qemu-system-ppc64 -M pseries,cap-nested-hv=on -cpu POWER9; modprobe kvm_hv nested=1 in the guest",
+            kvm_nested="Y")
     powernv()
+    powernv10()
     arm64("arm64-its", 4096, "its")
     arm64("arm64-its-64k", 65536, "its")
     arm64("arm64-gicv2m", 4096, "v2m")
+    arm64_synquacer()
+    arm64_two_bridges()
     print("wrote", ", ".join(sorted(os.listdir(OUT))))
 
 

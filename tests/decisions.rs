@@ -112,6 +112,59 @@ fn arm64_its_isolates_and_gicv2m_does_not() {
     }
 }
 
+/// SynQuacer: the ITS would isolate, but the pre-ITS quirk clears isolation on both bridges.
+#[test]
+fn arm64_synquacer_pre_its_is_not_isolated_and_refused() {
+    let r = audit(common::fixture("synthetic/arm64-synquacer"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.devices.len(), 2);
+    for d in &r.devices {
+        assert_eq!(d.decision.isolation.rule(), rules::ARM64_ITS_ISOLATION_QUIRK, "{}", d.address);
+        assert_eq!(d.decision.isolation.status(), "not-isolated");
+        assert_eq!(d.decision.exposure, Exposure::Refuse, "{}", d.address);
+        assert!(d.decision.fired(rules::ASSIGN_REFUSED_TYPE1), "{}", d.address);
+    }
+}
+
+/// Two host bridges, no linux,pci-domain: each function follows its own bridge (by bus range),
+/// so the ITS bridge's functions are isolated and the GICv2m bridge's are refused.
+#[test]
+fn arm64_two_bridges_give_each_bridge_its_own_verdict() {
+    let r = audit(common::fixture("synthetic/arm64-two-bridges"), &AuditOptions::default()).unwrap();
+    for (addr, rule) in [
+        ("0000:01:00.0", rules::ARM64_ITS),
+        ("0000:02:00.0", rules::ARM64_ITS),
+        ("0001:81:00.0", rules::ARM64_GICV2M),
+        ("0001:82:00.0", rules::ARM64_GICV2M),
+    ] {
+        let d = r.device(addr).unwrap();
+        assert_eq!(d.decision.isolation.rule(), rule, "{addr}");
+        let refused = d.decision.exposure == Exposure::Refuse;
+        assert_eq!(refused, rule == rules::ARM64_GICV2M, "{addr}: {:?}", d.decision.exposure);
+    }
+}
+
+/// ppc64 variants: a PHB5, a 4 KiB XICS pSeries, a pSeries that is a KVM host (L1). Each keeps
+/// its platform's verdict; the evidence names the variant, and the page size moves collateral.
+#[test]
+fn ppc64_variants_keep_their_verdict_and_name_the_variant() {
+    for (fixture, rule, seen) in [
+        ("synthetic/ppc64-powernv10", rules::POWERNV_IODA, "PHB5 (POWER10)"),
+        ("synthetic/ppc64-pseries-xics-4k", rules::PSERIES_PAPR, "XICS"),
+        ("synthetic/ppc64-pseries-nested-kvm", rules::PSERIES_PAPR, "nested=Y"),
+    ] {
+        let r = audit(common::fixture(fixture), &AuditOptions::default()).unwrap();
+        assert!(!r.devices.is_empty(), "{fixture}");
+        for d in &r.devices {
+            let iso = &d.decision.isolation;
+            assert_eq!(iso.rule(), rule, "{fixture} {}", d.address);
+            assert!(iso.evidence().iter().any(|e| e.observed.contains(seen)), "{fixture} {}: {iso:?}", d.address);
+            assert_eq!(d.decision.exposure, Exposure::Passthrough, "{fixture} {}", d.address);
+        }
+    }
+    let r = audit(common::fixture("synthetic/ppc64-pseries-xics-4k"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.page_size, 4096);
+}
+
 #[test]
 fn unprivileged_config_is_unknown_and_traps_everything() {
     let r = audit(common::fixture("synthetic/x86-vtd-unprivileged"), &AuditOptions::default()).unwrap();

@@ -28,12 +28,14 @@ pub fn cells(root: &Root, prop: &str) -> Option<Vec<u32>> {
     Some(b.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
-/// One node of the tree: its path, `compatible` strings and phandle.
+/// One node of the tree: its path, `compatible` strings, phandle and `device_type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub path: String,
     pub compatible: Vec<String>,
     pub phandle: Option<u32>,
+    /// `device_type` (`pci` on every PCI host bridge, by the DT PCI bus binding).
+    pub device_type: Option<String>,
 }
 
 /// The tree's nodes, read once (bounded in count and depth); lookups are then in memory.
@@ -53,12 +55,15 @@ impl DeviceTree {
             }
             let Ok(entries) = root.list_kinds(&path(&node)) else { continue };
             let join = |name: &str| if node.is_empty() { name.to_string() } else { format!("{node}/{name}") };
-            let mut n = Node { path: node.clone(), compatible: Vec::new(), phandle: None };
+            let mut n = Node { path: node.clone(), compatible: Vec::new(), phandle: None, device_type: None };
             for (name, kind) in entries {
                 match (kind, name.as_str()) {
                     (EntryKind::Dir, _) if depth < MAX_DEPTH => queue.push_back((join(&name), depth + 1)),
                     (EntryKind::File, "compatible") => {
                         n.compatible = strings(root, &join("compatible")).unwrap_or_default()
+                    }
+                    (EntryKind::File, "device_type") => {
+                        n.device_type = strings(root, &join("device_type")).and_then(|s| s.into_iter().next())
                     }
                     (EntryKind::File, "phandle" | "linux,phandle") if n.phandle.is_none() => {
                         n.phandle = cells(root, &join(&name)).and_then(|c| c.first().copied());

@@ -142,88 +142,370 @@ impl PlatformBackend for Arm64Backend {
         evidence.push(
             ctl.smmu.clone().unwrap_or_else(|| Evidence::new("sys/firmware", "no SMMU in the device tree or IORT")),
         );
-        let verdicts = functions.iter().map(|f| device_verdict(ctx, f, &ctl)).collect();
+        let bridges = host_bridges(ctx.root, &ctl.tree);
+        let verdicts = functions.iter().map(|f| device_verdict(ctx, f, &ctl, &bridges)).collect();
         PlatformAssessment { platform: Platform::Arm64, evidence, verdicts }
     }
 }
 
-/// Host bridge compatibles whose children are PCI functions.
+/// Host bridge compatibles recognised even without `device_type = "pci"`.
 const HOST_BRIDGES: &[&str] = &["pci-host-ecam-generic", "pci-host-cam-generic"];
 
-/// The host bridge node of a function, never another bridge's: its `of_node` ancestry when it
-/// has one, else the bridge whose `linux,pci-domain` is the function's PCI domain, else the
-/// bridge whose unit address names the platform device the function sits under in sysfs
-/// (`.../4010000000.pcie/pci0000:00/...`), else the only bridge. `None` when several bridges
-/// exist and nothing ties the function to one. Linux: drivers/pci/of.c
-/// (of_get_pci_domain_nr), drivers/pci/controller/pci-host-common.c.
-fn host_bridge_of(root: &Root, tree: &dt::DeviceTree, f: &PciFunction) -> Option<(String, Evidence)> {
-    let bridges: Vec<String> = tree.find_compatible(HOST_BRIDGES).into_iter().map(|h| h.0).collect();
-    if let Some(node) = &f.of_node {
-        let host = dt::ancestry(node).find(|a| bridges.iter().any(|b| b == a))?;
-        return Some((host.to_string(), Evidence::new(format!("{}/of_node", sysfs_dir(f)), node.clone())));
+/// A PCI host bridge of the device tree: a node with `device_type = "pci"` (the DT PCI bus
+/// binding requires it of every host bridge, whatever its driver) or a generic ECAM/CAM
+/// compatible, that is not itself below another PCI node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostBridge {
+    pub node: String,
+    /// `linux,pci-domain`.
+    pub domain: Option<u32>,
+    /// The buses it can hold: `bus-range` (0-0xff when absent, as drivers/pci/of.c
+    /// of_pci_parse_bus_range's callers default), clipped to the buses its ECAM (1 MiB a bus) or
+    /// CAM (64 KiB a bus) `reg` window spans, as drivers/pci/ecam.c pci_ecam_create does. Empty
+    /// when `lo > hi`.
+    pub buses: (u32, u32),
+    /// The first `reg` address: Linux names the bridge's platform device `<addr>.<node name>`
+    /// (drivers/of/platform.c of_device_make_bus_id), which is where its functions sit in sysfs.
+    pub base: Option<u64>,
+}
+
+impl HostBridge {
+    fn holds(&self, bus: u32) -> bool {
+        self.buses.0 <= bus && bus <= self.buses.1
     }
-    let by_domain: Vec<&String> = bridges
-        .iter()
-        .filter(|b| {
-            dt::cells(root, &format!("{b}/linux,pci-domain")).and_then(|c| c.first().copied()) == Some(f.domain)
+}
+
+fn first_cell(root: &Root, prop: &str) -> Option<u32> {
+    dt::cells(root, prop).and_then(|c| c.first().copied())
+}
+
+/// Every PCI host bridge of the tree.
+pub(crate) fn host_bridges(root: &Root, tree: &dt::DeviceTree) -> Vec<HostBridge> {
+    let is_pci = |n: &dt::Node| {
+        n.device_type.as_deref() == Some("pci") || n.compatible.iter().any(|c| HOST_BRIDGES.contains(&c.as_str()))
+    };
+    let pci: Vec<&dt::Node> = tree.nodes.iter().filter(|n| !n.path.is_empty() && is_pci(n)).collect();
+    pci.iter()
+        .filter(|n| !dt::ancestry(&n.path).skip(1).any(|a| pci.iter().any(|p| p.path == a)))
+        .map(|n| {
+            let parent = n.path.rsplit_once('/').map_or("", |(p, _)| p);
+            let in_parent = |p: &str| if parent.is_empty() { p.to_string() } else { format!("{parent}/{p}") };
+            // The parent's cell counts (DT spec defaults: 2 address cells, 1 size cell).
+            let ac = first_cell(root, &in_parent("#address-cells")).unwrap_or(2) as usize;
+            let sc = first_cell(root, &in_parent("#size-cells")).unwrap_or(1) as usize;
+            let reg = dt::cells(root, &format!("{}/reg", n.path)).unwrap_or_default();
+            let join = |c: &[u32]| c.iter().fold(0u64, |a, &x| (a << 32) | u64::from(x));
+            let base = ((1..=2).contains(&ac) && reg.len() >= ac).then(|| join(&reg[..ac]));
+            let size = ((1..=2).contains(&sc) && reg.len() >= ac + sc).then(|| join(&reg[ac..ac + sc]));
+            let (lo, mut hi) = match dt::cells(root, &format!("{}/bus-range", n.path)).as_deref() {
+                Some([a, b, ..]) if a <= b => (*a, (*b).min(0xff)),
+                _ => (0, 0xff),
+            };
+            let shift = if n.compatible.iter().any(|c| c == "pci-host-cam-generic") {
+                Some(16)
+            } else if n.compatible.iter().any(|c| c.contains("ecam")) {
+                Some(20)
+            } else {
+                None
+            };
+            if let (Some(shift), Some(size)) = (shift, size) {
+                let buses = size >> shift;
+                hi = if buses == 0 {
+                    lo.wrapping_sub(1)
+                } else {
+                    hi.min(lo.saturating_add((buses - 1).min(0xff) as u32))
+                };
+            }
+            let (lo, hi) = if hi < lo || (hi == u32::MAX && lo == 0) { (1, 0) } else { (lo, hi) };
+            HostBridge {
+                node: n.path.clone(),
+                domain: first_cell(root, &format!("{}/linux,pci-domain", n.path)),
+                buses: (lo, hi),
+                base,
+            }
         })
-        .collect();
-    if let [only] = by_domain.as_slice() {
+        .collect()
+}
+
+/// The hex unit address of a node name (`pcie@4010000000` -> 0x4010000000).
+fn unit_address(node: &str) -> Option<u64> {
+    let name = node.rsplit('/').next()?;
+    let unit = name.split_once('@')?.1.split(',').next()?;
+    u64::from_str_radix(unit, 16).ok()
+}
+
+/// The platform device a function sits under in sysfs, as an address:
+/// `.../devices/platform/4010000000.pcie/pci0001:00/0001:00:01.0` -> 0x4010000000.
+fn platform_device_address(link: &str) -> Option<u64> {
+    let parts: Vec<&str> = link.split('/').collect();
+    parts.windows(2).find_map(|w| {
+        let bus_dir = w[1].strip_prefix("pci").is_some_and(|r| r.contains(':'));
+        if !bus_dir {
+            return None;
+        }
+        let (addr, _) = w[0].split_once('.')?;
+        u64::from_str_radix(addr, 16).ok()
+    })
+}
+
+/// The host bridge of a function, never another bridge's: its `of_node` ancestry when it has
+/// one; else, when the tree numbers its bridges with `linux,pci-domain`, the bridge of the
+/// function's domain (drivers/pci/pci.c of_get_pci_domain_nr: Linux then takes domains from the
+/// tree); else, among the bridges whose bus range (`bus-range`, clipped to the ECAM window of
+/// `reg`) holds the function's bus, the one whose `reg` address or unit address names the
+/// platform device the function sits under in sysfs, or the only one. `None` when nothing ties
+/// the function to exactly one bridge.
+pub(crate) fn host_bridge_of<'a>(
+    root: &Root,
+    bridges: &'a [HostBridge],
+    f: &PciFunction,
+) -> Option<(&'a HostBridge, Evidence)> {
+    if let Some(node) = &f.of_node {
+        let host = dt::ancestry(node).find_map(|a| bridges.iter().find(|b| b.node == a))?;
+        return Some((host, Evidence::new(format!("{}/of_node", sysfs_dir(f)), node.clone())));
+    }
+    if bridges.iter().any(|b| b.domain.is_some()) {
+        let by_domain: Vec<&HostBridge> = bridges.iter().filter(|b| b.domain == Some(f.domain)).collect();
+        let [only] = by_domain.as_slice() else { return None };
         let ev = Evidence::new(
-            dt::path(&format!("{only}/linux,pci-domain")),
+            dt::path(&format!("{}/linux,pci-domain", only.node)),
             format!("{} (the function's PCI domain)", f.domain),
         );
-        return Some(((*only).clone(), ev));
+        return Some((only, ev));
     }
+    let bus = requester_id(f).map(|rid| rid >> 8);
+    let holding: Vec<&HostBridge> = bridges.iter().filter(|b| bus.is_some_and(|bus| b.holds(bus))).collect();
     let link = root.read_link(&sysfs_dir(f)).unwrap_or_default();
-    let by_unit: Vec<&String> = bridges
-        .iter()
-        .filter(|b| {
-            let unit = b.rsplit('/').next().and_then(|n| n.split_once('@')).map(|(_, u)| u.trim_start_matches('0'));
-            unit.is_some_and(|u| {
-                !u.is_empty()
-                    && link.split('/').any(|c| c.split_once('.').is_some_and(|(a, _)| a.trim_start_matches('0') == u))
-            })
-        })
-        .collect();
-    if let [only] = by_unit.as_slice() {
-        let ev = Evidence::new(sysfs_dir(f), format!("-> {link} (under host bridge {only})"));
-        return Some(((*only).clone(), ev));
+    if let Some(addr) = platform_device_address(&link) {
+        let named: Vec<&&HostBridge> =
+            holding.iter().filter(|b| b.base == Some(addr) || unit_address(&b.node) == Some(addr)).collect();
+        if let [only] = named.as_slice() {
+            let ev = Evidence::new(
+                sysfs_dir(f),
+                format!(
+                    "-> {link} (platform device {addr:x}: host bridge {}, buses {:#04x}-{:#04x})",
+                    only.node, only.buses.0, only.buses.1
+                ),
+            );
+            return Some((only, ev));
+        }
     }
-    match bridges.as_slice() {
-        [only] => Some((only.clone(), Evidence::new(dt::path(only), "the only PCI host bridge"))),
-        _ => None,
-    }
+    let [only] = holding.as_slice() else { return None };
+    let ev = Evidence::new(
+        dt::path(&only.node),
+        format!(
+            "the only PCI host bridge whose buses ({:#04x}-{:#04x}, bus-range and reg) hold bus {:#04x}",
+            only.buses.0,
+            only.buses.1,
+            bus.unwrap_or_default()
+        ),
+    );
+    Some((only, ev))
+}
+
+/// The function's PCI requester ID (bus << 8 | device << 3 | function); `None` for an address
+/// that does not parse.
+fn requester_id(f: &PciFunction) -> Option<u32> {
+    let a = msix_backends::pci::parse_address(&f.facts.address)?;
+    Some((u32::from(a.bus) << 8) | (u32::from(a.device) << 3) | u32::from(a.function))
 }
 
 fn sysfs_dir(f: &PciFunction) -> String {
     format!("sys/bus/pci/devices/{}", f.facts.address)
 }
 
-/// The controller behind the function's own host bridge's `msi-map`/`msi-parent`, found by
-/// phandle (or, with an `of_node`, behind the nearest ancestor that has one).
-fn controller_from_dt(root: &Root, tree: &dt::DeviceTree, f: &PciFunction) -> Option<(MsiController, Evidence)> {
-    let hosts: Vec<String> = match &f.of_node {
-        Some(node) => dt::ancestry(node).map(str::to_string).collect(),
-        None => vec![host_bridge_of(root, tree, f)?.0],
+/// Where a function's MSIs go by a node's `msi-map` or `msi-parent`, and as which DeviceID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MsiRoute {
+    /// The node whose `msi-map`/`msi-parent` routed it.
+    pub host: String,
+    /// The `msi-map` entry (index) that matched; `None` for `msi-parent`.
+    pub entry: Option<usize>,
+    /// `msi-map-mask` (all ones when absent).
+    pub mask: u32,
+    pub phandle: u32,
+    pub device_id: u32,
+    pub evidence: Evidence,
+}
+
+/// A node's routing of one requester ID.
+enum Route {
+    Found(MsiRoute),
+    /// The node has an `msi-map` and no entry covers the RID.
+    Unmapped(Evidence),
+    /// The node has neither property.
+    Absent,
+}
+
+/// drivers/of/base.c of_map_id: the RID, masked by `msi-map-mask`, falls in an entry
+/// (rid-base, phandle, msi-base, length) and maps to `msi-base + (rid - rid-base)`. Without
+/// `msi-map`, `msi-parent` names the controller and the DeviceID is the RID.
+fn msi_route(root: &Root, host: &str, rid: u32) -> Route {
+    let map_prop = format!("{host}/msi-map");
+    if let Some(map) = dt::cells(root, &map_prop) {
+        let mask = first_cell(root, &format!("{host}/msi-map-mask")).unwrap_or(u32::MAX);
+        let masked = rid & mask;
+        for (i, e) in map.chunks_exact(4).enumerate() {
+            let (base, phandle, out, len) = (e[0], e[1], e[2], e[3]);
+            if masked >= base && masked - base < len {
+                let device_id = out.wrapping_add(masked - base);
+                let ev = Evidence::new(
+                    dt::path(&map_prop),
+                    format!(
+                        "RID {rid:#06x}{} in entry {i} ({base:#x}, phandle {phandle:#x}, {out:#x}, {len:#x}) -> DeviceID {device_id:#x}",
+                        if mask == u32::MAX { String::new() } else { format!(" (masked {mask:#x}: {masked:#06x})") }
+                    ),
+                );
+                return Route::Found(MsiRoute {
+                    host: host.to_string(),
+                    entry: Some(i),
+                    mask,
+                    phandle,
+                    device_id,
+                    evidence: ev,
+                });
+            }
+        }
+        return Route::Unmapped(Evidence::new(dt::path(&map_prop), format!("no entry covers RID {rid:#06x}")));
+    }
+    let parent_prop = format!("{host}/msi-parent");
+    match first_cell(root, &parent_prop) {
+        Some(phandle) => Route::Found(MsiRoute {
+            host: host.to_string(),
+            entry: None,
+            mask: u32::MAX,
+            phandle,
+            device_id: rid,
+            evidence: Evidence::new(dt::path(&parent_prop), format!("phandle {phandle:#x}; DeviceID = RID {rid:#06x}")),
+        }),
+        None => Route::Absent,
+    }
+}
+
+/// What the device tree says of a function's MSIs.
+enum DtRoute {
+    /// The controller, the route and how the function was tied to its bridge.
+    Routed(MsiController, MsiRoute, Evidence),
+    /// Its bridge's `msi-map` leaves its RID out.
+    Unmapped(Vec<Evidence>),
+    /// The route leads to a phandle that is no MSI controller msix-policy knows.
+    Unrecognised(Vec<Evidence>),
+    /// No bridge ties the function, or no node on its way has `msi-map`/`msi-parent`.
+    Unknown,
+}
+
+/// The controller kind of a phandle, with the node's path and `compatible`.
+fn controller_of(root: &Root, tree: &dt::DeviceTree, phandle: u32) -> Option<(MsiController, String, Vec<String>)> {
+    let target = tree.by_phandle(phandle)?;
+    let (node, compat) = (&target.path, &target.compatible);
+    let kind = compat
+        .iter()
+        .find_map(|c| MsiController::from_compatible(c))
+        .or_else(|| root.exists(&dt::path(&format!("{node}/mbi-ranges"))).then_some(MsiController::Mbi))?;
+    Some((kind, node.clone(), compat.clone()))
+}
+
+/// Every `msi-map`/`msi-parent` of a host bridge that names a phandle of no known MSI
+/// controller: while one exists, the host's list of controllers may be missing a kind.
+fn unresolved_targets(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge]) -> Vec<Evidence> {
+    let mut out = Vec::new();
+    for b in bridges {
+        let map = dt::cells(root, &format!("{}/msi-map", b.node));
+        let handles: Vec<u32> = match &map {
+            Some(m) => m.chunks_exact(4).map(|e| e[1]).collect(),
+            None => first_cell(root, &format!("{}/msi-parent", b.node)).into_iter().collect(),
+        };
+        let prop = if map.is_some() { "msi-map" } else { "msi-parent" };
+        for h in handles {
+            if controller_of(root, tree, h).is_none() {
+                out.push(Evidence::new(
+                    dt::path(&format!("{}/{prop}", b.node)),
+                    format!("phandle {h:#x} is no known MSI controller"),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The controller behind the function's own host bridge's `msi-map`/`msi-parent` (or, with an
+/// `of_node`, behind the nearest ancestor that has one, as drivers/of/irq.c of_msi_map_id walks
+/// up), for the function's own requester ID.
+fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciFunction) -> DtRoute {
+    let Some(rid) = requester_id(f) else { return DtRoute::Unknown };
+    let (hosts, tie): (Vec<String>, Evidence) = match &f.of_node {
+        Some(node) => (
+            dt::ancestry(node).map(str::to_string).collect(),
+            Evidence::new(format!("{}/of_node", sysfs_dir(f)), node.clone()),
+        ),
+        None => match host_bridge_of(root, bridges, f) {
+            Some((b, ev)) => (vec![b.node.clone()], ev),
+            None => return DtRoute::Unknown,
+        },
     };
     for host in hosts {
-        // msi-map: (rid-base, msi-controller phandle, msi-base, length)*; msi-parent: phandle.
-        let handle = dt::cells(root, &format!("{host}/msi-map"))
-            .and_then(|c| c.get(1).copied())
-            .or_else(|| dt::cells(root, &format!("{host}/msi-parent")).and_then(|c| c.first().copied()));
-        let Some(handle) = handle else { continue };
-        let target = tree.by_phandle(handle)?;
-        let (node, compat) = (&target.path, &target.compatible);
-        let kind = compat
-            .iter()
-            .find_map(|c| MsiController::from_compatible(c))
-            .or_else(|| root.exists(&dt::path(&format!("{node}/mbi-ranges"))).then_some(MsiController::Mbi))?;
-        let ev = Evidence::new(
-            dt::path(&format!("{host}/msi-map")),
-            format!("phandle {handle:#x} -> {node} ({})", compat.join(", ")),
-        );
-        return Some((kind, ev));
+        match msi_route(root, &host, rid) {
+            Route::Found(mut r) => {
+                let Some((kind, node, compat)) = controller_of(root, tree, r.phandle) else {
+                    r.evidence.observed = format!("{}: no known MSI controller has this phandle", r.evidence.observed);
+                    return DtRoute::Unrecognised(vec![tie, r.evidence]);
+                };
+                r.evidence.observed = format!("{} -> {node} ({})", r.evidence.observed, compat.join(", "));
+                return DtRoute::Routed(kind, r, tie);
+            }
+            Route::Unmapped(e) => return DtRoute::Unmapped(vec![tie, e]),
+            Route::Absent => continue,
+        }
+    }
+    DtRoute::Unknown
+}
+
+/// Whether another requester ID reaches the same ITS as the same DeviceID: an `msi-map-mask`
+/// that drops RID bits, another `msi-map` entry (of any bridge) whose DeviceID range holds this
+/// one, or another bridge's `msi-parent` to the same ITS (DeviceID = RID). The ITS then keeps
+/// one interrupt translation table for both (irq-gic-v3-its.c its_msi_prepare marks the
+/// its_device shared) and either device can raise the other's interrupts.
+fn shared_device_id(root: &Root, bridges: &[HostBridge], r: &MsiRoute) -> Option<Evidence> {
+    if r.mask & 0xffff != 0xffff {
+        return Some(Evidence::new(
+            dt::path(&format!("{}/msi-map-mask", r.host)),
+            format!(
+                "{:#x}: RIDs that differ in bits {:#x} share DeviceID {:#x}",
+                r.mask,
+                !r.mask & 0xffff,
+                r.device_id
+            ),
+        ));
+    }
+    for b in bridges {
+        let map_prop = format!("{}/msi-map", b.node);
+        if let Some(map) = dt::cells(root, &map_prop) {
+            for (i, e) in map.chunks_exact(4).enumerate() {
+                let (base, phandle, out, len) = (e[0], e[1], e[2], e[3]);
+                let same_entry = b.node == r.host && r.entry == Some(i);
+                if !same_entry && phandle == r.phandle && r.device_id >= out && r.device_id - out < len {
+                    return Some(Evidence::new(
+                        dt::path(&map_prop),
+                        format!(
+                            "entry {i} ({base:#x}, phandle {phandle:#x}, {out:#x}, {len:#x}) also maps RID {:#06x} to DeviceID {:#x}",
+                            base.wrapping_add(r.device_id - out),
+                            r.device_id
+                        ),
+                    ));
+                }
+            }
+        } else if b.node != r.host
+            && first_cell(root, &format!("{}/msi-parent", b.node)) == Some(r.phandle)
+            && r.device_id <= 0xffff
+        {
+            return Some(Evidence::new(
+                dt::path(&format!("{}/msi-parent", b.node)),
+                format!(
+                    "phandle {:#x}: RID {:#06x} of this bridge is DeviceID {:#x} too",
+                    r.phandle, r.device_id, r.device_id
+                ),
+            ));
+        }
     }
     None
 }
@@ -254,24 +536,56 @@ fn its_isolation_quirk(root: &Root, tree: &dt::DeviceTree, kernel: &KernelSource
     })
 }
 
-fn device_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers) -> IsolationVerdict {
-    let v = controller_verdict(ctx, f, ctl);
-    match (&ctl.its_quirk, v) {
+fn device_verdict(
+    ctx: &HostContext<'_>,
+    f: &PciFunction,
+    ctl: &Controllers,
+    bridges: &[HostBridge],
+) -> IsolationVerdict {
+    let route = dt_route(ctx.root, &ctl.tree, bridges, f);
+    let v = controller_verdict(ctx, f, ctl, bridges, &route);
+    let v = match (&ctl.its_quirk, v) {
         // The ITS would isolate, but its driver cleared isolation: Linux itself reports the
         // device's MSIs as not isolated (msi_device_has_isolated_msi).
         (Some(quirk), IsolationVerdict::Isolated { rule, mut evidence, .. }) if rule == rules::ARM64_ITS => {
             evidence.insert(0, quirk.clone());
-            IsolationVerdict::not_isolated(
+            return IsolationVerdict::not_isolated(
                 rules::ARM64_ITS_ISOLATION_QUIRK,
                 "the ITS driver applied a quirk that clears MSI isolation",
                 evidence,
-            )
+            );
         }
         (_, v) => v,
+    };
+    match (v, &route) {
+        // Stricter than Linux, which keeps IRQ_DOMAIN_FLAG_ISOLATED_MSI for a shared DeviceID.
+        (IsolationVerdict::Isolated { rule, mechanism, mut evidence }, DtRoute::Routed(MsiController::Its, r, _))
+            if rule == rules::ARM64_ITS =>
+        {
+            match shared_device_id(ctx.root, bridges, r) {
+                Some(e) => {
+                    evidence.insert(0, r.evidence.clone());
+                    evidence.insert(0, e);
+                    IsolationVerdict::not_isolated(
+                        rules::ARM64_ITS_DEVICEID_SHARED,
+                        "another requester ID reaches the same ITS as this function's DeviceID, so the ITS cannot tell them apart",
+                        evidence,
+                    )
+                }
+                None => IsolationVerdict::isolated(&rule, mechanism, evidence),
+            }
+        }
+        (v, _) => v,
     }
 }
 
-fn controller_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers) -> IsolationVerdict {
+fn controller_verdict(
+    ctx: &HostContext<'_>,
+    f: &PciFunction,
+    ctl: &Controllers,
+    bridges: &[HostBridge],
+    route: &DtRoute,
+) -> IsolationVerdict {
     let chips = msi_chips(ctx.kernel, f);
     let kinds: Vec<MsiController> = chips.iter().filter_map(|(_, c)| MsiController::from_chip(c)).collect();
     if let (Some(&first), Some(ev)) = (kinds.first(), chip_evidence(&chips)) {
@@ -279,10 +593,31 @@ fn controller_verdict(ctx: &HostContext<'_>, f: &PciFunction, ctl: &Controllers)
         let worst = kinds.iter().copied().find(|k| *k != MsiController::Its).unwrap_or(first);
         return worst.verdict(vec![ev]);
     }
-    if let Some((kind, ev)) = controller_from_dt(ctx.root, &ctl.tree, f) {
-        return kind.verdict(vec![ev]);
+    match route {
+        DtRoute::Routed(kind, r, tie) => return kind.verdict(vec![tie.clone(), r.evidence.clone()]),
+        DtRoute::Unmapped(ev) => {
+            return IsolationVerdict::unknown(
+                rules::ARM64_MSI_UNKNOWN,
+                "the host bridge's msi-map has no entry for this function's requester ID",
+                ev.clone(),
+            )
+        }
+        DtRoute::Unrecognised(ev) => {
+            return IsolationVerdict::unknown(
+                rules::ARM64_MSI_UNKNOWN,
+                "the host bridge routes this function's MSIs to a node that is no known MSI controller",
+                ev.clone(),
+            )
+        }
+        DtRoute::Unknown => {}
     }
+    let unresolved = unresolved_targets(ctx.root, &ctl.tree, bridges);
     match ctl.kinds().as_slice() {
+        [_] if !unresolved.is_empty() => IsolationVerdict::unknown(
+            rules::ARM64_MSI_UNKNOWN,
+            "a host bridge routes MSIs to a node that is no known MSI controller, so the host's controllers are not all known",
+            unresolved,
+        ),
         [only] => {
             let mut ev: Vec<Evidence> = ctl.found.iter().map(|f| f.1.clone()).collect();
             ev.push(Evidence::new("msi controllers", "the only MSI controller kind on this host"));
@@ -336,6 +671,12 @@ mod tests {
                 &format!("sys/bus/pci/devices/{bdf}"),
                 &format!("../../../devices/platform/{bridge_unit}.pcie/pci{}/{bdf}", &bdf[..7]),
             )
+        }
+        /// A function whose sysfs path names no platform device (`devices/pci0000:00/...`).
+        fn plain_function(&self, bdf: &str) -> &Self {
+            let dir = format!("sys/devices/pci{}/{bdf}", &bdf[..7]);
+            self.write(&format!("{dir}/vendor"), b"0x1b36\n");
+            self.link(&format!("sys/bus/pci/devices/{bdf}"), &format!("../../../devices/pci{}/{bdf}", &bdf[..7]))
         }
         fn verdicts(&self) -> Vec<IsolationVerdict> {
             let root = Root::open(self.0.path()).unwrap();
@@ -440,5 +781,190 @@ mod tests {
         t.function("0002:00:01.0", "20000000");
         let v = t.verdicts();
         assert_eq!(v[2].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+    }
+
+    fn cells(c: &[u32]) -> Vec<u8> {
+        c.iter().flat_map(|v| v.to_be_bytes()).collect()
+    }
+
+    /// An ITS (phandle 0x8006) and a GICv2m frame (phandle 0x8002), no bridge yet.
+    fn controllers() -> TestRoot {
+        let t = TestRoot::new();
+        t.dt("#address-cells", &cells(&[2]))
+            .dt("#size-cells", &cells(&[2]))
+            .dt("intc@8000000/compatible", b"arm,gic-v3\0")
+            .dt("intc@8000000/its@8080000/compatible", b"arm,gic-v3-its\0")
+            .dt("intc@8000000/its@8080000/phandle", &cells(&[0x8006]))
+            .dt("v2m@8020000/compatible", b"arm,gic-v2m-frame\0")
+            .dt("v2m@8020000/phandle", &cells(&[0x8002]))
+            .write("dmesg.txt", b"\n");
+        t
+    }
+
+    /// A vendor host bridge known only by `device_type = "pci"`.
+    fn bridge(t: &TestRoot, node: &str, reg: &[u32], bus_range: Option<(u32, u32)>) {
+        t.dt(&format!("{node}/compatible"), b"vendor,soc-pcie-ecam\0")
+            .dt(&format!("{node}/device_type"), b"pci\0")
+            .dt(&format!("{node}/reg"), &cells(reg));
+        if let Some((lo, hi)) = bus_range {
+            t.dt(&format!("{node}/bus-range"), &cells(&[lo, hi]));
+        }
+    }
+
+    /// No linux,pci-domain and no platform device in sysfs: the bus ranges decide.
+    #[test]
+    fn bridges_found_by_device_type_are_told_apart_by_bus_range() {
+        let t = controllers();
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], Some((0, 0x7f)));
+        bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], Some((0x80, 0xff)));
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x8000]))
+            .dt("pcie@40000000/msi-parent", &cells(&[0x8002]))
+            .plain_function("0000:01:00.0")
+            .plain_function("0000:81:00.0");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
+        assert_eq!(v[1].rule(), rules::ARM64_GICV2M, "{v:?}");
+        assert!(v[1].evidence().iter().any(|e| e.observed.contains("0x80-0xff")), "{v:?}");
+    }
+
+    /// pci-host-ecam-generic style clipping: an 8 MiB ECAM window holds buses 0-7 only.
+    #[test]
+    fn the_ecam_window_of_reg_clips_the_bus_range() {
+        let t = controllers();
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x80_0000], None);
+        bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], Some((0x08, 0xff)));
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x800]))
+            .dt("pcie@40000000/msi-parent", &cells(&[0x8002]))
+            .plain_function("0000:02:00.0")
+            .plain_function("0000:10:00.0");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
+        assert_eq!(v[1].rule(), rules::ARM64_GICV2M, "{v:?}");
+        // Both windows holding bus 2 leaves it tied to neither: unknown, not a guess.
+        let t = controllers();
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x80_0000], None);
+        bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], None);
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x800]))
+            .dt("pcie@40000000/msi-parent", &cells(&[0x8002]))
+            .plain_function("0000:02:00.0");
+        assert_eq!(t.verdicts()[0].rule(), rules::ARM64_MSI_UNKNOWN);
+    }
+
+    /// The sysfs platform device is named by the bridge's translated reg address, which need
+    /// not be its unit address.
+    #[test]
+    fn the_platform_device_is_matched_by_reg_address() {
+        let t = controllers();
+        bridge(&t, "pcie@0", &[0x40, 0x1000_0000, 0, 0x1000_0000], None);
+        bridge(&t, "pcie@1", &[0x00, 0x1000_0000, 0, 0x1000_0000], None);
+        t.dt("pcie@0/msi-map", &cells(&[0, 0x8006, 0, 0x10000]))
+            .dt("pcie@1/msi-parent", &cells(&[0x8002]))
+            .function("0000:00:01.0", "4010000000")
+            .function("0001:00:01.0", "10000000");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
+        assert_eq!(v[1].rule(), rules::ARM64_GICV2M, "{v:?}");
+    }
+
+    /// One bridge, two msi-map entries to two controllers: the entry covering the RID decides.
+    #[test]
+    fn the_msi_map_entry_covering_the_rid_decides() {
+        let t = controllers();
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], None);
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x100, 0x100, 0x8002, 0, 0x100]))
+            .plain_function("0000:00:01.0")
+            .plain_function("0000:01:00.0")
+            .plain_function("0000:02:00.0");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
+        assert!(v[0].evidence().iter().any(|e| e.observed.contains("DeviceID 0x8")), "{v:?}");
+        assert_eq!(v[1].rule(), rules::ARM64_GICV2M, "{v:?}");
+        // RID 0x200: no entry covers it.
+        assert_eq!(v[2].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert!(v[2].summary().contains("no entry"), "{v:?}");
+    }
+
+    #[test]
+    fn an_msi_map_mask_that_folds_rids_shares_a_device_id() {
+        let t = controllers();
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], None);
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x10000]))
+            .dt("pcie@30000000/msi-map-mask", &cells(&[0xfff8]))
+            .plain_function("0000:00:01.1");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
+        assert!(!v[0].is_isolated());
+        assert!(v[0].evidence().iter().any(|e| e.source.ends_with("msi-map-mask")), "{v:?}");
+    }
+
+    /// Two bridges to one ITS: disjoint DeviceID ranges isolate, overlapping ones do not.
+    #[test]
+    fn two_bridges_mapping_onto_the_same_device_ids_are_not_isolated() {
+        for (second_base, shared) in [(0x10000u32, false), (0x0, true)] {
+            let t = controllers();
+            bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], None);
+            bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], None);
+            t.dt("pcie@30000000/linux,pci-domain", &cells(&[0]))
+                .dt("pcie@40000000/linux,pci-domain", &cells(&[1]))
+                .dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x10000]))
+                .dt("pcie@40000000/msi-map", &cells(&[0, 0x8006, second_base, 0x10000]))
+                .plain_function("0000:00:01.0")
+                .plain_function("0001:00:01.0");
+            let v = t.verdicts();
+            let want = if shared { rules::ARM64_ITS_DEVICEID_SHARED } else { rules::ARM64_ITS };
+            assert_eq!(v[0].rule(), want, "base {second_base:#x}: {v:?}");
+            assert_eq!(v[1].rule(), want, "base {second_base:#x}: {v:?}");
+        }
+        // Two bridges with msi-parent to one ITS: DeviceID = RID on both.
+        let t = controllers();
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], None);
+        bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], None);
+        t.dt("pcie@30000000/linux,pci-domain", &cells(&[0]))
+            .dt("pcie@40000000/linux,pci-domain", &cells(&[1]))
+            .dt("pcie@30000000/msi-parent", &cells(&[0x8006]))
+            .dt("pcie@40000000/msi-parent", &cells(&[0x8006]))
+            .plain_function("0000:00:01.0");
+        assert_eq!(t.verdicts()[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED);
+    }
+
+    /// A route to a node whose compatible is unknown (garbled, or a controller msix-policy does
+    /// not know) is unknown, never "the only controller kind on the host" (here the ITS).
+    #[test]
+    fn a_route_to_an_unknown_controller_is_unknown_even_beside_an_its() {
+        let t = controllers();
+        t.dt("v2m@8020000/compatible", b"arm,gic-v2m-frXme\0");
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], Some((0, 0x7f)));
+        bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], Some((0x80, 0xff)));
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x8000]))
+            .dt("pcie@40000000/msi-parent", &cells(&[0x8002]))
+            .plain_function("0000:81:00.0")
+            .plain_function("0000:90:00.0");
+        // 0000:90:00.0 is held by the second bridge too; a third bridge makes bus 0x90 ambiguous.
+        bridge(&t, "pcie@50000000", &[0, 0x5000_0000, 0, 0x1000_0000], Some((0x90, 0x90)));
+        t.dt("pcie@50000000/msi-map", &cells(&[0, 0x8006, 0x10000, 0x10000]));
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert!(v[0].evidence().iter().any(|e| e.observed.contains("no known MSI controller")), "{v:?}");
+        assert_eq!(v[1].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert!(!v[1].is_isolated());
+    }
+
+    /// Malformed properties: no panic, and nothing malformed makes a function isolated.
+    #[test]
+    fn malformed_bridge_properties_decide_safely() {
+        let t = controllers();
+        t.dt("pcie@30000000/device_type", b"pci\0")
+            .dt("pcie@30000000/reg", &[1, 2, 3])
+            .dt("pcie@30000000/bus-range", &cells(&[0x80]))
+            .dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0]))
+            .dt("pcie@30000000/msi-map-mask", &[0xff])
+            .plain_function("0000:00:01.0");
+        let v = t.verdicts();
+        assert!(!v[0].is_isolated(), "{v:?}");
+        let t = controllers();
+        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], Some((0xff, 0x10)));
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0xdead, 0, 0x10000])).plain_function("0000:00:01.0");
+        let v = t.verdicts();
+        assert!(!v[0].is_isolated(), "{v:?}");
     }
 }

@@ -13,6 +13,36 @@ pub const ISOLATING_PHBS: &[&str] = &["ibm,ioda2-phb", "ibm,ioda3-phb"];
 pub const KNOWN_PHBS: &[&str] =
     &["ibm,ioda2-phb", "ibm,ioda3-phb", "ibm,ioda-phb", "ibm,p5ioc2-pciex", "ibm,ioda2-npu-phb", "ibm,ioda2-npu2-phb"];
 
+/// The PHB generation a PHB node's `compatible` names (skiboot writes `ibm,power8-pciex` +
+/// `ibm,ioda2-phb` for PHB3, `ibm,power9-pciex` / `ibm,power10-pciex` + `ibm,ioda3-phb` for
+/// PHB4 / PHB5). Evidence only: Linux drives all three through the same IODA2 code
+/// (pci-ioda.c pnv_pci_init_ioda2_phb) and the same per-PE MSI validation.
+pub(crate) fn phb_generation(compatible: &[String]) -> Option<&'static str> {
+    compatible.iter().find_map(|c| match c.as_str() {
+        "ibm,power8-pciex" => Some("PHB3 (POWER8)"),
+        "ibm,power9-pciex" => Some("PHB4 (POWER9)"),
+        "ibm,power10-pciex" => Some("PHB5 (POWER10)"),
+        _ => None,
+    })
+}
+
+/// Evidence that this pSeries partition is itself a KVM host (KVM-HV nested on a KVM L0, or
+/// KVM-PR): the `kvm_hv`/`kvm_pr` module's parameters. The devices it assigns still have their
+/// MSIs programmed by its own RTAS `ibm,change-msi` calls and validated by the hypervisor below.
+pub(crate) fn nested_kvm(root: &Root) -> Option<Evidence> {
+    ["kvm_hv", "kvm_pr"].iter().find_map(|m| {
+        let dir = format!("sys/module/{m}/parameters");
+        root.is_dir(&dir).then(|| {
+            let nested = root.read_value(&format!("{dir}/nested")).ok();
+            let what = match nested.as_deref() {
+                Some(v) => format!("{m} loaded (nested={v}): this pSeries partition is a KVM host itself"),
+                None => format!("{m} loaded: this pSeries partition is a KVM host itself"),
+            };
+            Evidence::new(dir, what)
+        })
+    })
+}
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Ppc64Backend;
 
@@ -70,7 +100,14 @@ impl PlatformBackend for Ppc64Backend {
         } else if is_pseries {
             let change_msi = dt::path("rtas/ibm,change-msi");
             let v = if root.exists(&change_msi) {
-                let ev = vec![Evidence::new(change_msi, "present: the hypervisor programs MSIs"), evidence[0].clone()];
+                let mut ev =
+                    vec![Evidence::new(change_msi, "present: the hypervisor programs MSIs"), evidence[0].clone()];
+                // XIVE exploitation or XICS: which one delivers the interrupt, not who validates it.
+                ev.extend(interrupt_controller(ctx));
+                if let Some(k) = nested_kvm(root) {
+                    evidence.push(k.clone());
+                    ev.push(k);
+                }
                 IsolationVerdict::isolated(
                     rules::PSERIES_PAPR,
                     "PAPR hypervisor validates MSIs per PE (RTAS ibm,change-msi)",
@@ -131,10 +168,21 @@ pub(crate) fn phb_of(root: &Root, f: &PciFunction, phbs: &[(String, String)]) ->
     })
 }
 
+/// The PHB's `compatible`, in full, with its generation when it names one.
+fn phb_evidence(root: &Root, node: &str, compat: &str) -> Evidence {
+    let path = dt::path(&format!("{node}/compatible"));
+    let all = dt::strings(root, &format!("{node}/compatible")).unwrap_or_else(|| vec![compat.to_string()]);
+    let observed = match phb_generation(&all) {
+        Some(g) => format!("{}: {g}", all.join(", ")),
+        None => all.join(", "),
+    };
+    Evidence::new(path, observed)
+}
+
 fn powernv_verdict(root: &Root, f: &PciFunction, phbs: &[(String, String)]) -> IsolationVerdict {
     match phb_of(root, f, phbs) {
         Some((node, compat, ev)) if ISOLATING_PHBS.contains(&compat.as_str()) => {
-            let ev = vec![ev, Evidence::new(dt::path(&format!("{node}/compatible")), compat.clone())];
+            let ev = vec![ev, phb_evidence(root, &node, &compat)];
             IsolationVerdict::isolated(rules::POWERNV_IODA, format!("{compat} validates MSIs per PE"), ev)
         }
         Some((node, compat, ev)) => {
@@ -148,5 +196,116 @@ fn powernv_verdict(root: &Root, f: &PciFunction, phbs: &[(String, String)]) -> I
             )];
             IsolationVerdict::unknown(rules::POWERNV_PHB_UNKNOWN, "the function's PHB is unknown", ev)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use msix_backends::host::{HostIdentity, KernelSources};
+    use msix_backends::testing::TempRoot;
+
+    struct TestRoot(TempRoot);
+
+    impl TestRoot {
+        fn new() -> Self {
+            TestRoot(TempRoot::new("ppc64"))
+        }
+        fn write(&self, rel: &str, data: &[u8]) -> &Self {
+            self.0.write(rel, data);
+            self
+        }
+        fn dt(&self, rel: &str, data: &[u8]) -> &Self {
+            self.write(&format!("sys/firmware/devicetree/base/{rel}"), data)
+        }
+        fn function(&self, bdf: &str) -> &Self {
+            self.write(&format!("sys/bus/pci/devices/{bdf}/vendor"), b"0x1b36\n")
+        }
+        fn assess(&self) -> PlatformAssessment {
+            let root = Root::open(self.0.path()).unwrap();
+            let kernel = KernelSources::read_with(&root, false);
+            let identity = HostIdentity {
+                arch: "ppc64le".into(),
+                page_size: 65536,
+                kernel: "6.1.0".into(),
+                fixture: None,
+                evidence: vec![],
+            };
+            let ctx = HostContext { root: &root, identity: &identity, kernel: &kernel };
+            let functions = msix_backends::pci::enumerate(&root).unwrap();
+            Ppc64Backend.assess(&ctx, &functions)
+        }
+    }
+
+    fn pseries(chip: &str) -> TestRoot {
+        let t = TestRoot::new();
+        t.write("proc/cpuinfo", b"processor\t: 0\nplatform\t: pSeries\n")
+            .dt("compatible", b"qemu,pseries\0")
+            .dt("rtas/ibm,change-msi", &0x2cu32.to_be_bytes())
+            .write(
+                "proc/interrupts",
+                format!("           CPU0\n 24:          7  {chip} 4096 Edge      nvme0q0\n").as_bytes(),
+            )
+            .function("0000:00:01.0");
+        t
+    }
+
+    fn powernv(compat: &[u8]) -> TestRoot {
+        let t = TestRoot::new();
+        t.write("proc/cpuinfo", b"processor\t: 0\nplatform\t: PowerNV\n")
+            .dt("ibm,opal/compatible", b"ibm,opal-v3\0")
+            .dt("pciex@600c3c0000000/compatible", compat)
+            .dt("pciex@600c3c0000000/ibm,opal-phbid", &[0u32.to_be_bytes(), 0u32.to_be_bytes()].concat())
+            .function("0000:01:00.0");
+        t
+    }
+
+    #[test]
+    fn powernv_phb_generations_are_named_and_all_isolate() {
+        for (compat, gen) in [
+            (&b"ibm,power8-pciex\0ibm,ioda2-phb\0"[..], "PHB3 (POWER8)"),
+            (&b"ibm,power9-pciex\0ibm,ioda3-phb\0"[..], "PHB4 (POWER9)"),
+            (&b"ibm,power10-pciex\0ibm,ioda3-phb\0"[..], "PHB5 (POWER10)"),
+        ] {
+            let a = powernv(compat).assess();
+            let v = &a.verdicts[0];
+            assert_eq!(v.rule(), rules::POWERNV_IODA, "{gen}: {v:?}");
+            assert!(v.evidence().iter().any(|e| e.observed.ends_with(gen)), "{gen}: {v:?}");
+        }
+        // An IODA1 (P7IOC) PHB: current Linux drives none, msix-policy vouches for none.
+        let v = &powernv(b"ibm,p7ioc-pciex\0ibm,ioda-phb\0").assess().verdicts[0];
+        assert_eq!(v.rule(), rules::POWERNV_PHB_UNKNOWN, "{v:?}");
+        assert!(!v.is_isolated());
+    }
+
+    #[test]
+    fn pseries_names_its_interrupt_controller_and_stays_papr_with_xics_or_xive() {
+        for chip in ["XIVE-IRQ", "XICS"] {
+            let v = &pseries(chip).assess().verdicts[0];
+            assert_eq!(v.rule(), rules::PSERIES_PAPR, "{chip}");
+            assert!(v.evidence().iter().any(|e| e.observed.contains(chip)), "{chip}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn a_pseries_kvm_host_nested_names_kvm_and_keeps_the_papr_verdict() {
+        let t = pseries("XIVE-IRQ");
+        t.write("sys/module/kvm_hv/parameters/nested", b"Y\n");
+        let a = t.assess();
+        assert_eq!(a.verdicts[0].rule(), rules::PSERIES_PAPR);
+        assert!(a.verdicts[0].evidence().iter().any(|e| e.observed.contains("nested=Y")), "{:?}", a.verdicts[0]);
+        assert!(a.evidence.iter().any(|e| e.source == "sys/module/kvm_hv/parameters"));
+        // Without kvm_hv there is no such evidence.
+        let a = pseries("XIVE-IRQ").assess();
+        assert!(!a.verdicts[0].evidence().iter().any(|e| e.source.contains("kvm")));
+    }
+
+    #[test]
+    fn pseries_without_rtas_msi_is_unknown() {
+        let t = TestRoot::new();
+        t.write("proc/cpuinfo", b"platform\t: pSeries\n").function("0000:00:01.0");
+        let v = &t.assess().verdicts[0];
+        assert_eq!(v.rule(), rules::PSERIES_NO_RTAS_MSI);
+        assert!(!v.is_isolated());
     }
 }
