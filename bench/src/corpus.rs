@@ -4,7 +4,7 @@
 //! isolated host at each page size against the peer models.
 
 use msix_policy::policy::config;
-use msix_policy::policy::plan::{check_msix_location, dedicated_msix_bar, table_and_pba_overlap};
+use msix_policy::policy::plan::{check_msix_location, table_and_pba_overlap};
 use msix_policy::policy::{
     decide, Bar, BarKind, Decision, DecisionInput, DeviceFacts, Evidence, Exposure, Fact, GuestSelection, HeaderKind,
     HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides, Platform,
@@ -181,7 +181,7 @@ impl Entry {
     /// The device as the engine sees it: the config decoded by the engine's parser, the BARs the
     /// probe lists, each naturally aligned to at least `page` (as a host of that page size lays
     /// them out for VFIO), hot windows from the engine's knowledge.
-    pub fn facts(&self, page: u64) -> Result<DeviceFacts, String> {
+    pub fn facts(&self, page: u64) -> DeviceFacts {
         let cfg = self.config();
         let parsed = config::parse(&cfg);
         let mut at = 0x4000_0000_u64;
@@ -198,7 +198,7 @@ impl Entry {
             .collect();
         let sizes = bars.clone();
         let hot = config::hot_windows(&parsed, parsed.class, |i| sizes.iter().find(|b| b.index == i).map(|b| b.size));
-        Ok(DeviceFacts {
+        DeviceFacts {
             address: format!("corpus:{}", self.line),
             vendor: parsed.vendor,
             device: parsed.device,
@@ -211,7 +211,7 @@ impl Entry {
             hot_windows: hot,
             evidence: vec![Evidence::new(format!("{CORPUS}:{}", self.line), self.source.clone())],
             vfio_regions: Vec::new(),
-        })
+        }
     }
 
     /// The capability the engine decoded from [`Entry::config`], when it matches the probe's.
@@ -254,6 +254,8 @@ pub fn isolated_host(page: u64) -> (HostFacts, IsolationVerdict) {
 
 /// One layout decided at one page size, with the peers' costs.
 pub struct Audited {
+    /// The corpus line of the layout.
+    pub line: usize,
     pub page: u64,
     pub facts: DeviceFacts,
     pub decision: Decision,
@@ -270,6 +272,11 @@ impl Audited {
             MsixFacts::Present { capability } => Some(*capability),
             _ => None,
         }
+    }
+
+    /// The reason that set the exposure (the last `exposure.*` rule).
+    pub fn exposure_reason(&self) -> Option<&msix_policy::policy::Reason> {
+        self.decision.reasons.iter().rev().find(|r| r.rule.starts_with("exposure."))
     }
 
     /// Trapped bytes outside the 4 KiB ranges of the table and PBA, on the physical BARs.
@@ -330,7 +337,7 @@ pub fn holds_only_msix(d: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool
 
 /// Decides one layout at one page size for a guest that writes its table.
 pub fn audit(entry: &Entry, page: u64) -> Result<Audited, String> {
-    let facts = entry.facts(page)?;
+    let facts = entry.facts(page);
     let (host, iso) = isolated_host(page);
     let decision = decide(DecisionInput {
         host: &host,
@@ -349,12 +356,7 @@ pub fn audit(entry: &Entry, page: u64) -> Result<Audited, String> {
     let limit = peers::limit(&facts, &host, &iso, g);
     let ours = decision.plan.as_ref().and_then(|p| peers::ours(&facts, p, decision.exposure, &host));
     let peer_costs = peers::peers(&facts, &host, g);
-    Ok(Audited { page, facts, decision, forbidden, limit, ours, peers: peer_costs })
-}
-
-/// Whether the engine calls BAR `index` a dedicated MSI-X BAR.
-pub fn engine_dedicated(a: &Audited, index: u8) -> bool {
-    a.cap().is_some_and(|c| dedicated_msix_bar(&a.facts, &c, index))
+    Ok(Audited { line: entry.line, page, facts, decision, forbidden, limit, ours, peers: peer_costs })
 }
 
 /// Whether the table and PBA overlap.
@@ -525,16 +527,12 @@ pub fn report(entries: &[Entry]) -> String {
         "| family | page | layouts | relocate | trap | msix-policy | limit | qemu | qemu reloc | cloud-hv | crosvm |"
     );
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut families: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, e) in entries.iter().enumerate() {
-        families.entry(e.family.as_str()).or_default().push(i);
-    }
-    for (family, idx) in &families {
+    let by_line: BTreeMap<usize, &Entry> = entries.iter().map(|e| (e.line, e)).collect();
+    let family_of = |a: &Audited| by_line.get(&a.line).map(|e| e.family.as_str());
+    let families: std::collections::BTreeSet<&str> = entries.iter().map(|e| e.family.as_str()).collect();
+    for family in &families {
         for (page, audited) in &per_page {
-            let mine: Vec<&Audited> = audited
-                .iter()
-                .filter(|a| idx.iter().any(|&i| a.facts.address == format!("corpus:{}", entries[i].line)))
-                .collect();
+            let mine: Vec<&Audited> = audited.iter().filter(|a| family_of(a) == Some(family)).collect();
             let sum = |f: &dyn Fn(&Audited) -> Option<u64>| kib(mine.iter().filter_map(|a| f(a)).sum());
             let peer =
                 |name: &'static str| move |a: &Audited| a.peers.iter().find(|c| c.policy == name).map(|c| c.trapped);
@@ -554,18 +552,12 @@ pub fn report(entries: &[Entry]) -> String {
             );
         }
     }
-    let (_, at64) = per_page.last().expect("three page sizes");
-    let by_line = |a: &Audited| entries.iter().find(|e| a.facts.address == format!("corpus:{}", e.line));
+    let Some((_, at64)) = per_page.last() else { return o };
+    let by_line = |a: &Audited| by_line.get(&a.line).copied();
     let _ = writeln!(o, "\n## On 64 KiB pages: valid layouts still trapping collateral\n");
     for a in at64.iter().filter(|a| a.valid_with_collateral()) {
         if let Some(e) = by_line(a) {
-            let why = a
-                .decision
-                .reasons
-                .iter()
-                .rev()
-                .find(|r| r.rule.starts_with("exposure."))
-                .map_or(String::new(), |r| format!("{}: {}", r.rule, r.detail));
+            let why = a.exposure_reason().map_or(String::new(), |r| format!("{}: {}", r.rule, r.detail));
             let _ = writeln!(o, "- {} ({}): {} collateral bytes; {}", e.name, describe(e), a.collateral(), why);
         }
     }
@@ -573,13 +565,7 @@ pub fn report(entries: &[Entry]) -> String {
     let _ = writeln!(o, "What the engine does with each on 64 KiB pages (the rule that set the exposure, and the trapped bytes per BAR).\n");
     for a in at64.iter().filter(|a| a.forbidden) {
         if let Some(e) = by_line(a) {
-            let rule = a
-                .decision
-                .reasons
-                .iter()
-                .rev()
-                .find(|r| r.rule.starts_with("exposure."))
-                .map_or("-", |r| r.rule.as_str());
+            let rule = a.exposure_reason().map_or("-", |r| r.rule.as_str());
             let trapped: Vec<String> = a
                 .decision
                 .plan
@@ -629,7 +615,7 @@ pub fn fixture_selection(entries: &[Entry]) -> Vec<&Entry> {
         keep.extend(list.iter().take(1).map(|e| e.line));
     }
     for e in entries {
-        let Ok(facts) = e.facts(65536) else { continue };
+        let facts = e.facts(65536);
         let cap = e.cap;
         let forbidden = check_msix_location(&facts, &cap).is_err();
         let slots_full = {
@@ -666,13 +652,8 @@ fn resource_flags(kind: BarKind, prefetchable: bool) -> u64 {
 /// vfio-pci functions of an arm64 host with a GICv3 ITS behind one ECAM host bridge, `page`
 /// bytes a page. Returns (PCI address, corpus line) per function. `dir` must not exist.
 pub fn write_fixture(dir: &std::path::Path, entries: &[&Entry], page: u64) -> std::io::Result<Vec<(String, usize)>> {
-    use std::fs;
-    use std::os::unix::fs::symlink;
-    let w = |rel: &str, data: &[u8]| -> std::io::Result<()> {
-        let p = dir.join(rel);
-        fs::create_dir_all(p.parent().unwrap_or(dir))?;
-        fs::write(p, data)
-    };
+    use crate::synth::{link_in, write_in};
+    let w = |rel: &str, data: &[u8]| write_in(dir, rel, data);
     let kernel = "6.1.0-26-arm64";
     w(
         "fixture.toml",
@@ -751,14 +732,14 @@ pub fn write_fixture(dir: &std::path::Path, entries: &[&Entry], page: u64) -> st
         w(&format!("{d}/irq"), b"0\n")?;
         w(&format!("{d}/subsystem_vendor"), format!("0x{:04x}\n", e.vendor).as_bytes())?;
         w(&format!("{d}/subsystem_device"), b"0x0000\n")?;
-        symlink("../../../bus/pci/drivers/vfio-pci", dir.join(&d).join("driver"))?;
+        link_in(dir, &format!("{d}/driver"), "../../../bus/pci/drivers/vfio-pci")?;
         let group = 10 + n;
-        symlink(format!("../../../kernel/iommu_groups/{group}"), dir.join(&d).join("iommu_group"))?;
+        link_in(dir, &format!("{d}/iommu_group"), &format!("../../../kernel/iommu_groups/{group}"))?;
         w(&format!("sys/kernel/iommu_groups/{group}/type"), b"DMA\n")?;
-        fs::create_dir_all(dir.join(format!("sys/kernel/iommu_groups/{group}/devices")))?;
-        symlink(
-            format!("../../../../devices/pci0000:00/{addr}"),
-            dir.join(format!("sys/kernel/iommu_groups/{group}/devices/{addr}")),
+        link_in(
+            dir,
+            &format!("sys/kernel/iommu_groups/{group}/devices/{addr}"),
+            &format!("../../../../devices/pci0000:00/{addr}"),
         )?;
         listing.push_str(&format!(
             "{addr}\t{CORPUS}:{}\t{:04x}:{:04x}\t{}\t{}\n",

@@ -78,13 +78,23 @@ fn resource(l: &Layout, base: u64) -> String {
     lines.join("\n") + "\n"
 }
 
+/// Writes `data` to `dir/rel`, making the directories on the way.
+pub(crate) fn write_in(dir: &Path, rel: &str, data: &[u8]) -> io::Result<()> {
+    let p = dir.join(rel);
+    fs::create_dir_all(p.parent().unwrap_or(dir))?;
+    fs::write(p, data)
+}
+
+/// Makes `dir/rel` a symlink to `target`, making the directories on the way.
+pub(crate) fn link_in(dir: &Path, rel: &str, target: &str) -> io::Result<()> {
+    let p = dir.join(rel);
+    fs::create_dir_all(p.parent().unwrap_or(dir))?;
+    symlink(target, p)
+}
+
 /// Writes a host with `n` functions under `dir` (which must not exist yet).
 pub fn write_host(dir: &Path, n: usize) -> io::Result<()> {
-    let w = |rel: &str, data: &[u8]| -> io::Result<()> {
-        let p = dir.join(rel);
-        fs::create_dir_all(p.parent().unwrap_or(dir))?;
-        fs::write(p, data)
-    };
+    let w = |rel: &str, data: &[u8]| write_in(dir, rel, data);
     w("fixture.toml", format!("[host]\narch = \"x86_64\"\npage_size = 4096\nkernel = \"6.1.0-26-amd64\"\n\n[source]\nkind = \"synthetic\"\ndescription = \"{n} SR-IOV style functions\"\nmachine = \"msix-policy-bench synth\"\n").as_bytes())?;
     w("proc/cmdline", b"BOOT_IMAGE=/vmlinuz root=/dev/sda1 ro intel_iommu=on\n")?;
     w("sys/class/iommu/dmar0/intel-iommu/ecap", b"f0205a\n")?;
