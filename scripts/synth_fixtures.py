@@ -263,18 +263,23 @@ def pseries(name="ppc64-pseries", page=65536, kernel="6.1.0-26-powerpc64le", cpu
     f.interrupts()
 
 
+def powernv_common(f, power):
+    """A PowerNV POWER<power> host under OPAL with an IODA3 PHB at pciex@600c3c0000000."""
+    ppc64_common(f)
+    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: POWER%d, altivec supported\n\ntimebase\t: 512000000\nplatform\t: PowerNV\nmodel\t\t: IBM PowerNV (emulated by qemu)\nmachine\t\t: PowerNV IBM PowerNV (emulated by qemu)\nfirmware\t: OPAL\nMMU\t\t: Radix\n" % power)
+    dt = "sys/firmware/devicetree/base/"
+    f.write(dt + "compatible", b"qemu,powernv%d\0ibm,powernv\0" % power)
+    f.write(dt + "ibm,opal/compatible", b"ibm,opal-v3\0")
+    f.write(dt + "pciex@600c3c0000000/compatible", b"ibm,power%d-pciex\0ibm,ioda3-phb\0" % power)
+    f.write(dt + "pciex@600c3c0000000/ibm,opal-phbid", struct.pack(">II", 0, 0))
+
+
 def powernv10():
     """PowerNV POWER10: a PHB5 (ibm,power10-pciex, ibm,ioda3-phb) driven by the IODA2 code."""
     f = Fixture("ppc64-powernv10", "ppc64le", 65536, "6.1.0-26-powerpc64le",
                 "PowerNV POWER10 host with 64 KiB pages: a PHB5 (IODA3)",
                 "synthetic: qemu-system-ppc64 -M powernv10 (skiboot PHB5 compatible)")
-    ppc64_common(f)
-    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: POWER10, altivec supported\n\ntimebase\t: 512000000\nplatform\t: PowerNV\nmodel\t\t: IBM PowerNV (emulated by qemu)\nmachine\t\t: PowerNV IBM PowerNV (emulated by qemu)\nfirmware\t: OPAL\nMMU\t\t: Radix\n")
-    dt = "sys/firmware/devicetree/base/"
-    f.write(dt + "compatible", b"qemu,powernv10\0ibm,powernv\0")
-    f.write(dt + "ibm,opal/compatible", b"ibm,opal-v3\0")
-    f.write(dt + "pciex@600c3c0000000/compatible", b"ibm,power10-pciex\0ibm,ioda3-phb\0")
-    f.write(dt + "pciex@600c3c0000000/ibm,opal-phbid", struct.pack(">II", 0, 0))
+    powernv_common(f, 10)
     f.device("0000:01:00.0", nvme(0x600C000000000), group=0, chip="XIVE-IRQ",
              of_node="pciex@600c3c0000000/pci@0/mass-storage@0")
     f.device("0000:02:00.0", e1000e(0x600C000100000, 0x0), group=1, chip="XIVE-IRQ",
@@ -286,13 +291,8 @@ def powernv():
     f = Fixture("ppc64-powernv", "ppc64le", 65536, "6.1.0-26-powerpc64le",
                 "PowerNV POWER9 host with 64 KiB pages: an IODA3 PHB and an IODA1 PHB",
                 "synthetic: qemu-system-ppc64 -M powernv9 (second PHB model changed to test the unknown branch)")
-    ppc64_common(f)
-    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: POWER9, altivec supported\n\ntimebase\t: 512000000\nplatform\t: PowerNV\nmodel\t\t: IBM PowerNV (emulated by qemu)\nmachine\t\t: PowerNV IBM PowerNV (emulated by qemu)\nfirmware\t: OPAL\nMMU\t\t: Radix\n")
+    powernv_common(f, 9)
     dt = "sys/firmware/devicetree/base/"
-    f.write(dt + "compatible", b"qemu,powernv9\0ibm,powernv\0")
-    f.write(dt + "ibm,opal/compatible", b"ibm,opal-v3\0")
-    f.write(dt + "pciex@600c3c0000000/compatible", b"ibm,power9-pciex\0ibm,ioda3-phb\0")
-    f.write(dt + "pciex@600c3c0000000/ibm,opal-phbid", struct.pack(">II", 0, 0))
     f.write(dt + "pciex@600c3c0100000/compatible", b"ibm,ioda-phb\0")
     f.write(dt + "pciex@600c3c0100000/ibm,opal-phbid", struct.pack(">II", 0, 1))
     f.device("0000:01:00.0", nvme(0x600C000000000), group=0, chip="XIVE-IRQ",
