@@ -17,22 +17,20 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `target/<triple>/debug`: where cargo put this test's dependencies, the static library among them.
-fn profile_dir() -> PathBuf {
+/// `target/[<triple>/]debug/deps`: where this test runs from, and where cargo put the crate's own
+/// static library when it built the library for this test (`cargo test` builds every crate type
+/// of the library; only `cargo build` copies it up to `debug/`, so nothing else needs to run first).
+fn deps_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf()
+    exe.parent().expect("target/<profile>/deps/<test>").to_path_buf()
 }
 
 /// Builds the C program once per test process.
 fn demo() -> PathBuf {
-    let out = profile_dir().join("msix_policy_demo");
+    let out = deps_dir().join("msix_policy_demo");
     let cc = std::env::var("MSIX_POLICY_TEST_CC").unwrap_or_else(|_| "cc".into());
-    let lib = profile_dir().join("libmsix_policy_c.a");
-    assert!(
-        lib.exists(),
-        "{} missing: build it first with `cargo build -p msix-policy-capi` (add --target for a cross run)",
-        lib.display()
-    );
+    let lib = deps_dir().join("libmsix_policy_c.a");
+    assert!(lib.exists(), "{} missing: cargo builds it with this test's crate", lib.display());
     let status = Command::new(&cc)
         .arg("-std=c99")
         .arg("-Wall")
