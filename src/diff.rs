@@ -30,7 +30,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +46,10 @@ pub const SCHEMA: &str = "msix-policy/diff/v1";
 pub enum DiffError {
     #[error("{path}: {err}")]
     Read { path: String, err: std::io::Error },
+    #[error(transparent)]
+    Input(#[from] crate::input::ReadError),
+    #[error("{path}: schema {found}: expected \"{}\" (`msix-policy audit --format json` writes it)", crate::render::AUDIT_SCHEMA)]
+    Schema { path: String, found: String },
     #[error("{path}: not an audit JSON file (`msix-policy audit --format json` writes one): {err}")]
     Json { path: String, err: serde_json::Error },
     #[error("{path}: is a diff report ({SCHEMA}), not an audit")]
@@ -284,20 +287,21 @@ impl From<&AuditReport> for AuditView {
 impl AuditView {
     /// Reads the JSON `audit --format json` printed.
     pub fn from_json(text: &str, path: &str) -> Result<Self, DiffError> {
-        let mut view: AuditView = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(err) => {
-                // Name the common mistake of passing a diff where an audit belongs.
-                #[derive(Deserialize)]
-                struct Schema {
-                    schema: Option<String>,
-                }
-                if serde_json::from_str::<Schema>(text).is_ok_and(|s| s.schema.as_deref() == Some(SCHEMA)) {
-                    return Err(DiffError::IsDiff { path: path.into() });
-                }
-                return Err(DiffError::Json { path: path.into(), err });
-            }
-        };
+        // The version first: a reader that guessed at an unknown one could call a change safe.
+        #[derive(Deserialize)]
+        struct Schema {
+            schema: Option<serde_json::Value>,
+        }
+        let schema = serde_json::from_str::<Schema>(text).map_err(|err| DiffError::Json { path: path.into(), err })?;
+        match schema.schema {
+            Some(Value::String(s)) if s == crate::render::AUDIT_SCHEMA => {}
+            // Name the common mistake of passing a diff where an audit belongs.
+            Some(Value::String(s)) if s == SCHEMA => return Err(DiffError::IsDiff { path: path.into() }),
+            Some(v) => return Err(DiffError::Schema { path: path.into(), found: v.to_string() }),
+            None => return Err(DiffError::Schema { path: path.into(), found: "(missing)".into() }),
+        }
+        let mut view: AuditView =
+            serde_json::from_str(text).map_err(|err| DiffError::Json { path: path.into(), err })?;
         view.source = path.into();
         view.check(path)?;
         Ok(view)
@@ -318,10 +322,12 @@ impl AuditView {
 /// fixture or a live root such as `/`) audited now with `opts`.
 pub fn load_side(path: &Path, opts: &AuditOptions) -> Result<AuditView, DiffError> {
     let shown = path.display().to_string();
+    let read_json = || -> Result<AuditView, DiffError> {
+        let text = crate::input::read_bounded(path, crate::input::MAX_AUDIT_JSON_BYTES)?;
+        AuditView::from_json(&text, &shown)
+    };
     if path.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|err| DiffError::Read { path: shown.clone(), err })?;
-        return AuditView::from_json(&text, &shown);
+        return read_json();
     }
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -334,8 +340,7 @@ pub fn load_side(path: &Path, opts: &AuditOptions) -> Result<AuditView, DiffErro
         view.source = shown;
         return Ok(view);
     }
-    let text = std::fs::read_to_string(path).map_err(|err| DiffError::Read { path: shown.clone(), err })?;
-    AuditView::from_json(&text, &shown)
+    read_json()
 }
 
 /// How a change bears on safety.

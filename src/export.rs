@@ -3,12 +3,52 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::policy::{Exposure, Risk};
 use crate::AuditReport;
 
 /// The namespace of every NFD label this writes.
 pub const NFD_PREFIX: &str = "msix-policy.io";
+
+/// What a fleet export adds to the audit, so that a file nobody refreshes shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions {
+    /// When the audit ran: the Prometheus last-success gauge, the base of the NFD expiry.
+    pub now: SystemTime,
+    /// NFD: the labels expire this long after `now` (`# +expiry-time=`).
+    pub expiry: Option<Duration>,
+    /// Prometheus: one series per function (info, trapped and collateral bytes). Off for hosts
+    /// with thousands of functions: the host's totals stay.
+    pub device_series: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions { now: SystemTime::now(), expiry: None, device_series: true }
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// RFC 3339 in UTC (`2026-12-02T10:00:00Z`), as NFD's `# +expiry-time` takes it.
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = unix_seconds(t);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
 
 const EXPOSURES: [Exposure; 5] =
     [Exposure::Passthrough, Exposure::Relocate, Exposure::Trap, Exposure::Refuse, Exposure::None];
@@ -36,9 +76,13 @@ pub fn label_value(s: &str) -> String {
 
 /// The NFD `local` feature file (for /etc/kubernetes/node-feature-discovery/features.d/):
 /// `msix-policy.io/<name>=<value>` lines under a comment header.
-pub fn nfd(r: &AuditReport) -> String {
+pub fn nfd(r: &AuditReport, opts: &ExportOptions) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# msix-policy audit of {}", r.root.replace(['\n', '\r'], " "));
+    if let Some(expiry) = opts.expiry {
+        // NFD's local source drops the file's features after this time (features.d directives).
+        let _ = writeln!(out, "# +expiry-time={}", rfc3339(opts.now + expiry));
+    }
+    let _ = writeln!(out, "# msix-policy audit of {}", r.root.replace(|c: char| c.is_control(), " "));
     let mut label = |name: &str, value: String| {
         let _ = writeln!(out, "{NFD_PREFIX}/{name}={}", label_value(&value));
     };
@@ -68,9 +112,11 @@ fn family(out: &mut String, name: &str, help: &str) {
 
 /// A node_exporter textfile-collector file (text exposition format 0.0.4): gauges by exposure
 /// and risk, one info series per device, trapped and collateral bytes per planned device.
-pub fn prometheus(r: &AuditReport) -> String {
+pub fn prometheus(r: &AuditReport, opts: &ExportOptions) -> String {
     let mut out = String::new();
     let h = &r.host;
+    family(&mut out, "msix_policy_last_success_timestamp_seconds", "When this audit ran (Unix time): alert when it ages.");
+    let _ = writeln!(out, "msix_policy_last_success_timestamp_seconds {}", unix_seconds(opts.now));
     family(&mut out, "msix_policy_host_info", "The audited host (value 1).");
     let _ = writeln!(
         out,
@@ -97,6 +143,9 @@ pub fn prometheus(r: &AuditReport) -> String {
     family(&mut out, "msix_policy_unsafe_devices", "PCI functions assignable with risk unsafe.");
     let unsafe_ = r.devices.iter().filter(|d| d.decision.risk == Risk::Unsafe).count();
     let _ = writeln!(out, "msix_policy_unsafe_devices {unsafe_}");
+    if !opts.device_series {
+        return out;
+    }
     family(&mut out, "msix_policy_device_info", "One PCI function's decision (value 1).");
     for d in &r.devices {
         let dec = &d.decision;
@@ -147,5 +196,15 @@ mod tests {
         assert_eq!(super::label_value("-a b/c-"), "a_b_c");
         assert_eq!(super::label_value(&"x".repeat(80)).len(), 63);
         assert_eq!(super::label_value("--"), "");
+    }
+
+    #[test]
+    fn rfc3339_dates_cross_months_leap_days_and_years() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let at = |s: u64| super::rfc3339(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_796_256_000 - 1), "2026-12-02T23:59:59Z");
+        assert_eq!(at(1_798_761_600), "2027-01-01T00:00:00Z");
     }
 }

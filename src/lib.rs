@@ -18,8 +18,10 @@
 //! ```
 
 pub mod apply;
+pub mod demo;
 pub mod diff;
 pub mod export;
+pub mod input;
 pub mod render;
 
 /// The README's Rust examples are compiled and run as doctests.

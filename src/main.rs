@@ -8,8 +8,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use msix_policy::policy::{rules, GuestSelection, LayoutMode, Overrides, VmmInput};
 use msix_policy::{apply, audit, diff, export, render, AuditOptions, AuditReport};
 
-/// Bundled fixture audited when `/` shows no PCI functions and no --root was given.
-const BUNDLED_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/qemu/x86-q35-vtd-ir");
 
 #[derive(Parser)]
 #[command(
@@ -29,23 +27,52 @@ enum Guest {
     Direct,
 }
 
+/// What `audit` prints.
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum Format {
+enum AuditFormat {
+    /// A table for a person (the only format that falls back to the embedded demo fixture).
     Text,
+    /// `msix-policy/audit/v1`.
     Json,
-    /// `-device vfio-pci,...` properties per function (audit only; decides in QEMU's layout).
+    /// `-device vfio-pci,...` properties per function (decided in QEMU's layout).
     Qemu,
-    /// `audit --baseline` only.
-    Markdown,
-    /// `audit` only: a Node Feature Discovery feature file.
+    /// A Node Feature Discovery feature file.
     Nfd,
-    /// `audit` only: a node_exporter textfile-collector file.
+    /// A node_exporter textfile-collector file.
     Prometheus,
+    /// With --baseline only: the diff as Markdown.
+    Markdown,
 }
 
+/// What `explain` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum ExplainFormat {
+    Text,
+    /// `msix-policy/device/v1`.
+    Json,
+}
+
+/// What `plan` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum PlanFormat {
+    /// `msix-policy/layout/v1`.
+    Json,
+    Text,
+}
+
+/// What `rules` prints.
+#[derive(Clone, Copy, ValueEnum)]
+enum RulesFormat {
+    Text,
+    /// `msix-policy/rules/v1`.
+    Json,
+}
+
+/// What `diff` prints.
 #[derive(Clone, Copy, ValueEnum)]
 enum DiffFormat {
     Text,
+    /// `msix-policy/diff/v1`.
     Json,
     Markdown,
 }
@@ -68,8 +95,23 @@ struct Common {
     /// Operator overrides (TOML) that may only make decisions safer.
     #[arg(long)]
     policy: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+}
+
+/// What the fleet exports (nfd, prometheus) add.
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// nfd: the labels expire this many seconds after the audit (`# +expiry-time`), so a node
+    /// whose job stopped running loses them instead of keeping stale ones.
+    #[arg(long, value_name = "SECONDS")]
+    expiry: Option<u64>,
+    /// prometheus: leave out the per-function series (info, trapped and collateral bytes); the
+    /// host's totals stay. For hosts with thousands of functions (SR-IOV VFs).
+    #[arg(long)]
+    no_device_series: bool,
+    /// qemu: also print `-device` lines for functions assignable only with risk `unsafe`
+    /// (allow_unsafe_interrupts on a host without MSI isolation). Off: they are comments.
+    #[arg(long)]
+    allow_unsafe: bool,
 }
 
 #[derive(Subcommand)]
@@ -78,7 +120,12 @@ enum Command {
     Audit {
         #[command(flatten)]
         common: Common,
-        /// Diff this baseline (an audit JSON file or a fixture) against the audit; exit like `diff`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: AuditFormat,
+        #[command(flatten)]
+        export: ExportArgs,
+        /// Diff this baseline (an audit JSON file or a fixture) against the audit; exit like `diff`
+        /// (--format text, json or markdown).
         #[arg(long)]
         baseline: Option<PathBuf>,
     },
@@ -97,6 +144,8 @@ enum Command {
         address: String,
         #[command(flatten)]
         common: Common,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExplainFormat,
     },
     /// Decide one function, open it through VFIO, probe its regions, map the plan, report, release.
     Apply {
@@ -146,12 +195,12 @@ enum Command {
         #[arg(long)]
         print_input: bool,
         #[arg(long, value_enum, default_value = "json")]
-        format: Format,
+        format: PlanFormat,
     },
     /// List every rule id a decision can cite.
     Rules {
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: RulesFormat,
     },
 }
 
@@ -161,7 +210,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn options(c: &Common) -> Result<AuditOptions, String> {
+fn options(c: &Common, layout_mode: LayoutMode) -> Result<AuditOptions, String> {
     let guest = match c.guest {
         Guest::Auto => GuestSelection::Auto,
         Guest::Paravirtual => GuestSelection::Paravirtual,
@@ -174,43 +223,49 @@ fn options(c: &Common) -> Result<AuditOptions, String> {
             Overrides::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?
         }
     };
-    let mut layout = msix_policy::policy::LayoutOptions::default();
-    if c.format == Format::Qemu {
-        layout.mode = msix_policy::policy::LayoutMode::Qemu;
-    }
+    let layout = msix_policy::policy::LayoutOptions { mode: layout_mode, ..Default::default() };
     Ok(AuditOptions { guest, overrides, layout, ..Default::default() })
 }
 
-/// Audits --root, or `/`; when `/` has no PCI functions to show, the bundled fixture.
-fn run_audit(c: &Common, opts: &AuditOptions) -> Result<AuditReport, String> {
+/// What an audit covered: the host asked for, or (text for a person only) the embedded demo.
+enum Audited {
+    Host(AuditReport),
+    Demo(AuditReport),
+}
+
+/// Audits --root, or `/` (MSIX_POLICY_ROOT changes it: a chroot, a mounted image). When that
+/// default root shows no PCI functions, `demo_fallback` audits the embedded demo fixture instead;
+/// without it (every machine format) that is an error: a fleet job must never publish another
+/// host's facts, and an empty success would hide a missing /sys mount.
+fn run_audit(c: &Common, opts: &AuditOptions, demo_fallback: bool) -> Result<Audited, String> {
     if let Some(root) = &c.root {
-        return audit(root, opts).map_err(|e| e.to_string());
+        return audit(root, opts).map(Audited::Host).map_err(|e| e.to_string());
     }
-    // MSIX_POLICY_ROOT changes the default root (a chroot, a mounted image); `/` otherwise.
     let default = std::env::var_os("MSIX_POLICY_ROOT").map_or_else(|| PathBuf::from("/"), PathBuf::from);
     let live = audit(&default, opts).map_err(|e| e.to_string())?;
     if !live.devices.is_empty() {
-        return Ok(live);
+        return Ok(Audited::Host(live));
     }
-    eprintln!(
-        "msix-policy: {} shows no PCI functions; auditing the bundled fixture {BUNDLED_FIXTURE} (choose with --root)",
-        default.display()
-    );
-    audit(BUNDLED_FIXTURE, opts).map_err(|e| e.to_string())
+    if !demo_fallback {
+        return Err(format!(
+            "{} shows no PCI functions (is /sys mounted?): nothing to report for this host; \
+             machine formats never fall back to the demo fixture (audit one with --root)",
+            render::one_line(&default.display().to_string())
+        ));
+    }
+    msix_policy::demo::audit_demo(opts).map(Audited::Demo).map_err(|e| e.to_string())
 }
 
-/// A plan input from a file, or stdin for `-` or nothing.
+/// A plan input from a file, or stdin for `-` or nothing: at most
+/// [`MAX_INPUT_BYTES`](msix_policy::policy::vmm::MAX_INPUT_BYTES), every key known, its schema
+/// this version's.
 fn read_plan_input(path: Option<PathBuf>) -> Result<VmmInput, String> {
-    let (name, text) = match path.filter(|p| p.as_os_str() != "-") {
-        Some(p) => (p.display().to_string(), std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?),
-        None => {
-            let mut t = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t).map_err(|e| format!("stdin: {e}"))?;
-            ("stdin".to_string(), t)
-        }
-    };
-    serde_json::from_str(&text).map_err(|e| {
-        format!("{name}: not a plan input ({e}); `msix-policy plan --device ADDR --print-input` shows one")
+    let path = path.unwrap_or_else(|| PathBuf::from("-"));
+    let name = if path.as_os_str() == "-" { "stdin".to_string() } else { path.display().to_string() };
+    let text = msix_policy::input::read_bounded(&path, msix_policy::policy::vmm::MAX_INPUT_BYTES)
+        .map_err(|e| e.to_string())?;
+    VmmInput::from_json(&text).map_err(|e| {
+        format!("{name}: not a plan input: {e} (`msix-policy plan --device ADDR --root DIR --print-input` shows one)")
     })
 }
 
@@ -255,26 +310,43 @@ fn print_diff(d: &diff::DiffReport, format: DiffFormat) -> Result<ExitCode, Stri
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Audit { common: c, baseline } => {
-            let opts = options(&c)?;
-            let report = run_audit(&c, &opts)?;
+        Command::Audit { common: c, format, export: x, baseline } => {
+            let mode = if format == AuditFormat::Qemu { LayoutMode::Qemu } else { LayoutMode::MsixPolicy };
+            let opts = options(&c, mode)?;
             if let Some(b) = baseline {
-                let old = diff::load_side(&b, &opts).map_err(|e| e.to_string())?;
-                let format = match c.format {
-                    Format::Text => DiffFormat::Text,
-                    Format::Json => DiffFormat::Json,
-                    Format::Markdown => DiffFormat::Markdown,
+                let format = match format {
+                    AuditFormat::Text => DiffFormat::Text,
+                    AuditFormat::Json => DiffFormat::Json,
+                    AuditFormat::Markdown => DiffFormat::Markdown,
                     _ => return Err("audit --baseline prints a diff: --format text, json or markdown".into()),
                 };
+                // Without the fallback the report is always this host's.
+                let (Audited::Host(report) | Audited::Demo(report)) = run_audit(&c, &opts, false)?;
+                let old = diff::load_side(&b, &opts).map_err(|e| e.to_string())?;
                 return print_diff(&diff::diff_reports(&old, &diff::AuditView::from(&report)), format);
             }
-            match c.format {
-                Format::Text => emit(&render::text_report(&report))?,
-                Format::Json => print_json(&render::json_report(&report))?,
-                Format::Qemu => emit(&render::qemu_properties(&report))?,
-                Format::Nfd => emit(&export::nfd(&report))?,
-                Format::Prometheus => emit(&export::prometheus(&report))?,
-                Format::Markdown => return Err("--format markdown is for diff and audit --baseline".into()),
+            let report = match run_audit(&c, &opts, format == AuditFormat::Text)? {
+                Audited::Host(r) => r,
+                Audited::Demo(r) => {
+                    emit(&format!(
+                        "# msix-policy: this host shows no PCI functions; below is {}, not this host (audit another with --root)\n",
+                        r.root
+                    ))?;
+                    r
+                }
+            };
+            let exports = export::ExportOptions {
+                now: std::time::SystemTime::now(),
+                expiry: x.expiry.map(std::time::Duration::from_secs),
+                device_series: !x.no_device_series,
+            };
+            match format {
+                AuditFormat::Text => emit(&render::text_report(&report))?,
+                AuditFormat::Json => print_json(&render::json_report(&report))?,
+                AuditFormat::Qemu => emit(&render::qemu_properties(&report, x.allow_unsafe))?,
+                AuditFormat::Nfd => emit(&export::nfd(&report, &exports))?,
+                AuditFormat::Prometheus => emit(&export::prometheus(&report, &exports))?,
+                AuditFormat::Markdown => return Err("audit --format markdown needs --baseline (it prints a diff)".into()),
             }
         }
         Command::Diff { old, new, format } => {
@@ -283,21 +355,26 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let new = diff::load_side(&new, &opts).map_err(|e| e.to_string())?;
             return print_diff(&diff::diff_reports(&old, &new), format);
         }
-        Command::Explain { address, common: c } => {
-            let opts = options(&c)?;
-            let report = run_audit(&c, &opts)?;
+        Command::Explain { address, common: c, format } => {
+            let opts = options(&c, LayoutMode::MsixPolicy)?;
+            let report = match run_audit(&c, &opts, matches!(format, ExplainFormat::Text))? {
+                Audited::Host(r) => r,
+                Audited::Demo(r) => {
+                    emit(&format!("# msix-policy: this host shows no PCI functions; explaining {}\n", r.root))?;
+                    r
+                }
+            };
             let Some(d) = report.device(&address) else {
                 let known: Vec<&str> = report.devices.iter().map(|d| d.address.as_str()).collect();
                 return Err(format!("no PCI function {address} in {} (it has: {})", report.root, known.join(", ")));
             };
-            match c.format {
-                Format::Text => emit(&render::text_explain(&report, d))?,
-                Format::Json => print_json(&render::json_device_alone(d))?,
-                _ => return Err("explain prints as --format text or json".into()),
+            match format {
+                ExplainFormat::Text => emit(&render::text_explain(&report, d))?,
+                ExplainFormat::Json => print_json(&render::json_device_alone(d))?,
             }
         }
         Command::Apply { address, dry_run, common: c } => {
-            let opts = options(&c)?;
+            let opts = options(&c, LayoutMode::MsixPolicy)?;
             let root = c.root.clone().unwrap_or_else(|| PathBuf::from("/"));
             let report = audit(&root, &opts).map_err(|e| e.to_string())?;
             let d = report.device(&address).ok_or_else(|| format!("no PCI function {address} in {}", report.root))?;
@@ -349,17 +426,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let layout = msix_policy::policy::plan_layout(&input).map_err(|e| e.to_string())?;
             match format {
-                Format::Json => print_json(&layout)?,
-                Format::Text => emit(&render::text_layout(&layout))?,
-                _ => return Err("plan prints as --format text or json".into()),
+                PlanFormat::Json => print_json(&layout)?,
+                PlanFormat::Text => emit(&render::text_layout(&layout))?,
             }
         }
         Command::Rules { format } => match format {
-            Format::Json => print_json(&render::json_rules())?,
-            Format::Markdown | Format::Nfd | Format::Prometheus | Format::Qemu => {
-                return Err("rules prints as --format text or json".into())
-            }
-            Format::Text => {
+            RulesFormat::Json => print_json(&render::json_rules())?,
+            RulesFormat::Text => {
                 for r in rules::ALL {
                     emit(&format!("{}\n    {}\n    reference: {}\n", r.id, r.summary, r.reference))?;
                 }

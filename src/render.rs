@@ -314,15 +314,39 @@ pub fn json_rules() -> serde_json::Value {
     serde_json::json!({ "schema": RULES_SCHEMA, "rules": crate::policy::rules::ALL })
 }
 
-/// `audit --format qemu`: per device, the `-device vfio-pci` properties that realise the
-/// decision in QEMU (the audit must have been made in QEMU's layout mode), or why none can.
-pub fn qemu_properties(r: &AuditReport) -> String {
-    use crate::policy::Exposure;
+/// Why a function is no candidate for assignment to a guest at all, by its class: bridges (the
+/// host bridge, ISA/LPC, PCI-to-PCI), base system peripherals (interrupt controllers, timers,
+/// the IOMMU itself) and SMBus controllers belong to the host.
+pub fn not_a_candidate(class: Option<u32>) -> Option<&'static str> {
+    let class = class?;
+    match (class >> 16, (class >> 8) & 0xff) {
+        (0x06, _) => Some("a bridge"),
+        (0x08, _) => Some("a base system peripheral (interrupt controller, timer, IOMMU)"),
+        (0x0c, 0x05) => Some("an SMBus controller"),
+        _ => None,
+    }
+}
+
+/// `audit --format qemu`: a `-device vfio-pci` line per function that may be assigned, with the
+/// properties its decision needs. Refused functions and functions that belong to the host get a
+/// comment saying why, never a line; so do functions assignable only with risk `unsafe`, unless
+/// `allow_unsafe` (the operator asked for them). Everything from the host is printed on one line.
+pub fn qemu_properties(r: &AuditReport, allow_unsafe: bool) -> String {
+    use crate::policy::{Exposure, Risk};
     let mut out = String::new();
-    let _ = writeln!(out, "# msix-policy audit of {} for QEMU (-device vfio-pci properties per function)", r.root);
+    let _ = writeln!(out, "# msix-policy audit of {} for QEMU (-device vfio-pci properties per function)", one_line(&r.root));
     for d in &r.devices {
         let dec = &d.decision;
-        let base = format!("-device vfio-pci,host={}", d.address);
+        // The address came from a directory name: only a real PCI address goes on a command line.
+        let Ok(address) = crate::policy::PciAddress::parse(&d.address) else {
+            let _ = writeln!(out, "# {}: not a PCI address, left out", one_line(&d.address));
+            continue;
+        };
+        if let Some(what) = not_a_candidate(d.facts.class) {
+            let _ = writeln!(out, "# {address}: {what} (class {:06x}): belongs to the host, not assigned", d.facts.class.unwrap_or(0));
+            continue;
+        }
+        let base = format!("-device vfio-pci,host={address}");
         let (line, why) = match dec.exposure {
             Exposure::Refuse => {
                 let rules: Vec<&str> = dec.rule_ids().collect();
@@ -351,21 +375,33 @@ pub fn qemu_properties(r: &AuditReport) -> String {
             // An exposure this release does not know: assign nothing rather than guess.
             other => (None, format!("{}: not realisable in QEMU by this release", other.as_str())),
         };
+        let (line, why) = match line {
+            Some(_) if dec.risk == Risk::Unsafe && !allow_unsafe => (
+                None,
+                format!(
+                    "risk unsafe: its MSIs are not isolated, a guest can raise interrupts it does not own \
+                     ({}); left out (--allow-unsafe prints it)",
+                    dec.rule_ids().collect::<Vec<_>>().join(" > ")
+                ),
+            ),
+            Some(l) if dec.risk == Risk::Unsafe => (Some(l), format!("risk UNSAFE, printed as asked: {why}")),
+            other => (other, why),
+        };
         match line {
             Some(l) => {
-                let _ = writeln!(
-                    out,
-                    "{l}
-    # {}: {why}",
-                    d.address
-                );
+                let _ = writeln!(out, "{l}\n    # {address}: {}", one_line(&why));
             }
             None => {
-                let _ = writeln!(out, "# {}: {why}", d.address);
+                let _ = writeln!(out, "# {address}: {}", one_line(&why));
             }
         }
     }
     out
+}
+
+/// A host-derived string on one line: control characters (a newline in a path) become `?`.
+pub fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// `plan --format text`: the layout a VMM programs, slot by slot.

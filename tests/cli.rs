@@ -122,16 +122,33 @@ fn record_then_audit_round_trips_a_fixture() {
 }
 
 #[test]
-fn a_host_with_nothing_to_show_falls_back_to_the_bundled_fixture() {
+fn a_host_with_nothing_to_show_falls_back_to_the_demo_in_text_only() {
     let t = common::TempDir::new();
     let toml = "[host]\narch = \"x86_64\"\npage_size = 4096\nkernel = \"6.1.0\"\n";
     std::fs::write(t.path().join("fixture.toml"), toml).unwrap();
-    std::env::set_var("MSIX_POLICY_ROOT", t.path());
-    let o = run(&["audit"]);
-    std::env::remove_var("MSIX_POLICY_ROOT");
+    let run_here = |args: &[&str]| {
+        let mut c = common::command(args);
+        c.env("MSIX_POLICY_ROOT", t.path());
+        c.output().expect("binary runs")
+    };
+    // Text for a person: the embedded demo, and the first line on stdout says it is not this host.
+    let o = run_here(&["audit"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("shows no PCI functions; auditing the bundled fixture"), "{}", stderr(&o));
-    assert!(stdout(&o).contains("qemu/x86-q35-vtd-ir") && stdout(&o).contains("x86 Intel VT-d"), "{}", stdout(&o));
+    let out = stdout(&o);
+    let first = out.lines().next().unwrap_or("");
+    assert!(first.contains("no PCI functions") && first.contains("embedded demo fixture qemu/x86-q35-vtd-ir"), "{out}");
+    assert!(first.contains("not this host"), "{first}");
+    assert!(out.contains("x86 Intel VT-d"), "{out}");
+    // Machine formats describe this host or nothing: exit 2, nothing on stdout.
+    for format in ["json", "nfd", "prometheus", "qemu"] {
+        let o = run_here(&["audit", "--format", format]);
+        assert_eq!(o.status.code(), Some(2), "{format}: {}", stdout(&o));
+        assert!(o.stdout.is_empty(), "{format} published: {}", stdout(&o));
+        assert!(stderr(&o).contains("shows no PCI functions"), "{}", stderr(&o));
+    }
+    let o = run_here(&["explain", "0000:00:04.0", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty());
 }
 
 #[test]
@@ -156,7 +173,7 @@ fn plan_lays_out_a_device_from_its_input_file_and_from_an_audit() {
     let q: serde_json::Value = serde_json::from_slice(&qemu.stdout).unwrap();
     assert_eq!(q["msix"]["pba_offset"], 65 * 16);
     // Bad input: exit 2 and one line that names the field.
-    std::fs::write(&file, r#"{"config":"00","regions":[],"page_size":12288,"isolation":{"kind":"kernel-accepted","backend":"type1","allow_unsafe_interrupts":false}}"#).unwrap();
+    std::fs::write(&file, r#"{"schema":"msix-policy/plan-input/v1","config":"00","regions":[],"page_size":12288,"isolation":{"kind":"kernel-accepted","backend":"type1","allow_unsafe_interrupts":false}}"#).unwrap();
     let bad = run(&["plan", file.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("page_size 12288"), "{}", stderr(&bad));

@@ -11,6 +11,7 @@ pub mod devicetree;
 pub mod host;
 pub mod interrupts;
 pub mod kvm;
+pub mod pack;
 pub mod pci;
 pub mod platform;
 pub mod record;

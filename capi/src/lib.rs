@@ -21,6 +21,7 @@
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use msix_policy::policy::vmm::MAX_INPUT_BYTES;
 use msix_policy::policy::{plan_layout, VmmInput, LAYOUT_VERSION};
 use msix_policy::{audit, render, AuditOptions};
 
@@ -65,12 +66,20 @@ pub unsafe extern "C" fn msix_policy_plan_layout(
     error: *mut *mut c_char,
 ) -> MsixPolicyStatus {
     // SAFETY: the caller guarantees `input_json` is NULL or a NUL-terminated string.
-    let input = unsafe { read_str(input_json) };
+    let input = unsafe { read_bounded_str(input_json, MAX_INPUT_BYTES) };
     // SAFETY: the caller guarantees the out-pointers are NULL or writable.
     unsafe {
         finish(layout_json, error, || {
-            let text = input.ok_or((MsixPolicyStatus::InvalidArgument, "input_json is NULL or not UTF-8".into()))?;
-            let input: VmmInput = serde_json::from_str(text)
+            let text = match input {
+                CInput::Null => return Err((MsixPolicyStatus::InvalidArgument, "input_json is NULL".into())),
+                CInput::NotUtf8 => return Err((MsixPolicyStatus::BadInput, "input_json is not UTF-8".into())),
+                CInput::TooLong => {
+                    let e = msix_policy::policy::InputError::TooLarge(MAX_INPUT_BYTES + 1);
+                    return Err((MsixPolicyStatus::BadInput, e.to_string()));
+                }
+                CInput::Text(t) => t,
+            };
+            let input = VmmInput::from_json(text)
                 .map_err(|e| (MsixPolicyStatus::BadInput, format!("not a plan input: {e}")))?;
             let layout = plan_layout(&input).map_err(|e| (MsixPolicyStatus::BadInput, e.to_string()))?;
             serde_json::to_string(&layout).map_err(|e| (MsixPolicyStatus::Internal, e.to_string()))
@@ -116,6 +125,41 @@ pub unsafe extern "C" fn msix_policy_free(s: *mut c_char) {
         // SAFETY: `s` came from `CString::into_raw` in `finish` and is freed once (caller's contract).
         drop(unsafe { CString::from_raw(s) });
     }
+}
+
+/// A C string read at most `limit` bytes far.
+enum CInput<'a> {
+    Null,
+    NotUtf8,
+    /// No NUL within `limit` bytes: no plan input is that long.
+    TooLong,
+    Text(&'a str),
+}
+
+/// Reads a NUL-terminated string, but never more than `limit` bytes of it: an input without a
+/// NUL in reach is refused instead of scanned to its end.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string that outlives the call.
+unsafe fn read_bounded_str<'a>(p: *const c_char, limit: usize) -> CInput<'a> {
+    if p.is_null() {
+        return CInput::Null;
+    }
+    let mut len = 0;
+    loop {
+        if len > limit {
+            return CInput::TooLong;
+        }
+        // SAFETY: bytes 0..len are not NUL, so the string (NUL-terminated by the caller's
+        // contract) extends at least to `len`: this reads no further than its NUL.
+        if unsafe { *p.add(len) } == 0 {
+            break;
+        }
+        len += 1;
+    }
+    // SAFETY: `p` points to `len` readable bytes (checked above) that outlive the call.
+    let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).map_or(CInput::NotUtf8, CInput::Text)
 }
 
 /// # Safety

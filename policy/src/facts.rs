@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a fact came from: a file under the root (or a probe) and what was read there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Evidence {
     /// Path relative to the root (`proc/cmdline`), or a probe name (`vfio:region-info`).
     pub source: String,
@@ -42,8 +43,8 @@ impl<T> Fact<T> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FactsError {
-    /// The page size is not a power of two of at least 4 KiB.
-    #[error("page_size {0}: must be a power of two of at least 4096")]
+    /// The page size is not a power of two from 4 KiB to 64 KiB.
+    #[error("page_size {0}: must be a power of two from 4096 to 65536 (the base pages Linux uses on x86, arm64 and POWER)")]
     PageSize(u64),
     /// A BAR index above 5.
     #[error("BAR{0}: a BAR index is 0-5")]
@@ -56,9 +57,15 @@ pub enum FactsError {
     BarInUpperHalf(u8, u8),
 }
 
-/// A host page is a power of two of at least 4 KiB.
+/// The smallest base page of a host this engine decides for (x86, arm64 4K, ppc64 4K).
+pub const MIN_PAGE_SIZE: u64 = 4096;
+/// The largest (arm64 and ppc64 64K kernels).
+pub const MAX_PAGE_SIZE: u64 = 65536;
+
+/// A host page is a power of two from 4 KiB to 64 KiB: the base pages Linux uses on x86 (4 KiB),
+/// arm64 (4, 16, 64 KiB) and POWER (4, 64 KiB).
 pub fn check_page_size(page: u64) -> Result<(), FactsError> {
-    if page.is_power_of_two() && page >= 4096 {
+    if page.is_power_of_two() && (MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page) {
         Ok(())
     } else {
         Err(FactsError::PageSize(page))
@@ -194,7 +201,7 @@ impl HostFacts {
 
 /// The MSI isolation verdict for one device, with what it rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
+#[serde(tag = "status", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum IsolationVerdict {
     /// A write by the device to the MSI window can only raise its own interrupts.
     Isolated {
@@ -387,6 +394,7 @@ pub struct HotWindow {
 
 /// A range of a BAR's VFIO region that userspace may mmap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MmapArea {
     /// Offset in the region.
     pub offset: u64,

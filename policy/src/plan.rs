@@ -147,7 +147,7 @@ impl LayoutMode {
 
 /// What the VMM lets a relocation change in the guest's BARs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RelocationPolicy {
     /// May present the virtual table in a BAR slot the device leaves free.
     pub add_bar: bool,

@@ -52,9 +52,24 @@ pub const REGION_RW: u32 = 0x3;
 pub const REGION_MMAP: u32 = 0x4;
 /// BAR regions are VFIO region indices 0-5 (`VFIO_PCI_BAR0_REGION_INDEX`..`BAR5`).
 const BAR_REGIONS: u32 = 6;
+/// The largest plan input [`VmmInput::from_json`] reads: a 4 KiB config space in hex and six
+/// regions with sparse areas take under 16 KiB; anything near this bound describes no device.
+pub const MAX_INPUT_BYTES: usize = 1 << 20;
+/// PCIe extended configuration space: no function has more.
+pub const MAX_CONFIG_BYTES: usize = 4096;
+/// The largest 32-bit memory BAR: its register encodes address bits 31..4, so 2 GiB.
+pub const MAX_BAR32_BYTES: u64 = 1 << 31;
+/// The largest 64-bit memory BAR its register pair can encode.
+pub const MAX_BAR64_BYTES: u64 = 1 << 63;
+/// The largest I/O BAR: "a function may not claim more than 256 bytes per I/O BAR" (PCI Local
+/// Bus 3.0, 6.2.5.1).
+pub const MAX_IO_BAR_BYTES: u64 = 256;
+/// The architectures a plan input may name (`uname -m`), for `guest: auto`.
+pub const ARCHES: &[&str] = &["x86_64", "aarch64", "ppc64le", "ppc64"];
 
 /// One BAR's region as `VFIO_DEVICE_GET_REGION_INFO` reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VfioRegion {
     /// The region index: 0-5 for BAR0-BAR5.
@@ -109,7 +124,7 @@ impl VfioRegion {
 
 /// Why the VMM may assume (or not) that the device's MSIs are isolated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum IsolationAttestation {
     /// The verdict of an msix-policy audit of this host (`audit --format json`, the device's
@@ -181,12 +196,16 @@ fn layout_v1() -> u32 {
 }
 
 /// Everything the VMM hands the engine for one device.
+///
+/// Every field is bounded by what hardware and kernels can have; [`facts`] refuses the rest with
+/// an [`InputError`] naming the field, and JSON with a key this version does not know is refused
+/// by [`VmmInput::from_json`] (a typo must not silently take the default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VmmInput {
-    /// [`INPUT_SCHEMA`] when given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<String>,
+    /// [`INPUT_SCHEMA`]; required in JSON, so a reader never guesses the version.
+    pub schema: String,
     /// The layout version the VMM's guests were created with.
     #[serde(default = "layout_v1")]
     pub layout_version: u32,
@@ -199,9 +218,11 @@ pub struct VmmInput {
     pub config: Vec<u8>,
     /// Region info of the BARs the device implements (indices 0-5).
     pub regions: Vec<VfioRegion>,
-    /// The host's page size in bytes.
+    /// The host's page size in bytes: a power of two from 4 KiB to 64 KiB (the base pages Linux
+    /// uses on x86, arm64 and POWER).
     pub page_size: u64,
-    /// `uname -m` of the host, for `guest: auto` (POWER hosts run PAPR guests).
+    /// `uname -m` of the host (one of [`ARCHES`]); required with `guest: auto` (POWER hosts run
+    /// PAPR guests), so one input gives one layout on every machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
     /// Why the VMM may assume the device's MSIs are isolated (or not).
@@ -221,7 +242,7 @@ impl VmmInput {
     /// An input with the defaults: layout v1, guest `auto`, relocation allowed, msix-policy's layout.
     pub fn new(config: Vec<u8>, regions: Vec<VfioRegion>, page_size: u64, isolation: IsolationAttestation) -> Self {
         VmmInput {
-            schema: None,
+            schema: INPUT_SCHEMA.into(),
             layout_version: LAYOUT_VERSION,
             address: None,
             config,
@@ -259,6 +280,23 @@ impl VmmInput {
         self.arch = Some(arch.into());
         self
     }
+
+    /// Parses a plan input (`msix-policy/plan-input/v1`) from JSON text: at most
+    /// [`MAX_INPUT_BYTES`], every key known, `schema` present and this version's. The facts
+    /// themselves are checked by [`plan_layout`].
+    pub fn from_json(text: &str) -> Result<Self, InputError> {
+        if text.len() > MAX_INPUT_BYTES {
+            return Err(InputError::TooLarge(text.len()));
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| InputError::Json(e.to_string()))?;
+        match value.get("schema") {
+            None => return Err(InputError::Schema("(missing)".into())),
+            Some(serde_json::Value::String(s)) if s == INPUT_SCHEMA => {}
+            Some(other) => return Err(InputError::Schema(other.to_string())),
+        }
+        serde_json::from_value(value).map_err(|e| InputError::Json(e.to_string()))
+    }
 }
 
 /// Input the engine cannot decide from; each names the field at fault.
@@ -268,9 +306,28 @@ pub enum InputError {
     /// A layout version this release does not make.
     #[error("layout_version {0}: this release makes layout version {LAYOUT_VERSION} only")]
     LayoutVersion(u32),
-    /// A `schema` other than [`INPUT_SCHEMA`].
-    #[error("schema {0:?}: expected \"{INPUT_SCHEMA}\"")]
+    /// A `schema` other than [`INPUT_SCHEMA`], or none.
+    #[error("schema {0}: expected \"{INPUT_SCHEMA}\"")]
     Schema(String),
+    /// More than [`MAX_INPUT_BYTES`] of input.
+    #[error("input: {0} bytes or more, over the {MAX_INPUT_BYTES}-byte limit of a plan input")]
+    TooLarge(usize),
+    /// Not JSON, or JSON that is not a plan input: a missing field, a value of the wrong type,
+    /// or a key this version does not know (serde names it).
+    #[error("{0}")]
+    Json(String),
+    /// `guest: auto` without `arch`: the guest profile would depend on where the engine runs.
+    #[error("arch: required with guest \"auto\" (name the host, e.g. \"x86_64\", or choose the guest)")]
+    ArchRequired,
+    /// An `arch` that is none of [`ARCHES`].
+    #[error("arch {0:?}: expected one of x86_64, aarch64, ppc64le, ppc64")]
+    Arch(String),
+    /// An `address` that is not `DDDD:BB:DD.F`.
+    #[error("address: {0}")]
+    Address(#[from] crate::address::AddressError),
+    /// Config space longer than PCIe's 4 KiB.
+    #[error("config: {0} bytes, longer than the {MAX_CONFIG_BYTES}-byte PCIe configuration space")]
+    ConfigLong(usize),
     /// An impossible page size or BAR set.
     #[error(transparent)]
     Facts(#[from] FactsError),
@@ -310,6 +367,28 @@ pub enum InputError {
         /// The size given.
         size: u64,
     },
+    /// A BAR larger than its type can encode.
+    #[error("regions: BAR{index} size {size:#x} is larger than a {kind} can be ({max:#x} bytes)")]
+    RegionTooLarge {
+        /// The BAR index.
+        index: u32,
+        /// The size given.
+        size: u64,
+        /// What kind of BAR the config register says it is.
+        kind: &'static str,
+        /// The largest size of that kind.
+        max: u64,
+    },
+    /// A region offset that is not page aligned, or whose region would end past 2^64.
+    #[error("regions: BAR{index} offset {offset:#x} {why}")]
+    RegionOffset {
+        /// The BAR index.
+        index: u32,
+        /// The offset given.
+        offset: u64,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// A sized region in the upper half of a 64-bit BAR.
     #[error("regions: BAR{index} has size {size:#x} but config says it is the upper half of 64-bit BAR{}", index - 1)]
     UpperHalfRegion {
@@ -339,6 +418,20 @@ pub enum InputError {
     /// The MSI-X table or PBA lies outside its BAR.
     #[error("config: {0}")]
     MsixOutsideBar(#[from] PlanError),
+    /// The MSI-X table and PBA overlap (QEMU's `msix_init` refuses such a device too).
+    #[error("config: MSI-X table {table:#x}+{table_len:#x} and PBA {pba:#x}+{pba_len:#x} overlap in BAR{bir}")]
+    MsixOverlap {
+        /// The BAR both live in.
+        bir: u8,
+        /// The table's offset.
+        table: u32,
+        /// The table's length.
+        table_len: u64,
+        /// The PBA's offset.
+        pba: u32,
+        /// The PBA's length.
+        pba_len: u64,
+    },
     /// The decision failed (an override that would loosen it).
     #[error(transparent)]
     Decide(#[from] DecideError),
@@ -360,20 +453,35 @@ pub struct VmmFacts {
 
 /// Validates the input and turns it into facts.
 pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
-    if let Some(s) = input.schema.as_deref().filter(|s| *s != INPUT_SCHEMA) {
-        return Err(InputError::Schema(s.into()));
+    if input.schema != INPUT_SCHEMA {
+        return Err(InputError::Schema(format!("{:?}", input.schema)));
     }
     if input.layout_version != LAYOUT_VERSION {
         return Err(InputError::LayoutVersion(input.layout_version));
     }
     crate::facts::check_page_size(input.page_size)?;
+    match input.arch.as_deref() {
+        None if input.guest == GuestSelection::Auto => return Err(InputError::ArchRequired),
+        Some(a) if !ARCHES.contains(&a) => return Err(InputError::Arch(a.into())),
+        _ => {}
+    }
+    if let Some(a) = &input.address {
+        crate::address::PciAddress::parse(a)?;
+    }
     let b = &input.config;
     if b.len() < config::UNPRIVILEGED_CONFIG_BYTES {
         return Err(InputError::ConfigShort(b.len()));
     }
+    if b.len() > MAX_CONFIG_BYTES {
+        return Err(InputError::ConfigLong(b.len()));
+    }
     let parsed = config::parse(b);
     if parsed.header != HeaderKind::Endpoint {
         return Err(InputError::NotEndpoint(parsed.header));
+    }
+    // The audit keeps an MSI-X capability seen before a list loops; a VMM's config must be whole.
+    if let config::CapListState::Broken(why) = &parsed.cap_state {
+        return Err(InputError::Capabilities(why.clone()));
     }
     if let MsixFacts::Unknown { why, .. } = &parsed.msix {
         return Err(InputError::Capabilities(why.clone()));
@@ -427,8 +535,17 @@ pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
     ));
     // A known device fault (crate::quirks) is corrected by the decision, which cites it.
     let corrected = crate::quirks::apply(&device).map(|q| q.0);
-    if let MsixFacts::Present { capability } = &corrected.as_ref().unwrap_or(&device).msix {
-        check_msix_location(corrected.as_ref().unwrap_or(&device), capability)?;
+    if let MsixFacts::Present { capability: c } = &corrected.as_ref().unwrap_or(&device).msix {
+        check_msix_location(corrected.as_ref().unwrap_or(&device), c)?;
+        if crate::plan::table_and_pba_overlap(c) {
+            return Err(InputError::MsixOverlap {
+                bir: c.table_bir,
+                table: c.table_offset,
+                table_len: c.table_bytes(),
+                pba: c.pba_offset,
+                pba_len: c.pba_bytes(),
+            });
+        }
     }
     let host = host_facts(input, &device);
     Ok(VmmFacts {
@@ -470,6 +587,23 @@ fn bars(input: &VmmInput, registers: &[BarRegister; 6]) -> Result<Vec<Bar>, Inpu
         if kind == BarKind::Io && r.mmap_flag() {
             return Err(InputError::IoMmap { index: r.index });
         }
+        let (what, max) = match kind {
+            BarKind::Io => ("I/O BAR", MAX_IO_BAR_BYTES),
+            BarKind::Memory32 => ("32-bit memory BAR", MAX_BAR32_BYTES),
+            BarKind::Memory64 => ("64-bit memory BAR", MAX_BAR64_BYTES),
+        };
+        if r.size > max {
+            return Err(InputError::RegionTooLarge { index: r.index, size: r.size, kind: what, max });
+        }
+        if let Some(offset) = r.offset {
+            let bad = |why| InputError::RegionOffset { index: r.index, offset, why };
+            if offset % input.page_size != 0 {
+                return Err(bad("is not page aligned: mmap takes page-aligned offsets"));
+            }
+            if offset.checked_add(r.size).is_none() {
+                return Err(bad("puts the region's end past 2^64"));
+            }
+        }
         for a in r.sparse_mmap.iter().flatten() {
             if a.offset.checked_add(a.size).is_none_or(|end| end > r.size) {
                 return Err(InputError::SparseOutside {
@@ -488,7 +622,9 @@ fn bars(input: &VmmInput, registers: &[BarRegister; 6]) -> Result<Vec<Bar>, Inpu
 
 fn host_facts(input: &VmmInput, device: &DeviceFacts) -> HostFacts {
     let (backend, allow_unsafe) = input.isolation.backend();
-    let arch = input.arch.clone().unwrap_or_else(|| std::env::consts::ARCH.replace("powerpc64", "ppc64le"));
+    // Without an arch the guest was chosen explicitly (facts refuses `auto` without one), and
+    // nothing else reads the arch: say it is unknown rather than borrow the build machine's.
+    let arch = input.arch.clone().unwrap_or_else(|| "unknown".into());
     let said = |what: &str| Evidence::new("vmm:iommu-backend", format!("{what}={allow_unsafe} (VMM input)"));
     let not_used =
         |what: &str| Fact::known(false, Evidence::new("vmm:iommu-backend", format!("{what}: backend not in use")));

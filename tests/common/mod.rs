@@ -76,9 +76,16 @@ impl Drop for TempDir {
 mod runner;
 pub use runner::under_runner;
 
+/// The `msix-policy` binary with these arguments, not yet run (to set its environment or stdin).
+pub fn command(args: &[&str]) -> std::process::Command {
+    let mut c = under_runner(Path::new(env!("CARGO_BIN_EXE_msix-policy")));
+    c.args(args);
+    c
+}
+
 /// The `msix-policy` binary with these arguments, run to completion.
 pub fn run_cli(args: &[&str]) -> std::process::Output {
-    under_runner(Path::new(env!("CARGO_BIN_EXE_msix-policy"))).args(args).output().expect("binary runs")
+    command(args).output().expect("binary runs")
 }
 
 pub fn stdout(o: &std::process::Output) -> String {
