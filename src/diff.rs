@@ -48,7 +48,10 @@ pub enum DiffError {
     Read { path: String, err: std::io::Error },
     #[error(transparent)]
     Input(#[from] crate::input::ReadError),
-    #[error("{path}: schema {found}: expected \"{}\" (`msix-policy audit --format json` writes it)", crate::render::AUDIT_SCHEMA)]
+    #[error(
+        "{path}: schema {found}: expected \"{}\" (`msix-policy audit --format json` writes it)",
+        crate::render::AUDIT_SCHEMA
+    )]
     Schema { path: String, found: String },
     #[error("{path}: not an audit JSON file (`msix-policy audit --format json` writes one): {err}")]
     Json { path: String, err: serde_json::Error },

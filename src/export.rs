@@ -115,7 +115,11 @@ fn family(out: &mut String, name: &str, help: &str) {
 pub fn prometheus(r: &AuditReport, opts: &ExportOptions) -> String {
     let mut out = String::new();
     let h = &r.host;
-    family(&mut out, "msix_policy_last_success_timestamp_seconds", "When this audit ran (Unix time): alert when it ages.");
+    family(
+        &mut out,
+        "msix_policy_last_success_timestamp_seconds",
+        "When this audit ran (Unix time): alert when it ages.",
+    );
     let _ = writeln!(out, "msix_policy_last_success_timestamp_seconds {}", unix_seconds(opts.now));
     family(&mut out, "msix_policy_host_info", "The audited host (value 1).");
     let _ = writeln!(

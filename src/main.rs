@@ -8,7 +8,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use msix_policy::policy::{rules, GuestSelection, LayoutMode, Overrides, VmmInput};
 use msix_policy::{apply, audit, diff, export, render, AuditOptions, AuditReport};
 
-
 #[derive(Parser)]
 #[command(
     name = "msix-policy",
@@ -346,7 +345,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 AuditFormat::Qemu => emit(&render::qemu_properties(&report, x.allow_unsafe))?,
                 AuditFormat::Nfd => emit(&export::nfd(&report, &exports))?,
                 AuditFormat::Prometheus => emit(&export::prometheus(&report, &exports))?,
-                AuditFormat::Markdown => return Err("audit --format markdown needs --baseline (it prints a diff)".into()),
+                AuditFormat::Markdown => {
+                    return Err("audit --format markdown needs --baseline (it prints a diff)".into())
+                }
             }
         }
         Command::Diff { old, new, format } => {

@@ -334,7 +334,11 @@ pub fn not_a_candidate(class: Option<u32>) -> Option<&'static str> {
 pub fn qemu_properties(r: &AuditReport, allow_unsafe: bool) -> String {
     use crate::policy::{Exposure, Risk};
     let mut out = String::new();
-    let _ = writeln!(out, "# msix-policy audit of {} for QEMU (-device vfio-pci properties per function)", one_line(&r.root));
+    let _ = writeln!(
+        out,
+        "# msix-policy audit of {} for QEMU (-device vfio-pci properties per function)",
+        one_line(&r.root)
+    );
     for d in &r.devices {
         let dec = &d.decision;
         // The address came from a directory name: only a real PCI address goes on a command line.
@@ -343,7 +347,11 @@ pub fn qemu_properties(r: &AuditReport, allow_unsafe: bool) -> String {
             continue;
         };
         if let Some(what) = not_a_candidate(d.facts.class) {
-            let _ = writeln!(out, "# {address}: {what} (class {:06x}): belongs to the host, not assigned", d.facts.class.unwrap_or(0));
+            let _ = writeln!(
+                out,
+                "# {address}: {what} (class {:06x}): belongs to the host, not assigned",
+                d.facts.class.unwrap_or(0)
+            );
             continue;
         }
         let base = format!("-device vfio-pci,host={address}");

@@ -245,7 +245,15 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
     let not_json = t.path().join("not.json");
     std::fs::write(&not_json, "hello").unwrap();
     let wrong_shape = t.path().join("shape.json");
-    std::fs::write(&wrong_shape, r#"{"devices": [{"address": "0000:00:01.0", "isolation": "sort-of"}]}"#).unwrap();
+    std::fs::write(
+        &wrong_shape,
+        r#"{"schema": "msix-policy/audit/v1", "devices": [{"address": "0000:00:01.0", "isolation": "sort-of"}]}"#,
+    )
+    .unwrap();
+    let no_schema = t.path().join("no-schema.json");
+    std::fs::write(&no_schema, r#"{"devices": []}"#).unwrap();
+    let future = t.path().join("future.json");
+    std::fs::write(&future, r#"{"schema": "msix-policy/audit/v999", "devices": []}"#).unwrap();
     let dup = t.path().join("dup.json");
     let o = run(&["audit", "--root", &ir, "--format", "json"]);
     let mut v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -263,6 +271,10 @@ fn bad_input_is_one_line_on_stderr_and_exit_2() {
         (dup.display().to_string(), "appears twice"),
         (a_diff.display().to_string(), "is a diff report"),
         (empty_dir.display().to_string(), "fixture.toml"),
+        (no_schema.display().to_string(), "schema (missing): expected \"msix-policy/audit/v1\""),
+        (future.display().to_string(), "schema \"msix-policy/audit/v999\""),
+        // An endless file ends at the documented bound, not when memory does.
+        ("/dev/zero".to_string(), "more than 134217728 bytes"),
     ];
     for (side, expect) in &cases {
         for args in [["diff", side.as_str(), ir.as_str()], ["diff", ir.as_str(), side.as_str()]] {

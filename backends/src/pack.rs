@@ -66,7 +66,8 @@ fn walk(base: &Path, rel: &str, out: &mut String) -> Result<(), PackError> {
         let meta = fs::symlink_metadata(&path).map_err(io(&path))?;
         if meta.file_type().is_symlink() {
             let target = fs::read_link(&path).map_err(io(&path))?;
-            let target = target.to_str().filter(|t| !t.contains(['\t', '\n'])).ok_or_else(|| PackError::Name(rel.clone()))?;
+            let target =
+                target.to_str().filter(|t| !t.contains(['\t', '\n'])).ok_or_else(|| PackError::Name(rel.clone()))?;
             let _ = writeln!(out, "L\t{rel}\t{target}");
         } else if meta.is_dir() {
             let _ = writeln!(out, "D\t{rel}");
@@ -101,8 +102,9 @@ pub fn unpack(pack: &str, dest: &Path) -> Result<(), PackError> {
         match (kind, parts.next()) {
             ("D", None) => fs::create_dir(&path).map_err(io(&path))?,
             ("L", Some(target)) => std::os::unix::fs::symlink(target, &path).map_err(io(&path))?,
-            ("F", Some(hex)) => fs::write(&path, from_hex(hex).ok_or_else(|| bad("file bytes are not hex"))?)
-                .map_err(io(&path))?,
+            ("F", Some(hex)) => {
+                fs::write(&path, from_hex(hex).ok_or_else(|| bad("file bytes are not hex"))?).map_err(io(&path))?
+            }
             _ => return Err(bad("not a D, F or L entry")),
         }
     }

@@ -26,7 +26,7 @@ fn bench(c: &mut Criterion) {
             let json = input_json(fixture, address, mode);
             c.bench_function(&format!("plan/{name} ({})", mode.as_str()), |b| {
                 b.iter(|| {
-                    let input: VmmInput = serde_json::from_str(std::hint::black_box(&json)).expect("parses");
+                    let input = VmmInput::from_json(std::hint::black_box(&json)).expect("parses");
                     std::hint::black_box(plan_layout(&input).ok())
                 })
             });

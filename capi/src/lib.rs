@@ -211,3 +211,39 @@ unsafe fn set_error(error: *mut *mut c_char, msg: String, to_c: &dyn Fn(String) 
         unsafe { *error = to_c(msg) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls the C entry point as a C caller would; the status, and the error or layout text.
+    fn plan(input: &[u8]) -> (MsixPolicyStatus, String) {
+        let c = CString::new(input).unwrap();
+        let (mut out, mut err) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: a NUL-terminated string and two writable out-pointers, as the contract asks.
+        let status = unsafe { msix_policy_plan_layout(c.as_ptr(), &mut out, &mut err) };
+        let p = if out.is_null() { err } else { out };
+        // SAFETY: `p` is NULL or a string this library returned, freed once below.
+        let text = if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(p) }.to_string_lossy().into() };
+        // SAFETY: each came from this library and is freed once.
+        unsafe {
+            msix_policy_free(out);
+            msix_policy_free(err);
+        }
+        (status, text)
+    }
+
+    #[test]
+    fn bad_plan_inputs_are_status_2_with_the_field_named() {
+        let (s, e) = plan(br#"{"schema":"msix-policy/plan-input/v1","config":"00","regions":[],"page_size":4096,"isolation":{"kind":"kernel-accepted","backend":"type1","allow_unsafe_interrupts":false},"relocaton":{}}"#);
+        assert_eq!((s as i32, e.contains("unknown field `relocaton`")), (2, true), "{e}");
+        let (s, e) = plan(br#"{"config":"00"}"#);
+        assert_eq!((s as i32, e.contains("schema (missing)")), (2, true), "{e}");
+        let (s, e) = plan(b"not json");
+        assert_eq!(s, MsixPolicyStatus::BadInput, "{e}");
+        // No NUL within the bound: refused without scanning on.
+        let long = vec![b' '; MAX_INPUT_BYTES + 2];
+        let (s, e) = plan(&long);
+        assert_eq!((s, e.contains("over the")), (MsixPolicyStatus::BadInput, true), "{e}");
+    }
+}

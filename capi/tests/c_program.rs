@@ -88,7 +88,7 @@ fn the_c_program_gets_the_rust_layouts_and_audit() {
     assert_eq!(compared, 12);
     // Bad input reaches C as a status and a one-line message, never a crash.
     let file = dir.join("bad.json");
-    std::fs::write(&file, br#"{"config":"00","regions":[],"page_size":12288,"isolation":{"kind":"kernel-accepted","backend":"type1","allow_unsafe_interrupts":false}}"#).unwrap();
+    std::fs::write(&file, br#"{"schema":"msix-policy/plan-input/v1","config":"00","regions":[],"page_size":12288,"isolation":{"kind":"kernel-accepted","backend":"type1","allow_unsafe_interrupts":false}}"#).unwrap();
     let o = run(&demo, &["plan", file.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(

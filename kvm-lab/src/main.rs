@@ -94,7 +94,7 @@ fn write_json(path: Option<&String>, all: &[serde_json::Value]) -> Result<(), St
 fn simulate(a: &Args) -> Result<bool, String> {
     let path = a.input.as_ref().ok_or("simulate needs --input PLAN_INPUT.json")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-    let input: VmmInput = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+    let input = VmmInput::from_json(&text).map_err(|e| format!("{path}: {e}"))?;
     let hot = facts(&input).map_err(|e| e.to_string())?.device.hot_windows;
     let dev = MemDevice::default();
     let offsets = |bar: u8| VfioPciOffsets.region_offset(bar);
@@ -210,7 +210,11 @@ mod live {
                 backend: VfioBackend::Type1,
                 allow_unsafe_interrupts: allow_unsafe,
             };
-            let input = VmmInput::new(config, regions, page, iso).address(bdf.clone()).arch(std::env::consts::ARCH);
+            let input = VmmInput::new(config, regions, page, iso).address(bdf.clone());
+            let input = match msix_policy_engine::vmm::running_arch() {
+                Some(arch) => input.arch(arch),
+                None => input,
+            };
             let f = facts(&input).map_err(|e| format!("{bdf}: {e}"))?;
             let named = layouts::all(&input).map_err(|e| format!("{bdf}: {e}"))?;
             let io = Dev(&dev);

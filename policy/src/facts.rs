@@ -44,7 +44,9 @@ impl<T> Fact<T> {
 #[non_exhaustive]
 pub enum FactsError {
     /// The page size is not a power of two from 4 KiB to 64 KiB.
-    #[error("page_size {0}: must be a power of two from 4096 to 65536 (the base pages Linux uses on x86, arm64 and POWER)")]
+    #[error(
+        "page_size {0}: must be a power of two from 4096 to 65536 (the base pages Linux uses on x86, arm64 and POWER)"
+    )]
     PageSize(u64),
     /// A BAR index above 5.
     #[error("BAR{0}: a BAR index is 0-5")]

@@ -167,6 +167,53 @@ impl Layout {
     pub fn bar(&self, index: u8) -> Option<&GuestBar> {
         self.bars.iter().find(|b| b.index == index)
     }
+
+    /// Checks what a VMM programs as is: mapped and trapped ranges tile each guest BAR exactly
+    /// (a mapped sub-page BAR aside, whose slot is the whole page), in order, without overlap;
+    /// guest BARs are powers of two aligned to their size; memory slots are whole pages at
+    /// page-aligned offsets of the BAR and of the device fd; the table never lies in a memory
+    /// slot when the decision traps it; a refused device has no BARs. Every layout
+    /// [`plan_layout`](crate::vmm::plan_layout) returns passes; the error names the first fault.
+    pub fn check_well_formed(&self) -> Result<(), String> {
+        for b in &self.bars {
+            let mut pieces: Vec<(u64, u64)> = b.mmap.iter().map(|m| (m.offset, m.length)).collect();
+            pieces.extend(b.trap.iter().map(|t| (t.offset, t.length)));
+            pieces.sort_unstable();
+            let mut at = 0u64;
+            for (o, n) in pieces {
+                if o != at || n == 0 {
+                    return Err(format!("BAR{}: piece at {o:#x}+{n:#x}, expected {at:#x}", b.index));
+                }
+                at = o.checked_add(n).ok_or_else(|| format!("BAR{}: a piece ends past 2^64", b.index))?;
+            }
+            if at != b.size {
+                return Err(format!("BAR{}: covered {at:#x} of {:#x}", b.index, b.size));
+            }
+            if !b.size.is_power_of_two() || b.alignment < b.size {
+                return Err(format!("BAR{}: size {:#x} align {:#x}", b.index, b.size, b.alignment));
+            }
+            for m in &b.mmap {
+                let whole = m.offset % self.page_size == 0
+                    && m.mmap_length % self.page_size == 0
+                    && m.mmap_length >= m.length
+                    && m.region_offset % self.page_size == 0;
+                if !whole {
+                    return Err(format!("BAR{}: slot {m:?} is not whole pages", b.index));
+                }
+            }
+            if matches!(self.exposure, Exposure::Trap | Exposure::Refuse) {
+                if let Some(t) = b.trap.iter().find(|t| t.holds == TrapContents::Table) {
+                    if b.mmap.iter().any(|m| m.offset < t.offset + t.length && t.offset < m.offset + m.mmap_length) {
+                        return Err(format!("BAR{}: the table is mapped under {:?}", b.index, self.exposure));
+                    }
+                }
+            }
+        }
+        if self.exposure == Exposure::Refuse && !(self.bars.is_empty() && self.msix.is_none()) {
+            return Err("a refused device has a layout".into());
+        }
+        Ok(())
+    }
 }
 
 /// Where the device fd holds a BAR's region.

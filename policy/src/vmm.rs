@@ -67,6 +67,19 @@ pub const MAX_IO_BAR_BYTES: u64 = 256;
 /// The architectures a plan input may name (`uname -m`), for `guest: auto`.
 pub const ARCHES: &[&str] = &["x86_64", "aarch64", "ppc64le", "ppc64"];
 
+/// `uname -m` of the machine this code runs on, for a VMM that lays out devices of its own host
+/// (the live VFIO adapter); `None` on an architecture outside [`ARCHES`]. Never a default for an
+/// input that names no arch: that would make one input's layout depend on where it is planned.
+pub fn running_arch() -> Option<&'static str> {
+    match (std::env::consts::ARCH, cfg!(target_endian = "little")) {
+        ("x86_64", _) => Some("x86_64"),
+        ("aarch64", _) => Some("aarch64"),
+        ("powerpc64", true) => Some("ppc64le"),
+        ("powerpc64", false) => Some("ppc64"),
+        _ => None,
+    }
+}
+
 /// One BAR's region as `VFIO_DEVICE_GET_REGION_INFO` reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,8 +301,7 @@ impl VmmInput {
         if text.len() > MAX_INPUT_BYTES {
             return Err(InputError::TooLarge(text.len()));
         }
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| InputError::Json(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| InputError::Json(e.to_string()))?;
         match value.get("schema") {
             None => return Err(InputError::Schema("(missing)".into())),
             Some(serde_json::Value::String(s)) if s == INPUT_SCHEMA => {}

@@ -396,10 +396,11 @@ fn the_vmm_entry_point_applies_the_chelsio_quirk_and_rejects_other_forbidden_lay
     let accepted = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
     let region = || vec![VfioRegion::new(0, 0x2000, REGION_RW | REGION_MMAP).msix_mappable(true)];
     let chelsio = config_space((0x1425, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
-    let l = plan_layout(&VmmInput::new(chelsio, region(), 4096, accepted.clone())).unwrap();
+    let l = plan_layout(&VmmInput::new(chelsio, region(), 4096, accepted.clone()).arch("x86_64")).unwrap();
     assert!(l.decision.rule_ids().any(|r| r == "device.quirk.chelsio-t5-vf-pba"));
     let msix = l.msix.unwrap();
     assert_eq!(msix.pba_offset, 0x1000, "the guest reads the corrected PBA offset");
     let other = config_space((0x8086, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
-    assert!(plan_layout(&VmmInput::new(other, region(), 4096, accepted)).is_err());
+    let err = plan_layout(&VmmInput::new(other, region(), 4096, accepted).arch("x86_64")).unwrap_err();
+    assert!(matches!(err, msix_policy_engine::InputError::MsixOutsideBar(_)), "{err}");
 }

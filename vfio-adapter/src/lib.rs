@@ -82,7 +82,8 @@ pub enum AdapterError {
 }
 
 /// The engine's input for the device `source` describes, on a host with `page_size`-byte pages
-/// and the given isolation attestation; the other fields keep [`VmmInput::new`]'s defaults
+/// and the given isolation attestation, and the architecture this runs on (the device is this
+/// host's); the other fields keep [`VmmInput::new`]'s defaults
 /// (chain `.guest(..)`, `.mode(..)`, `.address(..)` as needed).
 ///
 /// Regions: BARs 0-5 that exist and have a size (the upper half of a 64-bit BAR and
@@ -123,7 +124,12 @@ pub fn vmm_input_from(
     if config[..2] == [0xff, 0xff] {
         return Err(AdapterError::ConfigAllOnes);
     }
-    Ok(VmmInput::new(config, regions, page_size, isolation))
+    let input = VmmInput::new(config, regions, page_size, isolation);
+    // The device is this host's: its architecture decides a `guest: auto` profile.
+    Ok(match msix_policy_engine::vmm::running_arch() {
+        Some(arch) => input.arch(arch),
+        None => input,
+    })
 }
 
 #[cfg(all(feature = "vfio-ioctls", target_os = "linux"))]
