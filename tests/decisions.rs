@@ -177,6 +177,28 @@ fn arm64_acpi_functions_follow_their_iort_route() {
     }
 }
 
+/// A real ACPI boot (QEMU virt, edk2, acpi=force, Debian 12 kernel): QEMU's IORT sends bus 0
+/// through the SMMUv3 to ITS 0, whose ID the MADT lists: every function isolated. Functions
+/// without MSI lines yet (e1000e, the host bridge) are decided by their IORT path; the others
+/// by their ITS-MSI lines.
+#[test]
+fn arm64_acpi_boot_recorded_in_the_lab_is_isolated_through_the_iort() {
+    let r = audit(common::fixture("qemu/arm64-virt-acpi-its-smmuv3"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.devices.len(), 4);
+    for d in &r.devices {
+        assert_eq!(d.decision.isolation.rule(), rules::ARM64_ITS, "{}", d.address);
+    }
+    let e1000e = r.device("0000:00:02.0").unwrap();
+    assert!(
+        e1000e.decision.isolation.evidence().iter().any(|e| e.source == "sys/firmware/acpi/tables/IORT"
+            && e.observed.contains("(segment 0) ID 0x10 [mapping 0: 0x0..=0x100 -> 0x0] -> SMMUv3")
+            && e.observed.ends_with("DeviceID 0x10")),
+        "{:?}",
+        e1000e.decision.isolation
+    );
+    assert_eq!(e1000e.decision.exposure, Exposure::Trap);
+}
+
 /// ppc64 variants: a PHB5, a 4 KiB XICS pSeries, a pSeries that is a KVM host (L1). Each keeps
 /// its platform's verdict; the evidence names the variant, and the page size moves collateral.
 #[test]

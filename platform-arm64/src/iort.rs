@@ -684,6 +684,31 @@ pub(crate) mod tests {
         assert!(Iort::parse(&c).unwrap_err().0.contains("more than"));
     }
 
+    /// The IORT QEMU 7.2 built for `-M virt,iommu=smmuv3`, as a real kernel booted with ACPI
+    /// exposed it (fixtures/qemu/arm64-virt-acpi-its-smmuv3). Its root complex maps bus 0
+    /// (input 0, "number of IDs" 0x100: one too many, the confusion iort_id_map works around)
+    /// through the SMMUv3 and RIDs 0x100 on straight to the ITS. The SMMUv3's interrupts are
+    /// all GSIVs (node revision 4), so its DeviceID mapping index 0 is not valid and mapping 0
+    /// carries PCI StreamIDs on.
+    #[test]
+    fn the_qemu_virt_iort_of_a_real_acpi_boot() {
+        let b = include_bytes!("../../fixtures/qemu/arm64-virt-acpi-its-smmuv3/sys/firmware/acpi/tables/IORT");
+        let t = Iort::parse(b).unwrap();
+        assert_eq!(t.nodes.iter().map(|n| n.ty).collect::<Vec<_>>(), [ITS_GROUP, SMMU_V3, ROOT_COMPLEX]);
+        let path = |rid| match t.map_rid(0, rid) {
+            Walk::Its { steps, device_id, its_ids, .. } => {
+                (steps.iter().map(|s| s.ty).collect::<Vec<_>>(), device_id, its_ids)
+            }
+            other => panic!("{rid:#x}: {other:?}"),
+        };
+        assert_eq!(path(0x10), (vec![ROOT_COMPLEX, SMMU_V3, ITS_GROUP], 0x10, vec![0]));
+        assert_eq!(path(0xff), (vec![ROOT_COMPLEX, SMMU_V3, ITS_GROUP], 0xff, vec![0]));
+        // 0x100 is the (off by one) end of mapping 0 and the start of mapping 1: mapping 1 wins.
+        assert_eq!(path(0x100), (vec![ROOT_COMPLEX, ITS_GROUP], 0x100, vec![0]));
+        assert_eq!(path(0xffff), (vec![ROOT_COMPLEX, ITS_GROUP], 0xffff, vec![0]));
+        assert_eq!(t.map_rid(1, 0), Walk::NoRootComplex);
+    }
+
     #[test]
     fn the_madt_its_entries_give_their_translation_ids() {
         let mut m = vec![0u8; 44];
