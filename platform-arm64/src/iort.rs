@@ -551,6 +551,26 @@ pub(crate) mod tests {
         t
     }
 
+    /// The generator's fixture (scripts/synth_fixtures.py iort_server) and this builder describe
+    /// one topology: every walk ends alike (node types, DeviceIDs, ITS IDs, where it stops).
+    #[test]
+    fn the_synthetic_fixture_iort_is_the_server_topology() {
+        let fixture = include_bytes!("../../fixtures/synthetic/arm64-acpi-iort/sys/firmware/acpi/tables/IORT");
+        let (a, b) = (Iort::parse(fixture).unwrap(), Iort::parse(&server().build()).unwrap());
+        let shape = |w: Walk| match w {
+            Walk::Its { steps, its_ids, device_id, .. } => {
+                format!("its {:?} {its_ids:?} {device_id:#x}", steps.iter().map(|s| s.ty).collect::<Vec<_>>())
+            }
+            Walk::Unmapped { steps, .. } => format!("unmapped {:?}", steps.iter().map(|s| s.ty).collect::<Vec<_>>()),
+            other => format!("{other:?}"),
+        };
+        for segment in 0..3 {
+            for rid in [0, 0x8, 0xff, 0x100, 0x1ff, 0x200, 0x2ff, 0x300, 0xffff] {
+                assert_eq!(shape(a.map_rid(segment, rid)), shape(b.map_rid(segment, rid)), "{segment} {rid:#x}");
+            }
+        }
+    }
+
     fn walk(t: &Builder, segment: u32, rid: u32) -> Walk {
         Iort::parse(&t.build()).unwrap().map_rid(segment, rid)
     }
