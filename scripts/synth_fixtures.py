@@ -418,6 +418,120 @@ def arm64_two_bridges():
     f.write("dmesg.txt", "[    0.000000] GICv3: 256 SPIs implemented\n")
 
 
+def acpi_table(sig, revision, body):
+    """An ACPI table: the 36-byte header (QEMU's OEM fields) and body, checksummed."""
+    b = bytearray(36) + body
+    b[0:4] = sig
+    struct.pack_into("<I", b, 4, len(b))
+    b[8] = revision
+    b[10:16] = b"BOCHS "
+    b[16:24] = b"BXPC    "
+    struct.pack_into("<I", b, 24, 1)
+    b[28:32] = b"BXPC"
+    struct.pack_into("<I", b, 32, 1)
+    b[9] = (-sum(b)) & 0xFF
+    return bytes(b)
+
+
+def madt_arm64(cpus, its_ids):
+    """MADT (ACPI 6.x 5.2.12) of a GICv3 host: local interrupt controller address and flags,
+    one GICC (type 0xB, 80 bytes) per CPU, a GICD (0xC, 24 bytes, GIC version 3), a GICR
+    discovery range (0xE, 16 bytes) and one GIC ITS (0xF, 20 bytes: GIC ITS ID @4, base @8) per
+    ID."""
+    body = bytearray(struct.pack("<II", 0, 0))
+    for cpu in range(cpus):
+        e = bytearray(80)
+        e[0], e[1] = 0x0B, 80
+        struct.pack_into("<III", e, 4, cpu, cpu, 1)  # CPU interface number, ACPI processor UID, enabled
+        struct.pack_into("<I", e, 20, 23)  # performance interrupt GSIV
+        struct.pack_into("<I", e, 56, 25)  # VGIC maintenance interrupt
+        struct.pack_into("<Q", e, 68, cpu)  # MPIDR
+        body += e
+    gicd = bytearray(24)
+    gicd[0], gicd[1] = 0x0C, 24
+    struct.pack_into("<Q", gicd, 8, 0x08000000)
+    gicd[20] = 3
+    body += gicd
+    body += struct.pack("<BBHQI", 0x0E, 16, 0, 0x080A0000, 0x00F60000)
+    for i, its in enumerate(its_ids):
+        body += struct.pack("<BBHIQI", 0x0F, 20, 0, its, 0x08080000 + 0x20000 * i, 0)
+    return acpi_table(b"APIC", 4, body)
+
+
+IORT_ITS_GROUP, IORT_ROOT_COMPLEX, IORT_SMMU_V3 = 0, 2, 4
+IORT_SINGLE_MAPPING = 1
+
+
+def iort_node(ty, revision, identifier, data, maps):
+    """An IORT node (Arm DEN 0049; include/acpi/actbl2.h struct acpi_iort_node): type u8, length
+    u16, revision u8, identifier u32, mapping count u32 @8, mapping offset u32 @12, data @16,
+    then the ID mappings (20 bytes: input base, number of IDs minus one, output base, output
+    reference, flags)."""
+    moff = 16 + len(data) if maps else 0
+    head = struct.pack("<BHBIII", ty, 16 + len(data) + 20 * len(maps), revision, identifier, len(maps), moff)
+    return head + data + b"".join(struct.pack("<IIIII", *m) for m in maps)
+
+
+def iort_server():
+    """An IORT (revision 3) with one ITS group (ITS 0), an SMMUv3 and two root complexes.
+    Offsets: header 48 bytes, ITS group @48 (24 bytes), SMMUv3 @72 (16 + 52 data + 2 mappings =
+    108), root complex 0 @180 (16 + 24 data + 1 mapping = 60), root complex 1 @240 (80).
+    - SMMUv3 (node revision 4, MSI-signalled: no GSIVs, so its DeviceID mapping index is
+      valid): mapping 0 StreamIDs 0-0xffff 1:1 to the ITS; mapping 1, the index, the SMMU's
+      own MSIs as DeviceID 0x10000 (single).
+    - Segment 0: RIDs 0-0xffff 1:1 to the SMMUv3.
+    - Segment 1: bus 0 (RIDs 0-0xff) straight to the ITS at 0x20000; bus 2 (0x200-0x2ff) to
+      the SMMUv3 at 0x30200, where no mapping continues (its DeviceID index is skipped);
+      bus 1 nowhere."""
+    its, smmu = 48, 72
+    nodes = [
+        iort_node(IORT_ITS_GROUP, 1, 0, struct.pack("<II", 1, 0), []),
+        # base, flags, reserved, VATOS, model, event/PRI/GERR/sync GSIV, proximity, DeviceID index
+        iort_node(IORT_SMMU_V3, 4, 1, struct.pack("<QIIQIIIIIII", 0x09050000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1),
+                  [(0x0, 0xFFFF, 0x0, its, 0), (0x0, 0x0, 0x10000, its, IORT_SINGLE_MAPPING)]),
+        # memory access properties, ATS attribute, PCI segment, memory address size limit,
+        # PASID capabilities, reserved, flags
+        iort_node(IORT_ROOT_COMPLEX, 4, 2, struct.pack("<QIIBHBI", 0x0100000000000001, 0, 0, 64, 0, 0, 0),
+                  [(0x0, 0xFFFF, 0x0, smmu, 0)]),
+        iort_node(IORT_ROOT_COMPLEX, 4, 3, struct.pack("<QIIBHBI", 0x0100000000000001, 0, 1, 64, 0, 0, 0),
+                  [(0x0000, 0xFF, 0x20000, its, 0), (0x0200, 0xFF, 0x30200, smmu, 0)]),
+    ]
+    at = 48
+    for n in nodes:
+        assert at in (48, 72, 180, 240), at
+        at += len(n)
+    return acpi_table(b"IORT", 3, bytearray(struct.pack("<III", len(nodes), 48, 0)) + b"".join(nodes))
+
+
+def arm64_acpi():
+    """An ACPI arm64 server (no device tree: Linux does not unflatten it under ACPI): MADT with
+    GICC/GICD/GICR/ITS, IORT as iort_server(). Every function is bound to vfio-pci and not
+    opened (no vectors), so the IORT decides: segment 0 through the SMMUv3 and segment 1 bus 0
+    reach ITS 0 (isolated); segment 1 bus 1 (no mapping) and bus 2 (the SMMUv3 maps nothing
+    there) reach no ITS (not isolated, refused)."""
+    kernel = "6.12.117+deb13-arm64"  # type1 checks each group's devices (6.3 on), as the refusals assume
+    f = Fixture("arm64-acpi-iort", "aarch64", 4096, kernel,
+                "ACPI arm64 server: MADT GIC ITS, IORT with an SMMUv3 and two root complexes; some RIDs reach no ITS",
+                "synthetic: ACPI tables after qemu-system-aarch64 -M virt,gic-version=3,iommu=smmuv3 with edk2 and acpi=force, a second PCI segment added")
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/nvme0n1p2 ro acpi=force\n" % kernel)
+    f.write("proc/cpuinfo", "processor\t: 0\nBogoMIPS\t: 50.00\nCPU implementer\t: 0x41\n")
+    f.write("sys/firmware/acpi/tables/APIC", madt_arm64(2, [0]))
+    f.write("sys/firmware/acpi/tables/IORT", iort_server())
+    f.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n")
+    f.device("0000:00:01.0", unbound(e1000e(0x10000000, 0x1000)), group=0)
+    f.device("0000:00:02.0", unbound(nvme(0x10100000)), group=1)
+    f.device("0001:00:01.0", unbound(virtio_net(0x4010000000, 0x2000)), group=2)
+    f.device("0001:01:00.0", unbound(nvme(0x4010200000)), group=3)
+    f.device("0001:02:00.0", unbound(e1000e(0x4010400000, 0x3000)), group=4)
+    f.interrupts()
+    f.write("dmesg.txt", "".join("[    0.000000] %s\n" % l for l in [
+        "ACPI: IORT 0x000000013FFF0000 000140 (v03 BOCHS  BXPC     00000001 BXPC 00000001)",
+        "GICv3: 256 SPIs implemented",
+        "ITS [mem 0x08080000-0x0809ffff]",
+        "ITS@0x0000000008080000: allocated 8192 Devices @100200000 (indirect, esz 8, psz 64K, shr 1)",
+    ]))
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
@@ -452,6 +566,7 @@ def main():
     arm64("arm64-gicv2m", 4096, "v2m")
     arm64_synquacer()
     arm64_two_bridges()
+    arm64_acpi()
     print("wrote", ", ".join(sorted(os.listdir(OUT))))
 
 

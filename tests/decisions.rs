@@ -143,6 +143,62 @@ fn arm64_two_bridges_give_each_bridge_its_own_verdict() {
     }
 }
 
+/// ACPI arm64 server: each function's requester ID is mapped through the IORT from its root
+/// complex (by PCI segment). Segment 0 reaches ITS 0 through the SMMUv3 and segment 1 bus 0
+/// straight: isolated, trapped, the evidence names the IORT path. Segment 1 bus 1 (no ID
+/// mapping) and bus 2 (into the SMMUv3, which maps nothing there) reach no ITS: no MSI domain,
+/// not isolated, refused (the 6.12 kernel checks each group).
+#[test]
+fn arm64_acpi_functions_follow_their_iort_route() {
+    let r = audit(common::fixture("synthetic/arm64-acpi-iort"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.devices.len(), 5);
+    for (addr, rule, path) in [
+        ("0000:00:01.0", rules::ARM64_ITS, "SMMUv3 @0x48 ID 0x8 [mapping 0: 0x0..=0xffff -> 0x0] -> ITS group @0x30"),
+        ("0000:00:02.0", rules::ARM64_ITS, "DeviceID 0x10"),
+        ("0001:00:01.0", rules::ARM64_ITS, "(segment 1) ID 0x8 [mapping 0: 0x0..=0xff -> 0x20000] -> ITS group @0x30"),
+        ("0001:01:00.0", rules::ARM64_IORT_NO_ITS, "no ID mapping covers ID 0x100"),
+        ("0001:02:00.0", rules::ARM64_IORT_NO_ITS, "SMMUv3 @0x48 ID 0x30200: no ID mapping covers ID 0x30200"),
+    ] {
+        let d = r.device(addr).unwrap();
+        let iso = &d.decision.isolation;
+        assert_eq!(iso.rule(), rule, "{addr}");
+        assert!(
+            iso.evidence().iter().any(|e| e.source == "sys/firmware/acpi/tables/IORT" && e.observed.contains(path)),
+            "{addr}: {iso:?}"
+        );
+        if rule == rules::ARM64_ITS {
+            assert_eq!(d.decision.exposure, Exposure::Trap, "{addr}");
+            assert_eq!(d.decision.plan.as_ref().unwrap().collateral_bytes(), 0, "{addr}");
+        } else {
+            assert_eq!(iso.status(), "not-isolated", "{addr}");
+            assert_eq!(d.decision.exposure, Exposure::Refuse, "{addr}");
+            assert!(d.decision.fired(rules::ASSIGN_REFUSED_TYPE1), "{addr}");
+        }
+    }
+}
+
+/// A real ACPI boot (QEMU virt, edk2, acpi=force, Debian 12 kernel): QEMU's IORT sends bus 0
+/// through the SMMUv3 to ITS 0, whose ID the MADT lists: every function isolated. Functions
+/// without MSI lines yet (e1000e, the host bridge) are decided by their IORT path; the others
+/// by their ITS-MSI lines.
+#[test]
+fn arm64_acpi_boot_recorded_in_the_lab_is_isolated_through_the_iort() {
+    let r = audit(common::fixture("qemu/arm64-virt-acpi-its-smmuv3"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.devices.len(), 4);
+    for d in &r.devices {
+        assert_eq!(d.decision.isolation.rule(), rules::ARM64_ITS, "{}", d.address);
+    }
+    let e1000e = r.device("0000:00:02.0").unwrap();
+    assert!(
+        e1000e.decision.isolation.evidence().iter().any(|e| e.source == "sys/firmware/acpi/tables/IORT"
+            && e.observed.contains("(segment 0) ID 0x10 [mapping 0: 0x0..=0x100 -> 0x0] -> SMMUv3")
+            && e.observed.ends_with("DeviceID 0x10")),
+        "{:?}",
+        e1000e.decision.isolation
+    );
+    assert_eq!(e1000e.decision.exposure, Exposure::Trap);
+}
+
 /// ppc64 variants: a PHB5, a 4 KiB XICS pSeries, a pSeries that is a KVM host (L1). Each keeps
 /// its platform's verdict; the evidence names the variant, and the page size moves collateral.
 #[test]

@@ -1,7 +1,11 @@
 //! arm64 hosts: which MSI controller serves each function. A GICv3 ITS translates by DeviceID
 //! and isolates; GICv2m frames and GICv3 MBI do not. Evidence: the function's chip names in
-//! `/proc/interrupts`, the device tree (`msi-parent`, `msi-map`) and the ACPI MADT.
+//! `/proc/interrupts`, the device tree (`msi-parent`, `msi-map`), and on ACPI hosts the MADT
+//! and the IORT (each requester ID mapped to its ITS, module [`iort`]).
 
+mod iort;
+
+use iort::{Iort, Malformed, Walk};
 use msix_backends::acpi::{self, SubtableLayout};
 use msix_backends::devicetree as dt;
 use msix_backends::host::KernelSources;
@@ -12,9 +16,6 @@ use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
 /// MADT sub-table types (ACPI 6.x, 5.2.12).
 pub(crate) const MADT_GIC_MSI_FRAME: u16 = 0x0d;
 pub(crate) const MADT_GIC_ITS: u16 = 0x0f;
-/// IORT node types.
-pub(crate) const IORT_SMMU: u16 = 3;
-pub(crate) const IORT_SMMU_V3: u16 = 4;
 
 /// An MSI controller kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl MsiController {
 }
 
 /// The controllers a host declares, with where they were seen.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Controllers {
     pub found: Vec<(MsiController, Evidence)>,
     pub smmu: Option<Evidence>,
@@ -70,6 +71,24 @@ pub(crate) struct Controllers {
     pub tree: dt::DeviceTree,
     /// An ITS driver quirk that clears MSI isolation, with where it was seen.
     pub its_quirk: Option<Evidence>,
+    /// The MADT's GIC ITS entries: (GIC ITS ID, base address). Not empty on an ACPI host with
+    /// an ITS.
+    pub madt_its: Vec<(u32, u64)>,
+    /// The IORT, read once; why not when it is missing or malformed.
+    pub iort: Result<Iort, Malformed>,
+}
+
+impl Default for Controllers {
+    fn default() -> Self {
+        Controllers {
+            found: Vec::new(),
+            smmu: None,
+            tree: dt::DeviceTree::default(),
+            its_quirk: None,
+            madt_its: Vec::new(),
+            iort: Err(Malformed("not read".into())),
+        }
+    }
 }
 
 impl Controllers {
@@ -86,7 +105,9 @@ impl Controllers {
                 c.found.push((MsiController::Mbi, Evidence::new(dt::path(&format!("{node}/mbi-ranges")), "present")));
             }
         }
+        c.iort = Iort::read(root);
         if let Ok(madt) = acpi::table(root, "APIC") {
+            c.madt_its = iort::madt_its(&madt);
             // MADT: 36-byte header, then local interrupt controller address and flags (8 bytes).
             for (ty, _, _) in acpi::subtables(&madt, acpi::HEADER_LEN + 8, SubtableLayout::Byte) {
                 let kind = match ty {
@@ -105,12 +126,12 @@ impl Controllers {
             .first()
             .map(|(n, compat)| Evidence::new(dt::path(&format!("{n}/compatible")), compat.clone()))
             .or_else(|| {
-                let iort = acpi::table(root, "IORT").ok()?;
-                let off = u32::from_le_bytes(iort.get(40..44)?.try_into().ok()?) as usize;
-                acpi::subtables(&iort, off, SubtableLayout::IortNode)
+                let table = c.iort.as_ref().ok()?;
+                table
+                    .nodes
                     .iter()
-                    .find(|(t, _, _)| *t == IORT_SMMU_V3 || *t == IORT_SMMU)
-                    .map(|(t, _, _)| Evidence::new(format!("{}/IORT", acpi::TABLES), format!("SMMU node type {t}")))
+                    .find(|n| n.ty == iort::SMMU_V3 || n.ty == iort::SMMU)
+                    .map(|n| Evidence::new(iort::source(), format!("SMMU node type {}", n.ty)))
             });
         c
     }
@@ -142,8 +163,24 @@ impl PlatformBackend for Arm64Backend {
         evidence.push(
             ctl.smmu.clone().unwrap_or_else(|| Evidence::new("sys/firmware", "no SMMU in the device tree or IORT")),
         );
+        if !ctl.madt_its.is_empty() {
+            evidence.push(match &ctl.iort {
+                Ok(t) => {
+                    let mut kinds: Vec<&str> = t.nodes.iter().map(|n| n.name()).collect();
+                    kinds.sort_unstable();
+                    kinds.dedup();
+                    Evidence::new(
+                        iort::source(),
+                        format!("revision {}, {} nodes ({})", t.revision, t.nodes.len(), kinds.join(", ")),
+                    )
+                }
+                Err(Malformed(why)) => Evidence::new(iort::source(), format!("cannot be used: {why}")),
+            });
+        }
         let bridges = host_bridges(ctx.root, &ctl.tree);
-        let verdicts = functions.iter().map(|f| device_verdict(ctx, f, &ctl, &bridges)).collect();
+        let mut routes: Vec<FwRoute> = functions.iter().map(|f| firmware_route(ctx.root, &ctl, &bridges, f)).collect();
+        mark_shared_its_device_ids(&mut routes, functions);
+        let verdicts = functions.iter().zip(&routes).map(|(f, r)| device_verdict(ctx, f, &ctl, &bridges, r)).collect();
         PlatformAssessment { platform: Platform::Arm64, evidence, verdicts }
     }
 }
@@ -382,15 +419,27 @@ fn msi_route(root: &Root, host: &str, rid: u32) -> Route {
     }
 }
 
-/// What the device tree says of a function's MSIs.
-enum DtRoute {
-    /// The controller, the route and how the function was tied to its bridge.
-    Routed(MsiController, MsiRoute, Evidence),
-    /// Its bridge's `msi-map` leaves its RID out.
-    Unmapped(Vec<Evidence>),
-    /// The route leads to a phandle that is no MSI controller msix-policy knows.
-    Unrecognised(Vec<Evidence>),
-    /// No bridge ties the function, or no node on its way has `msi-map`/`msi-parent`.
+/// What the firmware (the device tree's `msi-map`/`msi-parent`, or the ACPI IORT) says of a
+/// function's MSIs: one shape for both, so the verdict, the ITS quirk and the shared-DeviceID
+/// rule are decided in one place ([`device_verdict`]).
+#[derive(Debug)]
+enum FwRoute {
+    /// The route reaches a controller of a known kind.
+    Routed {
+        kind: MsiController,
+        /// How the function was tied to its route (bridge or root complex) and the route itself.
+        evidence: Vec<Evidence>,
+        /// For an ITS: the evidence that another requester ID reaches the same ITS as the same
+        /// DeviceID (`isolation.arm64.its-deviceid-shared`), then the route's own.
+        shared: Option<Vec<Evidence>>,
+        /// For an IORT route to an ITS: (GIC ITS ID, DeviceID), compared across the host's
+        /// functions by [`mark_shared_its_device_ids`].
+        its_device: Option<(u32, u32)>,
+    },
+    /// The firmware decides the function's verdict without a known controller (an `msi-map`
+    /// that leaves its RID out, a route to an unknown node, an IORT route to no ITS).
+    Decided(IsolationVerdict),
+    /// The firmware says nothing of this function.
     Unknown,
 }
 
@@ -428,11 +477,20 @@ fn unresolved_targets(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge]
     out
 }
 
+/// The firmware route of a function: the device tree's, else on an ACPI host whose MADT lists an
+/// ITS, the IORT's.
+fn firmware_route(root: &Root, ctl: &Controllers, bridges: &[HostBridge], f: &PciFunction) -> FwRoute {
+    match dt_route(root, &ctl.tree, bridges, f) {
+        FwRoute::Unknown if !ctl.madt_its.is_empty() => acpi_route(ctl, f),
+        r => r,
+    }
+}
+
 /// The controller behind the function's own host bridge's `msi-map`/`msi-parent` (or, with an
 /// `of_node`, behind the nearest ancestor that has one, as drivers/of/irq.c of_msi_map_id walks
 /// up), for the function's own requester ID.
-fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciFunction) -> DtRoute {
-    let Some(rid) = requester_id(f) else { return DtRoute::Unknown };
+fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciFunction) -> FwRoute {
+    let Some(rid) = requester_id(f) else { return FwRoute::Unknown };
     let (hosts, tie): (Vec<String>, Evidence) = match &f.of_node {
         Some(node) => (
             dt::ancestry(node).map(str::to_string).collect(),
@@ -440,7 +498,7 @@ fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciF
         ),
         None => match host_bridge_of(root, bridges, f) {
             Some((b, ev)) => (vec![b.node.clone()], ev),
-            None => return DtRoute::Unknown,
+            None => return FwRoute::Unknown,
         },
     };
     for host in hosts {
@@ -448,16 +506,144 @@ fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciF
             Route::Found(mut r) => {
                 let Some((kind, node, compat)) = controller_of(root, tree, r.phandle) else {
                     r.evidence.observed = format!("{}: no known MSI controller has this phandle", r.evidence.observed);
-                    return DtRoute::Unrecognised(vec![tie, r.evidence]);
+                    return FwRoute::Decided(IsolationVerdict::unknown(
+                        rules::ARM64_MSI_UNKNOWN,
+                        "the host bridge routes this function's MSIs to a node that is no known MSI controller",
+                        vec![tie, r.evidence],
+                    ));
                 };
                 r.evidence.observed = format!("{} -> {node} ({})", r.evidence.observed, compat.join(", "));
-                return DtRoute::Routed(kind, r, tie);
+                let shared = (kind == MsiController::Its)
+                    .then(|| shared_device_id(root, bridges, &r))
+                    .flatten()
+                    .map(|e| vec![e, r.evidence.clone()]);
+                return FwRoute::Routed { kind, evidence: vec![tie, r.evidence], shared, its_device: None };
             }
-            Route::Unmapped(e) => return DtRoute::Unmapped(vec![tie, e]),
+            Route::Unmapped(e) => {
+                return FwRoute::Decided(IsolationVerdict::unknown(
+                    rules::ARM64_MSI_UNKNOWN,
+                    "the host bridge's msi-map has no entry for this function's requester ID",
+                    vec![tie, e],
+                ))
+            }
             Route::Absent => continue,
         }
     }
-    DtRoute::Unknown
+    FwRoute::Unknown
+}
+
+/// The IORT's route of a function on an ACPI host whose MADT lists an ITS: its root complex
+/// (by PCI segment = PCI domain), its requester ID mapped through the ID mappings as
+/// `iort_node_map_id` does, and the first ITS identifier of the ITS group reached
+/// (`iort_dev_find_its_id` with index 0), which must be a GIC ITS of the MADT for Linux to
+/// have an MSI domain for the function (`iort_get_device_domain`).
+fn acpi_route(ctl: &Controllers, f: &PciFunction) -> FwRoute {
+    let no_its = |why: &str, ev: Vec<Evidence>| {
+        FwRoute::Decided(IsolationVerdict::not_isolated(rules::ARM64_IORT_NO_ITS, why, ev))
+    };
+    let madt_ids: Vec<u32> = ctl.madt_its.iter().map(|(id, _)| *id).collect();
+    let table = match &ctl.iort {
+        Ok(t) => t,
+        Err(Malformed(why)) => {
+            return FwRoute::Decided(IsolationVerdict::unknown(
+                rules::ARM64_MSI_UNKNOWN,
+                "the MADT lists a GIC ITS, but the IORT that maps each requester ID to its ITS is missing or cannot be read",
+                vec![
+                    Evidence::new(iort::madt_source(), format!("GIC ITS structures, ITS IDs {madt_ids:?}")),
+                    Evidence::new(iort::source(), why.clone()),
+                ],
+            ))
+        }
+    };
+    let Some(rid) = requester_id(f) else { return FwRoute::Unknown };
+    match table.map_rid(f.domain, rid) {
+        Walk::NoRootComplex => {
+            let segments: Vec<u32> = table
+                .nodes
+                .iter()
+                .filter_map(|n| match n.data {
+                    iort::NodeData::RootComplex { segment } => Some(segment),
+                    _ => None,
+                })
+                .collect();
+            no_its(
+                "no IORT root complex node has this function's PCI segment, so its requester ID reaches no ITS and it has no MSI domain",
+                vec![Evidence::new(
+                    iort::source(),
+                    format!("no root complex node for segment {} (root complexes: segments {segments:?})", f.domain),
+                )],
+            )
+        }
+        Walk::Unmapped { steps, why } => no_its(
+            "the IORT maps this function's requester ID to no ITS group, so it has no MSI domain",
+            vec![Evidence::new(iort::source(), format!("{}: {why}", iort::describe(&steps)))],
+        ),
+        Walk::Broken { steps, why } => FwRoute::Decided(IsolationVerdict::unknown(
+            rules::ARM64_MSI_UNKNOWN,
+            "the IORT's ID mappings for this function's requester ID cannot be followed",
+            vec![Evidence::new(iort::source(), format!("{}: {why}", iort::describe(&steps)))],
+        )),
+        Walk::Its { steps, its_ids, device_id, .. } => {
+            let route = iort::its_evidence(&steps, &its_ids, device_id);
+            match its_ids.first() {
+                None => no_its("the ITS group the IORT maps this function to lists no ITS", vec![route]),
+                Some(&id) => match ctl.madt_its.iter().find(|(m, _)| *m == id) {
+                    Some((_, base)) => FwRoute::Routed {
+                        kind: MsiController::Its,
+                        evidence: vec![route, Evidence::new(iort::madt_source(), format!("GIC ITS ID {id} at {base:#x}"))],
+                        shared: None,
+                        its_device: Some((id, device_id)),
+                    },
+                    None => no_its(
+                        "the IORT maps this function to an ITS the MADT does not list, so Linux registers no MSI domain for it",
+                        vec![
+                            route,
+                            Evidence::new(iort::madt_source(), format!("GIC ITS structures list ITS IDs {madt_ids:?}, not {id}")),
+                        ],
+                    ),
+                },
+            }
+        }
+    }
+}
+
+/// Marks the IORT routes whose (ITS, DeviceID) another present function reaches too while
+/// outside the function's IOMMU group (or with either group unknown): the ITS keeps one
+/// interrupt translation table for that DeviceID (irq-gic-v3-its.c its_msi_prepare) and either
+/// function can raise the other's interrupts. Functions of one IOMMU group (DMA aliases) are
+/// assigned together and share nothing they do not already share.
+fn mark_shared_its_device_ids(routes: &mut [FwRoute], functions: &[PciFunction]) {
+    let keys: Vec<Option<(u32, u32)>> = routes
+        .iter()
+        .map(|r| match r {
+            FwRoute::Routed { its_device, .. } => *its_device,
+            _ => None,
+        })
+        .collect();
+    let same_group = |a: &PciFunction, b: &PciFunction| matches!((a.facts.iommu_group, b.facts.iommu_group), (Some(x), Some(y)) if x == y);
+    let group = |f: &PciFunction| f.facts.iommu_group.map_or("no IOMMU group".into(), |g| format!("IOMMU group {g}"));
+    for (i, route) in routes.iter_mut().enumerate() {
+        let (Some(key), Some(me)) = (keys[i], functions.get(i)) else { continue };
+        let other = functions
+            .iter()
+            .enumerate()
+            .find(|&(j, o)| j != i && keys.get(j) == Some(&Some(key)) && !same_group(me, o))
+            .map(|(_, o)| o);
+        if let (Some(o), FwRoute::Routed { shared, evidence, .. }) = (other, route) {
+            let e = Evidence::new(
+                sysfs_dir(o),
+                format!(
+                    "{} ({}) also reaches ITS {} as DeviceID {:#x}; this function is in {}",
+                    o.facts.address,
+                    group(o),
+                    key.0,
+                    key.1,
+                    group(me)
+                ),
+            );
+            *shared = Some(std::iter::once(e).chain(evidence.first().cloned()).collect());
+        }
+    }
 }
 
 /// Whether another requester ID reaches the same ITS as the same DeviceID: an `msi-map-mask`
@@ -541,9 +727,9 @@ fn device_verdict(
     f: &PciFunction,
     ctl: &Controllers,
     bridges: &[HostBridge],
+    route: &FwRoute,
 ) -> IsolationVerdict {
-    let route = dt_route(ctx.root, &ctl.tree, bridges, f);
-    let v = controller_verdict(ctx, f, ctl, bridges, &route);
+    let v = controller_verdict(ctx, f, ctl, bridges, route);
     let v = match (&ctl.its_quirk, v) {
         // The ITS would isolate, but its driver cleared isolation: Linux itself reports the
         // device's MSIs as not isolated (msi_device_has_isolated_msi).
@@ -557,24 +743,16 @@ fn device_verdict(
         }
         (_, v) => v,
     };
-    match (v, &route) {
+    match (v, route) {
         // Stricter than Linux, which keeps IRQ_DOMAIN_FLAG_ISOLATED_MSI for a shared DeviceID.
-        (IsolationVerdict::Isolated { rule, mechanism, mut evidence }, DtRoute::Routed(MsiController::Its, r, _))
-            if rule == rules::ARM64_ITS =>
-        {
-            match shared_device_id(ctx.root, bridges, r) {
-                Some(e) => {
-                    evidence.insert(0, r.evidence.clone());
-                    evidence.insert(0, e);
-                    IsolationVerdict::not_isolated(
-                        rules::ARM64_ITS_DEVICEID_SHARED,
-                        "another requester ID reaches the same ITS as this function's DeviceID, so the ITS cannot tell them apart",
-                        evidence,
-                    )
-                }
-                None => IsolationVerdict::isolated(&rule, mechanism, evidence),
-            }
-        }
+        (
+            IsolationVerdict::Isolated { rule, evidence, .. },
+            FwRoute::Routed { kind: MsiController::Its, shared: Some(shared), .. },
+        ) if rule == rules::ARM64_ITS => IsolationVerdict::not_isolated(
+            rules::ARM64_ITS_DEVICEID_SHARED,
+            "another requester ID reaches the same ITS as this function's DeviceID, so the ITS cannot tell them apart",
+            shared.iter().cloned().chain(evidence).collect(),
+        ),
         (v, _) => v,
     }
 }
@@ -584,7 +762,7 @@ fn controller_verdict(
     f: &PciFunction,
     ctl: &Controllers,
     bridges: &[HostBridge],
-    route: &DtRoute,
+    route: &FwRoute,
 ) -> IsolationVerdict {
     let chips = msi_chips(ctx.kernel, f);
     let kinds: Vec<MsiController> = chips.iter().filter_map(|(_, c)| MsiController::from_chip(c)).collect();
@@ -594,22 +772,9 @@ fn controller_verdict(
         return worst.verdict(vec![ev]);
     }
     match route {
-        DtRoute::Routed(kind, r, tie) => return kind.verdict(vec![tie.clone(), r.evidence.clone()]),
-        DtRoute::Unmapped(ev) => {
-            return IsolationVerdict::unknown(
-                rules::ARM64_MSI_UNKNOWN,
-                "the host bridge's msi-map has no entry for this function's requester ID",
-                ev.clone(),
-            )
-        }
-        DtRoute::Unrecognised(ev) => {
-            return IsolationVerdict::unknown(
-                rules::ARM64_MSI_UNKNOWN,
-                "the host bridge routes this function's MSIs to a node that is no known MSI controller",
-                ev.clone(),
-            )
-        }
-        DtRoute::Unknown => {}
+        FwRoute::Routed { kind, evidence, .. } => return kind.verdict(evidence.clone()),
+        FwRoute::Decided(v) => return v.clone(),
+        FwRoute::Unknown => {}
     }
     let unresolved = unresolved_targets(ctx.root, &ctl.tree, bridges);
     match ctl.kinds().as_slice() {
@@ -947,6 +1112,144 @@ mod tests {
         assert!(v[0].evidence().iter().any(|e| e.observed.contains("no known MSI controller")), "{v:?}");
         assert_eq!(v[1].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
         assert!(!v[1].is_isolated());
+    }
+
+    /// A MADT with a GICD and one GIC ITS structure per ID.
+    fn madt(its_ids: &[u32]) -> Vec<u8> {
+        let mut m = vec![0u8; 44];
+        m[0..4].copy_from_slice(b"APIC");
+        m.extend([0xc, 24].iter().chain([0u8; 22].iter()));
+        for (i, id) in its_ids.iter().enumerate() {
+            let mut e = vec![0xf, 20, 0, 0];
+            e.extend(id.to_le_bytes());
+            e.extend((0x0808_0000u64 + 0x20_0000 * i as u64).to_le_bytes());
+            e.extend(0u32.to_le_bytes());
+            m.extend(e);
+        }
+        let len = m.len() as u32;
+        m[4..8].copy_from_slice(&len.to_le_bytes());
+        m
+    }
+
+    impl TestRoot {
+        fn acpi(&self, madt_its: &[u32], iort: Option<Vec<u8>>) -> &Self {
+            self.write("sys/firmware/acpi/tables/APIC", &madt(madt_its));
+            if let Some(t) = iort {
+                self.write("sys/firmware/acpi/tables/IORT", &t);
+            }
+            self.write("dmesg.txt", b"\n")
+        }
+        fn group(&self, bdf: &str, group: u32) -> &Self {
+            self.link(
+                &format!("sys/devices/pci{}/{bdf}/iommu_group", &bdf[..7]),
+                &format!("../../../kernel/iommu_groups/{group}"),
+            )
+        }
+    }
+
+    /// The IORT of iort::tests::server: segment 0 through an SMMUv3 to ITS 0, segment 1 bus 0
+    /// straight to the ITS, bus 1 nowhere, bus 2 into the SMMUv3 where nothing maps it; no
+    /// root complex for segment 2.
+    #[test]
+    fn on_acpi_each_function_is_decided_by_its_own_iort_route() {
+        let t = TestRoot::new();
+        t.acpi(&[0], Some(iort::tests::server().build()));
+        for (i, bdf) in
+            ["0000:00:02.0", "0001:00:01.0", "0001:01:00.0", "0001:02:00.0", "0002:00:01.0"].iter().enumerate()
+        {
+            t.plain_function(bdf).group(bdf, i as u32);
+        }
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
+        let path = &v[0].evidence()[0];
+        assert_eq!(path.source, "sys/firmware/acpi/tables/IORT");
+        assert!(
+            path.observed.starts_with("root complex @0x") && path.observed.contains("(segment 0) ID 0x10"),
+            "{path:?}"
+        );
+        assert!(
+            path.observed.contains("-> SMMUv3 @0x") && path.observed.contains("-> ITS group @0x30 ID 0x10"),
+            "{path:?}"
+        );
+        assert!(path.observed.ends_with("ITS identifiers [0], DeviceID 0x10"), "{path:?}");
+        assert!(v[0].evidence().iter().any(|e| e.source.ends_with("APIC") && e.observed.contains("GIC ITS ID 0")));
+        assert_eq!(v[1].rule(), rules::ARM64_ITS, "{v:?}");
+        assert!(v[1].evidence()[0].observed.contains("DeviceID 0x20008"), "{v:?}");
+        for (i, seen) in
+            [(2, "no ID mapping covers ID 0x100"), (3, "skipped"), (4, "no root complex node for segment 2")]
+        {
+            assert_eq!(v[i].rule(), rules::ARM64_IORT_NO_ITS, "{i}: {v:?}");
+            assert!(!v[i].is_isolated() && v[i].status() == "not-isolated", "{i}: {v:?}");
+            assert!(v[i].evidence().iter().any(|e| e.observed.contains(seen)), "{i}: {v:?}");
+        }
+    }
+
+    /// Without a readable IORT the MADT's ITS proves nothing for any one function: unknown,
+    /// never the host's only controller kind.
+    #[test]
+    fn on_acpi_a_missing_or_broken_iort_is_unknown_never_isolated() {
+        let mut cut = iort::tests::server().build();
+        cut.truncate(100);
+        let len = cut.len() as u32;
+        cut[4..8].copy_from_slice(&len.to_le_bytes());
+        for table in [None, Some(cut)] {
+            let t = TestRoot::new();
+            t.acpi(&[0], table.clone()).plain_function("0000:00:02.0");
+            let v = t.verdicts();
+            assert_eq!(v[0].rule(), rules::ARM64_MSI_UNKNOWN, "{table:?}: {v:?}");
+            assert_eq!(v[0].status(), "unknown");
+            assert!(v[0].evidence().iter().any(|e| e.source.ends_with("IORT")), "{v:?}");
+        }
+    }
+
+    /// An ITS group whose ITS the MADT does not list: Linux finds no domain token for it.
+    #[test]
+    fn on_acpi_an_its_group_missing_from_the_madt_is_no_its() {
+        let t = TestRoot::new();
+        t.acpi(&[5], Some(iort::tests::server().build())).plain_function("0000:00:02.0");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_IORT_NO_ITS, "{v:?}");
+        assert!(v[0].evidence().iter().any(|e| e.observed.contains("list ITS IDs [5], not 0")), "{v:?}");
+    }
+
+    /// A single mapping sends every RID of a root complex to one DeviceID: two functions in
+    /// different IOMMU groups share it (not isolated, the device-tree rule); in one group they
+    /// are assigned together (isolated). Chip names do not hide the sharing.
+    #[test]
+    fn on_acpi_functions_of_different_groups_on_one_device_id_are_not_isolated() {
+        let mut b = iort::tests::Builder::default();
+        let its = b.its(&[0]);
+        b.rc(0, &[(0, 0, 0x77, its, 1)]);
+        for (groups, shared) in [((1, 2), true), ((1, 1), false)] {
+            let t = TestRoot::new();
+            t.acpi(&[0], Some(b.build()))
+                .plain_function("0000:00:01.0")
+                .plain_function("0000:00:02.0")
+                .group("0000:00:01.0", groups.0)
+                .group("0000:00:02.0", groups.1);
+            let v = t.verdicts();
+            for d in &v {
+                let want = if shared { rules::ARM64_ITS_DEVICEID_SHARED } else { rules::ARM64_ITS };
+                assert_eq!(d.rule(), want, "{groups:?}: {v:?}");
+            }
+            if shared {
+                assert!(v[0].evidence()[0]
+                    .observed
+                    .contains("0000:00:02.0 (IOMMU group 2) also reaches ITS 0 as DeviceID 0x77"));
+                assert!(v[0].evidence()[1].observed.contains("[mapping 0: single -> 0x77]"), "{v:?}");
+            }
+        }
+        // With ITS chips in /proc/interrupts the chips name the controller; the IORT still
+        // shows the shared DeviceID.
+        let t = TestRoot::new();
+        t.acpi(&[0], Some(b.build()))
+            .plain_function("0000:00:01.0")
+            .plain_function("0000:00:02.0")
+            .write("sys/devices/pci0000:00/0000:00:01.0/msi_irqs/40", b"msix\n")
+            .write("proc/interrupts", b"           CPU0\n 40:          1  ITS-MSI 524288-edge      eth0\n");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
+        assert!(v[0].evidence().iter().any(|e| e.source == "proc/interrupts"), "{v:?}");
     }
 
     /// Malformed properties: no panic, and nothing malformed makes a function isolated.

@@ -94,6 +94,12 @@ MACHINES = {
     "arm64-virt-el2-kvm-16k": dict(arch="arm64", desc="arm64 virt at EL2 (KVM, VHE), GICv3 ITS, SMMUv3, 16 KiB pages (Debian 13 arm64-16k), e1000e and nvme on vfio-pci",
         qemu="-M virt,virtualization=on,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 1 -m 1024 " + devices(norom=True),
         append="", vfio="8086:10d3,1b36:0010", kvm=True, suite="trixie", flavour="arm64-16k", kvm_args="--msi --ipa-bits 36 --watchdog 30"),
+    # ACPI boot: Debian's edk2 (qemu-efi-aarch64) loads the kernel from fw_cfg and hands it
+    # QEMU's ACPI tables (MADT with the GIC ITS, IORT with the SMMUv3 and the root complex);
+    # acpi=force makes the kernel use them instead of the device tree.
+    "arm64-virt-acpi-its-smmuv3": dict(arch="arm64", desc="arm64 virt booted with ACPI (edk2, acpi=force), GICv3 ITS, SMMUv3",
+        qemu="-M virt,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 2 -m 1024 -bios /usr/share/qemu-efi-aarch64/QEMU_EFI.fd " + devices(norom=True),
+        append="acpi=force"),
     "arm64-virt-gicv2m": dict(arch="arm64", desc="arm64 virt, GICv2 + GICv2m (no ITS), SMMUv3",
         qemu="-M virt,gic-version=2,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
     "ppc64-pseries-power9": dict(arch="ppc64el", desc="pSeries POWER9 guest, 64 KiB pages",
