@@ -66,7 +66,7 @@ pub enum DiffError {
 }
 
 /// MSI isolation as the audit states it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
     Isolated,
@@ -96,7 +96,7 @@ impl Isolation {
 }
 
 /// The host line of an audit (context only: host changes are listed, never classed).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostView {
     #[serde(default)]
     pub arch: String,
@@ -108,13 +108,13 @@ pub struct HostView {
     pub page_size: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceView {
     pub source: String,
     pub observed: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReasonView {
     pub rule: String,
     #[serde(default)]
@@ -124,7 +124,7 @@ pub struct ReasonView {
 }
 
 /// One plan segment: `map`, or `trap`/`emulate` with what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SegmentView {
     pub offset: u64,
     pub length: u64,
@@ -143,7 +143,7 @@ impl SegmentView {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BarView {
     pub index: u8,
     #[serde(default)]
@@ -154,7 +154,7 @@ pub struct BarView {
     pub collateral_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanView {
     pub page_size: u64,
     #[serde(default)]
@@ -211,7 +211,7 @@ pub(crate) fn json_name<T: Serialize>(v: &T) -> Option<String> {
 }
 
 /// The fields of one audited device that a diff compares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeviceView {
     pub address: String,
     pub isolation: Isolation,
@@ -231,7 +231,7 @@ impl DeviceView {
 }
 
 /// The fields of an audit that a diff compares: what `audit --format json` prints, read back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditView {
     /// Where this side came from (a path), filled in by [`load_side`].
     #[serde(skip)]
@@ -291,7 +291,7 @@ impl AuditView {
     /// Reads the JSON `audit --format json` printed.
     pub fn from_json(text: &str, path: &str) -> Result<Self, DiffError> {
         // The version first: a reader that guessed at an unknown one could call a change safe.
-        #[derive(Deserialize)]
+        #[derive(Deserialize, schemars::JsonSchema)]
         struct Schema {
             schema: Option<serde_json::Value>,
         }
@@ -347,7 +347,7 @@ pub fn load_side(path: &Path, opts: &AuditOptions) -> Result<AuditView, DiffErro
 }
 
 /// How a change bears on safety.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Class {
     /// Nothing that matters for safety or cost changed.
@@ -370,7 +370,7 @@ impl Class {
 }
 
 /// One field of a device that changed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Change {
     /// `isolation`, `assignable`, `exposure`, `risk`, `plan.trapped_bytes`,
     /// `plan.collateral_bytes`, `plan.page_size` or `plan.segments`.
@@ -384,7 +384,7 @@ pub struct Change {
 }
 
 /// Whether a device is on both sides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Presence {
     Both,
@@ -393,7 +393,7 @@ pub enum Presence {
 }
 
 /// A device's decision at a glance (one side).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
     pub isolation: Isolation,
     pub assignable: bool,
@@ -415,7 +415,7 @@ impl From<&DeviceView> for Summary {
 }
 
 /// One device of the diff.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DeviceDiff {
     /// The address as the new side spells it (the old side's for a removed device).
     pub address: String,
@@ -441,7 +441,7 @@ impl DeviceDiff {
 }
 
 /// Where a side came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SideInfo {
     pub source: String,
     pub root: String,
@@ -455,7 +455,7 @@ impl From<&AuditView> for SideInfo {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Counts {
     pub less_safe: usize,
     pub safer: usize,
@@ -466,7 +466,7 @@ pub struct Counts {
 }
 
 /// A host field that changed (context; never classed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct HostChange {
     pub field: &'static str,
     pub old: String,
@@ -474,7 +474,7 @@ pub struct HostChange {
 }
 
 /// The whole comparison.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DiffReport {
     pub schema: &'static str,
     pub old: SideInfo,

@@ -23,6 +23,7 @@ pub mod diff;
 pub mod export;
 pub mod input;
 pub mod render;
+pub mod schema;
 
 /// The README's Rust examples are compiled and run as doctests.
 #[cfg(doctest)]
@@ -103,7 +104,7 @@ pub enum AuditError {
 }
 
 /// One function: its facts and the decision.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DeviceReport {
     pub address: String,
     pub facts: DeviceFacts,
@@ -111,7 +112,7 @@ pub struct DeviceReport {
 }
 
 /// A whole root.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AuditReport {
     pub root: String,
     pub live: bool,

@@ -16,7 +16,7 @@ pub const DEVICE_SCHEMA: &str = "msix-policy/device/v1";
 /// `schema` of `rules --format json`.
 pub const RULES_SCHEMA: &str = "msix-policy/rules/v1";
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct JsonDevice<'a> {
     /// Set on a device printed alone (`explain`); absent inside an audit.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,7 +40,7 @@ pub struct JsonDevice<'a> {
     pub warnings: &'a [String],
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct JsonReport<'a> {
     pub schema: &'static str,
     pub root: &'a str,
@@ -309,9 +309,16 @@ pub fn json_device_alone(d: &DeviceReport) -> JsonDevice<'_> {
     JsonDevice { schema: Some(DEVICE_SCHEMA), ..json_device(d) }
 }
 
+/// `rules --format json`: the catalogue.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct JsonRules {
+    pub schema: &'static str,
+    pub rules: &'static [crate::policy::rules::Rule],
+}
+
 /// `rules --format json`.
-pub fn json_rules() -> serde_json::Value {
-    serde_json::json!({ "schema": RULES_SCHEMA, "rules": crate::policy::rules::ALL })
+pub fn json_rules() -> JsonRules {
+    JsonRules { schema: RULES_SCHEMA, rules: crate::policy::rules::ALL }
 }
 
 /// Why a function is no candidate for assignment to a guest at all, by its class: bridges (the

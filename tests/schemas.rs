@@ -1,6 +1,7 @@
-//! Every JSON output validates against the committed JSON Schema (`schemas/*.schema.json`):
-//! the audit of every fixture, and for every device the VMM plan input and its layout in each
-//! layout mode.
+//! The committed JSON Schemas (`schemas/*.schema.json`) are what the Rust types generate, and
+//! every JSON output validates against its schema: the audit of every fixture, each device
+//! alone, the rule catalogue, diffs, and for every device the VMM plan input and its layout in
+//! each layout mode.
 
 mod common;
 
@@ -17,6 +18,48 @@ fn validator(name: &str) -> jsonschema::Validator {
 fn check(v: &jsonschema::Validator, value: &serde_json::Value, what: &str) {
     let errors: Vec<String> = v.iter_errors(value).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "{what}: {errors:#?}");
+}
+
+#[test]
+fn the_committed_schemas_are_generated_from_the_types() {
+    let shapes = msix_policy::schema::shapes();
+    assert_eq!(shapes.len(), 6);
+    let mut stale = Vec::new();
+    for s in &shapes {
+        let path = common::repo().join("schemas").join(s.file);
+        let text = msix_policy::schema::to_text(&s.schema);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+            if std::env::var_os("MSIX_POLICY_UPDATE_SCHEMAS").is_some() {
+                std::fs::write(&path, &text).unwrap();
+            }
+            stale.push(s.file);
+        }
+        assert_eq!(s.schema["properties"]["schema"]["const"], s.id, "{}", s.file);
+    }
+    assert!(
+        stale.is_empty(),
+        "{stale:?} differ from the types: rerun with MSIX_POLICY_UPDATE_SCHEMAS=1 cargo test --test schemas, review the diff"
+    );
+}
+
+#[test]
+fn device_rules_and_diff_outputs_validate() {
+    let (device_s, rules_s, diff_s) =
+        (validator("device.schema.json"), validator("rules.schema.json"), validator("diff.schema.json"));
+    check(&rules_s, &serde_json::to_value(render::json_rules()).unwrap(), "rules");
+    let before = common::fixture("qemu/x86-q35-vtd-ir");
+    let opts = AuditOptions::default();
+    let old = msix_policy::diff::load_side(&before, &opts).unwrap();
+    for f in common::fixtures() {
+        let name = common::name(&f);
+        let report = audit(&f, &opts).unwrap();
+        for d in &report.devices {
+            check(&device_s, &serde_json::to_value(render::json_device_alone(d)).unwrap(), &name);
+        }
+        let new = msix_policy::diff::AuditView::from(&report);
+        let d = msix_policy::diff::diff_reports(&old, &new);
+        check(&diff_s, &serde_json::to_value(&d).unwrap(), &format!("diff to {name}"));
+    }
 }
 
 #[test]
@@ -50,8 +93,25 @@ fn every_output_validates_against_its_schema() {
 #[test]
 fn the_schemas_reject_what_is_not_theirs() {
     let input_s = validator("plan-input.schema.json");
-    let bad = serde_json::json!({ "config": "zz", "regions": [{ "index": 9, "size": 1, "flags": 0 }], "page_size": 12, "isolation": { "kind": "trust-me" } });
+    let bad = serde_json::json!({ "config": "zz", "regions": [{ "index": 9, "size": 1, "flags": 0, "sise": 2 }], "page_size": -12, "isolation": { "kind": "trust-me" } });
     assert!(input_s.iter_errors(&bad).count() >= 3);
+    // What the parser refuses, the schema refuses: a missing schema, an unknown key, a verdict
+    // without its mechanism.
+    let f = common::fixture("synthetic/arm64-its-64k");
+    let root = Root::open(&f).unwrap();
+    let report = audit(&f, &AuditOptions::default()).unwrap();
+    let good =
+        serde_json::to_value(vmm_input(&root, &report, report.device("0000:00:03.0").unwrap()).unwrap()).unwrap();
+    assert!(input_s.is_valid(&good));
+    let mut v = good.clone();
+    v.as_object_mut().unwrap().remove("schema");
+    assert!(!input_s.is_valid(&v), "no schema");
+    let mut v = good.clone();
+    v["relocaton"] = serde_json::json!({});
+    assert!(!input_s.is_valid(&v), "unknown key");
+    let mut v = good.clone();
+    v["isolation"]["verdict"].as_object_mut().unwrap().remove("mechanism");
+    assert!(!input_s.is_valid(&v), "verdict without mechanism");
     let layout_s = validator("layout.schema.json");
     assert!(!layout_s.is_valid(&serde_json::json!({ "schema": "msix-policy/layout/v2" })));
 }

@@ -25,6 +25,7 @@ pub enum HostError {
 
 /// `fixture.toml` as FIXTURES.md defines it. Unknown keys and tables are ignored.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FixtureToml {
     pub host: FixtureHost,
     #[serde(default)]
@@ -35,6 +36,7 @@ pub struct FixtureToml {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FixtureHost {
     pub arch: String,
     pub page_size: u64,
@@ -42,6 +44,7 @@ pub struct FixtureHost {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FixtureSource {
     #[serde(default)]
     pub kind: String,
@@ -52,6 +55,7 @@ pub struct FixtureSource {
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FixtureVfio {
     /// Whether VFIO_REGION_INFO_CAP_MSIX_MAPPABLE was seen on a probed MSI-X BAR.
     #[serde(default)]
@@ -66,6 +70,7 @@ pub struct FixtureVfio {
 
 /// One `VFIO_DEVICE_GET_REGION_INFO` answer kept in a recording.
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ProbedRegion {
     pub device: String,
     pub index: u32,

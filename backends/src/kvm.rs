@@ -7,6 +7,7 @@ use crate::root::Root;
 
 /// KVM's MSI facilities, as far as they could be probed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KvmFacts {
     /// `/dev/kvm` could be opened.
     pub available: bool,

@@ -8,6 +8,7 @@ use crate::rules;
 
 /// How the MSI-X table is exposed to the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Exposure {
@@ -47,6 +48,7 @@ impl Exposure {
 
 /// Who can be hurt through the device's MSI-X.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Risk {
@@ -71,6 +73,7 @@ impl Risk {
 
 /// How the guest programs MSI-X.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum GuestProfile {
     /// PAPR guests: RTAS/hypercalls, never table writes.
@@ -91,6 +94,7 @@ impl GuestProfile {
 
 /// The VMM's choice of guest profile; `Auto` derives it from the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum GuestSelection {
     /// Derive it from the host: a POWER host runs PAPR guests, everything else writes the table.
@@ -104,6 +108,7 @@ pub enum GuestSelection {
 
 /// One step of the rationale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Reason {
     /// The rule id that fired (a [`rules`] constant, e.g. `isolation.vtd.ir-enabled`).
     pub rule: String,
@@ -130,6 +135,7 @@ impl Reason {
 
 /// The engine's answer for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Decision {
     /// The device's address (`DDDD:BB:DD.F`).
     pub address: String,

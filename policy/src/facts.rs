@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a fact came from: a file under the root (or a probe) and what was read there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Evidence {
     /// Path relative to the root (`proc/cmdline`), or a probe name (`vfio:region-info`).
@@ -21,6 +22,7 @@ impl Evidence {
 
 /// A fact that may be unknown. An unknown fact's evidence says what was missing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Fact<T> {
     /// The value, `None` when it could not be established.
     pub value: Option<T>,
@@ -76,6 +78,7 @@ pub fn check_page_size(page: u64) -> Result<(), FactsError> {
 
 /// The platform family a backend established for the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Platform {
@@ -119,6 +122,7 @@ impl Platform {
 
 /// The VFIO IOMMU backend the host's VMM uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum VfioBackend {
@@ -144,6 +148,7 @@ impl VfioBackend {
 
 /// How the MSI-X BAR mappability was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum MappableSource {
     /// `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` seen on a live device (or recorded from one).
@@ -154,6 +159,7 @@ pub enum MappableSource {
 
 /// Whether the kernel lets userspace mmap the pages that hold the MSI-X table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Mappability {
     /// Whether the MSI-X BAR may be mmapped whole, with its evidence.
     pub mappable: Fact<bool>,
@@ -163,6 +169,7 @@ pub struct Mappability {
 
 /// Facts about the host that every device shares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HostFacts {
     /// `uname -m`: x86_64, ppc64le, aarch64.
     pub arch: String,
@@ -186,7 +193,7 @@ pub struct HostFacts {
     pub iommufd_allow_unsafe_interrupts: Fact<bool>,
 }
 
-fn unknown_fact<T>() -> Fact<T> {
+fn unknown_fact() -> Fact<bool> {
     Fact::unknown(Evidence::new("iommufd", "not reported"))
 }
 
@@ -203,6 +210,7 @@ impl HostFacts {
 
 /// The MSI isolation verdict for one device, with what it rests on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "status", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum IsolationVerdict {
     /// A write by the device to the MSI window can only raise its own interrupts.
@@ -286,6 +294,7 @@ impl IsolationVerdict {
 
 /// The PCI header layout (config offset 0x0e, low 7 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum HeaderKind {
@@ -301,6 +310,7 @@ pub enum HeaderKind {
 
 /// The kind of a BAR, from its register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum BarKind {
     /// 32-bit memory BAR.
@@ -313,6 +323,7 @@ pub enum BarKind {
 
 /// One BAR as the host assigned it (from sysfs `resource`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Bar {
     /// BAR index, 0-5.
     pub index: u8,
@@ -335,6 +346,7 @@ impl Bar {
 
 /// The decoded MSI-X capability (PCI 3.0 6.8.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MsixCapability {
     /// Offset of the capability in config space.
     pub cap_offset: u16,
@@ -363,6 +375,7 @@ impl MsixCapability {
 
 /// What is known of a function's MSI-X capability.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum MsixFacts {
     /// The function has an MSI-X capability.
@@ -383,6 +396,7 @@ pub enum MsixFacts {
 
 /// A register window the guest touches on its fast path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HotWindow {
     /// The BAR that holds it.
     pub bar: u8,
@@ -396,6 +410,7 @@ pub struct HotWindow {
 
 /// A range of a BAR's VFIO region that userspace may mmap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MmapArea {
     /// Offset in the region.
@@ -407,6 +422,7 @@ pub struct MmapArea {
 /// What VFIO reported about mmapping one BAR's region: the areas userspace may mmap (the whole
 /// region when MMAP is set without sparse areas; none without MMAP).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RegionMmap {
     /// The BAR index.
     pub bar: u8,
@@ -416,6 +432,7 @@ pub struct RegionMmap {
 
 /// Everything the engine needs to know about one PCI function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DeviceFacts {
     /// `DDDD:BB:DD.F`.
     pub address: String,

@@ -19,6 +19,7 @@ pub const LAYOUT_SCHEMA: &str = "msix-policy/layout/v1";
 /// A range of a BAR the VMM maps into the guest: one KVM memory slot over an mmap of the device
 /// fd at `region_offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MmapRange {
     /// Offset in the guest BAR.
     pub offset: u64,
@@ -33,6 +34,7 @@ pub struct MmapRange {
 
 /// What a trapped range holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum TrapContents {
@@ -54,6 +56,7 @@ pub enum TrapContents {
 
 /// What the VMM does on an access to a trapped range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum TrapHandler {
@@ -69,6 +72,7 @@ pub enum TrapHandler {
 
 /// A byte range of a BAR that exits to the VMM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TrapRange {
     /// Offset in the guest BAR.
     pub offset: u64,
@@ -82,6 +86,7 @@ pub struct TrapRange {
 
 /// One BAR as the guest sees it, and how the VMM backs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GuestBar {
     /// BAR index, 0-5.
     pub index: u8,
@@ -106,6 +111,7 @@ pub struct GuestBar {
 
 /// The MSI-X capability as the guest must read it (config space registers at `cap_offset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GuestMsix {
     /// Offset of the capability in config space.
     pub cap_offset: u16,
@@ -129,6 +135,7 @@ pub struct GuestMsix {
 
 /// The guest BAR layout of one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Layout {
     /// Always [`LAYOUT_SCHEMA`].
     pub schema: String,

@@ -10,6 +10,7 @@ pub const PCI_MSIX_ISOLATION_GRANULE: u64 = 4096;
 
 /// Why a trapped segment traps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum TrapKind {
@@ -25,6 +26,7 @@ pub enum TrapKind {
 
 /// What an emulated segment presents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum EmulateKind {
     /// The VMM's own MSI-X table and PBA, presented where no physical register lives.
@@ -33,6 +35,7 @@ pub enum EmulateKind {
 
 /// What the VMM does with a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "action", content = "what", rename_all = "kebab-case")]
 pub enum SegmentAction {
     /// mmap the device's BAR into the guest: no exit.
@@ -45,6 +48,7 @@ pub enum SegmentAction {
 
 /// A page-aligned run of a BAR (the last one may end at a BAR end smaller than a page).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Segment {
     /// Offset in the BAR.
     pub offset: u64,
@@ -64,6 +68,7 @@ impl Segment {
 
 /// Where a planned BAR comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum BarOrigin {
     /// The device's own BAR, at its own size.
@@ -76,6 +81,7 @@ pub enum BarOrigin {
 
 /// The plan of one BAR as the guest sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct BarPlan {
     /// BAR index, 0-5.
     pub index: u8,
@@ -99,6 +105,7 @@ pub struct BarPlan {
 
 /// Where a relocated virtual table lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Relocation {
     /// The BAR the guest finds the virtual table in.
     pub bar: u8,
@@ -120,6 +127,7 @@ pub struct Relocation {
 /// Whose guest ABI a layout follows: where a relocated table goes and how big the BAR becomes.
 /// A VMM adopts msix-policy's decision without changing the BAR layout its guests already see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum LayoutMode {
@@ -147,6 +155,7 @@ impl LayoutMode {
 
 /// What the VMM lets a relocation change in the guest's BARs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct RelocationPolicy {
     /// May present the virtual table in a BAR slot the device leaves free.
@@ -183,6 +192,7 @@ impl RelocationPolicy {
 
 /// How plans are laid out: whose ABI, and what relocation may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct LayoutOptions {
     /// Whose guest ABI a relocation follows.
     pub mode: LayoutMode,
@@ -192,6 +202,7 @@ pub struct LayoutOptions {
 
 /// The whole plan for a device: every memory BAR, in index order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MappingPlan {
     /// The host page size the segments are aligned to.
     pub page_size: u64,

@@ -16,6 +16,7 @@
 
 /// One entry of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Rule {
     /// The stable, dotted id a [`Reason`](crate::Reason) cites (`isolation.vtd.ir-enabled`).
     pub id: &'static str,

@@ -82,6 +82,7 @@ pub fn running_arch() -> Option<&'static str> {
 
 /// One BAR's region as `VFIO_DEVICE_GET_REGION_INFO` reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VfioRegion {
@@ -137,6 +138,7 @@ impl VfioRegion {
 
 /// Why the VMM may assume (or not) that the device's MSIs are isolated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum IsolationAttestation {
@@ -214,6 +216,7 @@ fn layout_v1() -> u32 {
 /// an [`InputError`] naming the field, and JSON with a key this version does not know is refused
 /// by [`VmmInput::from_json`] (a typo must not silently take the default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VmmInput {
@@ -228,11 +231,13 @@ pub struct VmmInput {
     /// Config space as read through the VFIO config region (at least the 64-byte header;
     /// 256 bytes to reach the capabilities). Hex in JSON.
     #[serde(with = "hex_bytes")]
+    #[cfg_attr(feature = "schema", schemars(with = "String"))]
     pub config: Vec<u8>,
     /// Region info of the BARs the device implements (indices 0-5).
     pub regions: Vec<VfioRegion>,
     /// The host's page size in bytes: a power of two from 4 KiB to 64 KiB (the base pages Linux
     /// uses on x86, arm64 and POWER).
+    #[cfg_attr(feature = "schema", schemars(range(min = 4096, max = 65536)))]
     pub page_size: u64,
     /// `uname -m` of the host (one of [`ARCHES`]); required with `guest: auto` (POWER hosts run
     /// PAPR guests), so one input gives one layout on every machine.

@@ -22,6 +22,7 @@ pub enum CapError {
 
 /// One region as the kernel describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RegionInfo {
     pub index: u32,
     pub flags: u32,
