@@ -192,3 +192,81 @@ fn audit_for_qemu_names_the_relocation_bar_or_why_not() {
     assert!(stdout(&refused).lines().filter(|l| l.starts_with("-device")).count() == 0, "{}", stdout(&refused));
     assert!(stdout(&refused).contains("refuse: do not assign"));
 }
+
+#[test]
+fn qemu_lines_are_safe_to_paste() {
+    // allow_unsafe_interrupts on a host without isolation: assignable, risk unsafe.
+    let f = common::fixture("qemu/x86-q35-allow-unsafe");
+    let root = f.to_str().unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["audit", "--root", root, "--format", "json"]).stdout).unwrap();
+    let devices = json["devices"].as_array().unwrap();
+    let host_owned = |d: &serde_json::Value| {
+        let class = d["class"].as_str().unwrap_or("");
+        class.starts_with("06") || class.starts_with("08") || class.starts_with("0c05")
+    };
+    let unsafe_: Vec<&str> = devices
+        .iter()
+        .filter(|d| d["risk"] == "unsafe" && !host_owned(d))
+        .map(|d| d["address"].as_str().unwrap())
+        .collect();
+    assert!(!unsafe_.is_empty());
+    let out = stdout(&run(&["audit", "--root", root, "--format", "qemu"]));
+    for a in &unsafe_ {
+        assert!(!out.lines().any(|l| l.starts_with("-device") && l.contains(a)), "{a} printed:\n{out}");
+        assert!(out.contains(&format!("# {a}: risk unsafe")), "{out}");
+    }
+    let asked = stdout(&run(&["audit", "--root", root, "--format", "qemu", "--allow-unsafe"]));
+    for a in &unsafe_ {
+        assert!(asked.lines().any(|l| l.starts_with("-device") && l.contains(a)), "{asked}");
+    }
+    assert!(asked.contains("risk UNSAFE, printed as asked"));
+    // The host bridge, ISA bridge and SMBus controller of a q35 belong to the host.
+    let q35 = common::fixture("qemu/x86-q35-vtd-ir");
+    let out = stdout(&run(&["audit", "--root", q35.to_str().unwrap(), "--format", "qemu"]));
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["audit", "--root", q35.to_str().unwrap(), "--format", "json"]).stdout).unwrap();
+    let mut owned = 0;
+    for d in json["devices"].as_array().unwrap() {
+        let a = d["address"].as_str().unwrap();
+        if host_owned(d) {
+            owned += 1;
+            assert!(out.contains(&format!("# {a}: ")) && out.contains("belongs to the host"), "{a}:\n{out}");
+            assert!(!out.lines().any(|l| l.starts_with("-device") && l.contains(a)), "{a}:\n{out}");
+        }
+    }
+    assert!(owned >= 3, "{owned}");
+    assert!(out.lines().any(|l| l.starts_with("-device vfio-pci,host=")), "{out}");
+    // A newline in a path cannot start a line of its own.
+    let t = common::copy_fixture("synthetic/x86-vtd-ir");
+    let odd = t.path().join("host\n-device evil");
+    std::fs::rename(t.root(), &odd).unwrap();
+    let o = run(&["audit", "--root", odd.to_str().unwrap(), "--format", "qemu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).lines().any(|l| l.starts_with("-device evil")), "{}", stdout(&o));
+}
+
+#[test]
+fn each_subcommand_takes_only_its_formats() {
+    let f = common::fixture("synthetic/x86-vtd-ir");
+    let root = f.to_str().unwrap();
+    for args in [
+        vec!["apply", "0000:00:04.0", "--dry-run", "--root", root, "--format", "json"],
+        vec!["explain", "0000:00:04.0", "--root", root, "--format", "prometheus"],
+        vec!["rules", "--format", "nfd"],
+        vec!["plan", "--device", "0000:00:04.0", "--root", root, "--format", "qemu"],
+        vec!["diff", root, root, "--format", "nfd"],
+        vec!["audit", "--root", root, "--format", "markdown"],
+        vec!["audit", "--root", root, "--format", "nfd", "--baseline", root],
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    // Help lists what each takes, nothing else.
+    let help = |cmd: &str| stdout(&run(&[cmd, "--help"]));
+    assert!(!help("explain").contains("prometheus") && help("explain").contains("json"));
+    assert!(!help("plan").contains("nfd") && !help("rules").contains("qemu"));
+    assert!(!help("apply").contains("--format"));
+    assert!(help("audit").contains("prometheus"));
+}

@@ -300,3 +300,37 @@ fn prometheus_files_parse_and_agree_with_the_audit() {
         assert_eq!(trapped, devices.iter().filter(|d| !d["plan"].is_null()).count(), "{name}");
     }
 }
+
+#[test]
+fn fleet_exports_cannot_go_stale_silently() {
+    use prometheus_parse::{Scrape, Value};
+    let f = common::fixture("qemu/x86-q35-vtd-ir");
+    let root = f.to_str().unwrap();
+    // NFD: with --expiry the file carries NFD's expiry directive, RFC 3339 UTC, in the future.
+    let o = run(&["audit", "--root", root, "--format", "nfd", "--expiry", "3600"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    let stamp = first.strip_prefix("# +expiry-time=").unwrap_or_else(|| panic!("{text}"));
+    assert!(stamp.len() == 20 && stamp.ends_with('Z') && &stamp[10..11] == "T", "{stamp}");
+    let now = std::time::SystemTime::now();
+    let in_an_hour = msix_policy::export::rfc3339(now + std::time::Duration::from_secs(3600));
+    assert!(stamp <= in_an_hour.as_str() && stamp > msix_policy::export::rfc3339(now).as_str(), "{stamp}");
+    parse_nfd(&text).unwrap();
+    assert!(!audit(&f, "nfd").contains("expiry-time"), "no expiry unless asked");
+    // Prometheus: a last-success gauge an alert can age, and a switch for per-function series.
+    let full = audit(&f, "prometheus");
+    let scrape = Scrape::parse(full.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let stamp = scrape.samples.iter().find(|s| s.metric == "msix_policy_last_success_timestamp_seconds").unwrap();
+    let Value::Gauge(t) = stamp.value else { panic!("{:?}", stamp.value) };
+    let unix = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as f64;
+    assert!((unix - 60.0..=unix + 1.0).contains(&t), "{t} vs {unix}");
+    let o = run(&["audit", "--root", root, "--format", "prometheus", "--no-device-series"]);
+    let lean = String::from_utf8(o.stdout).unwrap();
+    check_exposition(&lean).unwrap();
+    assert!(!lean.contains("address="), "{lean}");
+    assert!(lean.contains("msix_policy_devices{") && lean.contains("msix_policy_last_success_timestamp_seconds "));
+    let series = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+    let devices = audit_json(&f)["devices"].as_array().unwrap().len();
+    let planned = audit_json(&f)["devices"].as_array().unwrap().iter().filter(|d| !d["plan"].is_null()).count();
+    assert_eq!(series(&full) - series(&lean), devices + 2 * planned);
+}
