@@ -22,6 +22,7 @@ pub mod demo;
 pub mod diff;
 pub mod export;
 pub mod input;
+pub mod output;
 pub mod render;
 pub mod schema;
 

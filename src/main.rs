@@ -111,6 +111,11 @@ struct ExportArgs {
     /// (allow_unsafe_interrupts on a host without MSI isolation). Off: they are comments.
     #[arg(long)]
     allow_unsafe: bool,
+    /// Write the report to FILE atomically (a temporary file beside it, then a rename), so a
+    /// collector never reads half a file; missing directories are created. Nothing is written
+    /// when the audit fails.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -201,6 +206,50 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: RulesFormat,
     },
+    /// Write the man pages (one per command) and shell completions (bash, zsh, fish) generated
+    /// from these very arguments into DIR/man and DIR/completions (for packaging).
+    #[command(hide = true)]
+    Generate {
+        /// The directory (dist/ in the source tree).
+        dir: PathBuf,
+    },
+}
+
+/// Man pages and completions from the argument definitions, so they never drift from the CLI.
+fn generate(dir: &std::path::Path) -> Result<(), String> {
+    use clap::CommandFactory;
+    let write = |path: std::path::PathBuf, bytes: &[u8]| {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let cmd = Cli::command();
+    let man = |c: clap::Command| -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        clap_mangen::Man::new(c).render(&mut out).map_err(|e| e.to_string())?;
+        Ok(out)
+    };
+    write(dir.join("man/msix-policy.1"), &man(cmd.clone())?)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("msix-policy-{}", sub.get_name());
+        let page = sub
+            .clone()
+            .name(name.clone())
+            .bin_name(format!("msix-policy {}", sub.get_name()))
+            .version(env!("CARGO_PKG_VERSION"));
+        write(dir.join(format!("man/{name}.1")), &man(page)?)?;
+    }
+    for (shell, file) in [
+        (clap_complete::Shell::Bash, "msix-policy.bash"),
+        (clap_complete::Shell::Zsh, "_msix-policy"),
+        (clap_complete::Shell::Fish, "msix-policy.fish"),
+    ] {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut cmd.clone(), "msix-policy", &mut out);
+        write(dir.join("completions").join(file), &out)?;
+    }
+    Ok(())
 }
 
 /// Bad input: one line on stderr, exit status 2.
@@ -288,10 +337,12 @@ fn emit(text: &str) -> Result<(), String> {
     }
 }
 
+fn json_text<T: serde::Serialize>(v: &T) -> Result<String, String> {
+    serde_json::to_string_pretty(v).map(|s| s + "\n").map_err(|e| e.to_string())
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), String> {
-    let s = serde_json::to_string_pretty(v).map_err(|e| e.to_string())?;
-    emit(&format!("{s}\n"))?;
-    Ok(())
+    emit(&json_text(v)?)
 }
 
 /// Prints a diff; exit status 1 when something became less safe.
@@ -339,15 +390,21 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 expiry: x.expiry.map(std::time::Duration::from_secs),
                 device_series: !x.no_device_series,
             };
-            match format {
-                AuditFormat::Text => emit(&render::text_report(&report))?,
-                AuditFormat::Json => print_json(&render::json_report(&report))?,
-                AuditFormat::Qemu => emit(&render::qemu_properties(&report, x.allow_unsafe))?,
-                AuditFormat::Nfd => emit(&export::nfd(&report, &exports))?,
-                AuditFormat::Prometheus => emit(&export::prometheus(&report, &exports))?,
+            let text = match format {
+                AuditFormat::Text => render::text_report(&report),
+                AuditFormat::Json => json_text(&render::json_report(&report))?,
+                AuditFormat::Qemu => render::qemu_properties(&report, x.allow_unsafe),
+                AuditFormat::Nfd => export::nfd(&report, &exports),
+                AuditFormat::Prometheus => export::prometheus(&report, &exports),
                 AuditFormat::Markdown => {
                     return Err("audit --format markdown needs --baseline (it prints a diff)".into())
                 }
+            };
+            match &x.output {
+                Some(path) => {
+                    msix_policy::output::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())?
+                }
+                None => emit(&text)?,
             }
         }
         Command::Diff { old, new, format } => {
@@ -431,6 +488,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 PlanFormat::Text => emit(&render::text_layout(&layout))?,
             }
         }
+        Command::Generate { dir } => generate(&dir)?,
         Command::Rules { format } => match format {
             RulesFormat::Json => print_json(&render::json_rules())?,
             RulesFormat::Text => {
