@@ -69,7 +69,8 @@ fn qemu_relocation(input: &VmmInput) -> Result<Named, InputError> {
         }
         None => "LayoutMode::Qemu: no place to relocate, the table traps",
     };
-    let layout = layout::build(&f.device, decision, input.page_size, &f.layout, &VfioPciOffsets);
+    let mappable = f.host.msix_mappable.mappable.value == Some(true);
+    let layout = layout::build(&f.device, decision, input.page_size, mappable, &f.layout, &VfioPciOffsets);
     Ok(Named { name, how: how.into(), layout })
 }
 
@@ -85,7 +86,8 @@ pub fn trap_set(base: &Layout, pba: bool) -> Layout {
         (bir, s, (u64::from(off) + len).div_ceil(page) * page)
     };
     let table = pages(m.table_bir, m.table_offset, u64::from(m.table_size) * 16);
-    let pba_pages = pages(m.pba_bir, m.pba_offset, u64::from(m.table_size).div_ceil(64) * 8);
+    let pba_bytes = u64::from(m.table_size).div_ceil(64) * 8;
+    let pba_pages = pages(m.pba_bir, m.pba_offset, pba_bytes);
     let trapped = |bar: u8, p: u64| {
         let inr = |r: (u8, u64, u64)| r.0 == bar && p >= r.1 && p < r.2;
         inr(table) || (pba && inr(pba_pages))
@@ -109,13 +111,37 @@ pub fn trap_set(base: &Layout, pba: bool) -> Layout {
                     })
                     .collect();
                 if pieces.is_empty() {
-                    let regs = TrapRange {
-                        offset: p,
-                        length: page,
-                        holds: TrapContents::Registers,
-                        handler: TrapHandler::ForwardToDevice,
-                    };
-                    b.trap.push(regs);
+                    // A page the base maps (QEMU's layout leaves the PBA's pages mapped): the PBA's
+                    // bytes in it are emulated, the rest forwarded.
+                    let (s, e) = (u64::from(m.pba_offset), u64::from(m.pba_offset) + pba_bytes);
+                    let pba_here = (m.pba_bir == b.index).then(|| (s.max(p), e.min(p + page))).filter(|r| r.0 < r.1);
+                    let mut at = p;
+                    for (s, e) in pba_here {
+                        if at < s {
+                            b.trap.push(TrapRange {
+                                offset: at,
+                                length: s - at,
+                                holds: TrapContents::Registers,
+                                handler: TrapHandler::ForwardToDevice,
+                            });
+                        }
+                        b.trap.push(TrapRange {
+                            offset: s,
+                            length: e - s,
+                            holds: TrapContents::Pba,
+                            handler: TrapHandler::EmulateMsixPba,
+                        });
+                        at = e;
+                    }
+                    if at < p + page {
+                        let regs = TrapRange {
+                            offset: at,
+                            length: p + page - at,
+                            holds: TrapContents::Registers,
+                            handler: TrapHandler::ForwardToDevice,
+                        };
+                        b.trap.push(regs);
+                    }
                 } else {
                     b.trap.extend(pieces);
                 }

@@ -7,9 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{Decision, Exposure, Risk};
-use crate::facts::{BarKind, DeviceFacts, MsixCapability, MsixFacts};
+use crate::decision::{Decision, Exposure, Reason, Risk};
+use crate::facts::{BarKind, DeviceFacts, Evidence, MsixCapability, MsixFacts, RegionMmap};
 use crate::plan::{self, BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, Relocation, SegmentAction};
+use crate::rules;
 
 /// The layout version this release produces.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -238,13 +239,16 @@ impl RegionOffsets for VfioPciOffsets {
     }
 }
 
-/// Builds the layout of a decided device. The decision's plan gives the physical BARs; the mode
-/// may move the table even where the decision did not (cloud-hypervisor), which the guest's ABI
-/// then shows.
+/// Builds the layout of a decided device on a host whose MSI-X BAR is (or is not) mappable.
+/// The decision's plan gives the physical BARs; a peer's mode then does what that VMM does with
+/// them (QEMU maps the PBA's own pages; cloud-hypervisor moves every table off a page boundary
+/// and mmaps no MSI-X BAR without `MSIX_MAPPABLE`), each step a reason in the layout's decision,
+/// and so does every place a mode deviates from its VMM, with why.
 pub fn build(
     device: &DeviceFacts,
     decision: Decision,
     page: u64,
+    msix_mappable: bool,
     opts: &LayoutOptions,
     offsets: &dyn RegionOffsets,
 ) -> Layout {
@@ -266,16 +270,117 @@ pub fn build(
         MsixFacts::Present { capability } => Some(*capability),
         _ => None,
     };
-    if let (Some(cap), None) = (cap, plan.relocation) {
-        if let Some(r) = plan::mode_always_relocates(device, &cap, page, opts) {
-            let _ = plan::add_relocation(&mut plan, r);
-        }
+    if let Some(cap) = &cap {
+        let (peer_plan, reasons) = peer_plan(device, &layout.decision, plan, cap, page, msix_mappable, opts);
+        plan = peer_plan;
+        layout.decision.reasons.extend(reasons);
     }
     layout.trapped_bytes = plan.trapped_bytes();
     layout.collateral_bytes = plan.collateral_bytes();
     layout.msix = cap.map(|c| guest_msix(&c, plan.relocation.as_ref()));
     layout.bars = guest_bars(device, &plan, cap.as_ref(), opts.mode, offsets);
     layout
+}
+
+/// What the mode's VMM does with the decision's plan, and the reasons that say so.
+fn peer_plan(
+    device: &DeviceFacts,
+    decision: &Decision,
+    mut plan: MappingPlan,
+    cap: &MsixCapability,
+    page: u64,
+    msix_mappable: bool,
+    opts: &LayoutOptions,
+) -> (MappingPlan, Vec<Reason>) {
+    let mut reasons = Vec::new();
+    let trap = decision.exposure == Exposure::Trap;
+    let config = || {
+        let what = format!(
+            "MSI-X: {} vectors, table BAR{} {:#x}, PBA BAR{} {:#x}",
+            cap.table_size, cap.table_bir, cap.table_offset, cap.pba_bir, cap.pba_offset
+        );
+        vec![Evidence::new(format!("{}/config", device.address), what)]
+    };
+    match opts.mode {
+        LayoutMode::MsixPolicy => {}
+        LayoutMode::Qemu => {
+            if trap && plan.relocation.is_none() {
+                if let Ok(q) = plan::table_pages_trap_plan(device, cap, page) {
+                    if q.trapped_bytes() < plan.trapped_bytes() {
+                        reasons.push(Reason::new(
+                            rules::LAYOUT_QEMU_PBA_MAPPED,
+                            format!(
+                                "the PBA's pages stay mapped as QEMU leaves them: {} bytes trap instead of {}",
+                                q.trapped_bytes(),
+                                plan.trapped_bytes()
+                            ),
+                            config(),
+                        ));
+                        plan = q;
+                    }
+                }
+            }
+            for b in &plan.bars {
+                let mapped = b.segments.iter().any(|s| s.action == SegmentAction::Map);
+                if b.size < page && mapped {
+                    reasons.push(Reason::new(
+                        rules::LAYOUT_QEMU_SUB_PAGE_BAR,
+                        format!(
+                            "BAR{} ({:#x} bytes) is smaller than a {page:#x}-byte page: place it on a page boundary",
+                            b.index, b.size
+                        ),
+                        config(),
+                    ));
+                }
+            }
+        }
+        LayoutMode::CloudHypervisor => {
+            if trap && !msix_mappable {
+                let unmapped = unmapped_msix_bars(device, cap);
+                if let Ok(p) = plan::trap_plan(&unmapped, cap, page) {
+                    if p.trapped_bytes() > plan.trapped_bytes() {
+                        reasons.push(Reason::new(
+                            rules::LAYOUT_CH_NOT_MAPPABLE,
+                            format!(
+                                "BAR{} (and the PBA's BAR{}) trap whole: {} bytes",
+                                cap.table_bir,
+                                cap.pba_bir,
+                                p.trapped_bytes()
+                            ),
+                            config(),
+                        ));
+                        plan = p;
+                    }
+                }
+            }
+            if plan.relocation.is_none() && msix_mappable {
+                if let Some(r) = plan::mode_always_relocates(device, cap, page, opts) {
+                    if trap {
+                        reasons.push(Reason::new(
+                            rules::LAYOUT_CH_PHYSICAL_TABLE_TRAPPED,
+                            format!("the table moves to BAR{} offset {:#x} as cloud-hypervisor moves it; the physical table's pages keep trapping", r.bar, r.table_offset),
+                            config(),
+                        ));
+                    }
+                    let _ = plan::add_relocation(&mut plan, r);
+                } else if let Some(why) = plan::cloud_hypervisor_invalid_fixup(device, cap, page) {
+                    reasons.push(Reason::new(rules::LAYOUT_CH_RELOCATION_REFUSED, why, config()));
+                }
+            }
+        }
+    }
+    (plan, reasons)
+}
+
+/// The device as cloud-hypervisor sees it without `MSIX_MAPPABLE`: the BARs holding the table
+/// or PBA have no mmap area.
+fn unmapped_msix_bars(device: &DeviceFacts, cap: &MsixCapability) -> DeviceFacts {
+    let mut d = device.clone();
+    for bar in [cap.table_bir, cap.pba_bir] {
+        d.vfio_regions.retain(|r| r.bar != bar);
+        d.vfio_regions.push(RegionMmap { bar, areas: Vec::new() });
+    }
+    d
 }
 
 fn guest_msix(cap: &MsixCapability, r: Option<&Relocation>) -> GuestMsix {

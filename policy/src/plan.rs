@@ -535,10 +535,31 @@ fn memory_bars(device: &DeviceFacts) -> impl Iterator<Item = &Bar> {
 /// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a
 /// dedicated MSI-X BAR ([`dedicated_msix_bar`]) count as no collateral: no register shares them.
 pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
+    trap_plan_with(device, cap, page, true)
+}
+
+/// QEMU's trap plan: only the table's pages leave the mmap (`vfio_pci_fixup_msix_region`), and
+/// the emulated PBA is disabled until a masked vector fires (`vfio_msix_setup`), so the PBA's
+/// pages stay mapped unless they are the table's too.
+pub fn table_pages_trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
+    trap_plan_with(device, cap, page, false)
+}
+
+fn trap_plan_with(
+    device: &DeviceFacts,
+    cap: &MsixCapability,
+    page: u64,
+    pba_traps: bool,
+) -> Result<MappingPlan, PlanError> {
     check_msix_location(device, cap)?;
+    let pages = |r: Range| (align_down(r.0, page), align_up(r.1, page));
     let bars = memory_bars(device)
         .map(|b| {
-            let m = MsixInBar::of(cap, b.index);
+            let mut m = MsixInBar::of(cap, b.index);
+            let shares_table_pages = matches!((m.table, m.pba), (Some(t), Some(p)) if overlaps(pages(t), pages(p)));
+            if !pba_traps && !shares_table_pages {
+                m.pba = None;
+            }
             let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
             let mut plan = physical_bar_plan(device, b, page, m.as_ref(), None);
             if dedicated_msix_bar(device, cap, b.index) {
@@ -788,7 +809,8 @@ fn cloud_hypervisor_relocation(
     if table % page == 0 || cap.pba_bir != cap.table_bir || pba < table {
         return None;
     }
-    let bar = device.bar(cap.table_bir)?;
+    // allocate_bars calls fixup_msix_region for 64-bit BARs only.
+    let bar = device.bar(cap.table_bir).filter(|b| b.kind == BarKind::Memory64)?;
     let msix_sz = align_up(cap.table_bytes() + cap.pba_bytes(), page);
     let size = bar.size.checked_mul(2)?.max(msix_sz.checked_mul(2)?);
     if !extensible(device, bar, page, policy, Some(size)) {
@@ -803,6 +825,31 @@ fn cloud_hypervisor_relocation(
         prefetchable: bar.prefetchable,
         bar_size: size,
     })
+}
+
+/// Why cloud-hypervisor's `fixup_msix_region` would move this table (64-bit BAR, table off a
+/// page boundary) to offsets that describe no valid layout, which the model refuses: `None`
+/// where it would not move it, or where the model follows it.
+pub fn cloud_hypervisor_invalid_fixup(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Option<String> {
+    let bar = device.bar(cap.table_bir).filter(|b| b.kind == BarKind::Memory64 && b.size > 0)?;
+    let (table, pba) = (u64::from(cap.table_offset), u64::from(cap.pba_offset));
+    if table % page == 0 {
+        return None;
+    }
+    let msix_sz = align_up(cap.table_bytes() + cap.pba_bytes(), page);
+    let size = bar.size.saturating_mul(2).max(msix_sz.saturating_mul(2));
+    if cap.pba_bir != cap.table_bir {
+        Some(format!(
+            "the PBA is in BAR{} but fixup_msix_region moves its offset as if it shared BAR{} with the table",
+            cap.pba_bir, cap.table_bir
+        ))
+    } else if pba < table {
+        Some(format!("the PBA ({pba:#x}) lies before the table ({table:#x}): pba_offset - table_offset underflows"))
+    } else if (size / 2).saturating_add(pba - table).saturating_add(cap.pba_bytes()) > u64::from(u32::MAX) {
+        Some(format!("BAR{} doubled to {size:#x} puts the table past 4 GiB: the u32 offsets wrap", bar.index))
+    } else {
+        None
+    }
 }
 
 /// Where the mode moves this device's table whatever the decision (cloud-hypervisor moves
