@@ -260,3 +260,40 @@ fn one_function_is_audited_alone_whatever_the_case_of_its_address() {
     assert!(e.to_string().contains("no PCI function 0000:09:00.0"), "{e}");
     assert!(audit_device(&root, "../../etc", &AuditOptions::default()).is_err());
 }
+
+/// SR-IOV VFs read Vendor/Device ID 0xFFFF in config by spec: each is a first-class function,
+/// ids from sysfs, MSI-X decoded from its own config, its PF named, and on 4 KiB pages only its
+/// table and PBA pages trap.
+#[test]
+fn sriov_vfs_are_first_class_functions_and_trap_only_their_msix_pages() {
+    let r = audit(common::fixture("synthetic/x86-vtd-sriov"), &AuditOptions::default()).unwrap();
+    for vf in ["0000:02:10.0", "0000:02:10.2"] {
+        let d = r.device(vf).unwrap();
+        assert_eq!((d.facts.vendor, d.facts.device), (Some(0x8086), Some(0x10ca)), "{vf}");
+        assert!(!d.decision.fired(rules::DEVICE_CONFIG_INCONSISTENT), "{vf}");
+        assert!(!d.decision.fired(rules::EXPOSURE_TRAP_UNKNOWN_MSIX), "{vf}");
+        assert!(
+            d.facts.evidence.iter().any(|e| e.source.ends_with("/physfn") && e.observed.contains("0000:01:00.0")),
+            "{vf}: the PF is named"
+        );
+        assert_eq!(d.decision.exposure, Exposure::Trap, "{vf}");
+        let plan = d.decision.plan.as_ref().unwrap();
+        assert_eq!(plan.collateral_bytes(), 0, "{vf}");
+        // BAR0 maps whole; BAR3 traps the table page (0) and the PBA page (0x2000), nothing else.
+        assert_eq!(plan.trapped_bytes(), 0x2000, "{vf}");
+        let bar3 = plan.bars.iter().find(|b| b.index == 3).unwrap();
+        let traps: Vec<_> = bar3
+            .segments
+            .iter()
+            .filter(|s| matches!(s.action, SegmentAction::Trap(_)))
+            .map(|s| (s.offset, s.length, s.action))
+            .collect();
+        assert_eq!(
+            traps,
+            [(0, 0x1000, SegmentAction::Trap(TrapKind::Table)), (0x2000, 0x1000, SegmentAction::Trap(TrapKind::Pba))]
+        );
+    }
+    // A paravirtual guest gets the VF's table passed through, as any isolated function's.
+    let r = audit(common::fixture("synthetic/x86-vtd-sriov"), &opts(GuestSelection::Paravirtual)).unwrap();
+    assert_eq!(r.device("0000:02:10.0").unwrap().decision.exposure, Exposure::Passthrough);
+}
