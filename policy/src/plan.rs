@@ -91,7 +91,8 @@ pub struct BarPlan {
     pub trapped_table_bytes: u64,
     /// Bytes of the physical PBA that trap.
     pub trapped_pba_bytes: u64,
-    /// Trapped bytes outside the 4 KiB ranges of the table and PBA: other registers that exit.
+    /// Trapped bytes outside the 4 KiB ranges of the table and PBA, and the bytes of such a range
+    /// before its first MSI-X structure: other registers that exit.
     pub collateral_bytes: u64,
     /// Hot register windows that share a trapped page.
     pub hot_trapped: Vec<HotWindow>,
@@ -325,10 +326,20 @@ impl MsixInBar {
     fn ranges(&self) -> impl Iterator<Item = Range> + '_ {
         self.table.iter().chain(self.pba.iter()).copied()
     }
-    /// The naturally aligned 4 KiB ranges the spec reserves for the table and PBA, clipped to the BAR.
+    /// The naturally aligned 4 KiB ranges the spec reserves for the table and PBA, clipped to the
+    /// BAR: another known register window inside them breaks the spec.
     fn reserved_4k(&self, bar_size: u64) -> Vec<Range> {
         let g = PCI_MSIX_ISOLATION_GRANULE;
         merge(self.ranges().map(|(s, e)| (align_down(s, g), align_up(e, g).min(bar_size))).collect())
+    }
+    /// The bytes of those 4 KiB ranges that hold no register: from the first MSI-X structure in
+    /// each range to the range's end (clipped to the BAR). Where the first structure does not
+    /// start its range, the bytes before it are not MSI-X: a device that puts the table at 0x80
+    /// after its control registers (or at 0x1200, or its PBA at 0x46068) keeps registers there,
+    /// as far as anyone can tell, so trapping them is collateral, never free.
+    fn register_free(&self, bar_size: u64) -> Vec<Range> {
+        let g = PCI_MSIX_ISOLATION_GRANULE;
+        merge(self.ranges().map(|(s, e)| (s.min(bar_size), align_up(e, g).min(bar_size))).collect())
     }
 }
 
@@ -426,7 +437,7 @@ fn physical_bar_plan(
         merge(t)
     };
     let segments = segments_of(&trap, size, page, msix, trap_all);
-    let reserved = msix.map(|m| m.reserved_4k(size)).unwrap_or_default();
+    let reserved = msix.map(|m| m.register_free(size)).unwrap_or_default();
     let trapped_bytes = total(&trap);
     let within =
         |r: Option<Range>| r.filter(|r| trap.iter().any(|t| t.0 <= r.0 && r.1 <= t.1)).map_or(0, |r| r.1 - r.0);
@@ -541,7 +552,8 @@ pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Resul
 
 /// Whether, as far as the facts show, a BAR holds nothing but the MSI-X table and/or PBA (the
 /// separate 16 KiB MSI-X BAR of Intel NICs, next to their register BAR): a memory BAR in which
-/// the table or PBA (or both) lies, the lowest of them starting in the BAR's first 4 KiB range,
+/// the table or PBA (or both) lies, the lowest of them starting at the BAR's first byte (bytes
+/// before it are registers as far as anyone can tell),
 /// no larger than the smallest power-of-two BAR that holds the 4 KiB ranges covering them, and
 /// no known register window in it. Trapping such a BAR's pages catches no register.
 pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool {
@@ -552,7 +564,7 @@ pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8)
     };
     let g = PCI_MSIX_ISOLATION_GRANULE;
     let span = align_up(end, g).checked_next_power_of_two();
-    start < g
+    start == 0
         && end <= bar.size
         && span.is_some_and(|s| bar.size <= s)
         && !device.hot_windows.iter().any(|h| h.bar == index)

@@ -403,3 +403,63 @@ fn the_vmm_entry_point_applies_the_chelsio_quirk_and_rejects_other_forbidden_lay
     let other = config_space((0x8086, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
     assert!(plan_layout(&VmmInput::new(other, region(), 4096, accepted)).is_err());
 }
+
+// ---- Issue 19: bytes before the first MSI-X structure in its 4 KiB range are registers ----
+
+/// One 64-bit BAR0 of `size` bytes with the table (`vectors`) and PBA at the given offsets.
+fn one_bar(size: u64, vectors: u16, table: u32, pba: u32) -> DeviceFacts {
+    let mut d = nvme();
+    d.vendor = Some(0x1234);
+    d.device = Some(0x5678);
+    d.class = Some(0xff0000);
+    d.hot_windows.clear();
+    if let Some(bars) = &mut d.bars {
+        bars[0].size = size;
+    }
+    set_cap(&mut d, |c| {
+        c.table_size = vectors;
+        c.table_offset = table;
+        c.pba_offset = pba;
+    });
+    d
+}
+
+#[test]
+fn bytes_before_the_first_msix_structure_in_its_4k_range_are_collateral() {
+    // (layout, collateral on 4 KiB pages): a PCIe endpoint test function with its table at 0x80
+    // after its control registers; a NIC with the table at 0x1200; an accelerator with the PBA at
+    // 0x46068 first in its range and the table at 0x46800.
+    let cases = [
+        ("table at 0x80", one_bar(0x4000, 32, 0x80, 0x1000), 0x80),
+        ("table at 0x1200", one_bar(0x4000, 16, 0x1200, 0x3000), 0x200),
+        ("PBA at 0x46068, table at 0x46800", one_bar(0x8_0000, 64, 0x4_6800, 0x4_6068), 0x68),
+        // Both start their range: nothing before them, the spec's compliant layout.
+        ("table at 0x2000", one_bar(0x4000, 65, 0x2000, 0x3000), 0),
+        // The PBA in the table's range after it: the range starts with the table.
+        ("table at 0, PBA at 0x800", one_bar(0x4000, 8, 0, 0x800), 0),
+    ];
+    for (what, device, want) in cases {
+        let trap = plan::trap_plan(&device, &cap(&device), 4096).unwrap();
+        assert_eq!(trap.collateral_bytes(), want, "{what}");
+        let d = decide_on(4096, &device, "isolated", None);
+        if want > 0 {
+            // The trap would catch registers: the table moves, and nothing of BAR0 traps.
+            assert_eq!(d.exposure, Exposure::Relocate, "{what}: {:?}", rules_of(&d));
+            let reason = d.reasons.iter().find(|r| r.rule == "exposure.relocate").unwrap();
+            assert!(reason.detail.starts_with(&format!("{want} collateral bytes")), "{what}: {}", reason.detail);
+            assert_eq!(d.plan.unwrap().trapped_bytes(), 0, "{what}");
+        } else {
+            assert_eq!(d.exposure, Exposure::Trap, "{what}");
+            assert!(rules_of(&d).contains(&"exposure.trap.guest-writes"), "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_bar_whose_table_starts_after_registers_is_not_dedicated() {
+    // A 4 KiB BAR whose table starts at 0x80: the bytes before it may be registers.
+    let mut d = one_bar(0x1000, 32, 0x80, 0x800);
+    assert!(!plan::dedicated_msix_bar(&d, &cap(&d), 0));
+    set_cap(&mut d, |c| c.table_offset = 0);
+    assert!(plan::dedicated_msix_bar(&d, &cap(&d), 0));
+}
