@@ -398,25 +398,47 @@ impl Context<'_> {
             d.reasons.push(Reason::new(rules::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
             return (Exposure::Passthrough, plan::map_all_plan(device, page));
         }
-        let dedicated = plan::dedicated_trapped_beyond_4k(device, cap, page);
-        if collateral == 0 && !dedicated.is_empty() {
-            let bars: Vec<String> = dedicated
+        let msix_only = plan::msix_only_trapped(device, cap, page);
+        if collateral == 0 && !msix_only.is_empty() {
+            let size = |i: u8| device.bar(i).map_or(0, |b| b.size);
+            let dedicated: Vec<String> = msix_only
                 .iter()
-                .map(|(i, bytes)| {
-                    let size = device.bar(*i).map_or(0, |b| b.size);
-                    format!("BAR{i} ({size:#x} bytes, {bytes} trapped bytes beyond the table's and PBA's 4 KiB ranges)")
+                .filter(|(_, _, why)| *why == plan::MsixOnly::Dedicated)
+                .map(|(i, bytes, _)| {
+                    format!(
+                        "BAR{i} ({:#x} bytes, {bytes} trapped bytes beyond the table's and PBA's 4 KiB ranges)",
+                        size(*i)
+                    )
                 })
                 .collect();
-            let detail = format!(
-                "{} holds only the MSI-X table and PBA as far as the facts show: trapping its pages catches no \
-                 register, so relocating would gain nothing",
-                bars.join(", ")
-            );
-            d.reasons.push(Reason::new(
-                rules::EXPOSURE_TRAP_DEDICATED_MSIX_BAR,
-                detail,
-                evidence_named(device, "config"),
-            ));
+            if !dedicated.is_empty() {
+                let detail = format!(
+                    "{} holds only the MSI-X table and PBA as far as the facts show: trapping its pages catches no \
+                     register, so relocating would gain nothing",
+                    dedicated.join(", ")
+                );
+                d.reasons.push(Reason::new(
+                    rules::EXPOSURE_TRAP_DEDICATED_MSIX_BAR,
+                    detail,
+                    evidence_named(device, "config"),
+                ));
+            }
+            for (i, bytes, why) in &msix_only {
+                let plan::MsixOnly::DriverNeverMaps(entry) = why else { continue };
+                let detail = format!(
+                    "BAR{i} ({:#x} bytes, {bytes} trapped bytes that would count as collateral) holds the MSI-X \
+                     table or PBA, and the device's Linux driver {} maps only {}: it holds no register the \
+                     driver uses, so relocating would gain nothing",
+                    size(*i),
+                    entry.driver,
+                    entry.maps_words()
+                );
+                let ev = vec![Evidence::new(
+                    format!("msix-policy:driver-bars {}", entry.id),
+                    format!("{:04x}:{:04x}: {}", device.vendor.unwrap_or(0), device.device.unwrap_or(0), entry.source),
+                )];
+                d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_DRIVER_UNMAPPED_BAR, detail, ev));
+            }
             return (Exposure::Trap, trap);
         }
         if collateral == 0 {

@@ -221,7 +221,7 @@ pub fn parse_table(text: &str) -> Result<Vec<HotRegisterEntry>, String> {
         .collect()
 }
 
-fn parse_class(s: &str) -> Option<DeviceMatch> {
+pub(crate) fn parse_class(s: &str) -> Option<DeviceMatch> {
     let parts: Vec<u8> = s
         .split(':')
         .map(|p| (p.len() == 2).then(|| u8::from_str_radix(p, 16).ok()).flatten())

@@ -394,6 +394,7 @@ pub mod address;
 pub mod config;
 pub mod decide;
 pub mod decision;
+pub mod drivers;
 pub mod facts;
 pub mod hot;
 pub mod kernel;

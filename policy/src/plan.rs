@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::drivers::DriverBars;
 use crate::facts::{Bar, BarKind, DeviceFacts, HotWindow, MsixCapability};
 
 /// The PCI spec keeps other registers out of the naturally aligned 4 KiB ranges that hold the
@@ -532,8 +533,9 @@ fn memory_bars(device: &DeviceFacts) -> impl Iterator<Item = &Bar> {
     device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0)
 }
 
-/// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a
-/// dedicated MSI-X BAR ([`dedicated_msix_bar`]) count as no collateral: no register shares them.
+/// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a BAR
+/// that holds no register ([`msix_only_bar`]: a dedicated MSI-X BAR, or one the device's known
+/// driver never maps) count as no collateral.
 pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
     check_msix_location(device, cap)?;
     let bars = memory_bars(device)
@@ -541,7 +543,7 @@ pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Resul
             let m = MsixInBar::of(cap, b.index);
             let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
             let mut plan = physical_bar_plan(device, b, page, m.as_ref(), None);
-            if dedicated_msix_bar(device, cap, b.index) {
+            if msix_only_bar(device, cap, b.index).is_some() {
                 plan.collateral_bytes = 0;
             }
             plan
@@ -570,20 +572,51 @@ pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8)
         && !device.hot_windows.iter().any(|h| h.bar == index)
 }
 
-/// The trapped bytes of dedicated MSI-X BARs outside the 4 KiB ranges of the table and PBA,
-/// per BAR: what would count as collateral if such a BAR could hold registers. Empty when the
-/// table position is invalid.
-pub fn dedicated_trapped_beyond_4k(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Vec<(u8, u64)> {
+/// Why a BAR that holds the MSI-X table or PBA holds no register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsixOnly {
+    /// The table and PBA fill it, as far as the facts show ([`dedicated_msix_bar`]).
+    Dedicated,
+    /// The device's known Linux driver never maps it ([`driver_unmapped_msix_bar`]).
+    DriverNeverMaps(&'static DriverBars),
+}
+
+/// Whether a BAR that holds the table or PBA holds no register: a dedicated MSI-X BAR (checked
+/// first: the facts alone show it), else one the device's known driver never maps.
+pub fn msix_only_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> Option<MsixOnly> {
+    if dedicated_msix_bar(device, cap, index) {
+        return Some(MsixOnly::Dedicated);
+    }
+    driver_unmapped_msix_bar(device, cap, index).map(MsixOnly::DriverNeverMaps)
+}
+
+/// The driver-table entry ([`drivers`](crate::drivers)) that knows this device and never maps
+/// BAR `index`, when the table or PBA lies in that memory BAR and no known register window
+/// does: a BAR the driver never maps holds no register it uses. `None` without knowledge.
+pub fn driver_unmapped_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> Option<&'static DriverBars> {
+    device.bar(index).filter(|b| b.is_memory() && b.size > 0)?;
+    let m = MsixInBar::of(cap, index);
+    if m.table.is_none() && m.pba.is_none() || device.hot_windows.iter().any(|h| h.bar == index) {
+        return None;
+    }
+    let entry = crate::drivers::lookup(device.vendor, device.device, device.class)?;
+    let memory: Vec<u8> = memory_bars(device).map(|b| b.index).collect();
+    (!entry.maps_bar(index, &memory)).then_some(entry)
+}
+
+/// The trapped bytes of BARs that hold no register ([`msix_only_bar`]) that would otherwise
+/// count as collateral, per BAR with the reason. Empty when the table position is invalid.
+pub fn msix_only_trapped(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Vec<(u8, u64, MsixOnly)> {
     if check_msix_location(device, cap).is_err() {
         return Vec::new();
     }
     memory_bars(device)
-        .filter(|b| dedicated_msix_bar(device, cap, b.index))
-        .map(|b| {
+        .filter_map(|b| {
+            let why = msix_only_bar(device, cap, b.index)?;
             let m = MsixInBar::of(cap, b.index);
-            (b.index, physical_bar_plan(device, b, page, Some(&m), None).collateral_bytes)
+            let bytes = physical_bar_plan(device, b, page, Some(&m), None).collateral_bytes;
+            (bytes > 0).then_some((b.index, bytes, why))
         })
-        .filter(|&(_, bytes)| bytes > 0)
         .collect()
 }
 

@@ -463,3 +463,89 @@ fn a_bar_whose_table_starts_after_registers_is_not_dedicated() {
     set_cap(&mut d, |c| c.table_offset = 0);
     assert!(plan::dedicated_msix_bar(&d, &cap(&d), 0));
 }
+
+// ---- Issue 19: a BAR the device's known driver never maps holds no register ----
+
+/// An Intel XL710 (i40e, 8086:1583): BAR0 8 MiB registers, BAR3 32 KiB MSI-X, 129 vectors with
+/// the table at 0 and the PBA at 0x1000 (64-bit BARs). BAR3 is larger than its table and PBA
+/// need (8 KiB, rounded to 8 KiB), so the facts alone cannot call it dedicated.
+fn xl710(device: u16) -> DeviceFacts {
+    let mem =
+        |index: u8, start: u64, size: u64| Bar { index, kind: BarKind::Memory64, prefetchable: true, start, size };
+    let mut d = e1000e();
+    d.vendor = Some(0x8086);
+    d.device = Some(device);
+    d.bars = Some(vec![mem(0, 0x4000_0000, 0x80_0000), mem(3, 0x4080_0000, 0x8000)]);
+    set_cap(&mut d, |c| {
+        c.table_size = 129;
+        c.table_bir = 3;
+        c.table_offset = 0;
+        c.pba_bir = 3;
+        c.pba_offset = 0x1000;
+    });
+    d
+}
+
+#[test]
+fn an_msix_bar_the_known_driver_never_maps_traps_instead_of_relocating() {
+    let nic = xl710(0x1583);
+    assert!(!plan::dedicated_msix_bar(&nic, &cap(&nic), 3), "32 KiB is more than table and PBA need");
+    assert_eq!(plan::driver_unmapped_msix_bar(&nic, &cap(&nic), 3).map(|e| e.driver.as_str()), Some("i40e"));
+    assert!(plan::driver_unmapped_msix_bar(&nic, &cap(&nic), 0).is_none(), "BAR0 holds no MSI-X structure");
+    for page in [16384, 65536] {
+        let d = decide_on(page, &nic, "isolated", None);
+        assert_eq!(d.exposure, Exposure::Trap, "{page}: {:?}", rules_of(&d));
+        assert!(rules_of(&d).contains(&"exposure.trap.driver-unmapped-bar"), "{:?}", rules_of(&d));
+        let r = d.reasons.iter().find(|r| r.rule == "exposure.trap.driver-unmapped-bar").unwrap();
+        assert!(r.detail.contains("BAR3") && r.detail.contains("i40e maps only BAR0"), "{}", r.detail);
+        assert!(r.evidence[0].observed.contains("i40e_main.c"), "{:?}", r.evidence);
+        let plan = d.plan.unwrap();
+        assert_eq!(plan.collateral_bytes(), 0);
+        assert!(plan.relocation.is_none());
+    }
+    // Without knowledge (an id no entry names) the rule stands: the spare 4 KiB ranges of a
+    // 32 KiB BAR may hold registers, so on 64 KiB pages the table moves.
+    let unknown = xl710(0x0001);
+    assert!(plan::driver_unmapped_msix_bar(&unknown, &cap(&unknown), 3).is_none());
+    let d = decide_on(65536, &unknown, "isolated", None);
+    assert_eq!(d.exposure, Exposure::Relocate, "{:?}", rules_of(&d));
+    // A known hot window in the BAR outweighs the driver entry.
+    let mut hot = xl710(0x1583);
+    hot.hot_windows.push(HotWindow { bar: 3, offset: 0x4000, length: 4, what: "doorbell".into() });
+    assert!(plan::driver_unmapped_msix_bar(&hot, &cap(&hot), 3).is_none());
+    assert_eq!(decide_on(65536, &hot, "isolated", None).exposure, Exposure::Relocate);
+}
+
+#[test]
+fn a_driver_that_maps_the_msix_bar_leaves_the_rule_standing() {
+    // Broadcom bnxt_en maps BAR4 ("bar4 registers"): a table there may share pages with them.
+    let mut bnxt = xl710(0x16d7);
+    bnxt.vendor = Some(0x14e4);
+    if let Some(bars) = &mut bnxt.bars {
+        bars[1].index = 4;
+    }
+    set_cap(&mut bnxt, |c| {
+        c.table_bir = 4;
+        c.pba_bir = 4;
+    });
+    assert!(plan::driver_unmapped_msix_bar(&bnxt, &cap(&bnxt), 4).is_none());
+    assert_eq!(decide_on(65536, &bnxt, "isolated", None).exposure, Exposure::Relocate);
+    // Realtek r8169 maps the first memory BAR: BAR2 when BAR0 is I/O; BAR4 (MSI-X) is unmapped.
+    let mut rtl = xl710(0x8168);
+    rtl.vendor = Some(0x10ec);
+    rtl.bars = Some(vec![
+        Bar { index: 0, kind: BarKind::Io, prefetchable: false, start: 0xe000, size: 0x100 },
+        Bar { index: 2, kind: BarKind::Memory64, prefetchable: false, start: 0x4000_0000, size: 0x1000 },
+        Bar { index: 4, kind: BarKind::Memory64, prefetchable: true, start: 0x4010_0000, size: 0x8000 },
+    ]);
+    set_cap(&mut rtl, |c| {
+        c.table_size = 4;
+        c.table_bir = 4;
+        c.pba_bir = 4;
+        c.pba_offset = 0x800;
+    });
+    assert_eq!(plan::driver_unmapped_msix_bar(&rtl, &cap(&rtl), 4).map(|e| e.id.as_str()), Some("r8169"));
+    let d = decide_on(65536, &rtl, "isolated", None);
+    assert_eq!(d.exposure, Exposure::Trap, "{:?}", rules_of(&d));
+    assert!(rules_of(&d).contains(&"exposure.trap.driver-unmapped-bar"));
+}
