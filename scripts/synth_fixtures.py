@@ -276,12 +276,13 @@ def dmar(flags):
 X86_KERNEL = "6.1.0-26-amd64"
 
 
-def x86_q35(name, description, cmdline, iommu, ir_chips, dmesg, allow_unsafe="N", truncate=None, dmar_flags=0x01):
-    f = Fixture(name, "x86_64", 4096, X86_KERNEL, description, "synthetic q35: " + cmdline)
-    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro %s\n" % (X86_KERNEL, cmdline))
+def x86_q35(name, description, cmdline, iommu, ir_chips, dmesg, allow_unsafe="N", truncate=None, dmar_flags=0x01,
+            kernel=X86_KERNEL, groups=None):
+    f = Fixture(name, "x86_64", 4096, kernel, description, "synthetic q35: " + cmdline)
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro %s\n" % (kernel, cmdline))
     f.write("proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: QEMU Virtual CPU\n")
     chip = "IR-PCI-MSI" if ir_chips else "PCI-MSI"
-    groups = iommu is not None
+    groups = iommu is not None if groups is None else groups
     f.device("0000:00:00.0", host_bridge(), group=0 if groups else None)
     f.device("0000:00:01.0", virtio_net(0xFEA00000, 0xC000), group=1 if groups else None, chip=chip, truncate=truncate)
     f.device("0000:00:02.0", e1000e(0xFE800000, 0xC040), group=2 if groups else None, chip=chip, truncate=truncate)
@@ -300,6 +301,66 @@ def x86_q35(name, description, cmdline, iommu, ir_chips, dmesg, allow_unsafe="N"
         f.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", allow_unsafe + "\n")
         f.write("sys/module/vfio_iommu_type1/parameters/dma_entry_limit", "65535\n")
     f.write("dmesg.txt", "".join("[    0.%06d] %s\n" % (i * 1000, l) for i, l in enumerate(dmesg)))
+    return f
+
+
+X86_IOMMUFD_KERNEL = "6.12.57-amd64"
+
+
+def vfio_cdev(f, bdfs):
+    """The VFIO device cdev as a 6.6+ kernel shows it for functions bound to vfio-pci."""
+    for i, bdf in enumerate(bdfs):
+        base = "sys/bus/pci/devices/" + bdf
+        f.write("sys/class/vfio-dev/vfio%d/dev" % i, "511:%d\n" % i)
+        f.write(base + "/vfio-dev/vfio%d/dev" % i, "511:%d\n" % i)
+        os.remove(os.path.join(f.dir, base, "driver"))
+        f.link(base + "/driver", "../../../bus/pci/drivers/vfio-pci")
+
+
+def iommufd(f, allow_unsafe):
+    f.write("sys/module/iommufd/parameters/allow_unsafe_interrupts", allow_unsafe + "\n")
+
+
+def x86_iommufd_hosts():
+    """Kernels that offer iommufd and the VFIO cdev. Two without the type1 container
+    (CONFIG_IOMMUFD_VFIO_CONTAINER: /dev/vfio/vfio is iommufd's; no vfio_iommu_type1 module)
+    with interrupt remapping off, whose command line sets the type1 parameter that cannot take
+    effect; one with both backends and remapping on."""
+    off = ["DMAR: IOMMU enabled"]
+    for name, allow in [("x86-iommufd-only", "N"), ("x86-iommufd-only-allow-unsafe", "Y")]:
+        f = x86_q35(name, "q35 with VT-d, intremap=off, an iommufd-only kernel (no type1 container), iommufd "
+                    "allow_unsafe_interrupts=%s; vfio_iommu_type1.allow_unsafe_interrupts=1 on the command line has no "
+                    "module to apply to" % allow,
+                    "intel_iommu=on intremap=off vfio_iommu_type1.allow_unsafe_interrupts=1 iommufd.allow_unsafe_interrupts=%s"
+                    % ("1" if allow == "Y" else "0"),
+                    "vtd", False, off, allow_unsafe=None, kernel=X86_IOMMUFD_KERNEL)
+        iommufd(f, allow)
+        vfio_cdev(f, ["0000:00:02.0", "0000:00:04.0"])
+    ir_on = ["DMAR: IOMMU enabled", "DMAR-IR: Enabled IRQ remapping in x2apic mode"]
+    f = x86_q35("x86-vtd-type1-and-iommufd", "q35 with VT-d interrupt remapping: both the type1 container and iommufd (VFIO cdev)",
+                "intel_iommu=on", "vtd", True, ir_on, allow_unsafe="N", kernel=X86_IOMMUFD_KERNEL)
+    iommufd(f, "N")
+    vfio_cdev(f, ["0000:00:02.0", "0000:00:04.0"])
+
+
+def x86_noiommu():
+    """No IOMMU, vfio enable_unsafe_noiommu_mode=Y: e1000e and nvme bound to vfio-pci sit in
+    vfio-noiommu groups (drivers/vfio/group.c names them so). allow_unsafe_interrupts=Y too:
+    no parameter makes a noiommu group assignable to a VM."""
+    f = x86_q35("x86-noiommu-mode", "q35 without an IOMMU, vfio enable_unsafe_noiommu_mode=Y: vfio-noiommu groups",
+                "vfio.enable_unsafe_noiommu_mode=1 vfio_iommu_type1.allow_unsafe_interrupts=1", None, False,
+                ["vfio-pci 0000:00:02.0: Adding to iommu group 0",
+                 "vfio-pci 0000:00:02.0: Adding kernel taint for vfio-noiommu group on device"],
+                allow_unsafe="Y", groups=False)
+    f.write("sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "Y\n")
+    for g, bdf in [(0, "0000:00:02.0"), (1, "0000:00:04.0")]:
+        base = "sys/bus/pci/devices/" + bdf
+        os.remove(os.path.join(f.dir, base, "driver"))
+        f.link(base + "/driver", "../../../bus/pci/drivers/vfio-pci")
+        f.link(base + "/iommu_group", "../../../kernel/iommu_groups/%d" % g)
+        f.link("sys/kernel/iommu_groups/%d/devices/%s" % (g, bdf), "../../../../devices/pci0000:00/" + bdf)
+        f.write("sys/kernel/iommu_groups/%d/name" % g, "vfio-noiommu\n")
+        f.write("sys/kernel/iommu_groups/%d/type" % g, "unknown\n")  # no default domain
 
 
 def x86_vtd_sriov():
@@ -537,6 +598,8 @@ def main():
     x86_q35("x86-vtd-dma-off", "q35 with VT-d, DMA remapping off (intel_iommu=off), interrupt remapping on",
             "intel_iommu=off", None, True, ["DMAR: IOMMU disabled"] + ir_on[1:], allow_unsafe="N")
     x86_vtd_sriov()
+    x86_iommufd_hosts()
+    x86_noiommu()
     pseries()
     pseries("ppc64-pseries-xics-4k", page=4096, kernel="6.1.0-4k-powerpc64le", cpu="POWER8 (architected)", chip="XICS",
             description="pSeries POWER8-compatible guest with a 4 KiB page kernel and the XICS interrupt controller",

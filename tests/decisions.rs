@@ -297,3 +297,69 @@ fn sriov_vfs_are_first_class_functions_and_trap_only_their_msix_pages() {
     let r = audit(common::fixture("synthetic/x86-vtd-sriov"), &opts(GuestSelection::Paravirtual)).unwrap();
     assert_eq!(r.device("0000:02:10.0").unwrap().decision.exposure, Exposure::Passthrough);
 }
+
+/// The VFIO backend is a fact of the host. An iommufd-only kernel (VFIO cdev and iommufd, no
+/// type1 container) decides with iommufd's own allow_unsafe_interrupts; the type1 parameter on
+/// its command line has no module to apply to.
+#[test]
+fn an_iommufd_only_kernel_decides_with_iommufds_own_parameter() {
+    use msix_policy::policy::VfioBackend;
+    let r = audit(common::fixture("synthetic/x86-iommufd-only"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.vfio_backend, VfioBackend::Iommufd);
+    assert_eq!(r.host.vfio_backends.type1.value, Some(false));
+    assert_eq!(r.host.vfio_backends.cdev.value, Some(true));
+    assert_eq!(r.host.allow_unsafe_interrupts.value, Some(false));
+    assert!(r.host.allow_unsafe_interrupts.evidence.observed.contains("allow_unsafe_interrupts=1 is ignored"));
+    for a in ["0000:00:02.0", "0000:00:04.0"] {
+        let d = &r.device(a).unwrap().decision;
+        assert_eq!(d.exposure, Exposure::Refuse, "{a}");
+        assert!(d.fired(rules::ASSIGN_REFUSED_IOMMUFD) && !d.fired(rules::ASSIGN_ALLOW_UNSAFE), "{a}");
+        let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_REFUSED_IOMMUFD).unwrap();
+        assert!(reason.evidence.iter().any(|e| e.observed.starts_with("iommufd assumed")), "{:?}", reason.evidence);
+    }
+    let r = audit(common::fixture("synthetic/x86-iommufd-only-allow-unsafe"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.vfio_backend, VfioBackend::Iommufd);
+    for a in ["0000:00:02.0", "0000:00:04.0"] {
+        let d = &r.device(a).unwrap().decision;
+        assert_eq!((d.exposure, d.risk), (Exposure::Trap, Risk::Unsafe), "{a}");
+        assert!(d.fired(rules::ASSIGN_IOMMUFD_ALLOW_UNSAFE), "{a}");
+    }
+}
+
+/// Where both type1 and iommufd exist, the decision is type1's, as before, and says so.
+#[test]
+fn both_backends_decide_with_type1_and_say_which_was_assumed() {
+    use msix_policy::policy::VfioBackend;
+    let r = audit(common::fixture("synthetic/x86-vtd-type1-and-iommufd"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.vfio_backend, VfioBackend::Type1);
+    assert_eq!((r.host.vfio_backends.type1.value, r.host.iommufd.value), (Some(true), Some(true)));
+    let d = &r.device("0000:00:04.0").unwrap().decision;
+    assert_eq!(d.exposure, Exposure::Trap);
+    let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_ISOLATED).unwrap();
+    assert!(reason.evidence.iter().any(|e| e.observed.starts_with("type1 assumed; iommufd")), "{:?}", reason.evidence);
+    // A host that shows only type1 says nothing about a choice.
+    let r = audit(common::fixture("synthetic/x86-vtd-ir"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.vfio_backends.assumed, None);
+    let d = &r.device("0000:00:04.0").unwrap().decision;
+    assert!(d.reasons.iter().find(|r| r.rule == rules::ASSIGN_ISOLATED).unwrap().evidence.is_empty());
+}
+
+/// A vfio-noiommu group can never back a VM: refused, whatever allow_unsafe_interrupts says.
+#[test]
+fn a_noiommu_group_is_refused_never_safe() {
+    let r = audit(common::fixture("synthetic/x86-noiommu-mode"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.allow_unsafe_interrupts.value, Some(true));
+    for a in ["0000:00:02.0", "0000:00:04.0"] {
+        let dev = r.device(a).unwrap();
+        assert!(dev.facts.noiommu.is_some(), "{a}");
+        let d = &dev.decision;
+        assert_eq!((d.exposure, d.assignable, d.risk), (Exposure::Refuse, false, Risk::None), "{a}");
+        assert!(d.fired(rules::ASSIGN_NOIOMMU), "{a}");
+        assert!(!d.fired(rules::ASSIGN_ALLOW_UNSAFE), "{a}");
+        let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_NOIOMMU).unwrap();
+        assert!(reason.evidence[0].source.ends_with("iommu_groups/0/name") || a != "0000:00:02.0");
+    }
+    // A paravirtual guest changes nothing.
+    let r = audit(common::fixture("synthetic/x86-noiommu-mode"), &opts(GuestSelection::Paravirtual)).unwrap();
+    assert_eq!(r.device("0000:00:04.0").unwrap().decision.exposure, Exposure::Refuse);
+}

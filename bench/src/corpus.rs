@@ -8,7 +8,7 @@ use msix_policy::policy::plan::{check_msix_location, table_and_pba_overlap};
 use msix_policy::policy::{
     decide, Bar, BarKind, Decision, DecisionInput, DeviceFacts, Evidence, Exposure, Fact, GuestSelection, HeaderKind,
     HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides, Platform,
-    VfioBackend,
+    VfioBackend, VfioBackends,
 };
 
 use crate::peers;
@@ -211,6 +211,7 @@ impl Entry {
             hot_windows: hot,
             evidence: vec![Evidence::new(format!("{CORPUS}:{}", self.line), self.source.clone())],
             vfio_regions: Vec::new(),
+            noiommu: None,
         }
     }
 
@@ -247,6 +248,7 @@ pub fn isolated_host(page: u64) -> (HostFacts, IsolationVerdict) {
         },
         iommufd: Fact::unknown(ev("iommufd")),
         iommufd_allow_unsafe_interrupts: Fact::unknown(ev("iommufd")),
+        vfio_backends: VfioBackends::default(),
     };
     let iso = IsolationVerdict::isolated("isolation.arm64.its", "corpus audit: an isolating MSI controller", vec![]);
     (host, iso)

@@ -235,6 +235,17 @@ fn assignability(
         reasons.push(Reason::new(rules::ASSIGN_NO_GROUP, "no iommu_group link", evidence_named(device, "iommu_group")));
         return None;
     }
+    // A vfio-noiommu group can never back a VM: no IOMMU backend takes it (the container offers
+    // only the noiommu backend, which has no DMA or MSI protection at all), whatever
+    // allow_unsafe_interrupts says.
+    if let Some(ev) = &device.noiommu {
+        let detail = "the IOMMU group is a vfio-noiommu group (enable_unsafe_noiommu_mode): no IOMMU backend can \
+                      take it for a VM; DMA and MSIs are unprotected";
+        reasons.push(Reason::new(rules::ASSIGN_NOIOMMU, detail, vec![ev.clone()]));
+        return None;
+    }
+    // Which backend the decision assumes, where the host offers a choice or leaves type1 out.
+    let backend_ev: Vec<Evidence> = host.vfio_backends.assumed.iter().cloned().collect();
     if host.vfio_backend == VfioBackend::Iommufd && kernel::offers_vfio_cdev(&host.kernel) == Some(false) {
         let detail = format!(
             "kernel {} is before {}: no VFIO device cdev, so the device cannot be bound to iommufd",
@@ -245,7 +256,7 @@ fn assignability(
         return None;
     }
     if isolation.is_isolated() {
-        reasons.push(Reason::new(rules::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", vec![]));
+        reasons.push(Reason::new(rules::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", backend_ev));
         type1_kernel_rule(host, true, reasons);
         return Some(false);
     }
@@ -262,7 +273,7 @@ fn assignability(
     };
     match host.allow_unsafe_for(host.vfio_backend) {
         Some(param) => {
-            let ev = vec![param.evidence.clone()];
+            let ev: Vec<Evidence> = std::iter::once(param.evidence.clone()).chain(backend_ev).collect();
             if param.value == Some(true) {
                 reasons.push(Reason::new(allow_rule, "assignable only because allow_unsafe_interrupts=Y", ev));
                 type1_kernel_rule(host, false, reasons);

@@ -38,6 +38,7 @@ pub fn e1000e() -> DeviceFacts {
         hot_windows: vec![],
         evidence: vec![Evidence::new("sys/bus/pci/devices/0000:00:02.0/config", "test")],
         vfio_regions: Vec::new(),
+        noiommu: None,
     }
 }
 

@@ -40,7 +40,7 @@ pub fn enumerate(root: &Root) -> Result<Vec<PciFunction>, ReadError> {
     // Only device-tree hosts link functions to nodes: skip the lookup elsewhere.
     let has_dt = root.is_dir(crate::devicetree::DT_BASE);
     let one = |n: &String| match devices.subdir(n) {
-        Ok(d) => gather_in(&d, &format!("{DEVICES_DIR}/{n}"), n, has_dt),
+        Ok(d) => with_group_kind(root, gather_in(&d, &format!("{DEVICES_DIR}/{n}"), n, has_dt)),
         Err(e) => unreadable(&format!("{DEVICES_DIR}/{n}"), n, e),
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
@@ -65,9 +65,58 @@ pub fn gather_one(root: &Root, address: &str) -> Option<PciFunction> {
 pub fn gather(root: &Root, address: &str) -> PciFunction {
     let dir = format!("{DEVICES_DIR}/{address}");
     match root.dir(&dir) {
-        Ok(d) => gather_in(&d, &dir, address, root.is_dir(crate::devicetree::DT_BASE)),
+        Ok(d) => with_group_kind(root, gather_in(&d, &dir, address, root.is_dir(crate::devicetree::DT_BASE))),
         Err(e) => unreadable(&dir, address, e),
     }
+}
+
+pub const IOMMU_GROUPS_DIR: &str = "sys/kernel/iommu_groups";
+pub const NOIOMMU_PARAM: &str = "sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
+
+/// The default-domain types an IOMMU group of a real IOMMU reports in its `type` attribute
+/// (drivers/iommu/iommu.c, `iommu_group_show_type`); a group without a domain reads `unknown`.
+const IOMMU_DOMAIN_TYPES: [&str; 5] = ["DMA", "DMA-FQ", "identity", "blocked", "unmanaged"];
+
+/// Where the host shows IOMMU group `group` to be a `vfio-noiommu` group: its `name` (or `type`)
+/// reads `vfio-noiommu` (drivers/vfio/group.c, `vfio_noiommu_group_alloc` names it so), or
+/// `enable_unsafe_noiommu_mode` is on and the group has no IOMMU domain type (its `type` reads
+/// none of a real IOMMU's, or cannot be read): with the mode on, a group not shown to belong to
+/// an IOMMU is taken as a noiommu group, never as safe.
+pub fn noiommu_group(root: &Root, group: u32) -> Option<Evidence> {
+    let dir = format!("{IOMMU_GROUPS_DIR}/{group}");
+    for file in ["name", "type"] {
+        let p = format!("{dir}/{file}");
+        if let Ok(v) = root.read_value(&p) {
+            if v.trim() == "vfio-noiommu" {
+                return Some(Evidence::new(p, v.trim().to_string()));
+            }
+        }
+    }
+    let on = root.read_value(NOIOMMU_PARAM).ok().and_then(|v| crate::cmdline::parse_bool(&v)) == Some(true);
+    if !on {
+        return None;
+    }
+    let ty = root.read_value(&format!("{dir}/type"));
+    if ty.as_ref().is_ok_and(|t| IOMMU_DOMAIN_TYPES.contains(&t.trim())) {
+        return None;
+    }
+    let shown = match ty {
+        Ok(t) => format!("type {:?}", t.trim()),
+        Err(e) => format!("type: {}", e.reason()),
+    };
+    Some(Evidence::new(
+        NOIOMMU_PARAM,
+        format!("Y, and group {group} shows no IOMMU domain ({shown}): a vfio-noiommu group as far as the host shows"),
+    ))
+}
+
+/// Marks a function whose IOMMU group is a vfio-noiommu group.
+fn with_group_kind(root: &Root, mut f: PciFunction) -> PciFunction {
+    if let Some(ev) = f.facts.iommu_group.and_then(|g| noiommu_group(root, g)) {
+        f.facts.evidence.push(ev.clone());
+        f.facts.noiommu = Some(ev);
+    }
+    f
 }
 
 /// A function whose directory cannot be opened: every fact unknown.
@@ -87,6 +136,7 @@ fn unreadable(dir: &str, address: &str, e: ReadError) -> PciFunction {
             hot_windows: Vec::new(),
             evidence: vec![Evidence::new(dir, why)],
             vfio_regions: Vec::new(),
+            noiommu: None,
         },
         msi_irqs: Vec::new(),
         of_node: None,
@@ -164,6 +214,7 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
             hot_windows,
             evidence: notes.evidence,
             vfio_regions: Vec::new(),
+            noiommu: None,
         },
         msi_irqs,
         of_node,
@@ -367,5 +418,48 @@ mod tests {
         let MsixFacts::Unknown { rule, why } = &f.facts.msix else { panic!("{:?}", f.facts.msix) };
         assert_eq!(rule, rules::DEVICE_CONFIG_INCONSISTENT);
         assert!(why.contains("vendor 0x1234"), "{why}");
+    }
+}
+
+#[cfg(test)]
+mod noiommu_tests {
+    use super::*;
+
+    fn root_with(files: &[(&str, &str)], tag: &str) -> (std::path::PathBuf, Root) {
+        let dir = std::env::temp_dir().join(format!("msix-noiommu-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (p, v) in files {
+            let p = dir.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, v).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let root = Root::open(&dir).unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn a_noiommu_group_is_seen_by_its_name_or_by_the_mode_without_a_domain() {
+        let (d, r) = root_with(&[("sys/kernel/iommu_groups/3/name", "vfio-noiommu\n")], "name");
+        assert_eq!(noiommu_group(&r, 3).map(|e| e.source), Some("sys/kernel/iommu_groups/3/name".into()));
+        assert_eq!(noiommu_group(&r, 4), None);
+        let _ = std::fs::remove_dir_all(d);
+        // The mode on: a group without a domain type (or whose type cannot be read) is noiommu,
+        // one of a real IOMMU (type DMA) is not.
+        let files = [
+            (NOIOMMU_PARAM, "Y\n"),
+            ("sys/kernel/iommu_groups/5/type", "unknown\n"),
+            ("sys/kernel/iommu_groups/6/type", "DMA\n"),
+        ];
+        let (d, r) = root_with(&files, "mode");
+        assert!(noiommu_group(&r, 5).is_some_and(|e| e.observed.contains("type \"unknown\"")));
+        assert!(noiommu_group(&r, 7).is_some(), "no type file");
+        assert_eq!(noiommu_group(&r, 6), None);
+        let _ = std::fs::remove_dir_all(d);
+        // The mode off: only the name says noiommu.
+        let files = [(NOIOMMU_PARAM, "N\n"), ("sys/kernel/iommu_groups/5/type", "unknown\n")];
+        let (d, r) = root_with(&files, "off");
+        assert_eq!(noiommu_group(&r, 5), None);
+        let _ = std::fs::remove_dir_all(d);
     }
 }
