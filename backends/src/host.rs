@@ -216,8 +216,15 @@ pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
 /// allow_unsafe_interrupts from the loaded module, else from the command line, else unknown. On
 /// a kernel that shows it has no type1 container (`type1` known false) the parameter has no
 /// effect: a dotted parameter of a module that cannot exist is ignored, whatever the command
-/// line says.
-pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources, type1: &Fact<bool>) -> Fact<bool> {
+/// line says. Where the module is not shown but iommufd is, the kernel may have no type1
+/// container at all (the VFIO cdev is not in every recording): a `=1` on the command line is not
+/// trusted there, and the parameter is unknown, taken as N (the safe side).
+pub fn allow_unsafe_interrupts(
+    root: &Root,
+    kernel: &KernelSources,
+    type1: &Fact<bool>,
+    iommufd: &Fact<bool>,
+) -> Fact<bool> {
     if type1.value == Some(false) {
         let key = "vfio_iommu_type1.allow_unsafe_interrupts";
         let on_cmdline = kernel
@@ -240,8 +247,18 @@ pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources, type1: &Fact
         Err(e) => {
             let key = "vfio_iommu_type1.allow_unsafe_interrupts";
             if let Some(v) = kernel.cmdline.value.as_ref().and_then(|c| c.get(key)) {
-                if let Some(b) = parse_bool(v) {
-                    return Fact::known(b, Evidence::new("proc/cmdline", format!("{key}={v}")));
+                match parse_bool(v) {
+                    Some(true) if iommufd.value == Some(true) => {
+                        return Fact::unknown(Evidence::new(
+                            "proc/cmdline",
+                            format!(
+                                "{key}={v}, but vfio_iommu_type1 is not shown while iommufd is: the kernel may have no \
+                                 type1 container, so the parameter may apply to no module; taken as N"
+                            ),
+                        ))
+                    }
+                    Some(b) => return Fact::known(b, Evidence::new("proc/cmdline", format!("{key}={v}"))),
+                    None => {}
                 }
             }
             Fact::unknown(Evidence::new(
@@ -332,7 +349,7 @@ pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, 
         kernel: identity.kernel.clone(),
         platform,
         vfio_backend: backend,
-        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel, &backends.type1),
+        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel, &backends.type1, &iommufd),
         msix_mappable: msix_mappable(identity, None),
         iommufd,
         iommufd_allow_unsafe_interrupts: iommufd_allow_unsafe(root),
@@ -489,6 +506,32 @@ mod backend_tests {
         b.assumed = assumed;
         let _ = std::fs::remove_dir_all(d);
         (chosen, b)
+    }
+
+    #[test]
+    fn a_type1_parameter_on_the_command_line_is_trusted_only_where_type1_can_exist() {
+        let unsafe_on = |dirs: &[&str], tag: &str| {
+            let (d, r) = root_with(dirs, tag);
+            std::fs::create_dir_all(d.join("proc")).unwrap();
+            std::fs::write(d.join("proc/cmdline"), "ro vfio_iommu_type1.allow_unsafe_interrupts=1\n").unwrap();
+            let kernel = KernelSources::read(&r);
+            let iommufd = iommufd_offered(&r, &identity("6.12.0"));
+            let cdev = vfio_cdev(&r);
+            let type1 = type1_container(&r, &iommufd, &cdev);
+            let f = allow_unsafe_interrupts(&r, &kernel, &type1, &iommufd);
+            let _ = std::fs::remove_dir_all(d);
+            f
+        };
+        // No iommufd in view: the command line says what the module will take (as before).
+        assert_eq!(unsafe_on(&[], "cmd-plain").value, Some(true));
+        // iommufd shown, type1 not: it may not exist; not trusted, taken as N.
+        let f = unsafe_on(&[IOMMUFD_MODULE], "cmd-iommufd");
+        assert_eq!(f.value, None);
+        assert!(f.evidence.observed.contains("taken as N"), "{:?}", f.evidence);
+        // iommufd and the cdev shown, type1 not: it cannot exist; the parameter is ignored.
+        let f = unsafe_on(&[IOMMUFD_MODULE, VFIO_DEV_CLASS], "cmd-only");
+        assert_eq!(f.value, Some(false));
+        assert!(f.evidence.observed.contains("is ignored"), "{:?}", f.evidence);
     }
 
     #[test]
