@@ -316,6 +316,33 @@ impl Audited {
     pub fn valid_with_collateral(&self) -> bool {
         !self.forbidden && self.decision.exposure == Exposure::Trap && self.collateral() > 0
     }
+
+    /// A relocation of a table at offset 0 of its BAR while another memory BAR of the device is
+    /// larger (an MSI-X BAR beside a register BAR, issue 19).
+    pub fn relocates_offset0_beside_larger_bar(&self) -> bool {
+        let Some(cap) = self.cap() else { return false };
+        let Some(table_bar) = self.facts.bar(cap.table_bir) else { return false };
+        self.decision.exposure == Exposure::Relocate
+            && cap.table_offset == 0
+            && self
+                .facts
+                .bars
+                .iter()
+                .flatten()
+                .any(|b| b.is_memory() && b.index != cap.table_bir && b.size > table_bar.size)
+    }
+
+    /// The first MSI-X structure of some 4 KiB range does not start that range (bytes before it
+    /// may be registers), yet the decision traps with no collateral: it calls those bytes free.
+    pub fn off_range_start_called_free(&self) -> bool {
+        let Some(cap) = self.cap() else { return false };
+        let g = 4096;
+        let structs = [(cap.table_bir, u64::from(cap.table_offset)), (cap.pba_bir, u64::from(cap.pba_offset))];
+        let off_start = structs.iter().any(|&(bir, off)| {
+            off % g != 0 && !structs.iter().any(|&(b2, o2)| b2 == bir && o2 < off && o2 / g == off / g)
+        });
+        !self.forbidden && off_start && self.decision.exposure == Exposure::Trap && self.collateral() == 0
+    }
 }
 
 /// Whether BAR `index` holds the table and/or PBA and nothing more: no larger than the power of
@@ -377,6 +404,10 @@ pub struct Targets {
     pub valid_with_collateral: Vec<usize>,
     pub hot_trapped: Vec<usize>,
     pub untouched_bars_trapped: Vec<usize>,
+    /// Issue 19: relocations of a table at offset 0 beside a larger memory BAR.
+    pub relocated_offset0_beside_larger: Vec<usize>,
+    /// Issue 19: layouts whose bytes before an MSI-X structure in its 4 KiB range are called free.
+    pub off_range_start_free: Vec<usize>,
 }
 
 /// Counts the targets over audited layouts (indices into `audited`).
@@ -394,6 +425,12 @@ pub fn targets(audited: &[Audited]) -> Targets {
         }
         if !a.untouched_bars_trapped().is_empty() {
             t.untouched_bars_trapped.push(i);
+        }
+        if a.relocates_offset0_beside_larger_bar() {
+            t.relocated_offset0_beside_larger.push(i);
+        }
+        if a.off_range_start_called_free() {
+            t.off_range_start_free.push(i);
         }
     }
     t
@@ -482,6 +519,25 @@ pub fn report(entries: &[Entry]) -> String {
         );
     }
     let _ = writeln!(o, "\nTargets on 64 KiB pages: 0, at most 2, 0, 0.\n");
+    let _ = writeln!(o, "## Targets (issue 19)\n");
+    let _ = writeln!(o, "| page | relocations of a table at offset 0 beside a larger memory BAR | layouts whose bytes before an MSI-X structure in its 4 KiB range are called free |");
+    let _ = writeln!(o, "|---:|---:|---:|");
+    for (page, audited) in &per_page {
+        let t = targets(audited);
+        let _ = writeln!(
+            o,
+            "| {}K | {} | {} |",
+            page / 1024,
+            t.relocated_offset0_beside_larger.len(),
+            t.off_range_start_free.len()
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nA relocation of such a table is left where the device's driver is not in `policy/data/driver-bars.toml` \
+         (or maps that BAR, as bnxt_en maps BAR4): without knowledge, a BAR larger than its table and PBA may hold \
+         registers.\n"
+    );
     let _ = writeln!(o, "## Decisions per page size\n");
     let _ = writeln!(o, "Exposures, then per policy: layouts where it traps more than the limit, and trapped bytes over all layouts with a valid table position (hot-window bytes in brackets).\n");
     let policies = ["msix-policy", "linux<4.16", "qemu", "qemu x-msix-relocation", "cloud-hypervisor", "crosvm"];

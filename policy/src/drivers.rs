@@ -234,6 +234,21 @@ mod tests {
         assert_eq!(maps(0x10ec, 0x8125, &[0, 2, 4]), [0]);
         assert_eq!(maps(0x1077, 0x1656, &[0, 2, 4]), [0, 2]);
         assert_eq!(maps(0x1957, 0xe100, &[0, 2]), [0]);
+        // Realtek Killer E3000 (r8169): BAR2 (first memory BAR), not BAR4.
+        assert_eq!(maps(0x10ec, 0x3000, &[2, 4]), [2]);
+        // Intel AHCI by class, and the RAID ids: the ABAR (BAR5) only. Intel VMD (RAID class,
+        // another driver) is not known.
+        let ahci = lookup(Some(0x8086), Some(0x2922), Some(0x01_06_01)).unwrap();
+        assert_eq!(
+            (ahci.id.as_str(), ahci.maps_bar(5, &[0, 5]), ahci.maps_bar(0, &[0, 5])),
+            ("ahci-intel", true, false)
+        );
+        assert_eq!(
+            lookup(Some(0x8086), Some(0x282a), Some(0x01_04_00)).map(|e| e.id.as_str()),
+            Some("ahci-intel-raid")
+        );
+        assert!(lookup(Some(0x8086), Some(0x9a0b), Some(0x01_04_00)).is_none());
+        assert!(lookup(Some(0x1b21), Some(0x0612), Some(0x01_06_01)).is_none(), "another vendor's AHCI");
         // Another vendor with the same device id, or no ids: nothing is known.
         assert!(lookup(Some(0x15b3), Some(0x1583), None).is_none());
         assert!(lookup(None, None, None).is_none());

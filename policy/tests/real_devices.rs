@@ -273,9 +273,29 @@ fn intel_rst() -> DeviceFacts {
     d
 }
 
+/// The same layout from a vendor no driver entry knows: without knowledge BAR0 may hold
+/// registers, so the table moves (the mechanism of growing a sub-page BAR from a page).
+fn rst_like_unknown_driver() -> DeviceFacts {
+    let mut d = intel_rst();
+    d.vendor = Some(0x1234);
+    d.device = Some(0x5678);
+    d
+}
+
+#[test]
+fn the_real_intel_rst_traps_its_bar0_that_ahci_never_maps() {
+    let d = intel_rst();
+    for page in [16384u64, 65536] {
+        let dec = decide_on(page, &d, "isolated", None);
+        assert_eq!(dec.exposure, Exposure::Trap, "{page}: {:?}", rules_of(&dec));
+        assert!(rules_of(&dec).contains(&"exposure.trap.driver-unmapped-bar"), "{:?}", rules_of(&dec));
+        assert_eq!(dec.plan.unwrap().collateral_bytes(), 0);
+    }
+}
+
 #[test]
 fn with_every_slot_used_a_sub_page_bar_grows_from_a_page_and_the_table_moves_there() {
-    let d = intel_rst();
+    let d = rst_like_unknown_driver();
     // On 4 KiB pages trapping BAR0's first page costs nothing.
     assert_eq!(decide_on(4096, &d, "isolated", None).exposure, Exposure::Trap);
     for page in [16384u64, 65536] {
@@ -296,7 +316,7 @@ fn with_every_slot_used_a_sub_page_bar_grows_from_a_page_and_the_table_moves_the
 fn a_sub_page_bar_grows_only_where_vfio_could_map_its_page() {
     // BAR1 off a page boundary cannot be mapped on 64 KiB pages (vfio-pci maps a sub-page BAR
     // only when it starts a page), so BAR5 (aligned) grows instead.
-    let mut d = intel_rst();
+    let mut d = rst_like_unknown_driver();
     if let Some(bars) = d.bars.as_mut() {
         bars[1].start = 0x1001_0100;
     }
@@ -312,7 +332,7 @@ fn a_sub_page_bar_grows_only_where_vfio_could_map_its_page() {
     };
     let dec = decide(DecisionInput {
         host: &host,
-        device: &intel_rst(),
+        device: &rst_like_unknown_driver(),
         isolation: &iso,
         guest: GuestSelection::DirectTableWrites,
         overrides: &Overrides::default(),
