@@ -337,6 +337,12 @@ fn both_backends_decide_with_type1_and_say_which_was_assumed() {
     assert_eq!(d.exposure, Exposure::Trap);
     let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_ISOLATED).unwrap();
     assert!(reason.evidence.iter().any(|e| e.observed.starts_with("type1 assumed; iommufd")), "{:?}", reason.evidence);
+    // The audit notes what the other backend would decide.
+    assert!(
+        reason.evidence.iter().any(|e| e.observed == "iommufd would bind it too (isolated MSIs)"),
+        "{:?}",
+        reason.evidence
+    );
     // A host that shows only type1 says nothing about a choice.
     let r = audit(common::fixture("synthetic/x86-vtd-ir"), &AuditOptions::default()).unwrap();
     assert_eq!(r.host.vfio_backends.assumed, None);

@@ -245,7 +245,18 @@ fn assignability(
         return None;
     }
     // Which backend the decision assumes, where the host offers a choice or leaves type1 out.
-    let backend_ev: Vec<Evidence> = host.vfio_backends.assumed.iter().cloned().collect();
+    let mut backend_ev: Vec<Evidence> = host.vfio_backends.assumed.iter().cloned().collect();
+    // Where both exist, say what the other backend (iommufd) would decide for this device.
+    if !backend_ev.is_empty() && host.vfio_backend == VfioBackend::Type1 && host.iommufd.value == Some(true) {
+        let other = if isolation.is_isolated() {
+            "iommufd would bind it too (isolated MSIs)"
+        } else if host.iommufd_allow_unsafe_interrupts.value == Some(true) {
+            "iommufd would bind it only through its own allow_unsafe_interrupts=Y (risk unsafe)"
+        } else {
+            "iommufd would refuse to bind it (EPERM: no isolated MSIs, its allow_unsafe_interrupts is not Y)"
+        };
+        backend_ev.push(Evidence::new("vfio backends: iommufd", other));
+    }
     if host.vfio_backend == VfioBackend::Iommufd && kernel::offers_vfio_cdev(&host.kernel) == Some(false) {
         let detail = format!(
             "kernel {} is before {}: no VFIO device cdev, so the device cannot be bound to iommufd",
