@@ -293,6 +293,13 @@ fn sriov_vfs_are_first_class_functions_and_trap_only_their_msix_pages() {
             [(0, 0x1000, SegmentAction::Trap(TrapKind::Table)), (0x2000, 0x1000, SegmentAction::Trap(TrapKind::Pba))]
         );
     }
+    // The VMM reads the VF's config through VFIO, which shows the kernel's ids, and decides alike.
+    let root = msix_policy::backends::Root::open(common::fixture("synthetic/x86-vtd-sriov")).unwrap();
+    let vf = r.device("0000:02:10.0").unwrap();
+    let input = msix_policy::vmm_input(&root, &r, vf).unwrap();
+    assert_eq!(input.config[0..4], [0x86, 0x80, 0xca, 0x10]);
+    let layout = msix_policy::policy::plan_layout(&input).unwrap();
+    assert_eq!((layout.exposure, layout.trapped_bytes), (Exposure::Trap, 0x2000));
     // A paravirtual guest gets the VF's table passed through, as any isolated function's.
     let r = audit(common::fixture("synthetic/x86-vtd-sriov"), &opts(GuestSelection::Paravirtual)).unwrap();
     assert_eq!(r.device("0000:02:10.0").unwrap().decision.exposure, Exposure::Passthrough);
