@@ -232,7 +232,8 @@ class Fixture:
         self.write(base + "/vendor", "0x%04x\n" % d["vendor"])
         self.write(base + "/device", "0x%04x\n" % d["device"])
         self.write(base + "/class", "0x%06x\n" % d["cls"])
-        self.write(base + "/irq", "%d\n" % (16 + int(bdf[-4:-2], 16) % 8))
+        # A VF has no INTx pin: its irq attribute reads 0.
+        self.write(base + "/irq", "0\n" if d.get("vf") else "%d\n" % (16 + int(bdf[-4:-2], 16) % 8))
         self.write(base + "/subsystem_vendor", "0x%04x\n" % d["vendor"])
         self.write(base + "/subsystem_device", "0x0001\n")
         # A VF's BAR registers read 0 (its BARs are the PF's VF BARs); resource still lists them.
@@ -382,8 +383,9 @@ def x86_vtd_sriov():
     f.write(base + "/sriov_stride", "2\n")
     f.write(base + "/sriov_vf_device", "10ca\n")
     for n in range(2):
-        # First VF at routing ID 0x100 + 0x80 + 2n: bus 2, device 0x10, function 2n.
-        bdf = "0000:02:10.%d" % (2 * n)
+        # VF n at routing ID 0x100 (the PF) + 0x80 (First VF Offset) + 2n (VF Stride): bus 1,
+        # device 0x10, function 2n, where an 82576's VFs appear.
+        bdf = "0000:01:10.%d" % (2 * n)
         f.device(bdf, igb_82576_vf(vf_base, total, n), group=2 + n, chip="IR-PCI-MSI")
         f.link(base + "/virtfn%d" % n, "../" + bdf)
         f.link("sys/bus/pci/devices/%s/physfn" % bdf, "../" + pf_bdf)

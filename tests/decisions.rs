@@ -267,7 +267,7 @@ fn one_function_is_audited_alone_whatever_the_case_of_its_address() {
 #[test]
 fn sriov_vfs_are_first_class_functions_and_trap_only_their_msix_pages() {
     let r = audit(common::fixture("synthetic/x86-vtd-sriov"), &AuditOptions::default()).unwrap();
-    for vf in ["0000:02:10.0", "0000:02:10.2"] {
+    for vf in ["0000:01:10.0", "0000:01:10.2"] {
         let d = r.device(vf).unwrap();
         assert_eq!((d.facts.vendor, d.facts.device), (Some(0x8086), Some(0x10ca)), "{vf}");
         assert!(!d.decision.fired(rules::DEVICE_CONFIG_INCONSISTENT), "{vf}");
@@ -295,14 +295,14 @@ fn sriov_vfs_are_first_class_functions_and_trap_only_their_msix_pages() {
     }
     // The VMM reads the VF's config through VFIO, which shows the kernel's ids, and decides alike.
     let root = msix_policy::backends::Root::open(common::fixture("synthetic/x86-vtd-sriov")).unwrap();
-    let vf = r.device("0000:02:10.0").unwrap();
+    let vf = r.device("0000:01:10.0").unwrap();
     let input = msix_policy::vmm_input(&root, &r, vf).unwrap();
     assert_eq!(input.config[0..4], [0x86, 0x80, 0xca, 0x10]);
     let layout = msix_policy::policy::plan_layout(&input).unwrap();
     assert_eq!((layout.exposure, layout.trapped_bytes), (Exposure::Trap, 0x2000));
     // A paravirtual guest gets the VF's table passed through, as any isolated function's.
     let r = audit(common::fixture("synthetic/x86-vtd-sriov"), &opts(GuestSelection::Paravirtual)).unwrap();
-    assert_eq!(r.device("0000:02:10.0").unwrap().decision.exposure, Exposure::Passthrough);
+    assert_eq!(r.device("0000:01:10.0").unwrap().decision.exposure, Exposure::Passthrough);
 }
 
 /// The VFIO backend is a fact of the host. An iommufd-only kernel (VFIO cdev and iommufd, no

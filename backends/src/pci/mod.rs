@@ -336,11 +336,11 @@ mod tests {
     use super::*;
     use msix_policy_engine::MsixCapability;
 
-    /// A root holding one function at `0000:02:10.0`: `config` (256 bytes: `ids` at 0, class
+    /// A root holding one function at `0000:01:10.0`: `config` (256 bytes: `ids` at 0, class
     /// 02:00:00, an MSI-X capability at 0x70 with 3 vectors, table BAR3 + 0, PBA BAR3 + 0x2000),
     /// the sysfs attributes of an 82576 VF (8086:10ca), and a `physfn` link when `vf`.
     fn function(dir: &std::path::Path, ids: [u8; 4], vf: bool) -> PciFunction {
-        let d = dir.join("sys/bus/pci/devices/0000:02:10.0");
+        let d = dir.join("sys/bus/pci/devices/0000:01:10.0");
         std::fs::create_dir_all(&d).unwrap();
         let mut config = vec![0u8; 256];
         config[0..4].copy_from_slice(&ids);
@@ -366,7 +366,7 @@ mod tests {
             std::os::unix::fs::symlink("../0000:01:00.0", d.join("physfn")).unwrap();
         }
         let root = Root::open(dir).unwrap();
-        gather(&root, "0000:02:10.0")
+        gather(&root, "0000:01:10.0")
     }
 
     fn temp(tag: &str) -> std::path::PathBuf {
