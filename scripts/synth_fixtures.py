@@ -129,6 +129,68 @@ def nvme(base):
     )
 
 
+def sriov_cap(total_vfs, num_vfs, first_offset, stride, vf_device, vf_bars):
+    """The SR-IOV extended capability (id 0x0010, version 1) without its header dword: 60 bytes.
+    vf_bars: {index: (start, size, flags)} of the first VF (VF BARn registers at +0x24 + 4n)."""
+    body = bytearray(0x40 - 4)
+    struct.pack_into("<I", body, 0x00, 0)  # SR-IOV capabilities
+    struct.pack_into("<H", body, 0x04, 0x0009 if num_vfs else 0)  # control: VF Enable, VF MSE
+    struct.pack_into("<HHHBx", body, 0x0A, total_vfs, total_vfs, num_vfs, 0)  # initial, total, num, FDL
+    struct.pack_into("<HHxxH", body, 0x10, first_offset, stride, vf_device)
+    struct.pack_into("<I", body, 0x18, 0x553)  # supported page sizes: 4K 8K 64K 256K 1M 4M
+    struct.pack_into("<I", body, 0x1C, 0x1)  # system page size: 4 KiB
+    for i, (start, _size, flags) in vf_bars.items():
+        low = (start & 0xFFFFFFF0) | (0x8 if flags & 0x2000 else 0)
+        if flags & 0x100000:
+            struct.pack_into("<II", body, 0x20 + 4 * i, low | 0x4, start >> 32)
+        else:
+            struct.pack_into("<I", body, 0x20 + 4 * i, low)
+    return bytes(body)
+
+
+def with_ext_caps(config, caps):
+    """config extended to 4 KiB with PCIe extended capabilities: list of (offset, id, version, body)."""
+    b = bytearray(config) + bytearray(4096 - len(config))
+    for i, (off, cap_id, ver, body) in enumerate(caps):
+        nxt = caps[i + 1][0] if i + 1 < len(caps) else 0
+        struct.pack_into("<I", b, off, cap_id | (ver << 16) | (nxt << 20))
+        b[off + 4: off + 4 + len(body)] = body
+    return bytes(b)
+
+
+def igb_82576_pf(base, vf_base, total_vfs, num_vfs):
+    """Intel 82576 (8086:10c9, igb): BAR0 128 KiB registers, BAR2 I/O, BAR3 16 KiB MSI-X
+    (10 vectors, table at 0, PBA at 0x2000); an SR-IOV capability at 0x160 whose VFs (8086:10ca)
+    have BAR0 16 KiB and BAR3 16 KiB (table at 0, PBA at 0x2000), each VF's BARs one after the
+    other's (VF offset 0x80, stride 2 on function numbers as the 82576 reports)."""
+    caps = [(0x40, PM), (0x50, MSI), (0x70, msix(10, 3, 0x0, 3, 0x2000)), (0xA0, PCIE)]
+    vf_bars = {0: (vf_base, 0x4000, MEM64_NP), 3: (vf_base + 0x4000 * total_vfs, 0x4000, MEM64_NP)}
+    config = with_ext_caps(cfg(0x8086, 0x10C9, 0x020000, caps=caps),
+                           [(0x100, 0x0001, 1, bytes(0x40)),  # AER
+                            (0x160, 0x0010, 1, sriov_cap(total_vfs, num_vfs, 0x80, 2, 0x10CA, vf_bars))])
+    return dict(
+        vendor=0x8086, device=0x10C9, cls=0x020000, driver="igb", name="enp1s0f0",
+        config=config,
+        bars={0: (base, 0x20000, MEM32), 2: (0xE000, 0x20, IO), 3: (base + 0x20000, 0x4000, MEM32),
+              7: (vf_base, 0x4000 * total_vfs, MEM64_NP), 10: (vf_base + 0x4000 * total_vfs, 0x4000 * total_vfs, MEM64_NP)},
+        vectors=10,
+    )
+
+
+def igb_82576_vf(vf_base, total_vfs, n):
+    """VF n of an 82576 (8086:10ca, igbvf): its config space reads Vendor and Device ID 0xFFFF
+    (SR-IOV 1.1, 3.4.1.1-2) and its BAR registers read 0 (3.4.1.11); its own MSI-X capability
+    (3 vectors, table at BAR3 + 0, PBA at BAR3 + 0x2000). The kernel serves the ids from the PF's
+    SR-IOV capability as the vendor and device attributes."""
+    caps = [(0x70, msix(3, 3, 0x0, 3, 0x2000)), (0xA0, PCIE)]
+    return dict(
+        vendor=0x8086, device=0x10CA, cls=0x020000, driver="igbvf", name="enp1s16f%d" % n,
+        config=cfg(0xFFFF, 0xFFFF, 0x020000, caps=caps), vf=True,
+        bars={0: (vf_base + 0x4000 * n, 0x4000, MEM64_NP), 3: (vf_base + 0x4000 * (total_vfs + n), 0x4000, MEM64_NP)},
+        vectors=3,
+    )
+
+
 def host_bridge():
     return dict(vendor=0x8086, device=0x29C0, cls=0x060000, driver=None, name=None,
                 config=cfg(0x8086, 0x29C0, 0x060000), bars={}, vectors=0)
@@ -170,10 +232,12 @@ class Fixture:
         self.write(base + "/vendor", "0x%04x\n" % d["vendor"])
         self.write(base + "/device", "0x%04x\n" % d["device"])
         self.write(base + "/class", "0x%06x\n" % d["cls"])
-        self.write(base + "/irq", "%d\n" % (16 + int(bdf[-4:-2], 16) % 8))
+        # A VF has no INTx pin: its irq attribute reads 0.
+        self.write(base + "/irq", "0\n" if d.get("vf") else "%d\n" % (16 + int(bdf[-4:-2], 16) % 8))
         self.write(base + "/subsystem_vendor", "0x%04x\n" % d["vendor"])
         self.write(base + "/subsystem_device", "0x0001\n")
-        config = with_bar_registers(d["config"], d["bars"])
+        # A VF's BAR registers read 0 (its BARs are the PF's VF BARs); resource still lists them.
+        config = d["config"] if d.get("vf") else with_bar_registers(d["config"], d["bars"])
         config = config if truncate is None else config[:truncate]
         self.write(base + "/config", config)
         self.write(base + "/resource", resource(d["bars"]))
@@ -213,12 +277,13 @@ def dmar(flags):
 X86_KERNEL = "6.1.0-26-amd64"
 
 
-def x86_q35(name, description, cmdline, iommu, ir_chips, dmesg, allow_unsafe="N", truncate=None, dmar_flags=0x01):
-    f = Fixture(name, "x86_64", 4096, X86_KERNEL, description, "synthetic q35: " + cmdline)
-    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro %s\n" % (X86_KERNEL, cmdline))
+def x86_q35(name, description, cmdline, iommu, ir_chips, dmesg, allow_unsafe="N", truncate=None, dmar_flags=0x01,
+            kernel=X86_KERNEL, groups=None):
+    f = Fixture(name, "x86_64", 4096, kernel, description, "synthetic q35: " + cmdline)
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro %s\n" % (kernel, cmdline))
     f.write("proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: QEMU Virtual CPU\n")
     chip = "IR-PCI-MSI" if ir_chips else "PCI-MSI"
-    groups = iommu is not None
+    groups = iommu is not None if groups is None else groups
     f.device("0000:00:00.0", host_bridge(), group=0 if groups else None)
     f.device("0000:00:01.0", virtio_net(0xFEA00000, 0xC000), group=1 if groups else None, chip=chip, truncate=truncate)
     f.device("0000:00:02.0", e1000e(0xFE800000, 0xC040), group=2 if groups else None, chip=chip, truncate=truncate)
@@ -237,6 +302,102 @@ def x86_q35(name, description, cmdline, iommu, ir_chips, dmesg, allow_unsafe="N"
         f.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", allow_unsafe + "\n")
         f.write("sys/module/vfio_iommu_type1/parameters/dma_entry_limit", "65535\n")
     f.write("dmesg.txt", "".join("[    0.%06d] %s\n" % (i * 1000, l) for i, l in enumerate(dmesg)))
+    return f
+
+
+X86_IOMMUFD_KERNEL = "6.12.57-amd64"
+
+
+def vfio_cdev(f, bdfs):
+    """The VFIO device cdev as a 6.6+ kernel shows it for functions bound to vfio-pci."""
+    for i, bdf in enumerate(bdfs):
+        base = "sys/bus/pci/devices/" + bdf
+        f.write("sys/class/vfio-dev/vfio%d/dev" % i, "511:%d\n" % i)
+        f.write(base + "/vfio-dev/vfio%d/dev" % i, "511:%d\n" % i)
+        os.remove(os.path.join(f.dir, base, "driver"))
+        f.link(base + "/driver", "../../../bus/pci/drivers/vfio-pci")
+
+
+def iommufd(f, allow_unsafe):
+    f.write("sys/module/iommufd/parameters/allow_unsafe_interrupts", allow_unsafe + "\n")
+
+
+def x86_iommufd_hosts():
+    """Kernels that offer iommufd and the VFIO cdev. Two without the type1 container
+    (CONFIG_IOMMUFD_VFIO_CONTAINER: /dev/vfio/vfio is iommufd's; no vfio_iommu_type1 module)
+    with interrupt remapping off, whose command line sets the type1 parameter that cannot take
+    effect; one with both backends and remapping on."""
+    off = ["DMAR: IOMMU enabled"]
+    for name, allow in [("x86-iommufd-only", "N"), ("x86-iommufd-only-allow-unsafe", "Y")]:
+        f = x86_q35(name, "q35 with VT-d, intremap=off, an iommufd-only kernel (no type1 container), iommufd "
+                    "allow_unsafe_interrupts=%s; vfio_iommu_type1.allow_unsafe_interrupts=1 on the command line has no "
+                    "module to apply to" % allow,
+                    "intel_iommu=on intremap=off vfio_iommu_type1.allow_unsafe_interrupts=1 iommufd.allow_unsafe_interrupts=%s"
+                    % ("1" if allow == "Y" else "0"),
+                    "vtd", False, off, allow_unsafe=None, kernel=X86_IOMMUFD_KERNEL)
+        iommufd(f, allow)
+        vfio_cdev(f, ["0000:00:02.0", "0000:00:04.0"])
+    ir_on = ["DMAR: IOMMU enabled", "DMAR-IR: Enabled IRQ remapping in x2apic mode"]
+    f = x86_q35("x86-vtd-type1-and-iommufd", "q35 with VT-d interrupt remapping: both the type1 container and iommufd (VFIO cdev)",
+                "intel_iommu=on", "vtd", True, ir_on, allow_unsafe="N", kernel=X86_IOMMUFD_KERNEL)
+    iommufd(f, "N")
+    vfio_cdev(f, ["0000:00:02.0", "0000:00:04.0"])
+
+
+def x86_noiommu():
+    """No IOMMU, vfio enable_unsafe_noiommu_mode=Y: e1000e and nvme bound to vfio-pci sit in
+    vfio-noiommu groups (drivers/vfio/group.c names them so). allow_unsafe_interrupts=Y too:
+    no parameter makes a noiommu group assignable to a VM."""
+    f = x86_q35("x86-noiommu-mode", "q35 without an IOMMU, vfio enable_unsafe_noiommu_mode=Y: vfio-noiommu groups",
+                "vfio.enable_unsafe_noiommu_mode=1 vfio_iommu_type1.allow_unsafe_interrupts=1", None, False,
+                ["vfio-pci 0000:00:02.0: Adding to iommu group 0",
+                 "vfio-pci 0000:00:02.0: Adding kernel taint for vfio-noiommu group on device"],
+                allow_unsafe="Y", groups=False)
+    f.write("sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "Y\n")
+    for g, bdf in [(0, "0000:00:02.0"), (1, "0000:00:04.0")]:
+        base = "sys/bus/pci/devices/" + bdf
+        os.remove(os.path.join(f.dir, base, "driver"))
+        f.link(base + "/driver", "../../../bus/pci/drivers/vfio-pci")
+        f.link(base + "/iommu_group", "../../../kernel/iommu_groups/%d" % g)
+        f.link("sys/kernel/iommu_groups/%d/devices/%s" % (g, bdf), "../../../../devices/pci0000:00/" + bdf)
+        f.write("sys/kernel/iommu_groups/%d/name" % g, "vfio-noiommu\n")
+        f.write("sys/kernel/iommu_groups/%d/type" % g, "unknown\n")  # no default domain
+
+
+def x86_vtd_sriov():
+    """VT-d with interrupt remapping, 4 KiB pages: an Intel 82576 PF with SR-IOV enabled and two
+    of its VFs, each in its own IOMMU group (ACS), the VFs bound to igbvf."""
+    f = Fixture("x86-vtd-sriov", "x86_64", 4096, X86_KERNEL,
+                "q35 with VT-d interrupt remapping: an Intel 82576 PF (igb) with two SR-IOV VFs (igbvf)",
+                "synthetic: q35, intel_iommu=on; echo 2 > sriov_numvfs on an 82576 (VF ids 0xFFFF in config, as hardware reads)")
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-%s root=/dev/vda1 ro intel_iommu=on\n" % X86_KERNEL)
+    f.write("proc/cpuinfo", "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU\n")
+    total, vf_base = 8, 0xF8000000
+    pf_bdf = "0000:01:00.0"
+    f.device("0000:00:00.0", host_bridge(), group=0)
+    f.device(pf_bdf, igb_82576_pf(0xFB000000, vf_base, total, 2), group=1, chip="IR-PCI-MSI")
+    base = "sys/bus/pci/devices/" + pf_bdf
+    f.write(base + "/sriov_totalvfs", "%d\n" % total)
+    f.write(base + "/sriov_numvfs", "2\n")
+    f.write(base + "/sriov_offset", "128\n")
+    f.write(base + "/sriov_stride", "2\n")
+    f.write(base + "/sriov_vf_device", "10ca\n")
+    for n in range(2):
+        # VF n at routing ID 0x100 (the PF) + 0x80 (First VF Offset) + 2n (VF Stride): bus 1,
+        # device 0x10, function 2n, where an 82576's VFs appear.
+        bdf = "0000:01:10.%d" % (2 * n)
+        f.device(bdf, igb_82576_vf(vf_base, total, n), group=2 + n, chip="IR-PCI-MSI")
+        f.link(base + "/virtfn%d" % n, "../" + bdf)
+        f.link("sys/bus/pci/devices/%s/physfn" % bdf, "../" + pf_bdf)
+    f.interrupts([(0, "IR-IO-APIC", "2-edge", "timer")])
+    f.write("sys/class/iommu/dmar0/intel-iommu/cap", "d2008c40660462\n")
+    f.write("sys/class/iommu/dmar0/intel-iommu/ecap", "f050da\n")
+    f.write("sys/class/iommu/dmar0/intel-iommu/version", "1:0\n")
+    f.write("sys/firmware/acpi/tables/DMAR", dmar(0x01))
+    f.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n")
+    f.write("dmesg.txt", "".join("[    0.%06d] %s\n" % (i * 1000, l) for i, l in enumerate([
+        "DMAR: IOMMU enabled", "DMAR-IR: Enabled IRQ remapping in x2apic mode",
+        "igb 0000:01:00.0: 2 VFs allocated"])))
 
 
 def ppc64_common(f):
@@ -552,6 +713,9 @@ def main():
     x86_q35("x86-no-iommu", "q35 without an IOMMU", "quiet", None, False, ["Booting paravirtualized kernel on KVM"], allow_unsafe=None)
     x86_q35("x86-vtd-dma-off", "q35 with VT-d, DMA remapping off (intel_iommu=off), interrupt remapping on",
             "intel_iommu=off", None, True, ["DMAR: IOMMU disabled"] + ir_on[1:], allow_unsafe="N")
+    x86_vtd_sriov()
+    x86_iommufd_hosts()
+    x86_noiommu()
     pseries()
     pseries("ppc64-pseries-xics-4k", page=4096, kernel="6.1.0-4k-powerpc64le", cpu="POWER8 (architected)", chip="XICS",
             description="pSeries POWER8-compatible guest with a 4 KiB page kernel and the XICS interrupt controller",

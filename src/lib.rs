@@ -200,7 +200,19 @@ pub fn audit_device(root: impl AsRef<Path>, address: &str, opts: &AuditOptions) 
 /// verdict for the host's VFIO backend. `None` when the root has no readable config for it.
 pub fn vmm_input(root: &Root, report: &AuditReport, d: &DeviceReport) -> Option<policy::VmmInput> {
     use policy::vmm::{IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
-    let config = root.read(&format!("{}/{}/config", backends::pci::DEVICES_DIR, d.address)).ok()?;
+    let mut config = root.read(&format!("{}/{}/config", backends::pci::DEVICES_DIR, d.address)).ok()?;
+    // An SR-IOV VF reads Vendor/Device ID 0xFFFF in sysfs `config`; VFIO's config region shows
+    // the ids the kernel gave it (drivers/vfio/pci/vfio_pci_config.c, vfio_config_init), as a
+    // VMM reads them.
+    if d.facts.evidence.iter().any(|e| e.source.ends_with("/physfn")) {
+        for (at, id) in [(0, d.facts.vendor), (2, d.facts.device)] {
+            if let (Some(id), Some(slot)) = (id, config.get_mut(at..at + 2)) {
+                if slot == [0xff, 0xff] {
+                    slot.copy_from_slice(&id.to_le_bytes());
+                }
+            }
+        }
+    }
     let host = &report.host;
     let mappable = host.msix_mappable.mappable.value == Some(true);
     let regions = d

@@ -125,11 +125,12 @@ fn host_header(r: &AuditReport, out: &mut String) {
         (Some(false), _) => "no".into(),
         _ => "unknown (taken as no)".into(),
     };
-    let unsafe_ = match (h.vfio_backend, h.allow_unsafe_interrupts.value) {
-        (crate::policy::VfioBackend::SpaprTce, _) => "n/a (sPAPR TCE has no such check)",
-        (_, Some(true)) => "Y",
-        (_, Some(false)) => "N",
-        (_, None) => "unknown (taken as N)",
+    // The parameter of the backend the decision assumes (iommufd's own on an iommufd-only host).
+    let unsafe_ = match h.allow_unsafe_for(h.vfio_backend).map(|f| f.value) {
+        None => "n/a (sPAPR TCE has no such check)",
+        Some(Some(true)) => "Y",
+        Some(Some(false)) => "N",
+        Some(None) => "unknown (taken as N)",
     };
     let _ = writeln!(
         out,

@@ -316,3 +316,119 @@ fn one_function_is_audited_alone_whatever_the_case_of_its_address() {
     assert!(e.to_string().contains("no PCI function 0000:09:00.0"), "{e}");
     assert!(audit_device(&root, "../../etc", &AuditOptions::default()).is_err());
 }
+
+/// SR-IOV VFs read Vendor/Device ID 0xFFFF in config by spec: each is a first-class function,
+/// ids from sysfs, MSI-X decoded from its own config, its PF named, and on 4 KiB pages only its
+/// table and PBA pages trap.
+#[test]
+fn sriov_vfs_are_first_class_functions_and_trap_only_their_msix_pages() {
+    let r = audit(common::fixture("synthetic/x86-vtd-sriov"), &AuditOptions::default()).unwrap();
+    for vf in ["0000:01:10.0", "0000:01:10.2"] {
+        let d = r.device(vf).unwrap();
+        assert_eq!((d.facts.vendor, d.facts.device), (Some(0x8086), Some(0x10ca)), "{vf}");
+        assert!(!d.decision.fired(rules::DEVICE_CONFIG_INCONSISTENT), "{vf}");
+        assert!(!d.decision.fired(rules::EXPOSURE_TRAP_UNKNOWN_MSIX), "{vf}");
+        assert!(
+            d.facts.evidence.iter().any(|e| e.source.ends_with("/physfn") && e.observed.contains("0000:01:00.0")),
+            "{vf}: the PF is named"
+        );
+        assert_eq!(d.decision.exposure, Exposure::Trap, "{vf}");
+        let plan = d.decision.plan.as_ref().unwrap();
+        assert_eq!(plan.collateral_bytes(), 0, "{vf}");
+        // BAR0 maps whole; BAR3 traps the table page (0) and the PBA page (0x2000), nothing else.
+        assert_eq!(plan.trapped_bytes(), 0x2000, "{vf}");
+        let bar3 = plan.bars.iter().find(|b| b.index == 3).unwrap();
+        let traps: Vec<_> = bar3
+            .segments
+            .iter()
+            .filter(|s| matches!(s.action, SegmentAction::Trap(_)))
+            .map(|s| (s.offset, s.length, s.action))
+            .collect();
+        assert_eq!(
+            traps,
+            [(0, 0x1000, SegmentAction::Trap(TrapKind::Table)), (0x2000, 0x1000, SegmentAction::Trap(TrapKind::Pba))]
+        );
+    }
+    // The VMM reads the VF's config through VFIO, which shows the kernel's ids, and decides alike.
+    let root = msix_policy::backends::Root::open(common::fixture("synthetic/x86-vtd-sriov")).unwrap();
+    let vf = r.device("0000:01:10.0").unwrap();
+    let input = msix_policy::vmm_input(&root, &r, vf).unwrap();
+    assert_eq!(input.config[0..4], [0x86, 0x80, 0xca, 0x10]);
+    let layout = msix_policy::policy::plan_layout(&input).unwrap();
+    assert_eq!((layout.exposure, layout.trapped_bytes), (Exposure::Trap, 0x2000));
+    // A paravirtual guest gets the VF's table passed through, as any isolated function's.
+    let r = audit(common::fixture("synthetic/x86-vtd-sriov"), &opts(GuestSelection::Paravirtual)).unwrap();
+    assert_eq!(r.device("0000:01:10.0").unwrap().decision.exposure, Exposure::Passthrough);
+}
+
+/// The VFIO backend is a fact of the host. An iommufd-only kernel (VFIO cdev and iommufd, no
+/// type1 container) decides with iommufd's own allow_unsafe_interrupts; the type1 parameter on
+/// its command line has no module to apply to.
+#[test]
+fn an_iommufd_only_kernel_decides_with_iommufds_own_parameter() {
+    use msix_policy::policy::VfioBackend;
+    let r = audit(common::fixture("synthetic/x86-iommufd-only"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.vfio_backend, VfioBackend::Iommufd);
+    assert_eq!(r.host.vfio_backends.type1.value, Some(false));
+    assert_eq!(r.host.vfio_backends.cdev.value, Some(true));
+    assert_eq!(r.host.allow_unsafe_interrupts.value, Some(false));
+    assert!(r.host.allow_unsafe_interrupts.evidence.observed.contains("allow_unsafe_interrupts=1 is ignored"));
+    for a in ["0000:00:02.0", "0000:00:04.0"] {
+        let d = &r.device(a).unwrap().decision;
+        assert_eq!(d.exposure, Exposure::Refuse, "{a}");
+        assert!(d.fired(rules::ASSIGN_REFUSED_IOMMUFD) && !d.fired(rules::ASSIGN_ALLOW_UNSAFE), "{a}");
+        let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_REFUSED_IOMMUFD).unwrap();
+        assert!(reason.evidence.iter().any(|e| e.observed.starts_with("iommufd assumed")), "{:?}", reason.evidence);
+    }
+    let r = audit(common::fixture("synthetic/x86-iommufd-only-allow-unsafe"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.vfio_backend, VfioBackend::Iommufd);
+    for a in ["0000:00:02.0", "0000:00:04.0"] {
+        let d = &r.device(a).unwrap().decision;
+        assert_eq!((d.exposure, d.risk), (Exposure::Trap, Risk::Unsafe), "{a}");
+        assert!(d.fired(rules::ASSIGN_IOMMUFD_ALLOW_UNSAFE), "{a}");
+    }
+}
+
+/// Where both type1 and iommufd exist, the decision is type1's, as before, and says so.
+#[test]
+fn both_backends_decide_with_type1_and_say_which_was_assumed() {
+    use msix_policy::policy::VfioBackend;
+    let r = audit(common::fixture("synthetic/x86-vtd-type1-and-iommufd"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.vfio_backend, VfioBackend::Type1);
+    assert_eq!((r.host.vfio_backends.type1.value, r.host.iommufd.value), (Some(true), Some(true)));
+    let d = &r.device("0000:00:04.0").unwrap().decision;
+    assert_eq!(d.exposure, Exposure::Trap);
+    let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_ISOLATED).unwrap();
+    assert!(reason.evidence.iter().any(|e| e.observed.starts_with("type1 assumed; iommufd")), "{:?}", reason.evidence);
+    // The audit notes what the other backend would decide.
+    assert!(
+        reason.evidence.iter().any(|e| e.observed == "iommufd would bind it too (isolated MSIs)"),
+        "{:?}",
+        reason.evidence
+    );
+    // A host that shows only type1 says nothing about a choice.
+    let r = audit(common::fixture("synthetic/x86-vtd-ir"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.vfio_backends.assumed, None);
+    let d = &r.device("0000:00:04.0").unwrap().decision;
+    assert!(d.reasons.iter().find(|r| r.rule == rules::ASSIGN_ISOLATED).unwrap().evidence.is_empty());
+}
+
+/// A vfio-noiommu group can never back a VM: refused, whatever allow_unsafe_interrupts says.
+#[test]
+fn a_noiommu_group_is_refused_never_safe() {
+    let r = audit(common::fixture("synthetic/x86-noiommu-mode"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.host.allow_unsafe_interrupts.value, Some(true));
+    for a in ["0000:00:02.0", "0000:00:04.0"] {
+        let dev = r.device(a).unwrap();
+        assert!(dev.facts.noiommu.is_some(), "{a}");
+        let d = &dev.decision;
+        assert_eq!((d.exposure, d.assignable, d.risk), (Exposure::Refuse, false, Risk::None), "{a}");
+        assert!(d.fired(rules::ASSIGN_NOIOMMU), "{a}");
+        assert!(!d.fired(rules::ASSIGN_ALLOW_UNSAFE), "{a}");
+        let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_NOIOMMU).unwrap();
+        assert!(reason.evidence[0].source.ends_with("iommu_groups/0/name") || a != "0000:00:02.0");
+    }
+    // A paravirtual guest changes nothing.
+    let r = audit(common::fixture("synthetic/x86-noiommu-mode"), &opts(GuestSelection::Paravirtual)).unwrap();
+    assert_eq!(r.device("0000:00:04.0").unwrap().decision.exposure, Exposure::Refuse);
+}

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use msix_policy_engine::{Evidence, Fact, HostFacts, Mappability, MappableSource, Platform, VfioBackend};
+use msix_policy_engine::{Evidence, Fact, HostFacts, Mappability, MappableSource, Platform, VfioBackend, VfioBackends};
 
 use crate::cmdline::{parse_bool, Cmdline};
 use crate::interrupts::Interrupts;
@@ -218,8 +218,32 @@ pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
     msix_policy_engine::kernel::version(release)
 }
 
-/// allow_unsafe_interrupts from the loaded module, else from the command line, else unknown.
-pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources) -> Fact<bool> {
+/// allow_unsafe_interrupts from the loaded module, else from the command line, else unknown. On
+/// a kernel that shows it has no type1 container (`type1` known false) the parameter has no
+/// effect: a dotted parameter of a module that cannot exist is ignored, whatever the command
+/// line says. Where the module is not shown but iommufd is, the kernel may have no type1
+/// container at all (the VFIO cdev is not in every recording): a `=1` on the command line is not
+/// trusted there, and the parameter is unknown, taken as N (the safe side).
+pub fn allow_unsafe_interrupts(
+    root: &Root,
+    kernel: &KernelSources,
+    type1: &Fact<bool>,
+    iommufd: &Fact<bool>,
+) -> Fact<bool> {
+    if type1.value == Some(false) {
+        let key = "vfio_iommu_type1.allow_unsafe_interrupts";
+        let on_cmdline = kernel
+            .cmdline
+            .value
+            .as_ref()
+            .and_then(|c| c.get(key))
+            .map(|v| format!("; proc/cmdline {key}={v} is ignored"))
+            .unwrap_or_default();
+        return Fact::known(
+            false,
+            Evidence::new(ALLOW_UNSAFE, format!("vfio_iommu_type1 cannot exist on this kernel (no type1 container): its parameter has no effect{on_cmdline}")),
+        );
+    }
     match root.read_value(ALLOW_UNSAFE) {
         Ok(v) => match parse_bool(&v) {
             Some(b) => Fact::known(b, Evidence::new(ALLOW_UNSAFE, v)),
@@ -228,8 +252,18 @@ pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources) -> Fact<bool
         Err(e) => {
             let key = "vfio_iommu_type1.allow_unsafe_interrupts";
             if let Some(v) = kernel.cmdline.value.as_ref().and_then(|c| c.get(key)) {
-                if let Some(b) = parse_bool(v) {
-                    return Fact::known(b, Evidence::new("proc/cmdline", format!("{key}={v}")));
+                match parse_bool(v) {
+                    Some(true) if iommufd.value == Some(true) => {
+                        return Fact::unknown(Evidence::new(
+                            "proc/cmdline",
+                            format!(
+                                "{key}={v}, but vfio_iommu_type1 is not shown while iommufd is: the kernel may have no \
+                                 type1 container, so the parameter may apply to no module; taken as N"
+                            ),
+                        ))
+                    }
+                    Some(b) => return Fact::known(b, Evidence::new("proc/cmdline", format!("{key}={v}"))),
+                    None => {}
                 }
             }
             Fact::unknown(Evidence::new(
@@ -268,7 +302,7 @@ pub fn msix_mappable(identity: &HostIdentity, probed: Option<(bool, Evidence)>) 
     }
 }
 
-/// The VFIO IOMMU backend a VMM on this arch uses.
+/// The VFIO IOMMU backend a VMM on this arch uses when the host offers no other.
 pub fn vfio_backend(arch: &str) -> VfioBackend {
     if arch.starts_with("ppc64") {
         VfioBackend::SpaprTce
@@ -277,19 +311,108 @@ pub fn vfio_backend(arch: &str) -> VfioBackend {
     }
 }
 
+/// The backend a VMM on this host uses, from what the host shows, and why when there was a
+/// choice: iommufd where the host has no type1 container (an iommufd-only kernel); type1, as
+/// before, where both exist (the evidence says so); the architecture's container backend
+/// otherwise.
+pub fn choose_backend(arch: &str, backends: &VfioBackends, iommufd: &Fact<bool>) -> (VfioBackend, Option<Evidence>) {
+    let default = vfio_backend(arch);
+    if default != VfioBackend::Type1 || iommufd.value != Some(true) {
+        return (default, None);
+    }
+    if backends.type1.value == Some(false) {
+        let ev = Evidence::new(
+            "vfio backends",
+            format!(
+                "iommufd assumed: no type1 container ({}), the VMM binds the VFIO cdev to iommufd ({}); iommufd's own allow_unsafe_interrupts decides",
+                backends.type1.evidence.observed, iommufd.evidence.source
+            ),
+        );
+        return (VfioBackend::Iommufd, Some(ev));
+    }
+    let ev = Evidence::new(
+        "vfio backends",
+        format!(
+            "type1 assumed; iommufd (VFIO cdev) is offered too ({}) and checks the same MSI isolation per device at bind (msi_device_has_isolated_msi), with its own allow_unsafe_interrupts",
+            iommufd.evidence.source
+        ),
+    );
+    (VfioBackend::Type1, Some(ev))
+}
+
 /// Everything host-wide, once the platform backend has named the platform.
 pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, platform: Platform) -> HostFacts {
+    let iommufd = iommufd_offered(root, identity);
+    let cdev = vfio_cdev(root);
+    let type1 = type1_container(root, &iommufd, &cdev);
+    let mut backends = VfioBackends { type1, cdev, assumed: None };
+    let (backend, assumed) = choose_backend(&identity.arch, &backends, &iommufd);
+    backends.assumed = assumed;
     HostFacts {
         arch: identity.arch.clone(),
         page_size: identity.page_size,
         kernel: identity.kernel.clone(),
         platform,
-        vfio_backend: vfio_backend(&identity.arch),
-        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel),
+        vfio_backend: backend,
+        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel, &backends.type1, &iommufd),
         msix_mappable: msix_mappable(identity, None),
-        iommufd: iommufd_offered(root, identity),
+        iommufd,
         iommufd_allow_unsafe_interrupts: iommufd_allow_unsafe(root),
+        vfio_backends: backends,
     }
+}
+
+pub const TYPE1_MODULE: &str = "sys/module/vfio_iommu_type1";
+pub const VFIO_DEV_CLASS: &str = "sys/class/vfio-dev";
+pub const VFIO_CDEV_DIR: &str = "dev/vfio/devices";
+pub const DEV_IOMMU: &str = "dev/iommu";
+
+/// Whether the host shows the VFIO device cdev: `sys/class/vfio-dev/`, `dev/vfio/devices`, or a
+/// PCI function's `vfio-dev/` directory. Unknown when none is there (not built, or not recorded).
+pub fn vfio_cdev(root: &Root) -> Fact<bool> {
+    if root.is_dir(VFIO_DEV_CLASS) {
+        return Fact::known(true, Evidence::new(VFIO_DEV_CLASS, "present"));
+    }
+    if root.exists(VFIO_CDEV_DIR) {
+        return Fact::known(true, Evidence::new(VFIO_CDEV_DIR, "present"));
+    }
+    let devices = crate::pci::DEVICES_DIR;
+    let with_cdev = root
+        .list(devices)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| format!("{devices}/{n}/vfio-dev"))
+        .find(|p| root.is_dir(p));
+    match with_cdev {
+        Some(p) => Fact::known(true, Evidence::new(p, "present")),
+        None => Fact::unknown(Evidence::new(
+            VFIO_DEV_CLASS,
+            format!("absent, as are {VFIO_CDEV_DIR} and every function's vfio-dev/: no VFIO cdev, or not recorded"),
+        )),
+    }
+}
+
+/// Whether the type1 container backend exists: present when `sys/module/vfio_iommu_type1` is
+/// (built in or loaded: the module has parameters, so it shows); known absent only where the
+/// host shows an iommufd-only kernel (iommufd and the VFIO cdev present, the module absent);
+/// unknown otherwise (a module not loaded yet, or not recorded: taken as the container backend).
+pub fn type1_container(root: &Root, iommufd: &Fact<bool>, cdev: &Fact<bool>) -> Fact<bool> {
+    if root.is_dir(TYPE1_MODULE) {
+        return Fact::known(true, Evidence::new(TYPE1_MODULE, "present"));
+    }
+    if iommufd.value == Some(true) && cdev.value == Some(true) {
+        return Fact::known(
+            false,
+            Evidence::new(
+                TYPE1_MODULE,
+                format!(
+                    "absent while iommufd ({}) and the VFIO cdev ({}) are present: an iommufd-only kernel",
+                    iommufd.evidence.source, cdev.evidence.source
+                ),
+            ),
+        );
+    }
+    Fact::unknown(Evidence::new(TYPE1_MODULE, "absent: not loaded, or not recorded; taken as the container backend"))
 }
 
 pub const IOMMUFD_MODULE: &str = "sys/module/iommufd";
@@ -316,6 +439,8 @@ pub fn iommufd_offered(root: &Root, identity: &HostIdentity) -> Fact<bool> {
     }
     if root.is_dir(IOMMUFD_MODULE) {
         Fact::known(true, Evidence::new(IOMMUFD_MODULE, "present"))
+    } else if root.exists(DEV_IOMMU) {
+        Fact::known(true, Evidence::new(DEV_IOMMU, "present"))
     } else {
         Fact::unknown(Evidence::new(IOMMUFD_MODULE, "absent: not loaded, or not recorded"))
     }
@@ -346,5 +471,92 @@ mod tests {
         assert!(FixtureToml::parse("[source]\nkind = \"qemu\"\n", "f").is_err());
         assert_eq!(kernel_version("4.15.0-generic"), Some((4, 15)));
         assert_eq!(kernel_version("x"), None);
+    }
+}
+
+#[cfg(test)]
+mod backend_tests {
+    use super::*;
+
+    fn root_with(dirs: &[&str], tag: &str) -> (std::path::PathBuf, Root) {
+        let dir = std::env::temp_dir().join(format!("msix-backends-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for d in dirs {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let root = Root::open(&dir).unwrap();
+        (dir, root)
+    }
+
+    fn identity(kernel: &str) -> HostIdentity {
+        let host = FixtureHost { arch: "x86_64".into(), page_size: 4096, kernel: kernel.into() };
+        let fixture = FixtureToml { host, source: None, vfio: None };
+        HostIdentity {
+            arch: "x86_64".into(),
+            page_size: 4096,
+            kernel: kernel.into(),
+            fixture: Some(fixture),
+            evidence: vec![],
+        }
+    }
+
+    fn backend(dirs: &[&str], kernel: &str, tag: &str) -> (VfioBackend, VfioBackends) {
+        let (d, r) = root_with(dirs, tag);
+        let iommufd = iommufd_offered(&r, &identity(kernel));
+        let cdev = vfio_cdev(&r);
+        let type1 = type1_container(&r, &iommufd, &cdev);
+        let mut b = VfioBackends { type1, cdev, assumed: None };
+        let (chosen, assumed) = choose_backend("x86_64", &b, &iommufd);
+        b.assumed = assumed;
+        let _ = std::fs::remove_dir_all(d);
+        (chosen, b)
+    }
+
+    #[test]
+    fn a_type1_parameter_on_the_command_line_is_trusted_only_where_type1_can_exist() {
+        let unsafe_on = |dirs: &[&str], tag: &str| {
+            let (d, r) = root_with(dirs, tag);
+            std::fs::create_dir_all(d.join("proc")).unwrap();
+            std::fs::write(d.join("proc/cmdline"), "ro vfio_iommu_type1.allow_unsafe_interrupts=1\n").unwrap();
+            let kernel = KernelSources::read(&r);
+            let iommufd = iommufd_offered(&r, &identity("6.12.0"));
+            let cdev = vfio_cdev(&r);
+            let type1 = type1_container(&r, &iommufd, &cdev);
+            let f = allow_unsafe_interrupts(&r, &kernel, &type1, &iommufd);
+            let _ = std::fs::remove_dir_all(d);
+            f
+        };
+        // No iommufd in view: the command line says what the module will take (as before).
+        assert_eq!(unsafe_on(&[], "cmd-plain").value, Some(true));
+        // iommufd shown, type1 not: it may not exist; not trusted, taken as N.
+        let f = unsafe_on(&[IOMMUFD_MODULE], "cmd-iommufd");
+        assert_eq!(f.value, None);
+        assert!(f.evidence.observed.contains("taken as N"), "{:?}", f.evidence);
+        // iommufd and the cdev shown, type1 not: it cannot exist; the parameter is ignored.
+        let f = unsafe_on(&[IOMMUFD_MODULE, VFIO_DEV_CLASS], "cmd-only");
+        assert_eq!(f.value, Some(false));
+        assert!(f.evidence.observed.contains("is ignored"), "{:?}", f.evidence);
+    }
+
+    #[test]
+    fn the_backend_is_what_the_host_shows() {
+        // iommufd-only: /dev/iommu and a function's vfio-dev/, no type1 module.
+        let (b, f) = backend(&["dev/iommu", "sys/bus/pci/devices/0000:00:02.0/vfio-dev/vfio0"], "6.12.0", "only");
+        assert_eq!((b, f.type1.value, f.cdev.value), (VfioBackend::Iommufd, Some(false), Some(true)));
+        assert!(f.assumed.unwrap().observed.starts_with("iommufd assumed"));
+        // Both: type1 as before, and the evidence says so.
+        let (b, f) = backend(&[TYPE1_MODULE, IOMMUFD_MODULE, VFIO_CDEV_DIR], "6.12.0", "both");
+        assert_eq!((b, f.type1.value), (VfioBackend::Type1, Some(true)));
+        assert!(f.assumed.unwrap().observed.starts_with("type1 assumed"));
+        // iommufd without any VFIO cdev: type1 is not shown absent, so nothing changes.
+        let (b, f) = backend(&[IOMMUFD_MODULE], "6.12.0", "no-cdev");
+        assert_eq!((b, f.type1.value), (VfioBackend::Type1, None));
+        // Before 6.6 no VFIO device binds to iommufd, whatever the host shows.
+        let (b, _) = backend(&[IOMMUFD_MODULE, VFIO_DEV_CLASS], "6.5.0", "old");
+        assert_eq!(b, VfioBackend::Type1);
+        // Nothing shown: type1, no choice to report.
+        let (b, f) = backend(&[], "6.1.0", "none");
+        assert_eq!((b, f.assumed), (VfioBackend::Type1, None));
     }
 }

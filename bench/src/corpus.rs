@@ -8,7 +8,7 @@ use msix_policy::policy::plan::{check_msix_location, table_and_pba_overlap};
 use msix_policy::policy::{
     decide, Bar, BarKind, Decision, DecisionInput, DeviceFacts, Evidence, Exposure, Fact, GuestSelection, HeaderKind,
     HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides, Platform,
-    VfioBackend,
+    VfioBackend, VfioBackends,
 };
 
 use crate::peers;
@@ -211,6 +211,7 @@ impl Entry {
             hot_windows: hot,
             evidence: vec![Evidence::new(format!("{CORPUS}:{}", self.line), self.source.clone())],
             vfio_regions: Vec::new(),
+            noiommu: None,
         }
     }
 
@@ -247,6 +248,7 @@ pub fn isolated_host(page: u64) -> (HostFacts, IsolationVerdict) {
         },
         iommufd: Fact::unknown(ev("iommufd")),
         iommufd_allow_unsafe_interrupts: Fact::unknown(ev("iommufd")),
+        vfio_backends: VfioBackends::default(),
     };
     let iso = IsolationVerdict::isolated("isolation.arm64.its", "corpus audit: an isolating MSI controller", vec![]);
     (host, iso)
@@ -314,6 +316,33 @@ impl Audited {
     pub fn valid_with_collateral(&self) -> bool {
         !self.forbidden && self.decision.exposure == Exposure::Trap && self.collateral() > 0
     }
+
+    /// A relocation of a table at offset 0 of its BAR while another memory BAR of the device is
+    /// larger (an MSI-X BAR beside a register BAR, issue 19).
+    pub fn relocates_offset0_beside_larger_bar(&self) -> bool {
+        let Some(cap) = self.cap() else { return false };
+        let Some(table_bar) = self.facts.bar(cap.table_bir) else { return false };
+        self.decision.exposure == Exposure::Relocate
+            && cap.table_offset == 0
+            && self
+                .facts
+                .bars
+                .iter()
+                .flatten()
+                .any(|b| b.is_memory() && b.index != cap.table_bir && b.size > table_bar.size)
+    }
+
+    /// The first MSI-X structure of some 4 KiB range does not start that range (bytes before it
+    /// may be registers), yet the decision traps with no collateral: it calls those bytes free.
+    pub fn off_range_start_called_free(&self) -> bool {
+        let Some(cap) = self.cap() else { return false };
+        let g = 4096;
+        let structs = [(cap.table_bir, u64::from(cap.table_offset)), (cap.pba_bir, u64::from(cap.pba_offset))];
+        let off_start = structs.iter().any(|&(bir, off)| {
+            off % g != 0 && !structs.iter().any(|&(b2, o2)| b2 == bir && o2 < off && o2 / g == off / g)
+        });
+        !self.forbidden && off_start && self.decision.exposure == Exposure::Trap && self.collateral() == 0
+    }
 }
 
 /// Whether BAR `index` holds the table and/or PBA and nothing more: no larger than the power of
@@ -375,6 +404,10 @@ pub struct Targets {
     pub valid_with_collateral: Vec<usize>,
     pub hot_trapped: Vec<usize>,
     pub untouched_bars_trapped: Vec<usize>,
+    /// Issue 19: relocations of a table at offset 0 beside a larger memory BAR.
+    pub relocated_offset0_beside_larger: Vec<usize>,
+    /// Issue 19: layouts whose bytes before an MSI-X structure in its 4 KiB range are called free.
+    pub off_range_start_free: Vec<usize>,
 }
 
 /// Counts the targets over audited layouts (indices into `audited`).
@@ -392,6 +425,12 @@ pub fn targets(audited: &[Audited]) -> Targets {
         }
         if !a.untouched_bars_trapped().is_empty() {
             t.untouched_bars_trapped.push(i);
+        }
+        if a.relocates_offset0_beside_larger_bar() {
+            t.relocated_offset0_beside_larger.push(i);
+        }
+        if a.off_range_start_called_free() {
+            t.off_range_start_free.push(i);
         }
     }
     t
@@ -480,6 +519,25 @@ pub fn report(entries: &[Entry]) -> String {
         );
     }
     let _ = writeln!(o, "\nTargets on 64 KiB pages: 0, at most 2, 0, 0.\n");
+    let _ = writeln!(o, "## Targets (issue 19)\n");
+    let _ = writeln!(o, "| page | relocations of a table at offset 0 beside a larger memory BAR | layouts whose bytes before an MSI-X structure in its 4 KiB range are called free |");
+    let _ = writeln!(o, "|---:|---:|---:|");
+    for (page, audited) in &per_page {
+        let t = targets(audited);
+        let _ = writeln!(
+            o,
+            "| {}K | {} | {} |",
+            page / 1024,
+            t.relocated_offset0_beside_larger.len(),
+            t.off_range_start_free.len()
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nA relocation of such a table is left where the device's driver is not in `policy/data/driver-bars.toml` \
+         (or maps that BAR, as bnxt_en maps BAR4): without knowledge, a BAR larger than its table and PBA may hold \
+         registers.\n"
+    );
     let _ = writeln!(o, "## Decisions per page size\n");
     let _ = writeln!(o, "Exposures, then per policy: layouts where it traps more than the limit, and trapped bytes over all layouts with a valid table position (hot-window bytes in brackets).\n");
     let policies = ["msix-policy", "linux<4.16", "qemu", "qemu x-msix-relocation", "cloud-hypervisor", "crosvm"];

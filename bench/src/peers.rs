@@ -149,8 +149,9 @@ fn geometry<'a>(d: &'a DeviceFacts, host: &HostFacts) -> Option<Geometry<'a>> {
 /// The least any policy can trap of the device's own registers under these facts: nothing when a
 /// paravirtual guest may reach an isolated, mappable table; else the table and PBA rounded to host
 /// pages, less the collateral relocation removes (it leaves only the naturally aligned 4 KiB
-/// ranges the PCI spec reserves for them, emulated elsewhere; a dedicated MSI-X BAR's pages hold
-/// no register, so there they count whole). Plus the BARs the kernel cannot mmap.
+/// ranges the PCI spec reserves for them, emulated elsewhere; the pages of a BAR that holds no
+/// register, a dedicated MSI-X BAR or one the device's known driver never maps, count whole).
+/// Plus the BARs the kernel cannot mmap.
 pub fn limit(d: &DeviceFacts, host: &HostFacts, iso: &IsolationVerdict, guest: GuestProfile) -> Option<Cost> {
     let g = geometry(d, host)?;
     let mappable = host.msix_mappable.mappable.value == Some(true);
@@ -158,10 +159,12 @@ pub fn limit(d: &DeviceFacts, host: &HostFacts, iso: &IsolationVerdict, guest: G
     Some(if iso.is_isolated() && mappable && guest == GuestProfile::Paravirtual {
         g.cost("limit", vec![], none)
     } else if iso.is_isolated() && mappable && g.relocatable() {
-        // A dedicated MSI-X BAR holds no register: trapping its pages whole costs none, so its
-        // limit is the table and PBA pages (exposure.trap.dedicated-msix-bar).
+        // A BAR that holds no register (dedicated to MSI-X, or never mapped by the device's
+        // known driver): trapping its pages whole costs none, so its limit is the table and PBA
+        // pages (exposure.trap.dedicated-msix-bar, exposure.trap.driver-unmapped-bar).
         let k4 = |bar: u8, o: u32, len: u64| {
-            let granule = if msix_policy::policy::plan::dedicated_msix_bar(d, &g.cap, bar) { g.page } else { 4096 };
+            let free = msix_policy::policy::plan::msix_only_bar(d, &g.cap, bar).is_some();
+            let granule = if free { g.page } else { 4096 };
             pages(bar, u64::from(o), u64::from(o) + len, granule, g.bar_size(bar))
         };
         let reserved = vec![

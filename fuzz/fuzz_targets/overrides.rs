@@ -18,6 +18,7 @@ fn host() -> HostFacts {
         },
         iommufd: Fact::unknown(Evidence::new("iommufd", "test")),
         iommufd_allow_unsafe_interrupts: Fact::unknown(Evidence::new("iommufd", "test")),
+        vfio_backends: VfioBackends::default(),
     }
 }
 
@@ -50,6 +51,7 @@ fn device() -> DeviceFacts {
         hot_windows: vec![],
         evidence: vec![],
         vfio_regions: Vec::new(),
+        noiommu: None,
     }
 }
 

@@ -116,7 +116,7 @@ pub fn trap_set(base: &Layout, pba: bool) -> Layout {
                     let (s, e) = (u64::from(m.pba_offset), u64::from(m.pba_offset) + pba_bytes);
                     let pba_here = (m.pba_bir == b.index).then(|| (s.max(p), e.min(p + page))).filter(|r| r.0 < r.1);
                     let mut at = p;
-                    for (s, e) in pba_here {
+                    if let Some((s, e)) = pba_here {
                         if at < s {
                             b.trap.push(TrapRange {
                                 offset: at,

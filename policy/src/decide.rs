@@ -235,6 +235,28 @@ fn assignability(
         reasons.push(Reason::new(rules::ASSIGN_NO_GROUP, "no iommu_group link", evidence_named(device, "iommu_group")));
         return None;
     }
+    // A vfio-noiommu group can never back a VM: no IOMMU backend takes it (the container offers
+    // only the noiommu backend, which has no DMA or MSI protection at all), whatever
+    // allow_unsafe_interrupts says.
+    if let Some(ev) = &device.noiommu {
+        let detail = "the IOMMU group is a vfio-noiommu group (enable_unsafe_noiommu_mode): no IOMMU backend can \
+                      take it for a VM; DMA and MSIs are unprotected";
+        reasons.push(Reason::new(rules::ASSIGN_NOIOMMU, detail, vec![ev.clone()]));
+        return None;
+    }
+    // Which backend the decision assumes, where the host offers a choice or leaves type1 out.
+    let mut backend_ev: Vec<Evidence> = host.vfio_backends.assumed.iter().cloned().collect();
+    // Where both exist, say what the other backend (iommufd) would decide for this device.
+    if !backend_ev.is_empty() && host.vfio_backend == VfioBackend::Type1 && host.iommufd.value == Some(true) {
+        let other = if isolation.is_isolated() {
+            "iommufd would bind it too (isolated MSIs)"
+        } else if host.iommufd_allow_unsafe_interrupts.value == Some(true) {
+            "iommufd would bind it only through its own allow_unsafe_interrupts=Y (risk unsafe)"
+        } else {
+            "iommufd would refuse to bind it (EPERM: no isolated MSIs, its allow_unsafe_interrupts is not Y)"
+        };
+        backend_ev.push(Evidence::new("vfio backends: iommufd", other));
+    }
     if host.vfio_backend == VfioBackend::Iommufd && kernel::offers_vfio_cdev(&host.kernel) == Some(false) {
         let detail = format!(
             "kernel {} is before {}: no VFIO device cdev, so the device cannot be bound to iommufd",
@@ -245,7 +267,7 @@ fn assignability(
         return None;
     }
     if isolation.is_isolated() {
-        reasons.push(Reason::new(rules::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", vec![]));
+        reasons.push(Reason::new(rules::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", backend_ev));
         type1_kernel_rule(host, true, reasons);
         return Some(false);
     }
@@ -262,7 +284,7 @@ fn assignability(
     };
     match host.allow_unsafe_for(host.vfio_backend) {
         Some(param) => {
-            let ev = vec![param.evidence.clone()];
+            let ev: Vec<Evidence> = std::iter::once(param.evidence.clone()).chain(backend_ev).collect();
             if param.value == Some(true) {
                 reasons.push(Reason::new(allow_rule, "assignable only because allow_unsafe_interrupts=Y", ev));
                 type1_kernel_rule(host, false, reasons);
@@ -398,25 +420,47 @@ impl Context<'_> {
             d.reasons.push(Reason::new(rules::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
             return (Exposure::Passthrough, plan::map_all_plan(device, page));
         }
-        let dedicated = plan::dedicated_trapped_beyond_4k(device, cap, page);
-        if collateral == 0 && !dedicated.is_empty() {
-            let bars: Vec<String> = dedicated
+        let msix_only = plan::msix_only_trapped(device, cap, page);
+        if collateral == 0 && !msix_only.is_empty() {
+            let size = |i: u8| device.bar(i).map_or(0, |b| b.size);
+            let dedicated: Vec<String> = msix_only
                 .iter()
-                .map(|(i, bytes)| {
-                    let size = device.bar(*i).map_or(0, |b| b.size);
-                    format!("BAR{i} ({size:#x} bytes, {bytes} trapped bytes beyond the table's and PBA's 4 KiB ranges)")
+                .filter(|(_, _, why)| *why == plan::MsixOnly::Dedicated)
+                .map(|(i, bytes, _)| {
+                    format!(
+                        "BAR{i} ({:#x} bytes, {bytes} trapped bytes beyond the table's and PBA's 4 KiB ranges)",
+                        size(*i)
+                    )
                 })
                 .collect();
-            let detail = format!(
-                "{} holds only the MSI-X table and PBA as far as the facts show: trapping its pages catches no \
-                 register, so relocating would gain nothing",
-                bars.join(", ")
-            );
-            d.reasons.push(Reason::new(
-                rules::EXPOSURE_TRAP_DEDICATED_MSIX_BAR,
-                detail,
-                evidence_named(device, "config"),
-            ));
+            if !dedicated.is_empty() {
+                let detail = format!(
+                    "{} holds only the MSI-X table and PBA as far as the facts show: trapping its pages catches no \
+                     register, so relocating would gain nothing",
+                    dedicated.join(", ")
+                );
+                d.reasons.push(Reason::new(
+                    rules::EXPOSURE_TRAP_DEDICATED_MSIX_BAR,
+                    detail,
+                    evidence_named(device, "config"),
+                ));
+            }
+            for (i, bytes, why) in &msix_only {
+                let plan::MsixOnly::DriverNeverMaps(entry) = why else { continue };
+                let detail = format!(
+                    "BAR{i} ({:#x} bytes, {bytes} trapped bytes that would count as collateral) holds the MSI-X \
+                     table or PBA, and the device's Linux driver {} maps only {}: it holds no register the \
+                     driver uses, so relocating would gain nothing",
+                    size(*i),
+                    entry.driver,
+                    entry.maps_words()
+                );
+                let ev = vec![Evidence::new(
+                    format!("msix-policy:driver-bars {}", entry.id),
+                    format!("{:04x}:{:04x}: {}", device.vendor.unwrap_or(0), device.device.unwrap_or(0), entry.source),
+                )];
+                d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_DRIVER_UNMAPPED_BAR, detail, ev));
+            }
             return (Exposure::Trap, trap);
         }
         if collateral == 0 {

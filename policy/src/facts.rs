@@ -191,10 +191,43 @@ pub struct HostFacts {
     /// `iommufd.allow_unsafe_interrupts`, iommufd's own parameter.
     #[serde(default = "unknown_fact")]
     pub iommufd_allow_unsafe_interrupts: Fact<bool>,
+    /// Which VFIO backends the host shows (type1 container, VFIO cdev) and which one
+    /// `vfio_backend` assumes.
+    #[serde(default)]
+    pub vfio_backends: VfioBackends,
 }
 
 fn unknown_fact() -> Fact<bool> {
     Fact::unknown(Evidence::new("iommufd", "not reported"))
+}
+
+/// Which VFIO IOMMU backends the host shows, beside [`HostFacts::iommufd`]: the backend a VMM
+/// uses is a fact of the host. A kernel without the type1 container (VFIO cdev and iommufd only,
+/// `CONFIG_IOMMUFD_VFIO_CONTAINER` or no `CONFIG_VFIO_CONTAINER`) has no type1 parameter in
+/// effect, whatever the command line says; iommufd's own parameter then decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct VfioBackends {
+    /// The type1 container backend (`sys/module/vfio_iommu_type1`): `false` only where the host
+    /// shows it cannot exist (iommufd and the VFIO cdev present, the module absent).
+    pub type1: Fact<bool>,
+    /// The VFIO device cdev (`sys/class/vfio-dev/`, a device's `vfio-dev/`, `dev/vfio/devices`).
+    pub cdev: Fact<bool>,
+    /// Which backend [`HostFacts::vfio_backend`] is and why, when the host offers a choice (type1
+    /// and iommufd both) or leaves type1 out; `None` when only the architecture's container
+    /// backend is in view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assumed: Option<Evidence>,
+}
+
+impl Default for VfioBackends {
+    fn default() -> Self {
+        VfioBackends {
+            type1: Fact::unknown(Evidence::new("vfio backends", "not reported")),
+            cdev: Fact::unknown(Evidence::new("vfio backends", "not reported")),
+            assumed: None,
+        }
+    }
 }
 
 impl HostFacts {
@@ -460,6 +493,10 @@ pub struct DeviceFacts {
     /// without an entry are inferred from their size and start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vfio_regions: Vec<RegionMmap>,
+    /// Where the host shows the function's IOMMU group to be a `vfio-noiommu` group
+    /// (`enable_unsafe_noiommu_mode`): no IOMMU backend can take it for a VM. `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noiommu: Option<Evidence>,
 }
 
 impl DeviceFacts {

@@ -221,7 +221,7 @@ pub fn parse_table(text: &str) -> Result<Vec<HotRegisterEntry>, String> {
         .collect()
 }
 
-fn parse_class(s: &str) -> Option<DeviceMatch> {
+pub(crate) fn parse_class(s: &str) -> Option<DeviceMatch> {
     let parts: Vec<u8> = s
         .split(':')
         .map(|p| (p.len() == 2).then(|| u8::from_str_radix(p, 16).ok()).flatten())
@@ -312,12 +312,13 @@ pub fn windows_around_msix(
     out
 }
 
-/// The pieces of `w` outside the 4 KiB ranges of the table and PBA that lie in its BAR.
+/// The pieces of `w` outside the 4 KiB ranges of the table and PBA that lie in its BAR; of each
+/// such range only the part from the MSI-X structure on is cut: bytes before the first structure
+/// in its range may be registers (docs/policy.md, step 5).
 fn cut_msix(w: HotWindow, cap: &MsixCapability) -> Vec<HotWindow> {
     let range = |bir: u8, off: u32, len: u64| {
         let s = u64::from(off);
-        (bir == w.bar)
-            .then(|| (s / MSIX_GRANULE * MSIX_GRANULE, s.saturating_add(len).div_ceil(MSIX_GRANULE) * MSIX_GRANULE))
+        (bir == w.bar).then(|| (s, s.saturating_add(len).div_ceil(MSIX_GRANULE) * MSIX_GRANULE))
     };
     let mut cuts: Vec<(u64, u64)> = [
         range(cap.table_bir, cap.table_offset, cap.table_bytes()),
@@ -485,6 +486,11 @@ mod tests {
         let split = MsixCapability { table_offset: 0x1000, pba_offset: 0x3000, ..cap };
         let xhci = windows_around_msix(Some(0x1b36), Some(0x000d), Some(0x0c_03_30), Some(&split), |_| Some(0x10000));
         assert_eq!(spans(&xhci), [(0, 0x20, 0xfe0), (0, 0x2000, 0x1000), (0, 0x4000, 0xc000)]);
+        // A table at 0x3080: the bytes before it in its range may be registers and stay in the window.
+        let after_regs = MsixCapability { table_offset: 0x3080, pba_offset: 0x3880, ..cap };
+        let xhci =
+            windows_around_msix(Some(0x1b36), Some(0x000d), Some(0x0c_03_30), Some(&after_regs), |_| Some(0x4000));
+        assert_eq!(spans(&xhci), [(0, 0x20, 0x3060)]);
         // A table in another BAR cuts nothing.
         let elsewhere = MsixCapability { table_bir: 3, pba_bir: 3, ..cap };
         let xhci =

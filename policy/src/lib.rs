@@ -50,6 +50,7 @@
 //!     },
 //!     iommufd: Fact::unknown(Evidence::new("sys/module/iommufd", "absent")),
 //!     iommufd_allow_unsafe_interrupts: Fact::unknown(Evidence::new("sys/module/iommufd", "absent")),
+//!     vfio_backends: VfioBackends::default(),
 //! };
 //!
 //! // The device: an NVMe function. BAR0 is 64-bit, 16 KiB; the doorbells start at 0x1000; MSI-X
@@ -76,6 +77,7 @@
 //!     hot_windows: vec![HotWindow { bar: 0, offset: 0x1000, length: 0x1000, what: "NVMe doorbells".into() }],
 //!     evidence: vec![Evidence::new("sys/bus/pci/devices/0000:00:03.0/config", "4096 bytes")],
 //!     vfio_regions: Vec::new(),
+//!     noiommu: None,
 //! };
 //!
 //! // The platform backend's verdict for this device, with its rule id and evidence.
@@ -128,6 +130,7 @@
 //! #     },
 //! #     iommufd: Fact::unknown(Evidence::new("sys/module/iommufd", "absent")),
 //! #     iommufd_allow_unsafe_interrupts: Fact::unknown(Evidence::new("sys/module/iommufd", "absent")),
+//! #     vfio_backends: VfioBackends::default(),
 //! # };
 //! #
 //! # // The device: an NVMe function. BAR0 is 64-bit, 16 KiB; the doorbells start at 0x1000; MSI-X
@@ -154,6 +157,7 @@
 //! #     hot_windows: vec![HotWindow { bar: 0, offset: 0x1000, length: 0x1000, what: "NVMe doorbells".into() }],
 //! #     evidence: vec![Evidence::new("sys/bus/pci/devices/0000:00:03.0/config", "4096 bytes")],
 //! #     vfio_regions: Vec::new(),
+//! #     noiommu: None,
 //! # };
 //! #
 //! # // The platform backend's verdict for this device, with its rule id and evidence.
@@ -230,6 +234,7 @@
 //! #     },
 //! #     iommufd: Fact::unknown(Evidence::new("sys/module/iommufd", "absent")),
 //! #     iommufd_allow_unsafe_interrupts: Fact::unknown(Evidence::new("sys/module/iommufd", "absent")),
+//! #     vfio_backends: VfioBackends::default(),
 //! # };
 //! #
 //! # // The device: an NVMe function. BAR0 is 64-bit, 16 KiB; the doorbells start at 0x1000; MSI-X
@@ -256,6 +261,7 @@
 //! #     hot_windows: vec![HotWindow { bar: 0, offset: 0x1000, length: 0x1000, what: "NVMe doorbells".into() }],
 //! #     evidence: vec![Evidence::new("sys/bus/pci/devices/0000:00:03.0/config", "4096 bytes")],
 //! #     vfio_regions: Vec::new(),
+//! #     noiommu: None,
 //! # };
 //! #
 //! # // The platform backend's verdict for this device, with its rule id and evidence.
@@ -394,6 +400,7 @@ pub mod address;
 pub mod config;
 pub mod decide;
 pub mod decision;
+pub mod drivers;
 pub mod facts;
 pub mod hot;
 pub mod kernel;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::drivers::DriverBars;
 use crate::facts::{Bar, BarKind, DeviceFacts, HotWindow, MsixCapability};
 
 /// The PCI spec keeps other registers out of the naturally aligned 4 KiB ranges that hold the
@@ -97,7 +98,8 @@ pub struct BarPlan {
     pub trapped_table_bytes: u64,
     /// Bytes of the physical PBA that trap.
     pub trapped_pba_bytes: u64,
-    /// Trapped bytes outside the 4 KiB ranges of the table and PBA: other registers that exit.
+    /// Trapped bytes outside the 4 KiB ranges of the table and PBA, and the bytes of such a range
+    /// before its first MSI-X structure: other registers that exit.
     pub collateral_bytes: u64,
     /// Hot register windows that share a trapped page.
     pub hot_trapped: Vec<HotWindow>,
@@ -336,10 +338,20 @@ impl MsixInBar {
     fn ranges(&self) -> impl Iterator<Item = Range> + '_ {
         self.table.iter().chain(self.pba.iter()).copied()
     }
-    /// The naturally aligned 4 KiB ranges the spec reserves for the table and PBA, clipped to the BAR.
+    /// The naturally aligned 4 KiB ranges the spec reserves for the table and PBA, clipped to the
+    /// BAR: another known register window inside them breaks the spec.
     fn reserved_4k(&self, bar_size: u64) -> Vec<Range> {
         let g = PCI_MSIX_ISOLATION_GRANULE;
         merge(self.ranges().map(|(s, e)| (align_down(s, g), align_up(e, g).min(bar_size))).collect())
+    }
+    /// The bytes of those 4 KiB ranges that hold no register: from the first MSI-X structure in
+    /// each range to the range's end (clipped to the BAR). Where the first structure does not
+    /// start its range, the bytes before it are not MSI-X: a device that puts the table at 0x80
+    /// after its control registers (or at 0x1200, or its PBA at 0x46068) keeps registers there,
+    /// as far as anyone can tell, so trapping them is collateral, never free.
+    fn register_free(&self, bar_size: u64) -> Vec<Range> {
+        let g = PCI_MSIX_ISOLATION_GRANULE;
+        merge(self.ranges().map(|(s, e)| (s.min(bar_size), align_up(e, g).min(bar_size))).collect())
     }
 }
 
@@ -437,7 +449,7 @@ fn physical_bar_plan(
         merge(t)
     };
     let segments = segments_of(&trap, size, page, msix, trap_all);
-    let reserved = msix.map(|m| m.reserved_4k(size)).unwrap_or_default();
+    let reserved = msix.map(|m| m.register_free(size)).unwrap_or_default();
     let trapped_bytes = total(&trap);
     let within =
         |r: Option<Range>| r.filter(|r| trap.iter().any(|t| t.0 <= r.0 && r.1 <= t.1)).map_or(0, |r| r.1 - r.0);
@@ -532,8 +544,9 @@ fn memory_bars(device: &DeviceFacts) -> impl Iterator<Item = &Bar> {
     device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0)
 }
 
-/// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a
-/// dedicated MSI-X BAR ([`dedicated_msix_bar`]) count as no collateral: no register shares them.
+/// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a BAR
+/// that holds no register ([`msix_only_bar`]: a dedicated MSI-X BAR, or one the device's known
+/// driver never maps) count as no collateral.
 pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
     trap_plan_with(device, cap, page, true)
 }
@@ -562,7 +575,7 @@ fn trap_plan_with(
             }
             let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
             let mut plan = physical_bar_plan(device, b, page, m.as_ref(), None);
-            if dedicated_msix_bar(device, cap, b.index) {
+            if msix_only_bar(device, cap, b.index).is_some() {
                 plan.collateral_bytes = 0;
             }
             plan
@@ -573,7 +586,8 @@ fn trap_plan_with(
 
 /// Whether, as far as the facts show, a BAR holds nothing but the MSI-X table and/or PBA (the
 /// separate 16 KiB MSI-X BAR of Intel NICs, next to their register BAR): a memory BAR in which
-/// the table or PBA (or both) lies, the lowest of them starting in the BAR's first 4 KiB range,
+/// the table or PBA (or both) lies, the lowest of them starting at the BAR's first byte (bytes
+/// before it are registers as far as anyone can tell),
 /// no larger than the smallest power-of-two BAR that holds the 4 KiB ranges covering them, and
 /// no known register window in it. Trapping such a BAR's pages catches no register.
 pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool {
@@ -584,26 +598,57 @@ pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8)
     };
     let g = PCI_MSIX_ISOLATION_GRANULE;
     let span = align_up(end, g).checked_next_power_of_two();
-    start < g
+    start == 0
         && end <= bar.size
         && span.is_some_and(|s| bar.size <= s)
         && !device.hot_windows.iter().any(|h| h.bar == index)
 }
 
-/// The trapped bytes of dedicated MSI-X BARs outside the 4 KiB ranges of the table and PBA,
-/// per BAR: what would count as collateral if such a BAR could hold registers. Empty when the
-/// table position is invalid.
-pub fn dedicated_trapped_beyond_4k(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Vec<(u8, u64)> {
+/// Why a BAR that holds the MSI-X table or PBA holds no register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsixOnly {
+    /// The table and PBA fill it, as far as the facts show ([`dedicated_msix_bar`]).
+    Dedicated,
+    /// The device's known Linux driver never maps it ([`driver_unmapped_msix_bar`]).
+    DriverNeverMaps(&'static DriverBars),
+}
+
+/// Whether a BAR that holds the table or PBA holds no register: a dedicated MSI-X BAR (checked
+/// first: the facts alone show it), else one the device's known driver never maps.
+pub fn msix_only_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> Option<MsixOnly> {
+    if dedicated_msix_bar(device, cap, index) {
+        return Some(MsixOnly::Dedicated);
+    }
+    driver_unmapped_msix_bar(device, cap, index).map(MsixOnly::DriverNeverMaps)
+}
+
+/// The driver-table entry ([`drivers`](crate::drivers)) that knows this device and never maps
+/// BAR `index`, when the table or PBA lies in that memory BAR and no known register window
+/// does: a BAR the driver never maps holds no register it uses. `None` without knowledge.
+pub fn driver_unmapped_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> Option<&'static DriverBars> {
+    device.bar(index).filter(|b| b.is_memory() && b.size > 0)?;
+    let m = MsixInBar::of(cap, index);
+    if m.table.is_none() && m.pba.is_none() || device.hot_windows.iter().any(|h| h.bar == index) {
+        return None;
+    }
+    let entry = crate::drivers::lookup(device.vendor, device.device, device.class)?;
+    let memory: Vec<u8> = memory_bars(device).map(|b| b.index).collect();
+    (!entry.maps_bar(index, &memory)).then_some(entry)
+}
+
+/// The trapped bytes of BARs that hold no register ([`msix_only_bar`]) that would otherwise
+/// count as collateral, per BAR with the reason. Empty when the table position is invalid.
+pub fn msix_only_trapped(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Vec<(u8, u64, MsixOnly)> {
     if check_msix_location(device, cap).is_err() {
         return Vec::new();
     }
     memory_bars(device)
-        .filter(|b| dedicated_msix_bar(device, cap, b.index))
-        .map(|b| {
+        .filter_map(|b| {
+            let why = msix_only_bar(device, cap, b.index)?;
             let m = MsixInBar::of(cap, b.index);
-            (b.index, physical_bar_plan(device, b, page, Some(&m), None).collateral_bytes)
+            let bytes = physical_bar_plan(device, b, page, Some(&m), None).collateral_bytes;
+            (bytes > 0).then_some((b.index, bytes, why))
         })
-        .filter(|&(_, bytes)| bytes > 0)
         .collect()
 }
 

@@ -37,7 +37,7 @@ use crate::decide::{decide, DecideError, DecisionInput};
 use crate::decision::GuestSelection;
 use crate::facts::{
     Bar, BarKind, DeviceFacts, Evidence, Fact, FactsError, HeaderKind, HostFacts, IsolationVerdict, Mappability,
-    MappableSource, MmapArea, MsixFacts, Platform, RegionMmap, VfioBackend,
+    MappableSource, MmapArea, MsixFacts, Platform, RegionMmap, VfioBackend, VfioBackends,
 };
 use crate::layout::{self, Layout, RegionOffsets, LAYOUT_VERSION};
 use crate::overrides::Overrides;
@@ -519,6 +519,8 @@ pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
         bars: Some(bars),
         msix: parsed.msix.clone(),
         evidence: vec![Evidence::new(format!("vmm:{address}/config"), config::describe(&parsed))],
+        // The VMM's IOMMU backend accepted the group: not a noiommu group.
+        noiommu: None,
         vfio_regions: input
             .regions
             .iter()
@@ -678,6 +680,11 @@ fn host_facts(input: &VmmInput, device: &DeviceFacts) -> HostFacts {
         msix_mappable: Mappability { mappable: Fact::known(mappable, ev), source: Some(MappableSource::Probed) },
         iommufd: Fact::known(backend == VfioBackend::Iommufd, Evidence::new("vmm:iommu-backend", backend.as_str())),
         iommufd_allow_unsafe_interrupts: iommufd,
+        vfio_backends: VfioBackends {
+            type1: Fact::known(backend == VfioBackend::Type1, Evidence::new("vmm:iommu-backend", backend.as_str())),
+            cdev: Fact::known(backend == VfioBackend::Iommufd, Evidence::new("vmm:iommu-backend", backend.as_str())),
+            assumed: None,
+        },
     }
 }
 

@@ -142,10 +142,20 @@ fn cloud_hypervisor_mode_traps_an_aligned_table() {
 
 /// A trap decision in cloud-hypervisor's ABI still shows the table at the doubled BAR's middle
 /// (that is where its guests look), and the physical table page stays trapped, reading zero.
+/// The trap comes from isolation (allow_unsafe_interrupts: the kernel did not check); on an
+/// isolated device the bytes 0x2000-0x2800 before the table are registers, so it relocates.
 #[test]
 fn cloud_hypervisor_mode_keeps_its_abi_under_a_trap_decision() {
     let config = config_space((0x15b3, 0x101e), 0x020000, &[(0, MEM64)], Some((64, 0, 0x2800, 0, 0x2c00)));
-    let input = VmmInput::new(config, vec![VfioRegion::new(0, 16 * K, RWM).msix_mappable(true)], 4 * K, accepted())
+    let unchecked = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: true };
+    let regions = vec![VfioRegion::new(0, 16 * K, RWM).msix_mappable(true)];
+    let isolated = VmmInput::new(config.clone(), regions.clone(), 4 * K, accepted())
+        .guest(GuestSelection::DirectTableWrites)
+        .mode(LayoutMode::CloudHypervisor);
+    let l = plan_layout(&isolated).unwrap();
+    assert_eq!(l.exposure, Exposure::Relocate);
+    assert_eq!(l.decision.plan.as_ref().map(|p| p.collateral_bytes()), Some(0));
+    let input = VmmInput::new(config, regions, 4 * K, unchecked)
         .guest(GuestSelection::DirectTableWrites)
         .mode(LayoutMode::CloudHypervisor);
     let l = plan_layout(&input).unwrap();

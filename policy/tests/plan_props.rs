@@ -69,6 +69,7 @@ fn arb_device() -> impl Strategy<Value = DeviceFacts> {
                 hot_windows,
                 evidence: vec![],
                 vfio_regions: Vec::new(),
+                noiommu: None,
             }
         })
 }

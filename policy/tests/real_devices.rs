@@ -38,6 +38,7 @@ pub fn e1000e() -> DeviceFacts {
         hot_windows: vec![],
         evidence: vec![Evidence::new("sys/bus/pci/devices/0000:00:02.0/config", "test")],
         vfio_regions: Vec::new(),
+        noiommu: None,
     }
 }
 
@@ -272,9 +273,29 @@ fn intel_rst() -> DeviceFacts {
     d
 }
 
+/// The same layout from a vendor no driver entry knows: without knowledge BAR0 may hold
+/// registers, so the table moves (the mechanism of growing a sub-page BAR from a page).
+fn rst_like_unknown_driver() -> DeviceFacts {
+    let mut d = intel_rst();
+    d.vendor = Some(0x1234);
+    d.device = Some(0x5678);
+    d
+}
+
+#[test]
+fn the_real_intel_rst_traps_its_bar0_that_ahci_never_maps() {
+    let d = intel_rst();
+    for page in [16384u64, 65536] {
+        let dec = decide_on(page, &d, "isolated", None);
+        assert_eq!(dec.exposure, Exposure::Trap, "{page}: {:?}", rules_of(&dec));
+        assert!(rules_of(&dec).contains(&"exposure.trap.driver-unmapped-bar"), "{:?}", rules_of(&dec));
+        assert_eq!(dec.plan.unwrap().collateral_bytes(), 0);
+    }
+}
+
 #[test]
 fn with_every_slot_used_a_sub_page_bar_grows_from_a_page_and_the_table_moves_there() {
-    let d = intel_rst();
+    let d = rst_like_unknown_driver();
     // On 4 KiB pages trapping BAR0's first page costs nothing.
     assert_eq!(decide_on(4096, &d, "isolated", None).exposure, Exposure::Trap);
     for page in [16384u64, 65536] {
@@ -295,7 +316,7 @@ fn with_every_slot_used_a_sub_page_bar_grows_from_a_page_and_the_table_moves_the
 fn a_sub_page_bar_grows_only_where_vfio_could_map_its_page() {
     // BAR1 off a page boundary cannot be mapped on 64 KiB pages (vfio-pci maps a sub-page BAR
     // only when it starts a page), so BAR5 (aligned) grows instead.
-    let mut d = intel_rst();
+    let mut d = rst_like_unknown_driver();
     if let Some(bars) = d.bars.as_mut() {
         bars[1].start = 0x1001_0100;
     }
@@ -311,7 +332,7 @@ fn a_sub_page_bar_grows_only_where_vfio_could_map_its_page() {
     };
     let dec = decide(DecisionInput {
         host: &host,
-        device: &intel_rst(),
+        device: &rst_like_unknown_driver(),
         isolation: &iso,
         guest: GuestSelection::DirectTableWrites,
         overrides: &Overrides::default(),
@@ -403,4 +424,150 @@ fn the_vmm_entry_point_applies_the_chelsio_quirk_and_rejects_other_forbidden_lay
     let other = config_space((0x8086, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
     let err = plan_layout(&VmmInput::new(other, region(), 4096, accepted).arch("x86_64")).unwrap_err();
     assert!(matches!(err, msix_policy_engine::InputError::MsixOutsideBar(_)), "{err}");
+}
+
+// ---- Issue 19: bytes before the first MSI-X structure in its 4 KiB range are registers ----
+
+/// One 64-bit BAR0 of `size` bytes with the table (`vectors`) and PBA at the given offsets.
+fn one_bar(size: u64, vectors: u16, table: u32, pba: u32) -> DeviceFacts {
+    let mut d = nvme();
+    d.vendor = Some(0x1234);
+    d.device = Some(0x5678);
+    d.class = Some(0xff0000);
+    d.hot_windows.clear();
+    if let Some(bars) = &mut d.bars {
+        bars[0].size = size;
+    }
+    set_cap(&mut d, |c| {
+        c.table_size = vectors;
+        c.table_offset = table;
+        c.pba_offset = pba;
+    });
+    d
+}
+
+#[test]
+fn bytes_before_the_first_msix_structure_in_its_4k_range_are_collateral() {
+    // (layout, collateral on 4 KiB pages): a PCIe endpoint test function with its table at 0x80
+    // after its control registers; a NIC with the table at 0x1200; an accelerator with the PBA at
+    // 0x46068 first in its range and the table at 0x46800.
+    let cases = [
+        ("table at 0x80", one_bar(0x4000, 32, 0x80, 0x1000), 0x80),
+        ("table at 0x1200", one_bar(0x4000, 16, 0x1200, 0x3000), 0x200),
+        ("PBA at 0x46068, table at 0x46800", one_bar(0x8_0000, 64, 0x4_6800, 0x4_6068), 0x68),
+        // Both start their range: nothing before them, the spec's compliant layout.
+        ("table at 0x2000", one_bar(0x4000, 65, 0x2000, 0x3000), 0),
+        // The PBA in the table's range after it: the range starts with the table.
+        ("table at 0, PBA at 0x800", one_bar(0x4000, 8, 0, 0x800), 0),
+    ];
+    for (what, device, want) in cases {
+        let trap = plan::trap_plan(&device, &cap(&device), 4096).unwrap();
+        assert_eq!(trap.collateral_bytes(), want, "{what}");
+        let d = decide_on(4096, &device, "isolated", None);
+        if want > 0 {
+            // The trap would catch registers: the table moves, and nothing of BAR0 traps.
+            assert_eq!(d.exposure, Exposure::Relocate, "{what}: {:?}", rules_of(&d));
+            let reason = d.reasons.iter().find(|r| r.rule == "exposure.relocate").unwrap();
+            assert!(reason.detail.starts_with(&format!("{want} collateral bytes")), "{what}: {}", reason.detail);
+            assert_eq!(d.plan.unwrap().trapped_bytes(), 0, "{what}");
+        } else {
+            assert_eq!(d.exposure, Exposure::Trap, "{what}");
+            assert!(rules_of(&d).contains(&"exposure.trap.guest-writes"), "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_bar_whose_table_starts_after_registers_is_not_dedicated() {
+    // A 4 KiB BAR whose table starts at 0x80: the bytes before it may be registers.
+    let mut d = one_bar(0x1000, 32, 0x80, 0x800);
+    assert!(!plan::dedicated_msix_bar(&d, &cap(&d), 0));
+    set_cap(&mut d, |c| c.table_offset = 0);
+    assert!(plan::dedicated_msix_bar(&d, &cap(&d), 0));
+}
+
+// ---- Issue 19: a BAR the device's known driver never maps holds no register ----
+
+/// An Intel XL710 (i40e, 8086:1583): BAR0 8 MiB registers, BAR3 32 KiB MSI-X, 129 vectors with
+/// the table at 0 and the PBA at 0x1000 (64-bit BARs). BAR3 is larger than its table and PBA
+/// need (8 KiB, rounded to 8 KiB), so the facts alone cannot call it dedicated.
+fn xl710(device: u16) -> DeviceFacts {
+    let mem =
+        |index: u8, start: u64, size: u64| Bar { index, kind: BarKind::Memory64, prefetchable: true, start, size };
+    let mut d = e1000e();
+    d.vendor = Some(0x8086);
+    d.device = Some(device);
+    d.bars = Some(vec![mem(0, 0x4000_0000, 0x80_0000), mem(3, 0x4080_0000, 0x8000)]);
+    set_cap(&mut d, |c| {
+        c.table_size = 129;
+        c.table_bir = 3;
+        c.table_offset = 0;
+        c.pba_bir = 3;
+        c.pba_offset = 0x1000;
+    });
+    d
+}
+
+#[test]
+fn an_msix_bar_the_known_driver_never_maps_traps_instead_of_relocating() {
+    let nic = xl710(0x1583);
+    assert!(!plan::dedicated_msix_bar(&nic, &cap(&nic), 3), "32 KiB is more than table and PBA need");
+    assert_eq!(plan::driver_unmapped_msix_bar(&nic, &cap(&nic), 3).map(|e| e.driver.as_str()), Some("i40e"));
+    assert!(plan::driver_unmapped_msix_bar(&nic, &cap(&nic), 0).is_none(), "BAR0 holds no MSI-X structure");
+    for page in [16384, 65536] {
+        let d = decide_on(page, &nic, "isolated", None);
+        assert_eq!(d.exposure, Exposure::Trap, "{page}: {:?}", rules_of(&d));
+        assert!(rules_of(&d).contains(&"exposure.trap.driver-unmapped-bar"), "{:?}", rules_of(&d));
+        let r = d.reasons.iter().find(|r| r.rule == "exposure.trap.driver-unmapped-bar").unwrap();
+        assert!(r.detail.contains("BAR3") && r.detail.contains("i40e maps only BAR0"), "{}", r.detail);
+        assert!(r.evidence[0].observed.contains("i40e_main.c"), "{:?}", r.evidence);
+        let plan = d.plan.unwrap();
+        assert_eq!(plan.collateral_bytes(), 0);
+        assert!(plan.relocation.is_none());
+    }
+    // Without knowledge (an id no entry names) the rule stands: the spare 4 KiB ranges of a
+    // 32 KiB BAR may hold registers, so on 64 KiB pages the table moves.
+    let unknown = xl710(0x0001);
+    assert!(plan::driver_unmapped_msix_bar(&unknown, &cap(&unknown), 3).is_none());
+    let d = decide_on(65536, &unknown, "isolated", None);
+    assert_eq!(d.exposure, Exposure::Relocate, "{:?}", rules_of(&d));
+    // A known hot window in the BAR outweighs the driver entry.
+    let mut hot = xl710(0x1583);
+    hot.hot_windows.push(HotWindow { bar: 3, offset: 0x4000, length: 4, what: "doorbell".into() });
+    assert!(plan::driver_unmapped_msix_bar(&hot, &cap(&hot), 3).is_none());
+    assert_eq!(decide_on(65536, &hot, "isolated", None).exposure, Exposure::Relocate);
+}
+
+#[test]
+fn a_driver_that_maps_the_msix_bar_leaves_the_rule_standing() {
+    // Broadcom bnxt_en maps BAR4 ("bar4 registers"): a table there may share pages with them.
+    let mut bnxt = xl710(0x16d7);
+    bnxt.vendor = Some(0x14e4);
+    if let Some(bars) = &mut bnxt.bars {
+        bars[1].index = 4;
+    }
+    set_cap(&mut bnxt, |c| {
+        c.table_bir = 4;
+        c.pba_bir = 4;
+    });
+    assert!(plan::driver_unmapped_msix_bar(&bnxt, &cap(&bnxt), 4).is_none());
+    assert_eq!(decide_on(65536, &bnxt, "isolated", None).exposure, Exposure::Relocate);
+    // Realtek r8169 maps the first memory BAR: BAR2 when BAR0 is I/O; BAR4 (MSI-X) is unmapped.
+    let mut rtl = xl710(0x8168);
+    rtl.vendor = Some(0x10ec);
+    rtl.bars = Some(vec![
+        Bar { index: 0, kind: BarKind::Io, prefetchable: false, start: 0xe000, size: 0x100 },
+        Bar { index: 2, kind: BarKind::Memory64, prefetchable: false, start: 0x4000_0000, size: 0x1000 },
+        Bar { index: 4, kind: BarKind::Memory64, prefetchable: true, start: 0x4010_0000, size: 0x8000 },
+    ]);
+    set_cap(&mut rtl, |c| {
+        c.table_size = 4;
+        c.table_bir = 4;
+        c.pba_bir = 4;
+        c.pba_offset = 0x800;
+    });
+    assert_eq!(plan::driver_unmapped_msix_bar(&rtl, &cap(&rtl), 4).map(|e| e.id.as_str()), Some("r8169"));
+    let d = decide_on(65536, &rtl, "isolated", None);
+    assert_eq!(d.exposure, Exposure::Trap, "{:?}", rules_of(&d));
+    assert!(rules_of(&d).contains(&"exposure.trap.driver-unmapped-bar"));
 }

@@ -18,6 +18,7 @@ pub fn host(page: u64, backend: VfioBackend, allow_unsafe: Option<bool>, mappabl
         },
         iommufd: Fact::unknown(Evidence::new("iommufd", "test")),
         iommufd_allow_unsafe_interrupts: Fact::unknown(Evidence::new("iommufd", "test")),
+        vfio_backends: VfioBackends::default(),
     }
 }
 
@@ -52,6 +53,7 @@ pub fn nvme() -> DeviceFacts {
         hot_windows: vec![HotWindow { bar: 0, offset: 0x1000, length: 0x1000, what: "NVMe doorbells".into() }],
         evidence: vec![],
         vfio_regions: Vec::new(),
+        noiommu: None,
     }
 }
 
