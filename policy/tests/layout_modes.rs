@@ -278,3 +278,162 @@ fn a_huge_unmappable_bar_is_one_trapped_range() {
     assert_eq!(b.trap.last().map(|t| t.offset + t.length), Some(1 << 62));
     assert!(b.trap.len() <= 5, "{:?}", b.trap);
 }
+
+// ---- Each mode is what its VMM does (QEMU hw/vfio/pci.c, cloud-hypervisor pci/src/vfio.rs), or
+// ---- names the deviation in the layout's reasons.
+
+fn unchecked() -> IsolationAttestation {
+    IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: true }
+}
+
+fn mapped(l: &msix_policy_engine::Layout, bar: u8, offset: u64) -> bool {
+    l.bar(bar).unwrap().mmap.iter().any(|m| m.offset <= offset && offset < m.offset + m.mmap_length)
+}
+
+/// QEMU carves only the table's pages (`vfio_pci_fixup_msix_region`) and starts with its
+/// emulated PBA disabled (`vfio_msix_setup`): the PBA's own page stays mapped under a trap.
+#[test]
+fn qemu_mode_maps_the_pba_page_and_traps_the_table_page() {
+    let l = plan_layout(&nvme(4 * K).mode(LayoutMode::Qemu)).unwrap();
+    assert_eq!(l.exposure, Exposure::Trap);
+    assert!(!mapped(&l, 0, 0x2000) && mapped(&l, 0, 0x3000) && mapped(&l, 0, 0x1000));
+    assert!(l.decision.fired(rules::LAYOUT_QEMU_PBA_MAPPED));
+    assert_eq!(l.trapped_bytes, 4 * K);
+    // msix-policy's own layout traps both pages.
+    let own = plan_layout(&nvme(4 * K)).unwrap();
+    assert!(!mapped(&own, 0, 0x3000) && !own.decision.fired(rules::LAYOUT_QEMU_PBA_MAPPED));
+    // A PBA that shares the table's page traps with it: nothing to say.
+    let config = config_space((0x1b36, 0x0010), 0x010802, &[(0, MEM64)], Some((8, 0, 0x2000, 0, 0x2800)));
+    let shared = VmmInput::new(config, vec![VfioRegion::new(0, 16 * K, RWM).msix_mappable(true)], 4 * K, accepted())
+        .guest(GuestSelection::DirectTableWrites)
+        .mode(LayoutMode::Qemu);
+    let l = plan_layout(&shared).unwrap();
+    assert!(!mapped(&l, 0, 0x2800) && !l.decision.fired(rules::LAYOUT_QEMU_PBA_MAPPED));
+}
+
+/// `vfio_sub_page_bar_update_mapping`: QEMU maps a sub-page BAR only on a host-page boundary.
+#[test]
+fn qemu_mode_names_the_sub_page_bar_condition() {
+    let config =
+        config_space((0x1af4, 0x1041), 0x020000, &[(0, IO), (1, MEM32), (4, MEM64)], Some((3, 1, 0, 1, 0x800)));
+    let regions = vec![
+        VfioRegion::new(0, 32, REGION_RW),
+        VfioRegion::new(1, 4 * K, RWM).msix_mappable(true),
+        VfioRegion::new(4, 16 * K, RWM).msix_mappable(true),
+    ];
+    let input = VmmInput::new(config, regions, 64 * K, accepted()).guest(GuestSelection::Paravirtual);
+    let q = plan_layout(&input.clone().mode(LayoutMode::Qemu)).unwrap();
+    let sub: Vec<&str> = q
+        .decision
+        .reasons
+        .iter()
+        .filter(|r| r.rule == rules::LAYOUT_QEMU_SUB_PAGE_BAR)
+        .map(|r| r.detail.as_str())
+        .collect();
+    assert_eq!(sub.len(), 2, "BAR1 and BAR4 are below 64 KiB: {sub:?}");
+    assert!(sub[0].starts_with("BAR1 "), "{sub:?}");
+    assert!(q.bar(1).unwrap().alignment >= 64 * K);
+    assert!(!plan_layout(&input).unwrap().decision.fired(rules::LAYOUT_QEMU_SUB_PAGE_BAR));
+}
+
+/// `allocate_bars` calls `fixup_msix_region` for `Memory64BitRegion` only: an unaligned table
+/// in a 32-bit BAR stays where it is.
+#[test]
+fn cloud_hypervisor_mode_relocates_64bit_bars_only() {
+    let config = config_space((0x15b3, 0x101e), 0x020000, &[(0, MEM32)], Some((64, 0, 0x2800, 0, 0x2c00)));
+    let input = VmmInput::new(config, vec![VfioRegion::new(0, 64 * K, RWM).msix_mappable(true)], 64 * K, accepted())
+        .guest(GuestSelection::DirectTableWrites);
+    assert_eq!(plan_layout(&input).unwrap().exposure, Exposure::Relocate, "msix-policy adds a BAR");
+    let l = plan_layout(&input.mode(LayoutMode::CloudHypervisor)).unwrap();
+    assert_eq!(l.exposure, Exposure::Trap);
+    assert!(!l.msix.unwrap().relocated);
+}
+
+/// `map_mmio_regions` does not mmap a region holding the table or PBA without
+/// `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`, the kernel's sparse areas notwithstanding.
+#[test]
+fn cloud_hypervisor_mode_traps_the_msix_bar_whole_without_msix_mappable() {
+    let mut input = nvme(4 * K);
+    input.regions =
+        vec![VfioRegion::new(0, 16 * K, RWM).sparse(vec![msix_policy_engine::MmapArea { offset: 0, size: 0x2000 }])];
+    let own = plan_layout(&input).unwrap();
+    assert!(mapped(&own, 0, 0x1000), "msix-policy maps the kernel's sparse area");
+    let l = plan_layout(&input.mode(LayoutMode::CloudHypervisor)).unwrap();
+    assert_eq!(l.exposure, Exposure::Trap);
+    assert!(l.bar(0).unwrap().mmap.is_empty());
+    assert_eq!(l.trapped_bytes, 16 * K);
+    assert!(l.decision.fired(rules::LAYOUT_CH_NOT_MAPPABLE));
+    let doorbells = |t: &&msix_policy_engine::TrapRange| t.offset <= 0x1000 && 0x1000 < t.offset + t.length;
+    let t = l.bar(0).unwrap().trap.iter().find(doorbells).unwrap();
+    assert_eq!((t.holds, t.handler), (TrapContents::Registers, TrapHandler::ForwardToDevice));
+}
+
+/// A deviation for safety: cloud-hypervisor maps the moved table's physical BAR whole (its
+/// physical table too) whatever the isolation; the layout keeps the physical table trapped and
+/// says so.
+#[test]
+fn cloud_hypervisor_mode_names_the_physical_table_it_keeps_trapped() {
+    let config = config_space((0x15b3, 0x101e), 0x020000, &[(0, MEM64)], Some((64, 0, 0x2800, 0, 0x2c00)));
+    let regions = vec![VfioRegion::new(0, 16 * K, RWM).msix_mappable(true)];
+    let input = VmmInput::new(config, regions, 4 * K, unchecked())
+        .guest(GuestSelection::DirectTableWrites)
+        .mode(LayoutMode::CloudHypervisor);
+    let l = plan_layout(&input).unwrap();
+    assert_eq!(l.exposure, Exposure::Trap);
+    assert!(l.decision.fired(rules::LAYOUT_CH_PHYSICAL_TABLE_TRAPPED));
+    assert!(!mapped(&l, 0, 0x2800));
+}
+
+/// `fixup_msix_region` checks only the table's BIR and casts the offsets to u32: where that
+/// gives no valid layout the table stays, and the reason says what cloud-hypervisor would do.
+#[test]
+fn cloud_hypervisor_mode_refuses_fixups_that_give_invalid_offsets() {
+    let cases: [(&str, Vec<(usize, u32)>, (u16, u8, u32, u8, u32), Vec<VfioRegion>); 3] = [
+        (
+            "the PBA is in BAR2",
+            vec![(0, MEM64), (2, MEM64)],
+            (64, 0, 0x2800, 2, 0),
+            vec![
+                VfioRegion::new(0, 16 * K, RWM).msix_mappable(true),
+                VfioRegion::new(2, 16 * K, RWM).msix_mappable(true),
+            ],
+        ),
+        (
+            "lies before the table",
+            vec![(0, MEM64)],
+            (64, 0, 0x2800, 0, 0x1000),
+            vec![VfioRegion::new(0, 16 * K, RWM).msix_mappable(true)],
+        ),
+        (
+            "past 4 GiB",
+            vec![(0, MEM64)],
+            (64, 0, 0x2800, 0, 0x2c00),
+            vec![VfioRegion::new(0, 8 << 30, RWM).msix_mappable(true)],
+        ),
+    ];
+    for (why, bars, msix, regions) in cases {
+        let config = config_space((0x15b3, 0x101e), 0x020000, &bars, Some(msix));
+        let input = VmmInput::new(config, regions, 4 * K, unchecked())
+            .guest(GuestSelection::DirectTableWrites)
+            .mode(LayoutMode::CloudHypervisor);
+        let l = plan_layout(&input).unwrap_or_else(|e| panic!("{why}: {e}"));
+        assert!(!l.msix.unwrap().relocated, "{why}");
+        let r = l.decision.reasons.iter().find(|r| r.rule == rules::LAYOUT_CH_RELOCATION_REFUSED);
+        assert!(r.is_some_and(|r| r.detail.contains(why)), "{why}: {:?}", l.decision.reasons);
+        assert!(l.check_well_formed().is_ok(), "{why}");
+    }
+}
+
+/// Both VMMs refuse a table that overlaps its PBA (QEMU `msix_init`); so does every mode here.
+#[test]
+fn every_mode_refuses_a_table_on_its_pba() {
+    let config = config_space((0x1b36, 0x0010), 0x010802, &[(0, MEM64)], Some((65, 0, 0x2000, 0, 0x2200)));
+    for mode in [LayoutMode::MsixPolicy, LayoutMode::Qemu, LayoutMode::CloudHypervisor] {
+        let input =
+            VmmInput::new(config.clone(), vec![VfioRegion::new(0, 16 * K, RWM).msix_mappable(true)], 4 * K, accepted())
+                .guest(GuestSelection::DirectTableWrites)
+                .mode(mode);
+        let e = plan_layout(&input).unwrap_err();
+        assert!(matches!(e, msix_policy_engine::InputError::MsixOverlap { .. }), "{mode:?}: {e}");
+    }
+}
