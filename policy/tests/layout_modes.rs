@@ -388,7 +388,9 @@ fn cloud_hypervisor_mode_names_the_physical_table_it_keeps_trapped() {
 /// gives no valid layout the table stays, and the reason says what cloud-hypervisor would do.
 #[test]
 fn cloud_hypervisor_mode_refuses_fixups_that_give_invalid_offsets() {
-    let cases: [(&str, Vec<(usize, u32)>, (u16, u8, u32, u8, u32), Vec<VfioRegion>); 3] = [
+    // (what the reason says, BAR registers, MSI-X (vectors, table BIR/offset, PBA BIR/offset), regions)
+    type Case = (&'static str, Vec<(usize, u32)>, (u16, u8, u32, u8, u32), Vec<VfioRegion>);
+    let cases: [Case; 3] = [
         (
             "the PBA is in BAR2",
             vec![(0, MEM64), (2, MEM64)],
