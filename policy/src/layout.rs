@@ -2,8 +2,9 @@
 //! register as memory slots (mmap of the device region) and the ranges to trap, each with what it
 //! holds and what the trap handler does; and the MSI-X capability the guest must see.
 //!
-//! A layout is versioned ([`LAYOUT_VERSION`]): the same input and version give the same layout in
-//! every later release, because guest-visible BARs are part of a VM's migration state.
+//! A layout is versioned ([`LAYOUT_VERSION`]): the version fixes its shape and each mode's
+//! geometry, and docs/policy.md lists every change of what an input gets. Guest-visible BARs are
+//! part of a VM's migration state, so a VMM keeps a running guest's layout.
 
 use serde::{Deserialize, Serialize};
 

@@ -326,8 +326,9 @@
 //! (`isolation.kernel-accepted`). [`LayoutMode`] keeps a VMM's existing guest ABI
 //! (`MsixPolicy`, `Qemu`'s `x-msix-relocation`, `CloudHypervisor`'s `fixup_msix_region`) and
 //! [`RelocationPolicy`] says what a relocation may change. A layout is versioned
-//! ([`LAYOUT_VERSION`]): the same input and version give the same layout
-//! in every later release, since guest-visible BARs are part of a VM's migration state.
+//! ([`LAYOUT_VERSION`]): the version fixes the shape and each mode's geometry, and a reviewed
+//! snapshot shows any change of what an input gets. Guest-visible BARs are part of a VM's
+//! migration state: a VMM keeps a running guest's layout and plans only new guests.
 //!
 //! ```
 //! use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};

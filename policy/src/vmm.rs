@@ -697,7 +697,8 @@ impl RegionOffsets for InputOffsets<'_> {
     }
 }
 
-/// The VMM's call: validate, decide, lay out. Same input and layout version, same layout.
+/// The VMM's call: validate, decide, lay out (deterministic: the same input gives the same
+/// layout).
 pub fn plan_layout(input: &VmmInput) -> Result<Layout, InputError> {
     plan_layout_with_overrides(input, &Overrides::default())
 }
