@@ -121,26 +121,13 @@ pub fn parse_table(text: &str) -> Result<Vec<DriverBars>, String> {
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            let name = if e.id.is_empty() { format!("entry {}", i + 1) } else { format!("entry {:?}", e.id) };
+            let fields = [("driver", e.driver.as_str()), ("device", e.device.as_str())];
+            let name =
+                crate::hot::check_entry(i, &e.id, &mut ids, &fields, &e.source, "the driver code it is read from")?;
             let err = |what: &str| format!("{name}: {what}");
-            if e.id.is_empty() || !e.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                return Err(err("id must be non-empty, of a-z, 0-9 and -"));
-            }
-            if !ids.insert(e.id.clone()) {
-                return Err(err("id given twice"));
-            }
-            for (field, v) in [("driver", &e.driver), ("device", &e.device)] {
-                if v.trim().is_empty() {
-                    return Err(err(&format!("{field} is empty")));
-                }
-            }
-            if e.source.trim().is_empty() {
-                return Err(err("source is empty: every entry names the driver code it is read from"));
-            }
             let which = match (e.devices, e.class) {
                 (Some(devices), None) if !devices.is_empty() => DeviceMatch::Ids { vendor: e.vendor, devices },
-                (None, Some(c)) => crate::hot::parse_class(&c)
-                    .ok_or_else(|| err(&format!("class {c:?}: expected cc:ss or cc:ss:pp in hex")))?,
+                (None, Some(c)) => crate::hot::class_match(&name, &c)?,
                 _ => return Err(err("give the vendor with either a non-empty devices list or a class")),
             };
             let maps = match e.maps {

@@ -168,24 +168,11 @@ pub fn parse_table(text: &str) -> Result<Vec<HotRegisterEntry>, String> {
         .into_iter()
         .enumerate()
         .map(|(i, e)| {
-            let name = if e.id.is_empty() { format!("entry {}", i + 1) } else { format!("entry {:?}", e.id) };
+            let name =
+                check_entry(i, &e.id, &mut ids, &[("device", &e.device)], &e.source, "where its offsets come from")?;
             let err = |what: &str| format!("{name}: {what}");
-            if e.id.is_empty() || !e.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                return Err(err("id must be non-empty, of a-z, 0-9 and -"));
-            }
-            if !ids.insert(e.id.clone()) {
-                return Err(err("id given twice"));
-            }
-            if e.device.trim().is_empty() {
-                return Err(err("device is empty"));
-            }
-            if e.source.trim().is_empty() {
-                return Err(err("source is empty: every entry names where its offsets come from"));
-            }
             let matches = match (e.class, e.vendor, e.devices) {
-                (Some(c), None, None) => {
-                    parse_class(&c).ok_or_else(|| err(&format!("class {c:?}: expected cc:ss or cc:ss:pp in hex")))?
-                }
+                (Some(c), None, None) => class_match(&name, &c)?,
                 (None, Some(vendor), Some(devices)) if !devices.is_empty() => DeviceMatch::Ids { vendor, devices },
                 _ => return Err(err("give either class, or vendor with a non-empty devices list")),
             };
@@ -219,6 +206,39 @@ pub fn parse_table(text: &str) -> Result<Vec<HotRegisterEntry>, String> {
             Ok(HotRegisterEntry { id: e.id, device: e.device, matches, windows, source: e.source })
         })
         .collect()
+}
+
+/// What every entry of a device-knowledge table (hot registers, driver BARs) must have: a unique
+/// `[a-z0-9-]` id and non-empty text fields (`(name, value)` pairs, the source among them, which
+/// `source_is` says the meaning of). Returns the entry's name for further errors.
+pub(crate) fn check_entry(
+    position: usize,
+    id: &str,
+    ids: &mut HashSet<String>,
+    fields: &[(&str, &str)],
+    source: &str,
+    source_is: &str,
+) -> Result<String, String> {
+    let name = if id.is_empty() { format!("entry {}", position + 1) } else { format!("entry {id:?}") };
+    let err = |what: &str| Err(format!("{name}: {what}"));
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return err("id must be non-empty, of a-z, 0-9 and -");
+    }
+    if !ids.insert(id.to_string()) {
+        return err("id given twice");
+    }
+    if let Some((field, _)) = fields.iter().find(|(_, v)| v.trim().is_empty()) {
+        return err(&format!("{field} is empty"));
+    }
+    if source.trim().is_empty() {
+        return err(&format!("source is empty: every entry names {source_is}"));
+    }
+    Ok(name)
+}
+
+/// A `cc:ss[:pp]` class match, or the error naming the entry.
+pub(crate) fn class_match(name: &str, class: &str) -> Result<DeviceMatch, String> {
+    parse_class(class).ok_or_else(|| format!("{name}: class {class:?}: expected cc:ss or cc:ss:pp in hex"))
 }
 
 pub(crate) fn parse_class(s: &str) -> Option<DeviceMatch> {
