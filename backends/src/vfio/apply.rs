@@ -130,15 +130,20 @@ pub fn group_members(root: &Root, group: u32, except: &str) -> Vec<String> {
 
 /// The device a VMM already opened, through duplicates of its fds (container, group, device):
 /// the duplicates are closed on drop, the VMM's fds stay open and stay the VMM's.
-pub fn adopt_vmm_fds<'s>(
+///
+/// # Safety
+/// The three fds must be the VFIO container, group and device fds they are named for (see
+/// [`KernelVfio::adopt`](super::KernelVfio::adopt)).
+pub unsafe fn adopt_vmm_fds<'s>(
     sys: &'s super::KernelVfio,
     address: &str,
     group: u32,
     fds: [std::os::fd::BorrowedFd<'_>; 3],
 ) -> io::Result<OpenDevice<'s, super::KernelVfio>> {
     let [container, group_fd, device] = fds;
-    let mut dev =
-        OpenDevice::with_fds(sys, address, group, sys.adopt(container)?, sys.adopt(group_fd)?, sys.adopt(device)?);
+    // SAFETY: the caller vouches that each fd is the VFIO fd it is named for.
+    let (c, g, d) = unsafe { (sys.adopt(container)?, sys.adopt(group_fd)?, sys.adopt(device)?) };
+    let mut dev = OpenDevice::with_fds(sys, address, group, c, g, d);
     dev.owned = true;
     Ok(dev)
 }

@@ -196,9 +196,14 @@ impl KernelVfio {
     }
 
     /// Takes a duplicate of an fd the VMM owns (container, group or device): ioctls and mmap on
-    /// the duplicate act on the same open file; closing it leaves the VMM's fd open. VFIO ioctls
-    /// go to it, so pass only VFIO fds (another driver answers them with ENOTTY).
-    pub fn adopt(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<RawFd> {
+    /// the duplicate act on the same open file; closing it leaves the VMM's fd open.
+    ///
+    /// # Safety
+    /// `fd` must be a VFIO container, group or device fd. Every ioctl this struct later issues on
+    /// the duplicate is a VFIO request whose argument the kernel reads and writes with VFIO's
+    /// layout; the ioctl wrappers' own SAFETY arguments rest on that. Another driver may give the
+    /// same request number another meaning.
+    pub unsafe fn adopt(&self, fd: std::os::fd::BorrowedFd<'_>) -> io::Result<RawFd> {
         Ok(self.keep(fd.try_clone_to_owned()?))
     }
 
@@ -428,7 +433,9 @@ mod kernel_mapping {
         f.write_all(&words).unwrap();
         let _ = std::fs::remove_file(&path);
         let k = KernelVfio::new();
-        let fd = k.adopt(f.as_fd()).unwrap();
+        // SAFETY: not a VFIO fd, but this test issues no ioctl on it: only mmap and munmap, which
+        // any regular file supports.
+        let fd = unsafe { k.adopt(f.as_fd()) }.unwrap();
         assert!(k.mmap(fd, 0, 0).is_err(), "an empty mapping is refused");
         assert!(k.mmap(fd, u64::MAX, 4096).is_err(), "an offset past off_t is refused");
         let m = k.mmap(fd, 4096, 4096).unwrap();
