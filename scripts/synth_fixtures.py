@@ -244,22 +244,44 @@ def ppc64_common(f):
     f.write("sys/module/vfio_iommu_spapr_tce/parameters/.keep", "")
 
 
+# A host location code as a KVM host's firmware writes it for a slot (illustrative): QEMU copies
+# it into the guest's ibm,loc-code for a function it passes through (spapr_phb_vfio_get_loc_code).
+HOST_LOC = "UOPWR.A100029-Node0-Slot%d"
+PSERIES_PHB = "pci@800000020000000"
+
+
 def pseries(name="ppc64-pseries", page=65536, kernel="6.1.0-26-powerpc64le", cpu="POWER9 (architected)",
             chip="XIVE-IRQ", description="pSeries POWER9 guest with 64 KiB pages: PAPR MSIs via RTAS",
-            machine="synthetic: qemu-system-ppc64 -M pseries -cpu POWER9", kvm_nested=None):
+            machine="synthetic: qemu-system-ppc64 -M pseries -cpu POWER9", kvm_nested=None, emulated=()):
+    """A QEMU pseries KVM guest. Each function has a device-tree node under the PHB with its
+    ibm,loc-code: `qemu_<type>:...` for the BDFs in `emulated` (QEMU's spapr_phb_get_loc_code),
+    else the host's location code (a function KVM passes through)."""
     f = Fixture(name, "ppc64le", page, kernel, description, machine)
     ppc64_common(f)
     f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: %s, altivec supported\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: IBM pSeries (emulated by qemu)\nmachine\t\t: CHRP IBM pSeries (emulated by qemu)\nMMU\t\t: Radix\n" % cpu)
-    f.write("sys/firmware/devicetree/base/compatible", b"qemu,pseries\0")
-    f.write("sys/firmware/devicetree/base/device_type", b"chrp\0")
-    f.write("sys/firmware/devicetree/base/rtas/ibm,change-msi", struct.pack(">I", 0x2c))
-    f.write("sys/firmware/devicetree/base/rtas/ibm,query-interrupt-source-number", struct.pack(">I", 0x2d))
+    dt = "sys/firmware/devicetree/base/"
+    f.write(dt + "compatible", b"qemu,pseries\0")
+    f.write(dt + "model", b"IBM pSeries (emulated by qemu)\0")
+    f.write(dt + "device_type", b"chrp\0")
+    f.write(dt + "hypervisor/compatible", b"linux,kvm\0")
+    f.write(dt + "rtas/ibm,change-msi", struct.pack(">I", 0x2c))
+    f.write(dt + "rtas/ibm,query-interrupt-source-number", struct.pack(">I", 0x2d))
+    f.write(dt + PSERIES_PHB + "/device_type", b"pci\0")
+    f.write(dt + PSERIES_PHB + "/compatible", b"IBM,Logical_PHB\0")
+    f.write(dt + PSERIES_PHB + "/reg", struct.pack(">IIII", 0x08000000, 0x20000000, 0, 0))
     if kvm_nested is not None:
         f.write("sys/module/kvm_hv/parameters/nested", kvm_nested + "\n")
         f.write("sys/module/kvm/parameters/halt_poll_ns", "10000\n")
-    f.device("0000:00:01.0", virtio_net(0x200080000000, 0x10000), group=0, chip=chip)
-    f.device("0000:00:02.0", e1000e(0x200080200000, 0x10040), group=1, chip=chip)
-    f.device("0000:00:04.0", nvme(0x200080400000), group=2, chip=chip)
+    for slot, (bdf, d, node, qemu_type) in enumerate([
+            ("0000:00:01.0", virtio_net(0x200080000000, 0x10000), "ethernet@1", "virtio-net-pci"),
+            ("0000:00:02.0", e1000e(0x200080200000, 0x10040), "ethernet@2", "e1000e"),
+            ("0000:00:04.0", nvme(0x200080400000), "mass-storage@4", "nvme")]):
+        rel = PSERIES_PHB + "/" + node
+        dev = int(bdf[8:10], 16)
+        f.write(dt + rel + "/reg", struct.pack(">IIIII", dev << 11, 0, 0, 0, 0))
+        loc = "qemu_%s:%s" % (qemu_type, bdf) if bdf in emulated else HOST_LOC % (slot + 1)
+        f.write(dt + rel + "/ibm,loc-code", loc.encode() + b"\0")
+        f.device(bdf, d, group=slot, chip=chip, of_node=rel)
     f.interrupts()
 
 
@@ -552,7 +574,10 @@ def main():
     x86_q35("x86-no-iommu", "q35 without an IOMMU", "quiet", None, False, ["Booting paravirtualized kernel on KVM"], allow_unsafe=None)
     x86_q35("x86-vtd-dma-off", "q35 with VT-d, DMA remapping off (intel_iommu=off), interrupt remapping on",
             "intel_iommu=off", None, True, ["DMAR: IOMMU disabled"] + ir_on[1:], allow_unsafe="N")
-    pseries()
+    pseries(description="pSeries POWER9 KVM guest with 64 KiB pages: PAPR MSIs via RTAS; virtio-net emulated by QEMU, "
+                        "e1000e and NVMe passed through",
+            machine="synthetic: qemu-system-ppc64 -M pseries,accel=kvm -cpu POWER9 -device virtio-net-pci "
+                    "-device vfio-pci (x2)", emulated=("0000:00:01.0",))
     pseries("ppc64-pseries-xics-4k", page=4096, kernel="6.1.0-4k-powerpc64le", cpu="POWER8 (architected)", chip="XICS",
             description="pSeries POWER8-compatible guest with a 4 KiB page kernel and the XICS interrupt controller",
             machine="synthetic: qemu-system-ppc64 -M pseries,ic-mode=xics -cpu POWER8 (kernel built with CONFIG_PPC_4K_PAGES)")

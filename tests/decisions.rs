@@ -61,14 +61,20 @@ fn amd_vi_isolates() {
 
 #[test]
 fn power_hosts_give_papr_guests_passthrough() {
-    for f in ["synthetic/ppc64-pseries", "synthetic/ppc64-powernv"] {
+    for (f, bdf) in [("synthetic/ppc64-pseries", "0000:00:04.0"), ("synthetic/ppc64-powernv", "0000:01:00.0")] {
         let r = audit(common::fixture(f), &AuditOptions::default()).unwrap();
         assert_eq!(r.host.page_size, 65536);
-        let d = &r.devices[0];
+        let d = r.device(bdf).unwrap();
         assert_eq!(d.decision.exposure, Exposure::Passthrough, "{f}");
         assert_eq!(d.decision.risk, Risk::SelfOnly);
         assert_eq!(d.decision.plan.as_ref().unwrap().trapped_bytes(), 0);
     }
+    // The pSeries guest's virtio-net is emulated by QEMU (ibm,loc-code qemu_...): not isolated,
+    // and sPAPR has no kernel check, so msix-policy refuses it itself.
+    let d = audit_device(common::fixture("synthetic/ppc64-pseries"), "0000:00:01.0", &AuditOptions::default()).unwrap();
+    assert_eq!(d.decision.isolation.rule(), rules::PSERIES_EMULATED);
+    assert_eq!(d.decision.exposure, Exposure::Refuse);
+    assert!(d.decision.fired(rules::ASSIGN_REFUSED_SPAPR));
     // The PowerNV device behind an IODA1 PHB is not proven isolated: sPAPR has no kernel check,
     // so msix-policy refuses it itself.
     let d = audit_device(common::fixture("synthetic/ppc64-powernv"), "0001:01:00.0", &AuditOptions::default()).unwrap();
@@ -273,11 +279,18 @@ fn real_kernels_get_the_decisions_policy_md_predicts() {
     };
     const NVME: u32 = 0x010802;
     const ETH: u32 = 0x020000;
-    // PAPR guests of pSeries and PowerNV hosts: passthrough, nothing traps on 64 KiB pages.
-    for f in ["qemu/ppc64-pseries-power9", "qemu/ppc64-powernv9"] {
-        let (r, d) = by(f, NVME);
-        assert_eq!(r.host.page_size, 65536, "{f}");
-        assert_eq!((d.decision.exposure, d.decision.risk), (Exposure::Passthrough, Risk::SelfOnly), "{f}");
+    // PAPR guests of a PowerNV host: passthrough, nothing traps on 64 KiB pages.
+    let (r, d) = by("qemu/ppc64-powernv9", NVME);
+    assert_eq!(r.host.page_size, 65536);
+    assert_eq!((d.decision.exposure, d.decision.risk), (Exposure::Passthrough, Risk::SelfOnly));
+    // The QEMU pseries guest's functions are all emulated (ibm,loc-code qemu_...): QEMU's MSI
+    // window validates nothing, so none is isolated and msix-policy refuses each on sPAPR.
+    let r = audit(common::fixture("qemu/ppc64-pseries-power9"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.devices.len(), 5);
+    for d in &r.devices {
+        assert_eq!(d.decision.isolation.rule(), rules::PSERIES_EMULATED, "{}", d.address);
+        assert!(d.decision.isolation.evidence().iter().any(|e| e.observed.starts_with("qemu_")), "{}", d.address);
+        assert_eq!(d.decision.exposure, Exposure::Refuse, "{}", d.address);
     }
     // VT-d with remapping: isolated, trap on 4 KiB pages without collateral; intremap=off: refuse.
     let (_, d) = by("qemu/x86-q35-vtd-ir", NVME);
