@@ -207,6 +207,30 @@ impl KernelSources {
         text.lines().find(|l| l.contains(needle)).map(|l| Evidence::new(DMESG_TXT, l.trim()))
     }
 
+    /// The command line the kernel booted with: `/proc/cmdline`, else the kernel log's
+    /// `Command line:` line (x86 and arm64 kernels log it), with where it came from. `None` when
+    /// neither can be read.
+    pub fn boot_cmdline(&self) -> Option<(Cmdline, &'static str)> {
+        if let Some(c) = self.cmdline.value.as_ref() {
+            return Some((c.clone(), "proc/cmdline"));
+        }
+        let text = self.dmesg.value.as_ref()?;
+        let line = text.lines().find_map(|l| l.split_once("Command line:").map(|(_, c)| c))?;
+        Some((Cmdline::parse(line), DMESG_TXT))
+    }
+
+    /// Interrupt remapping as the command line's `intremap=`/`nointremap` leave it, applied in
+    /// order ([`Cmdline::intremap`]), with its evidence. `Ok(None)`: neither was given;
+    /// `Err(())`: the command line is unknown.
+    #[allow(clippy::result_unit_err)]
+    pub fn intremap(&self) -> Result<Option<(crate::cmdline::Intremap, Evidence)>, ()> {
+        let (c, src) = self.boot_cmdline().ok_or(())?;
+        Ok(c.intremap().map(|ir| {
+            let e = Evidence::new(src, ir.describe());
+            (ir, e)
+        }))
+    }
+
     pub fn cmdline_has(&self, key: &str, option: &str) -> Option<Evidence> {
         let c = self.cmdline.value.as_ref()?;
         c.has(key, option).then(|| Evidence::new("proc/cmdline", format!("{key}={option}")))
@@ -218,8 +242,17 @@ pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
     msix_policy_engine::kernel::version(release)
 }
 
-/// allow_unsafe_interrupts from the loaded module, else from the command line, else unknown.
-pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources) -> Fact<bool> {
+/// Whether the kernel of `arch` can have `vfio_iommu_type1` at all: drivers/vfio/Kconfig selects
+/// the hidden VFIO_IOMMU_TYPE1 only `if MMU && (X86 || S390 || ARM || ARM64)`; POWER uses the
+/// sPAPR TCE backend.
+pub fn type1_can_exist(arch: &str) -> bool {
+    !matches!(crate::platform::ArchFamily::of(arch), crate::platform::ArchFamily::Ppc64)
+}
+
+/// allow_unsafe_interrupts from the loaded module, else from the command line (only where the
+/// module can exist: a dotted parameter of a module the kernel cannot have is ignored), else
+/// unknown.
+pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources, arch: &str) -> Fact<bool> {
     match root.read_value(ALLOW_UNSAFE) {
         Ok(v) => match parse_bool(&v) {
             Some(b) => Fact::known(b, Evidence::new(ALLOW_UNSAFE, v)),
@@ -227,7 +260,21 @@ pub fn allow_unsafe_interrupts(root: &Root, kernel: &KernelSources) -> Fact<bool
         },
         Err(e) => {
             let key = "vfio_iommu_type1.allow_unsafe_interrupts";
-            if let Some(v) = kernel.cmdline.value.as_ref().and_then(|c| c.get(key)) {
+            let given = kernel
+                .cmdline
+                .value
+                .as_ref()
+                .and_then(|c| c.module_param("vfio_iommu_type1", "allow_unsafe_interrupts"));
+            if let Some(v) = given {
+                if !type1_can_exist(arch) {
+                    return Fact::unknown(Evidence::new(
+                        "proc/cmdline",
+                        format!(
+                            "{key}={v} ignored: a {arch} kernel has no vfio_iommu_type1 (drivers/vfio/Kconfig selects it \
+                             only on x86, s390, arm and arm64); taken as N"
+                        ),
+                    ));
+                }
                 if let Some(b) = parse_bool(v) {
                     return Fact::known(b, Evidence::new("proc/cmdline", format!("{key}={v}")));
                 }
@@ -285,7 +332,7 @@ pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, 
         kernel: identity.kernel.clone(),
         platform,
         vfio_backend: vfio_backend(&identity.arch),
-        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel),
+        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel, &identity.arch),
         msix_mappable: msix_mappable(identity, None),
         iommufd: iommufd_offered(root, identity),
         iommufd_allow_unsafe_interrupts: iommufd_allow_unsafe(root),
@@ -346,5 +393,26 @@ mod tests {
         assert!(FixtureToml::parse("[source]\nkind = \"qemu\"\n", "f").is_err());
         assert_eq!(kernel_version("4.15.0-generic"), Some((4, 15)));
         assert_eq!(kernel_version("x"), None);
+    }
+
+    /// `vfio_iommu_type1.allow_unsafe_interrupts=1` on the command line counts where the module
+    /// can exist and is ignored on ppc64, whose kernels have no type1 (sPAPR TCE only).
+    #[test]
+    fn a_dotted_parameter_of_a_module_that_cannot_exist_is_ignored() {
+        let t = crate::testing::TempRoot::new("host-cmdline");
+        t.write("proc/cmdline", "quiet vfio_iommu_type1.allow_unsafe_interrupts=1\n");
+        let root = Root::open(t.path()).unwrap();
+        let kernel = KernelSources::read_with(&root, false);
+        let x86 = allow_unsafe_interrupts(&root, &kernel, "x86_64");
+        assert_eq!(x86.value, Some(true));
+        let arm = allow_unsafe_interrupts(&root, &kernel, "aarch64");
+        assert_eq!(arm.value, Some(true));
+        let ppc = allow_unsafe_interrupts(&root, &kernel, "ppc64le");
+        assert_eq!(ppc.value, None, "{ppc:?}");
+        assert!(ppc.evidence.observed.contains("ignored"), "{ppc:?}");
+        // The loaded module's own value still decides first, anywhere.
+        t.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n");
+        let root = Root::open(t.path()).unwrap();
+        assert_eq!(allow_unsafe_interrupts(&root, &kernel, "x86_64").value, Some(false));
     }
 }
