@@ -440,6 +440,80 @@ def arm64_two_bridges():
     f.write("dmesg.txt", "[    0.000000] GICv3: 256 SPIs implemented\n")
 
 
+def arm64_gicv5():
+    """A GICv5 host (Linux 6.17 on) as Documentation/devicetree/bindings/interrupt-controller/
+    arm,gic-v5.yaml describes it: GIC > IRS > ITS (config frame) > translate frame (no
+    compatible; msi-controller, #msi-cells = 1), which the host bridge's msi-map names. The NVMe
+    has vectors (chip names ITS-v5-PCI-MSIX-<bdf>, the GICv5 ITS prefix); the e1000e is bound to
+    vfio-pci and idle (no vectors): the device tree alone decides for it."""
+    f = Fixture("arm64-gicv5", "aarch64", 4096, "6.17.0-1-arm64",
+                "arm64 with a GICv5: IRS, ITS and its translate frame; one function with vectors, one idle on vfio-pci",
+                "synthetic: device tree after bindings/interrupt-controller/arm,gic-v5.yaml (FVP-like GICv5)")
+    dt = "sys/firmware/devicetree/base/"
+    arm64_common(f, dt, b"arm,fvp-base-revc\0arm,vexpress\0")
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-6.17.0-1-arm64 root=/dev/vda2 ro\n")
+    gic = dt + "interrupt-controller@2f000000/"
+    irs = gic + "irs@2f1a0000/"
+    its = irs + "its@2f120000/"
+    frame = its + "msi-controller@2f130000/"
+    f.write(gic + "compatible", b"arm,gic-v5\0")
+    f.write(gic + "interrupt-controller", b"")
+    f.write(irs + "compatible", b"arm,gic-v5-irs\0")
+    f.write(irs + "reg-names", b"ns-config\0")
+    f.write(its + "compatible", b"arm,gic-v5-its\0")
+    f.write(its + "reg", struct.pack(">IIII", 0, 0x2f120000, 0, 0x10000))
+    f.write(its + "reg-names", b"ns-config\0")
+    f.write(frame + "reg", struct.pack(">IIII", 0, 0x2f130000, 0, 0x10000))
+    f.write(frame + "reg-names", b"ns-translate\0")
+    f.write(frame + "msi-controller", b"")
+    f.write(frame + "#msi-cells", struct.pack(">I", 1))
+    f.write(frame + "phandle", struct.pack(">I", 0x20))
+    node = dt + "pcie@40000000/"
+    f.write(node + "compatible", b"pci-host-ecam-generic\0")
+    f.write(node + "device_type", b"pci\0")
+    f.write(node + "reg", struct.pack(">IIII", 0, 0x40000000, 0, 0x10000000))
+    f.write(node + "bus-range", struct.pack(">II", 0, 0xff))
+    f.write(node + "msi-map", struct.pack(">IIII", 0x0, 0x20, 0x0, 0x10000))
+    f.write(dt + "iommu@2b400000/compatible", b"arm,smmu-v3\0")
+    f.device("0000:00:01.0", nvme(0x50000000), group=0, chip="ITS-v5-PCI-MSIX-{bdf}")
+    f.device("0000:00:02.0", unbound(e1000e(0x50100000, 0x1000)), group=1)
+    f.interrupts()
+    f.write("dmesg.txt", "".join("[    0.000000] %s\n" % l for l in [
+        "GICv5: GIC IRS0 probed",
+        "GICv5 ITS: ITS its@2f120000 enabled using linear device table device_id_bits 16",
+    ]))
+
+
+def arm64_msi_map_mask():
+    """An i.MX95-like host bridge: msi-map with msi-map-mask = <0x1ff> to a GICv3 ITS. The
+    mask keeps the RIDs of bus 0 and bus 1 apart (0x000-0x1ff), so the root port (RID 0x000) and
+    the NVMe behind it (RID 0x100) have DeviceIDs of their own: the mask is evidence, and no
+    present function shares the NVMe's DeviceID."""
+    f = Fixture("arm64-msi-map-mask", "aarch64", 4096, "6.12.0-1-arm64",
+                "arm64 (i.MX95-like) with msi-map-mask 0x1ff to a GICv3 ITS: a root port and an NVMe, no DeviceID shared",
+                "synthetic: one generic ECAM bridge, msi-map <0x0 &its 0x0 0x200>, msi-map-mask <0x1ff>")
+    dt = "sys/firmware/devicetree/base/"
+    arm64_common(f, dt, b"fsl,imx95-19x19-evk\0fsl,imx95\0")
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-6.12.0-1-arm64 root=/dev/mmcblk0p2 ro\n")
+    f.write(dt + "interrupt-controller@48000000/compatible", b"arm,gic-v3\0")
+    its = dt + "interrupt-controller@48000000/msi-controller@48040000/"
+    f.write(its + "compatible", b"arm,gic-v3-its\0")
+    f.write(its + "msi-controller", b"")
+    f.write(its + "#msi-cells", struct.pack(">I", 1))
+    f.write(its + "phandle", struct.pack(">I", 0x30))
+    node = dt + "pcie@4c300000/"
+    f.write(node + "compatible", b"pci-host-ecam-generic\0")
+    f.write(node + "device_type", b"pci\0")
+    f.write(node + "reg", struct.pack(">IIII", 0, 0x4c300000, 0, 0x10000000))
+    f.write(node + "bus-range", struct.pack(">II", 0, 0xff))
+    f.write(node + "msi-map", struct.pack(">IIII", 0x0, 0x30, 0x0, 0x200))
+    f.write(node + "msi-map-mask", struct.pack(">I", 0x1ff))
+    f.device("0000:00:00.0", root_port(0x60000000), group=0)
+    f.device("0000:01:00.0", nvme(0x60100000), group=1, chip="ITS-PCI-MSIX-{bdf}")
+    f.interrupts()
+    f.write("dmesg.txt", "[    0.000000] GICv3: 960 SPIs implemented\n")
+
+
 def acpi_table(sig, revision, body):
     """An ACPI table: the 36-byte header (QEMU's OEM fields) and body, checksummed."""
     b = bytearray(36) + body
@@ -592,6 +666,8 @@ def main():
     arm64_synquacer()
     arm64_two_bridges()
     arm64_acpi()
+    arm64_gicv5()
+    arm64_msi_map_mask()
     print("wrote", ", ".join(sorted(os.listdir(OUT))))
 
 

@@ -329,3 +329,32 @@ fn one_function_is_audited_alone_whatever_the_case_of_its_address() {
     assert!(e.to_string().contains("no PCI function 0000:09:00.0"), "{e}");
     assert!(audit_device(&root, "../../etc", &AuditOptions::default()).is_err());
 }
+
+/// A GICv5 host (issue 23): the idle function bound to vfio-pci is decided by the device tree
+/// (its bridge's msi-map names a GICv5 ITS translate frame), the one with vectors by its exact
+/// chip names (ITS-v5-PCI-MSIX-<bdf>); both by the GICv5 rule, never the GICv3 one.
+#[test]
+fn a_gicv5_host_isolates_idle_and_active_functions_by_the_gicv5_rule() {
+    let r = audit(common::fixture("synthetic/arm64-gicv5"), &AuditOptions::default()).unwrap();
+    let active = r.device("0000:00:01.0").unwrap();
+    let idle = r.device("0000:00:02.0").unwrap();
+    for d in [active, idle] {
+        assert_eq!(d.decision.isolation.rule(), rules::ARM64_GICV5_ITS, "{}", d.address);
+        assert!(d.decision.fired(rules::ASSIGN_ISOLATED), "{}", d.address);
+    }
+    assert!(active.decision.isolation.evidence().iter().any(|e| e.observed.contains("ITS-v5-PCI-MSIX-0000:00:01.0")));
+    assert!(idle.decision.isolation.evidence().iter().any(|e| e.observed.contains("translate frame of")));
+}
+
+/// An i.MX95-like msi-map-mask (0x1ff): the mask is evidence, not a verdict; no present
+/// function outside the NVMe's IOMMU group shares its DeviceID, so it is isolated.
+#[test]
+fn an_msi_map_mask_alone_does_not_make_a_device_id_shared() {
+    let r = audit(common::fixture("synthetic/arm64-msi-map-mask"), &AuditOptions::default()).unwrap();
+    let nvme = r.device("0000:01:00.0").unwrap();
+    assert_eq!(nvme.decision.isolation.rule(), rules::ARM64_ITS);
+    let port = r.device("0000:00:00.0").unwrap();
+    assert_eq!(port.decision.isolation.rule(), rules::ARM64_ITS);
+    assert!(port.decision.isolation.evidence().iter().any(|e| e.source.ends_with("msi-map-mask")));
+    assert!(r.devices.iter().all(|d| !d.decision.fired(rules::ARM64_ITS_DEVICEID_SHARED)));
+}
