@@ -248,22 +248,29 @@ def ppc64_common(f):
 # it into the guest's ibm,loc-code for a function it passes through (spapr_phb_vfio_get_loc_code).
 HOST_LOC = "UOPWR.A100029-Node0-Slot%d"
 PSERIES_PHB = "pci@800000020000000"
+# A PowerVM location code (unit type-model.serial, planar, card slot; illustrative).
+POWERVM_LOC = "U78D2.001.WZS00AB-P1-C%d"
 
 
 def pseries(name="ppc64-pseries", page=65536, kernel="6.1.0-26-powerpc64le", cpu="POWER9 (architected)",
             chip="XIVE-IRQ", description="pSeries POWER9 guest with 64 KiB pages: PAPR MSIs via RTAS",
-            machine="synthetic: qemu-system-ppc64 -M pseries -cpu POWER9", kvm_nested=None, emulated=()):
+            machine="synthetic: qemu-system-ppc64 -M pseries -cpu POWER9", kvm_nested=None, emulated=(),
+            powervm=None):
     """A QEMU pseries KVM guest. Each function has a device-tree node under the PHB with its
     ibm,loc-code: `qemu_<type>:...` for the BDFs in `emulated` (QEMU's spapr_phb_get_loc_code),
-    else the host's location code (a function KVM passes through)."""
+    else the host's location code (a function KVM passes through). With `powervm` (a machine
+    type-model) a PowerVM LPAR instead: root model/compatible `IBM,<type-model>`, no /hypervisor
+    node, real location codes, no virtio function."""
     f = Fixture(name, "ppc64le", page, kernel, description, machine)
     ppc64_common(f)
-    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: %s, altivec supported\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: IBM pSeries (emulated by qemu)\nmachine\t\t: CHRP IBM pSeries (emulated by qemu)\nMMU\t\t: Radix\n" % cpu)
+    model = ("IBM,%s" % powervm) if powervm else "IBM pSeries (emulated by qemu)"
+    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: %s, altivec supported\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: %s\nmachine\t\t: CHRP %s\nMMU\t\t: Radix\n" % (cpu, model, model))
     dt = "sys/firmware/devicetree/base/"
-    f.write(dt + "compatible", b"qemu,pseries\0")
-    f.write(dt + "model", b"IBM pSeries (emulated by qemu)\0")
+    f.write(dt + "compatible", (model if powervm else "qemu,pseries").encode() + b"\0")
+    f.write(dt + "model", model.encode() + b"\0")
     f.write(dt + "device_type", b"chrp\0")
-    f.write(dt + "hypervisor/compatible", b"linux,kvm\0")
+    if not powervm:
+        f.write(dt + "hypervisor/compatible", b"linux,kvm\0")
     f.write(dt + "rtas/ibm,change-msi", struct.pack(">I", 0x2c))
     f.write(dt + "rtas/ibm,query-interrupt-source-number", struct.pack(">I", 0x2d))
     f.write(dt + PSERIES_PHB + "/device_type", b"pci\0")
@@ -272,14 +279,20 @@ def pseries(name="ppc64-pseries", page=65536, kernel="6.1.0-26-powerpc64le", cpu
     if kvm_nested is not None:
         f.write("sys/module/kvm_hv/parameters/nested", kvm_nested + "\n")
         f.write("sys/module/kvm/parameters/halt_poll_ns", "10000\n")
-    for slot, (bdf, d, node, qemu_type) in enumerate([
-            ("0000:00:01.0", virtio_net(0x200080000000, 0x10000), "ethernet@1", "virtio-net-pci"),
-            ("0000:00:02.0", e1000e(0x200080200000, 0x10040), "ethernet@2", "e1000e"),
-            ("0000:00:04.0", nvme(0x200080400000), "mass-storage@4", "nvme")]):
+    functions = [
+        ("0000:00:01.0", virtio_net(0x200080000000, 0x10000), "ethernet@1", "virtio-net-pci"),
+        ("0000:00:02.0", e1000e(0x200080200000, 0x10040), "ethernet@2", "e1000e"),
+        ("0000:00:04.0", nvme(0x200080400000), "mass-storage@4", "nvme")]
+    for slot, (bdf, d, node, qemu_type) in enumerate(functions):
+        if powervm and qemu_type.startswith("virtio"):
+            continue
         rel = PSERIES_PHB + "/" + node
         dev = int(bdf[8:10], 16)
         f.write(dt + rel + "/reg", struct.pack(">IIIII", dev << 11, 0, 0, 0, 0))
-        loc = "qemu_%s:%s" % (qemu_type, bdf) if bdf in emulated else HOST_LOC % (slot + 1)
+        if powervm:
+            loc = POWERVM_LOC % (slot + 1)
+        else:
+            loc = "qemu_%s:%s" % (qemu_type, bdf) if bdf in emulated else HOST_LOC % (slot + 1)
         f.write(dt + rel + "/ibm,loc-code", loc.encode() + b"\0")
         f.device(bdf, d, group=slot, chip=chip, of_node=rel)
     f.interrupts()
@@ -658,6 +671,8 @@ def main():
     pseries("ppc64-pseries-nested-kvm", description="pSeries POWER9 guest that is itself a KVM host (kvm_hv nested=Y, L1)",
             machine="synthetic: qemu-system-ppc64 -M pseries,cap-nested-hv=on -cpu POWER9; modprobe kvm_hv nested=1 in the guest",
             kvm_nested="Y")
+    pseries("ppc64-pseries-powervm", description="PowerVM LPAR (POWER9): physical e1000e and NVMe with real location codes, no /hypervisor node",
+            machine="synthetic: PowerVM LPAR on a 9009-42A, two physical adapters assigned", powervm="9009-42A")
     powernv()
     powernv10()
     arm64("arm64-its", 4096, "its")

@@ -213,6 +213,7 @@ fn ppc64_variants_keep_their_verdict_and_name_the_variant() {
         ("synthetic/ppc64-powernv10", rules::POWERNV_IODA, "PHB5 (POWER10)"),
         ("synthetic/ppc64-pseries-xics-4k", rules::PSERIES_PAPR, "XICS"),
         ("synthetic/ppc64-pseries-nested-kvm", rules::PSERIES_PAPR, "nested=Y"),
+        ("synthetic/ppc64-pseries-powervm", rules::PSERIES_PAPR, "U78D2.001.WZS00AB-P1-C"),
     ] {
         let r = audit(common::fixture(fixture), &AuditOptions::default()).unwrap();
         assert!(!r.devices.is_empty(), "{fixture}");
