@@ -311,6 +311,17 @@ mod tests {
             t.dt("pci@800000020000000/ethernet@1/ibm,loc-code", bad);
             assert_eq!(t.assess().verdicts[0].rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{bad:?}");
         }
+        // An of_node link that climbs out of the node it names is bad input: unknown, even when
+        // the file it reaches holds a host location code.
+        let t = pseries_with("0000:00:01.0", Some("U78D2.001.WZS0ABC-P1-C7"));
+        t.function("0000:00:02.0").dt("pci@800000020000000/x/name", b"x\0");
+        t.0.link(
+            "sys/bus/pci/devices/0000:00:02.0/of_node",
+            "../../../firmware/devicetree/base/pci@800000020000000/x/../ethernet@1",
+        );
+        let a = t.assess();
+        assert_eq!(a.verdicts[0].rule(), rules::PSERIES_PAPR, "{:?}", a.verdicts[0]);
+        assert_eq!(a.verdicts[1].rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{:?}", a.verdicts[1]);
         // A KVM guest of an unidentified VMM (only /hypervisor linux,kvm) is no different.
         let t = TestRoot::new();
         t.write("proc/cpuinfo", b"platform\t: pSeries\n")

@@ -86,6 +86,11 @@ impl Machine {
 /// of `reg` cell 1, as Linux's get_phb_number numbers pSeries PHBs).
 pub fn function_node(root: &Root, tree: &dt::DeviceTree, f: &PciFunction) -> Option<(String, Evidence)> {
     if let Some(node) = &f.of_node {
+        // The kernel's link names a node below the tree's base; one that climbs out of it or
+        // names no node is bad input, and leaves the function's node unknown.
+        if node.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            return None;
+        }
         let ev = Evidence::new(format!("sys/bus/pci/devices/{}/of_node", f.facts.address), format!("-> {node}"));
         return Some((node.clone(), ev));
     }
