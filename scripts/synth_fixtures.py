@@ -405,22 +405,57 @@ def ppc64_common(f):
     f.write("sys/module/vfio_iommu_spapr_tce/parameters/.keep", "")
 
 
+# A host location code as a KVM host's firmware writes it for a slot (illustrative): QEMU copies
+# it into the guest's ibm,loc-code for a function it passes through (spapr_phb_vfio_get_loc_code).
+HOST_LOC = "UOPWR.A100029-Node0-Slot%d"
+PSERIES_PHB = "pci@800000020000000"
+# A PowerVM location code (unit type-model.serial, planar, card slot; illustrative).
+POWERVM_LOC = "U78D2.001.WZS00AB-P1-C%d"
+
+
 def pseries(name="ppc64-pseries", page=65536, kernel="6.1.0-26-powerpc64le", cpu="POWER9 (architected)",
             chip="XIVE-IRQ", description="pSeries POWER9 guest with 64 KiB pages: PAPR MSIs via RTAS",
-            machine="synthetic: qemu-system-ppc64 -M pseries -cpu POWER9", kvm_nested=None):
+            machine="synthetic: qemu-system-ppc64 -M pseries -cpu POWER9", kvm_nested=None, emulated=(),
+            powervm=None):
+    """A QEMU pseries KVM guest. Each function has a device-tree node under the PHB with its
+    ibm,loc-code: `qemu_<type>:...` for the BDFs in `emulated` (QEMU's spapr_phb_get_loc_code),
+    else the host's location code (a function KVM passes through). With `powervm` (a machine
+    type-model) a PowerVM LPAR instead: root model/compatible `IBM,<type-model>`, no /hypervisor
+    node, real location codes, no virtio function."""
     f = Fixture(name, "ppc64le", page, kernel, description, machine)
     ppc64_common(f)
-    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: %s, altivec supported\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: IBM pSeries (emulated by qemu)\nmachine\t\t: CHRP IBM pSeries (emulated by qemu)\nMMU\t\t: Radix\n" % cpu)
-    f.write("sys/firmware/devicetree/base/compatible", b"qemu,pseries\0")
-    f.write("sys/firmware/devicetree/base/device_type", b"chrp\0")
-    f.write("sys/firmware/devicetree/base/rtas/ibm,change-msi", struct.pack(">I", 0x2c))
-    f.write("sys/firmware/devicetree/base/rtas/ibm,query-interrupt-source-number", struct.pack(">I", 0x2d))
+    model = ("IBM,%s" % powervm) if powervm else "IBM pSeries (emulated by qemu)"
+    f.write("proc/cpuinfo", "processor\t: 0\ncpu\t\t: %s, altivec supported\n\ntimebase\t: 512000000\nplatform\t: pSeries\nmodel\t\t: %s\nmachine\t\t: CHRP %s\nMMU\t\t: Radix\n" % (cpu, model, model))
+    dt = "sys/firmware/devicetree/base/"
+    f.write(dt + "compatible", (model if powervm else "qemu,pseries").encode() + b"\0")
+    f.write(dt + "model", model.encode() + b"\0")
+    f.write(dt + "device_type", b"chrp\0")
+    if not powervm:
+        f.write(dt + "hypervisor/compatible", b"linux,kvm\0")
+    f.write(dt + "rtas/ibm,change-msi", struct.pack(">I", 0x2c))
+    f.write(dt + "rtas/ibm,query-interrupt-source-number", struct.pack(">I", 0x2d))
+    f.write(dt + PSERIES_PHB + "/device_type", b"pci\0")
+    f.write(dt + PSERIES_PHB + "/compatible", b"IBM,Logical_PHB\0")
+    f.write(dt + PSERIES_PHB + "/reg", struct.pack(">IIII", 0x08000000, 0x20000000, 0, 0))
     if kvm_nested is not None:
         f.write("sys/module/kvm_hv/parameters/nested", kvm_nested + "\n")
         f.write("sys/module/kvm/parameters/halt_poll_ns", "10000\n")
-    f.device("0000:00:01.0", virtio_net(0x200080000000, 0x10000), group=0, chip=chip)
-    f.device("0000:00:02.0", e1000e(0x200080200000, 0x10040), group=1, chip=chip)
-    f.device("0000:00:04.0", nvme(0x200080400000), group=2, chip=chip)
+    functions = [
+        ("0000:00:01.0", virtio_net(0x200080000000, 0x10000), "ethernet@1", "virtio-net-pci"),
+        ("0000:00:02.0", e1000e(0x200080200000, 0x10040), "ethernet@2", "e1000e"),
+        ("0000:00:04.0", nvme(0x200080400000), "mass-storage@4", "nvme")]
+    for slot, (bdf, d, node, qemu_type) in enumerate(functions):
+        if powervm and qemu_type.startswith("virtio"):
+            continue
+        rel = PSERIES_PHB + "/" + node
+        dev = int(bdf[8:10], 16)
+        f.write(dt + rel + "/reg", struct.pack(">IIIII", dev << 11, 0, 0, 0, 0))
+        if powervm:
+            loc = POWERVM_LOC % (slot + 1)
+        else:
+            loc = "qemu_%s:%s" % (qemu_type, bdf) if bdf in emulated else HOST_LOC % (slot + 1)
+        f.write(dt + rel + "/ibm,loc-code", loc.encode() + b"\0")
+        f.device(bdf, d, group=slot, chip=chip, of_node=rel)
     f.interrupts()
 
 
@@ -579,6 +614,80 @@ def arm64_two_bridges():
     f.write("dmesg.txt", "[    0.000000] GICv3: 256 SPIs implemented\n")
 
 
+def arm64_gicv5():
+    """A GICv5 host (Linux 6.17 on) as Documentation/devicetree/bindings/interrupt-controller/
+    arm,gic-v5.yaml describes it: GIC > IRS > ITS (config frame) > translate frame (no
+    compatible; msi-controller, #msi-cells = 1), which the host bridge's msi-map names. The NVMe
+    has vectors (chip names ITS-v5-PCI-MSIX-<bdf>, the GICv5 ITS prefix); the e1000e is bound to
+    vfio-pci and idle (no vectors): the device tree alone decides for it."""
+    f = Fixture("arm64-gicv5", "aarch64", 4096, "6.17.0-1-arm64",
+                "arm64 with a GICv5: IRS, ITS and its translate frame; one function with vectors, one idle on vfio-pci",
+                "synthetic: device tree after bindings/interrupt-controller/arm,gic-v5.yaml (FVP-like GICv5)")
+    dt = "sys/firmware/devicetree/base/"
+    arm64_common(f, dt, b"arm,fvp-base-revc\0arm,vexpress\0")
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-6.17.0-1-arm64 root=/dev/vda2 ro\n")
+    gic = dt + "interrupt-controller@2f000000/"
+    irs = gic + "irs@2f1a0000/"
+    its = irs + "its@2f120000/"
+    frame = its + "msi-controller@2f130000/"
+    f.write(gic + "compatible", b"arm,gic-v5\0")
+    f.write(gic + "interrupt-controller", b"")
+    f.write(irs + "compatible", b"arm,gic-v5-irs\0")
+    f.write(irs + "reg-names", b"ns-config\0")
+    f.write(its + "compatible", b"arm,gic-v5-its\0")
+    f.write(its + "reg", struct.pack(">IIII", 0, 0x2f120000, 0, 0x10000))
+    f.write(its + "reg-names", b"ns-config\0")
+    f.write(frame + "reg", struct.pack(">IIII", 0, 0x2f130000, 0, 0x10000))
+    f.write(frame + "reg-names", b"ns-translate\0")
+    f.write(frame + "msi-controller", b"")
+    f.write(frame + "#msi-cells", struct.pack(">I", 1))
+    f.write(frame + "phandle", struct.pack(">I", 0x20))
+    node = dt + "pcie@40000000/"
+    f.write(node + "compatible", b"pci-host-ecam-generic\0")
+    f.write(node + "device_type", b"pci\0")
+    f.write(node + "reg", struct.pack(">IIII", 0, 0x40000000, 0, 0x10000000))
+    f.write(node + "bus-range", struct.pack(">II", 0, 0xff))
+    f.write(node + "msi-map", struct.pack(">IIII", 0x0, 0x20, 0x0, 0x10000))
+    f.write(dt + "iommu@2b400000/compatible", b"arm,smmu-v3\0")
+    f.device("0000:00:01.0", nvme(0x50000000), group=0, chip="ITS-v5-PCI-MSIX-{bdf}")
+    f.device("0000:00:02.0", unbound(e1000e(0x50100000, 0x1000)), group=1)
+    f.interrupts()
+    f.write("dmesg.txt", "".join("[    0.000000] %s\n" % l for l in [
+        "GICv5: GIC IRS0 probed",
+        "GICv5 ITS: ITS its@2f120000 enabled using linear device table device_id_bits 16",
+    ]))
+
+
+def arm64_msi_map_mask():
+    """An i.MX95-like host bridge: msi-map with msi-map-mask = <0x1ff> to a GICv3 ITS. The
+    mask keeps the RIDs of bus 0 and bus 1 apart (0x000-0x1ff), so the root port (RID 0x000) and
+    the NVMe behind it (RID 0x100) have DeviceIDs of their own: the mask is evidence, and no
+    present function shares the NVMe's DeviceID."""
+    f = Fixture("arm64-msi-map-mask", "aarch64", 4096, "6.12.0-1-arm64",
+                "arm64 (i.MX95-like) with msi-map-mask 0x1ff to a GICv3 ITS: a root port and an NVMe, no DeviceID shared",
+                "synthetic: one generic ECAM bridge, msi-map <0x0 &its 0x0 0x200>, msi-map-mask <0x1ff>")
+    dt = "sys/firmware/devicetree/base/"
+    arm64_common(f, dt, b"fsl,imx95-19x19-evk\0fsl,imx95\0")
+    f.write("proc/cmdline", "BOOT_IMAGE=/boot/vmlinuz-6.12.0-1-arm64 root=/dev/mmcblk0p2 ro\n")
+    f.write(dt + "interrupt-controller@48000000/compatible", b"arm,gic-v3\0")
+    its = dt + "interrupt-controller@48000000/msi-controller@48040000/"
+    f.write(its + "compatible", b"arm,gic-v3-its\0")
+    f.write(its + "msi-controller", b"")
+    f.write(its + "#msi-cells", struct.pack(">I", 1))
+    f.write(its + "phandle", struct.pack(">I", 0x30))
+    node = dt + "pcie@4c300000/"
+    f.write(node + "compatible", b"pci-host-ecam-generic\0")
+    f.write(node + "device_type", b"pci\0")
+    f.write(node + "reg", struct.pack(">IIII", 0, 0x4c300000, 0, 0x10000000))
+    f.write(node + "bus-range", struct.pack(">II", 0, 0xff))
+    f.write(node + "msi-map", struct.pack(">IIII", 0x0, 0x30, 0x0, 0x200))
+    f.write(node + "msi-map-mask", struct.pack(">I", 0x1ff))
+    f.device("0000:00:00.0", root_port(0x60000000), group=0)
+    f.device("0000:01:00.0", nvme(0x60100000), group=1, chip="ITS-PCI-MSIX-{bdf}")
+    f.interrupts()
+    f.write("dmesg.txt", "[    0.000000] GICv3: 960 SPIs implemented\n")
+
+
 def acpi_table(sig, revision, body):
     """An ACPI table: the 36-byte header (QEMU's OEM fields) and body, checksummed."""
     b = bytearray(36) + body
@@ -716,13 +825,18 @@ def main():
     x86_vtd_sriov()
     x86_iommufd_hosts()
     x86_noiommu()
-    pseries()
+    pseries(description="pSeries POWER9 KVM guest with 64 KiB pages: PAPR MSIs via RTAS; virtio-net emulated by QEMU, "
+                        "e1000e and NVMe passed through",
+            machine="synthetic: qemu-system-ppc64 -M pseries,accel=kvm -cpu POWER9 -device virtio-net-pci "
+                    "-device vfio-pci (x2)", emulated=("0000:00:01.0",))
     pseries("ppc64-pseries-xics-4k", page=4096, kernel="6.1.0-4k-powerpc64le", cpu="POWER8 (architected)", chip="XICS",
             description="pSeries POWER8-compatible guest with a 4 KiB page kernel and the XICS interrupt controller",
             machine="synthetic: qemu-system-ppc64 -M pseries,ic-mode=xics -cpu POWER8 (kernel built with CONFIG_PPC_4K_PAGES)")
     pseries("ppc64-pseries-nested-kvm", description="pSeries POWER9 guest that is itself a KVM host (kvm_hv nested=Y, L1)",
             machine="synthetic: qemu-system-ppc64 -M pseries,cap-nested-hv=on -cpu POWER9; modprobe kvm_hv nested=1 in the guest",
             kvm_nested="Y")
+    pseries("ppc64-pseries-powervm", description="PowerVM LPAR (POWER9): physical e1000e and NVMe with real location codes, no /hypervisor node",
+            machine="synthetic: PowerVM LPAR on a 9009-42A, two physical adapters assigned", powervm="9009-42A")
     powernv()
     powernv10()
     arm64("arm64-its", 4096, "its")
@@ -731,6 +845,8 @@ def main():
     arm64_synquacer()
     arm64_two_bridges()
     arm64_acpi()
+    arm64_gicv5()
+    arm64_msi_map_mask()
     print("wrote", ", ".join(sorted(os.listdir(OUT))))
 
 

@@ -61,14 +61,20 @@ fn amd_vi_isolates() {
 
 #[test]
 fn power_hosts_give_papr_guests_passthrough() {
-    for f in ["synthetic/ppc64-pseries", "synthetic/ppc64-powernv"] {
+    for (f, bdf) in [("synthetic/ppc64-pseries", "0000:00:04.0"), ("synthetic/ppc64-powernv", "0000:01:00.0")] {
         let r = audit(common::fixture(f), &AuditOptions::default()).unwrap();
         assert_eq!(r.host.page_size, 65536);
-        let d = &r.devices[0];
+        let d = r.device(bdf).unwrap();
         assert_eq!(d.decision.exposure, Exposure::Passthrough, "{f}");
         assert_eq!(d.decision.risk, Risk::SelfOnly);
         assert_eq!(d.decision.plan.as_ref().unwrap().trapped_bytes(), 0);
     }
+    // The pSeries guest's virtio-net is emulated by QEMU (ibm,loc-code qemu_...): not isolated,
+    // and sPAPR has no kernel check, so msix-policy refuses it itself.
+    let d = audit_device(common::fixture("synthetic/ppc64-pseries"), "0000:00:01.0", &AuditOptions::default()).unwrap();
+    assert_eq!(d.decision.isolation.rule(), rules::PSERIES_EMULATED);
+    assert_eq!(d.decision.exposure, Exposure::Refuse);
+    assert!(d.decision.fired(rules::ASSIGN_REFUSED_SPAPR));
     // The PowerNV device behind an IODA1 PHB is not proven isolated: sPAPR has no kernel check,
     // so msix-policy refuses it itself.
     let d = audit_device(common::fixture("synthetic/ppc64-powernv"), "0001:01:00.0", &AuditOptions::default()).unwrap();
@@ -207,6 +213,7 @@ fn ppc64_variants_keep_their_verdict_and_name_the_variant() {
         ("synthetic/ppc64-powernv10", rules::POWERNV_IODA, "PHB5 (POWER10)"),
         ("synthetic/ppc64-pseries-xics-4k", rules::PSERIES_PAPR, "XICS"),
         ("synthetic/ppc64-pseries-nested-kvm", rules::PSERIES_PAPR, "nested=Y"),
+        ("synthetic/ppc64-pseries-powervm", rules::PSERIES_PAPR, "U78D2.001.WZS00AB-P1-C"),
     ] {
         let r = audit(common::fixture(fixture), &AuditOptions::default()).unwrap();
         assert!(!r.devices.is_empty(), "{fixture}");
@@ -273,11 +280,18 @@ fn real_kernels_get_the_decisions_policy_md_predicts() {
     };
     const NVME: u32 = 0x010802;
     const ETH: u32 = 0x020000;
-    // PAPR guests of pSeries and PowerNV hosts: passthrough, nothing traps on 64 KiB pages.
-    for f in ["qemu/ppc64-pseries-power9", "qemu/ppc64-powernv9"] {
-        let (r, d) = by(f, NVME);
-        assert_eq!(r.host.page_size, 65536, "{f}");
-        assert_eq!((d.decision.exposure, d.decision.risk), (Exposure::Passthrough, Risk::SelfOnly), "{f}");
+    // PAPR guests of a PowerNV host: passthrough, nothing traps on 64 KiB pages.
+    let (r, d) = by("qemu/ppc64-powernv9", NVME);
+    assert_eq!(r.host.page_size, 65536);
+    assert_eq!((d.decision.exposure, d.decision.risk), (Exposure::Passthrough, Risk::SelfOnly));
+    // The QEMU pseries guest's functions are all emulated (ibm,loc-code qemu_...): QEMU's MSI
+    // window validates nothing, so none is isolated and msix-policy refuses each on sPAPR.
+    let r = audit(common::fixture("qemu/ppc64-pseries-power9"), &AuditOptions::default()).unwrap();
+    assert_eq!(r.devices.len(), 5);
+    for d in &r.devices {
+        assert_eq!(d.decision.isolation.rule(), rules::PSERIES_EMULATED, "{}", d.address);
+        assert!(d.decision.isolation.evidence().iter().any(|e| e.observed.starts_with("qemu_")), "{}", d.address);
+        assert_eq!(d.decision.exposure, Exposure::Refuse, "{}", d.address);
     }
     // VT-d with remapping: isolated, trap on 4 KiB pages without collateral; intremap=off: refuse.
     let (_, d) = by("qemu/x86-q35-vtd-ir", NVME);
@@ -431,4 +445,33 @@ fn a_noiommu_group_is_refused_never_safe() {
     // A paravirtual guest changes nothing.
     let r = audit(common::fixture("synthetic/x86-noiommu-mode"), &opts(GuestSelection::Paravirtual)).unwrap();
     assert_eq!(r.device("0000:00:04.0").unwrap().decision.exposure, Exposure::Refuse);
+}
+
+/// A GICv5 host (issue 23): the idle function bound to vfio-pci is decided by the device tree
+/// (its bridge's msi-map names a GICv5 ITS translate frame), the one with vectors by its exact
+/// chip names (ITS-v5-PCI-MSIX-<bdf>); both by the GICv5 rule, never the GICv3 one.
+#[test]
+fn a_gicv5_host_isolates_idle_and_active_functions_by_the_gicv5_rule() {
+    let r = audit(common::fixture("synthetic/arm64-gicv5"), &AuditOptions::default()).unwrap();
+    let active = r.device("0000:00:01.0").unwrap();
+    let idle = r.device("0000:00:02.0").unwrap();
+    for d in [active, idle] {
+        assert_eq!(d.decision.isolation.rule(), rules::ARM64_GICV5_ITS, "{}", d.address);
+        assert!(d.decision.fired(rules::ASSIGN_ISOLATED), "{}", d.address);
+    }
+    assert!(active.decision.isolation.evidence().iter().any(|e| e.observed.contains("ITS-v5-PCI-MSIX-0000:00:01.0")));
+    assert!(idle.decision.isolation.evidence().iter().any(|e| e.observed.contains("translate frame of")));
+}
+
+/// An i.MX95-like msi-map-mask (0x1ff): the mask is evidence, not a verdict; no present
+/// function outside the NVMe's IOMMU group shares its DeviceID, so it is isolated.
+#[test]
+fn an_msi_map_mask_alone_does_not_make_a_device_id_shared() {
+    let r = audit(common::fixture("synthetic/arm64-msi-map-mask"), &AuditOptions::default()).unwrap();
+    let nvme = r.device("0000:01:00.0").unwrap();
+    assert_eq!(nvme.decision.isolation.rule(), rules::ARM64_ITS);
+    let port = r.device("0000:00:00.0").unwrap();
+    assert_eq!(port.decision.isolation.rule(), rules::ARM64_ITS);
+    assert!(port.decision.isolation.evidence().iter().any(|e| e.source.ends_with("msi-map-mask")));
+    assert!(r.devices.iter().all(|d| !d.decision.fired(rules::ARM64_ITS_DEVICEID_SHARED)));
 }

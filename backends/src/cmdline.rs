@@ -51,6 +51,79 @@ impl Cmdline {
     pub fn has(&self, key: &str, option: &str) -> bool {
         self.options(key).contains(&option)
     }
+
+    /// Interrupt remapping as the kernel's early parameters leave it: `nointremap` and every
+    /// `intremap=` applied in command-line order, each `intremap=` running `setup_irqremap`
+    /// (drivers/iommu/irq_remapping.c) over its comma-separated options, each matched by prefix
+    /// (`strncmp`) in the handler's order: `on` clears the disable, `off` sets it, `nosid` turns
+    /// source-id checking off for good (nothing turns it back on). `None` when neither appears.
+    pub fn intremap(&self) -> Option<Intremap> {
+        let mut state = Intremap { off: false, nosid: false, applied: Vec::new() };
+        for (k, v) in &self.params {
+            match (k.as_str(), v.as_deref()) {
+                ("nointremap", _) => {
+                    state.off = true;
+                    state.applied.push("nointremap".into());
+                }
+                // `intremap` without a value: the handler returns -EINVAL and changes nothing.
+                ("intremap", Some(v)) => {
+                    for o in v.split(',').filter(|o| !o.is_empty()) {
+                        if o.starts_with("on") {
+                            state.off = false;
+                        } else if o.starts_with("off") {
+                            state.off = true;
+                        } else if o.starts_with("nosid") {
+                            state.nosid = true;
+                        }
+                    }
+                    state.applied.push(format!("intremap={v}"));
+                }
+                _ => {}
+            }
+        }
+        (!state.applied.is_empty()).then_some(state)
+    }
+
+    /// The last value of the dotted module parameter `module.param`, `None` when absent. The
+    /// caller decides whether the module can exist at all: a parameter of a module the kernel
+    /// cannot have is ignored by the kernel, and must be here too.
+    pub fn module_param(&self, module: &str, param: &str) -> Option<&str> {
+        let key = format!("{module}.{param}");
+        // The kernel treats `-` and `_` alike in parameter names (parameq).
+        let same = |k: &str| k.len() == key.len() && k.bytes().zip(key.bytes()).all(|(a, b)| norm(a) == norm(b));
+        self.params.iter().rev().find(|(k, _)| same(k)).and_then(|(_, v)| v.as_deref())
+    }
+}
+
+fn norm(c: u8) -> u8 {
+    if c == b'-' {
+        b'_'
+    } else {
+        c
+    }
+}
+
+/// Interrupt remapping as the command line leaves it, with the parameters applied, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intremap {
+    /// `disable_irq_remap` after every occurrence.
+    pub off: bool,
+    /// `disable_sourceid_checking`: set by any `nosid`, never cleared.
+    pub nosid: bool,
+    /// The parameters applied, in order (`intremap=off`, `intremap=on`).
+    pub applied: Vec<String>,
+}
+
+impl Intremap {
+    /// `intremap=off, then intremap=on: remapping on`, for evidence.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (applied in order: remapping {}{})",
+            self.applied.join(", then "),
+            if self.off { "off" } else { "on" },
+            if self.nosid { ", source-id checking off" } else { "" }
+        )
+    }
 }
 
 /// A boolean module parameter as the kernel spells it (`Y`, `1`, `on`, ...).
@@ -73,5 +146,40 @@ mod tests {
         assert!(!c.has("intremap", "off"));
         assert_eq!(c.get("intel_iommu"), Some("on"));
         assert_eq!(parse_bool("Y\n"), Some(true));
+    }
+
+    #[test]
+    fn intremap_is_applied_in_order_as_setup_irqremap_does() {
+        let ir = |t: &str| Cmdline::parse(t).intremap();
+        assert_eq!(ir("quiet\n"), None);
+        // The last occurrence wins for on/off.
+        let s = ir("intremap=off quiet intremap=on\n").unwrap();
+        assert!(!s.off, "{s:?}");
+        assert_eq!(s.applied, ["intremap=off", "intremap=on"]);
+        assert!(s.describe().contains("remapping on"), "{}", s.describe());
+        assert!(ir("intremap=on intremap=off\n").unwrap().off);
+        // Within one occurrence, left to right; options match by prefix (strncmp).
+        assert!(!ir("intremap=off,on\n").unwrap().off);
+        assert!(ir("intremap=on,offx\n").unwrap().off);
+        // nosid is never undone.
+        let s = ir("intremap=nosid intremap=on\n").unwrap();
+        assert!(s.nosid && !s.off);
+        assert!(ir("intremap=no_x2apic_optout,nosid\n").unwrap().nosid);
+        // nointremap sets the disable; a later intremap=on clears it, an earlier one does not.
+        assert!(!ir("nointremap intremap=on\n").unwrap().off);
+        assert!(ir("intremap=on nointremap\n").unwrap().off);
+        // A bare `intremap` is rejected by the handler: nothing applied.
+        assert_eq!(ir("intremap\n"), None);
+        // After `--` it is init's argument, not the kernel's.
+        assert_eq!(ir("quiet -- intremap=off\n"), None);
+    }
+
+    #[test]
+    fn module_params_take_the_last_value_and_treat_dash_as_underscore() {
+        let c =
+            Cmdline::parse("vfio_iommu_type1.allow_unsafe_interrupts=0 vfio-iommu-type1.allow_unsafe_interrupts=1\n");
+        assert_eq!(c.module_param("vfio_iommu_type1", "allow_unsafe_interrupts"), Some("1"));
+        assert_eq!(c.module_param("iommufd", "allow_unsafe_interrupts"), None);
+        assert_eq!(c.module_param("vfio_iommu_type1", "allow_unsafe"), None);
     }
 }

@@ -207,6 +207,30 @@ impl KernelSources {
         text.lines().find(|l| l.contains(needle)).map(|l| Evidence::new(DMESG_TXT, l.trim()))
     }
 
+    /// The command line the kernel booted with: `/proc/cmdline`, else the kernel log's
+    /// `Command line:` line (x86 and arm64 kernels log it), with where it came from. `None` when
+    /// neither can be read.
+    pub fn boot_cmdline(&self) -> Option<(Cmdline, &'static str)> {
+        if let Some(c) = self.cmdline.value.as_ref() {
+            return Some((c.clone(), "proc/cmdline"));
+        }
+        let text = self.dmesg.value.as_ref()?;
+        let line = text.lines().find_map(|l| l.split_once("Command line:").map(|(_, c)| c))?;
+        Some((Cmdline::parse(line), DMESG_TXT))
+    }
+
+    /// Interrupt remapping as the command line's `intremap=`/`nointremap` leave it, applied in
+    /// order ([`Cmdline::intremap`]), with its evidence. `Ok(None)`: neither was given;
+    /// `Err(())`: the command line is unknown.
+    #[allow(clippy::result_unit_err)]
+    pub fn intremap(&self) -> Result<Option<(crate::cmdline::Intremap, Evidence)>, ()> {
+        let (c, src) = self.boot_cmdline().ok_or(())?;
+        Ok(c.intremap().map(|ir| {
+            let e = Evidence::new(src, ir.describe());
+            (ir, e)
+        }))
+    }
+
     pub fn cmdline_has(&self, key: &str, option: &str) -> Option<Evidence> {
         let c = self.cmdline.value.as_ref()?;
         c.has(key, option).then(|| Evidence::new("proc/cmdline", format!("{key}={option}")))
@@ -218,27 +242,32 @@ pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
     msix_policy_engine::kernel::version(release)
 }
 
-/// allow_unsafe_interrupts from the loaded module, else from the command line, else unknown. On
+/// Whether the kernel of `arch` can have `vfio_iommu_type1` at all: drivers/vfio/Kconfig selects
+/// the hidden VFIO_IOMMU_TYPE1 only `if MMU && (X86 || S390 || ARM || ARM64)`; POWER uses the
+/// sPAPR TCE backend.
+pub fn type1_can_exist(arch: &str) -> bool {
+    !matches!(crate::platform::ArchFamily::of(arch), crate::platform::ArchFamily::Ppc64)
+}
+
+/// allow_unsafe_interrupts from the loaded module, else from the command line, else unknown. A
+/// dotted parameter of a module that cannot exist is ignored, whatever the command line says: on
 /// a kernel that shows it has no type1 container (`type1` known false) the parameter has no
-/// effect: a dotted parameter of a module that cannot exist is ignored, whatever the command
-/// line says. Where the module is not shown but iommufd is, the kernel may have no type1
-/// container at all (the VFIO cdev is not in every recording): a `=1` on the command line is not
-/// trusted there, and the parameter is unknown, taken as N (the safe side).
+/// effect, and on an architecture without type1 it is taken as N. Where the module is not shown
+/// but iommufd is, the kernel may have no type1 container at all (the VFIO cdev is not in every
+/// recording): a `=1` on the command line is not trusted there, and the parameter is unknown,
+/// taken as N (the safe side).
 pub fn allow_unsafe_interrupts(
     root: &Root,
     kernel: &KernelSources,
+    arch: &str,
     type1: &Fact<bool>,
     iommufd: &Fact<bool>,
 ) -> Fact<bool> {
+    let key = "vfio_iommu_type1.allow_unsafe_interrupts";
+    let given =
+        kernel.cmdline.value.as_ref().and_then(|c| c.module_param("vfio_iommu_type1", "allow_unsafe_interrupts"));
     if type1.value == Some(false) {
-        let key = "vfio_iommu_type1.allow_unsafe_interrupts";
-        let on_cmdline = kernel
-            .cmdline
-            .value
-            .as_ref()
-            .and_then(|c| c.get(key))
-            .map(|v| format!("; proc/cmdline {key}={v} is ignored"))
-            .unwrap_or_default();
+        let on_cmdline = given.map(|v| format!("; proc/cmdline {key}={v} is ignored")).unwrap_or_default();
         return Fact::known(
             false,
             Evidence::new(ALLOW_UNSAFE, format!("vfio_iommu_type1 cannot exist on this kernel (no type1 container): its parameter has no effect{on_cmdline}")),
@@ -250,8 +279,16 @@ pub fn allow_unsafe_interrupts(
             None => Fact::unknown(Evidence::new(ALLOW_UNSAFE, format!("unrecognized value {v:?}"))),
         },
         Err(e) => {
-            let key = "vfio_iommu_type1.allow_unsafe_interrupts";
-            if let Some(v) = kernel.cmdline.value.as_ref().and_then(|c| c.get(key)) {
+            if let Some(v) = given {
+                if !type1_can_exist(arch) {
+                    return Fact::unknown(Evidence::new(
+                        "proc/cmdline",
+                        format!(
+                            "{key}={v} ignored: a {arch} kernel has no vfio_iommu_type1 (drivers/vfio/Kconfig selects it \
+                             only on x86, s390, arm and arm64); taken as N"
+                        ),
+                    ));
+                }
                 match parse_bool(v) {
                     Some(true) if iommufd.value == Some(true) => {
                         return Fact::unknown(Evidence::new(
@@ -354,7 +391,7 @@ pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, 
         kernel: identity.kernel.clone(),
         platform,
         vfio_backend: backend,
-        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel, &backends.type1, &iommufd),
+        allow_unsafe_interrupts: allow_unsafe_interrupts(root, kernel, &identity.arch, &backends.type1, &iommufd),
         msix_mappable: msix_mappable(identity, None),
         iommufd,
         iommufd_allow_unsafe_interrupts: iommufd_allow_unsafe(root),
@@ -472,6 +509,28 @@ mod tests {
         assert_eq!(kernel_version("4.15.0-generic"), Some((4, 15)));
         assert_eq!(kernel_version("x"), None);
     }
+
+    /// `vfio_iommu_type1.allow_unsafe_interrupts=1` on the command line counts where the module
+    /// can exist and is ignored on ppc64, whose kernels have no type1 (sPAPR TCE only).
+    #[test]
+    fn a_dotted_parameter_of_a_module_that_cannot_exist_is_ignored() {
+        let t = crate::testing::TempRoot::new("host-cmdline");
+        t.write("proc/cmdline", "quiet vfio_iommu_type1.allow_unsafe_interrupts=1\n");
+        let root = Root::open(t.path()).unwrap();
+        let kernel = KernelSources::read_with(&root, false);
+        let unknown = Fact::unknown(Evidence::new("test", "not shown"));
+        let x86 = allow_unsafe_interrupts(&root, &kernel, "x86_64", &unknown, &unknown);
+        assert_eq!(x86.value, Some(true));
+        let arm = allow_unsafe_interrupts(&root, &kernel, "aarch64", &unknown, &unknown);
+        assert_eq!(arm.value, Some(true));
+        let ppc = allow_unsafe_interrupts(&root, &kernel, "ppc64le", &unknown, &unknown);
+        assert_eq!(ppc.value, None, "{ppc:?}");
+        assert!(ppc.evidence.observed.contains("ignored"), "{ppc:?}");
+        // The loaded module's own value still decides first, anywhere.
+        t.write("sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts", "N\n");
+        let root = Root::open(t.path()).unwrap();
+        assert_eq!(allow_unsafe_interrupts(&root, &kernel, "x86_64", &unknown, &unknown).value, Some(false));
+    }
 }
 
 #[cfg(test)]
@@ -523,7 +582,7 @@ mod backend_tests {
             let iommufd = iommufd_offered(&r, &identity("6.12.0"));
             let cdev = vfio_cdev(&r);
             let type1 = type1_container(&r, &iommufd, &cdev);
-            let f = allow_unsafe_interrupts(&r, &kernel, &type1, &iommufd);
+            let f = allow_unsafe_interrupts(&r, &kernel, "x86_64", &type1, &iommufd);
             let _ = std::fs::remove_dir_all(d);
             f
         };

@@ -16,7 +16,7 @@ pub mod pci;
 pub mod platform;
 pub mod record;
 pub mod root;
-#[cfg(feature = "test-support")]
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 pub mod vfio;
 

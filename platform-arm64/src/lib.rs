@@ -23,20 +23,41 @@ pub(crate) enum MsiController {
     Its,
     GicV2m,
     Mbi,
+    /// A GICv5 ITS (Linux 6.17 on, drivers/irqchip/irq-gic-v5-its.c).
+    ItsV5,
 }
 
+/// Per-device MSI domain chip names: the parent's `msi_parent_ops.prefix` followed by
+/// `PCI-MSI-<bdf>` or `PCI-MSIX-<bdf>` (kernel/irq/msi.c msi_create_device_irq_domain), with the
+/// prefix each driver registers, exactly.
+const CHIP_PREFIXES: &[(&str, MsiController)] = &[
+    // irq-gic-its-msi-parent.c gic_v3_its_msi_parent_ops / gic_v5_its_msi_parent_ops.
+    ("ITS-", MsiController::Its),
+    ("ITS-v5-", MsiController::ItsV5),
+    // irq-gic-v2m.c gicv2m_msi_parent_ops, irq-gic-v3-mbi.c mbi_msi_parent_ops.
+    ("GICv2m-", MsiController::GicV2m),
+    ("MBI-", MsiController::Mbi),
+];
+
+/// Global PCI MSI chip names of kernels before per-device MSI domains that name their
+/// controller: irq-gic-v3-its-pci-msi.c `its_msi_irq_chip` ("ITS-MSI"). GICv2m's ("MSI") and
+/// MBI's ("PCI-MSI") name no controller, so the firmware decides for them.
+const GLOBAL_CHIPS: &[(&str, MsiController)] = &[("ITS-MSI", MsiController::Its)];
+
 impl MsiController {
-    /// From a chip name: `ITS-MSI`, `ITS-PCI-MSIX-<bdf>`, `GICv2m-PCI-MSIX-<bdf>`, `MBI-...`.
+    /// The controller a chip name identifies, by the exact names its driver registers: a global
+    /// chip name (`ITS-MSI`), or a per-device name `<prefix>PCI-MSI-<bdf>`/`<prefix>PCI-MSIX-<bdf>`
+    /// with a known prefix (`ITS-`, `ITS-v5-`, `GICv2m-`, `MBI-`). Anything else (`MSI`,
+    /// `PCI-MSI`, a name that merely contains "ITS") identifies nothing.
     pub fn from_chip(chip: &str) -> Option<Self> {
-        if chip.contains("ITS") {
-            Some(MsiController::Its)
-        } else if chip.contains("v2m") {
-            Some(MsiController::GicV2m)
-        } else if chip.contains("MBI") {
-            Some(MsiController::Mbi)
-        } else {
-            None
+        if let Some((_, k)) = GLOBAL_CHIPS.iter().find(|(name, _)| *name == chip) {
+            return Some(*k);
         }
+        CHIP_PREFIXES.iter().find_map(|(prefix, k)| {
+            let rest = chip.strip_prefix(prefix)?;
+            let bdf = rest.strip_prefix("PCI-MSIX-").or_else(|| rest.strip_prefix("PCI-MSI-"))?;
+            msix_backends::pci::parse_address(bdf).map(|_| *k)
+        })
     }
 
     fn from_compatible(c: &str) -> Option<Self> {
@@ -47,11 +68,21 @@ impl MsiController {
         }
     }
 
+    /// An ITS of either generation: translates by DeviceID.
+    fn is_its(self) -> bool {
+        matches!(self, MsiController::Its | MsiController::ItsV5)
+    }
+
     pub fn verdict(self, ev: Vec<Evidence>) -> IsolationVerdict {
         match self {
             MsiController::Its => {
                 IsolationVerdict::isolated(rules::ARM64_ITS, "GICv3 ITS translates MSIs by DeviceID", ev)
             }
+            MsiController::ItsV5 => IsolationVerdict::isolated(
+                rules::ARM64_GICV5_ITS,
+                "GICv5 ITS translates MSIs by DeviceID (its driver sets IRQ_DOMAIN_FLAG_ISOLATED_MSI)",
+                ev,
+            ),
             MsiController::GicV2m => {
                 IsolationVerdict::not_isolated(rules::ARM64_GICV2M, "GICv2m cannot tell which device wrote", ev)
             }
@@ -60,6 +91,33 @@ impl MsiController {
             }
         }
     }
+}
+
+/// GICv5 device-tree compatibles (Documentation/devicetree/bindings/interrupt-controller/
+/// arm,gic-v5.yaml): the GIC, its Interrupt Routing Services, their ITSs.
+pub(crate) const GICV5: &str = "arm,gic-v5";
+pub(crate) const GICV5_IRS: &str = "arm,gic-v5-irs";
+pub(crate) const GICV5_ITS: &str = "arm,gic-v5-its";
+
+/// The GICv5 ITS a node is, or belongs to: the `arm,gic-v5-its` node itself, or one of its
+/// translate frames (a child with `msi-controller` and no `compatible`: the node an `msi-map`
+/// or `msi-parent` names). Linux probes an ITS only as a child of an IRS
+/// (irq-gic-v5-irs.c gicv5_irs_its_probe -> irq-gic-v5-its.c gicv5_its_of_probe) and an IRS
+/// only as a child of the GIC (irq-gic-v5.c -> gicv5_irs_of_probe), so the ITS must sit under an
+/// `arm,gic-v5-irs` node under an `arm,gic-v5` node. Returns the ITS node's path.
+pub(crate) fn gicv5_its_of(root: &Root, tree: &dt::DeviceTree, node: &dt::Node) -> Option<String> {
+    let compat = |path: &str, c: &str| tree.nodes.iter().any(|n| n.path == path && n.compatible.iter().any(|x| x == c));
+    let parent = |path: &str| path.rsplit_once('/').map(|(p, _)| p.to_string());
+    let its = if node.compatible.iter().any(|c| c == GICV5_ITS) {
+        node.path.clone()
+    } else {
+        let p = parent(&node.path)?;
+        let frame = node.compatible.is_empty() && root.exists(&dt::path(&format!("{}/msi-controller", node.path)));
+        (frame && compat(&p, GICV5_ITS)).then_some(p)?
+    };
+    let irs = parent(&its)?;
+    let gic = parent(&irs)?;
+    (compat(&irs, GICV5_IRS) && compat(&gic, GICV5)).then_some(its)
 }
 
 /// The controllers a host declares, with where they were seen.
@@ -76,6 +134,9 @@ pub(crate) struct Controllers {
     pub madt_its: Vec<(u32, u64)>,
     /// The IORT, read once; why not when it is missing or malformed.
     pub iort: Result<Iort, Malformed>,
+    /// GICv5 Interrupt Routing Services of the device tree (evidence: they route LPIs, the ITSs
+    /// under them translate MSIs).
+    pub gicv5_irs: Vec<Evidence>,
 }
 
 impl Default for Controllers {
@@ -87,6 +148,7 @@ impl Default for Controllers {
             its_quirk: None,
             madt_its: Vec::new(),
             iort: Err(Malformed("not read".into())),
+            gicv5_irs: Vec::new(),
         }
     }
 }
@@ -98,6 +160,16 @@ impl Controllers {
         for (node, compat) in c.tree.find_compatible(&["arm,gic-v3-its", "arm,gic-v2m-frame"]) {
             if let Some(k) = MsiController::from_compatible(&compat) {
                 c.found.push((k, Evidence::new(dt::path(&format!("{node}/compatible")), compat)));
+            }
+        }
+        for (node, compat) in c.tree.find_compatible(&[GICV5_IRS]) {
+            c.gicv5_irs.push(Evidence::new(dt::path(&format!("{node}/compatible")), compat));
+        }
+        let v5: Vec<(String, String)> = c.tree.find_compatible(&[GICV5_ITS]);
+        for (node, compat) in v5 {
+            let Some(n) = c.tree.nodes.iter().find(|n| n.path == node) else { continue };
+            if gicv5_its_of(root, &c.tree, n).is_some() {
+                c.found.push((MsiController::ItsV5, Evidence::new(dt::path(&format!("{node}/compatible")), compat)));
             }
         }
         for (node, _) in c.tree.find_compatible(&["arm,gic-v3"]) {
@@ -160,6 +232,7 @@ impl PlatformBackend for Arm64Backend {
         if evidence.is_empty() {
             evidence.push(Evidence::new(dt::path(""), "no ITS, GICv2m or MBI in the device tree or MADT"));
         }
+        evidence.extend(ctl.gicv5_irs.iter().cloned());
         evidence.push(
             ctl.smmu.clone().unwrap_or_else(|| Evidence::new("sys/firmware", "no SMMU in the device tree or IORT")),
         );
@@ -432,9 +505,9 @@ enum FwRoute {
         /// For an ITS: the evidence that another requester ID reaches the same ITS as the same
         /// DeviceID (`isolation.arm64.its-deviceid-shared`), then the route's own.
         shared: Option<Vec<Evidence>>,
-        /// For an IORT route to an ITS: (GIC ITS ID, DeviceID), compared across the host's
-        /// functions by [`mark_shared_its_device_ids`].
-        its_device: Option<(u32, u32)>,
+        /// For a route to an ITS (device tree or IORT): (which ITS, DeviceID), compared across
+        /// the host's functions by [`mark_shared_its_device_ids`].
+        its_device: Option<(ItsKey, u32)>,
     },
     /// The firmware decides the function's verdict without a known controller (an `msi-map`
     /// that leaves its RID out, a route to an unknown node, an IORT route to no ITS).
@@ -443,10 +516,41 @@ enum FwRoute {
     Unknown,
 }
 
+/// Which ITS a route reaches: on ACPI the MADT GIC ITS ID, in a device tree the ITS node (for
+/// a GICv5 translate frame, the ITS it belongs to: [`ItsKey::of_dt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ItsKey {
+    Acpi(u32),
+    Dt(String),
+}
+
+impl ItsKey {
+    /// The ITS a device-tree route reaches: the GICv5 ITS a translate frame belongs to (frames
+    /// of one ITS share its device table), else the controller node itself.
+    fn of_dt(root: &Root, tree: &dt::DeviceTree, node: &str) -> Self {
+        let its = tree.nodes.iter().find(|n| n.path == node).and_then(|n| gicv5_its_of(root, tree, n));
+        ItsKey::Dt(its.unwrap_or_else(|| node.to_string()))
+    }
+}
+
+impl std::fmt::Display for ItsKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItsKey::Acpi(id) => write!(f, "{id}"),
+            ItsKey::Dt(node) => write!(f, "{node}"),
+        }
+    }
+}
+
 /// The controller kind of a phandle, with the node's path and `compatible`.
 fn controller_of(root: &Root, tree: &dt::DeviceTree, phandle: u32) -> Option<(MsiController, String, Vec<String>)> {
     let target = tree.by_phandle(phandle)?;
     let (node, compat) = (&target.path, &target.compatible);
+    if let Some(its) = gicv5_its_of(root, tree, target) {
+        // A GICv5 translate frame has no compatible of its own: name its ITS's.
+        let what = if its == *node { compat.clone() } else { vec![format!("translate frame of {its} ({GICV5_ITS})")] };
+        return Some((MsiController::ItsV5, node.clone(), what));
+    }
     let kind = compat
         .iter()
         .find_map(|c| MsiController::from_compatible(c))
@@ -513,11 +617,22 @@ fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciF
                     ));
                 };
                 r.evidence.observed = format!("{} -> {node} ({})", r.evidence.observed, compat.join(", "));
-                let shared = (kind == MsiController::Its)
-                    .then(|| shared_device_id(root, bridges, &r))
-                    .flatten()
-                    .map(|e| vec![e, r.evidence.clone()]);
-                return FwRoute::Routed { kind, evidence: vec![tie, r.evidence], shared, its_device: None };
+                let its_device = kind.is_its().then(|| (ItsKey::of_dt(root, tree, &node), r.device_id));
+                let mut evidence = vec![tie, r.evidence];
+                // A mask that folds RIDs is evidence, not a verdict: whether another present
+                // function really shares the DeviceID is decided across functions.
+                if r.mask & 0xffff != 0xffff {
+                    evidence.push(Evidence::new(
+                        dt::path(&format!("{}/msi-map-mask", r.host)),
+                        format!(
+                            "{:#x}: RIDs that differ only in bits {:#x} would share DeviceID {:#x}",
+                            r.mask,
+                            !r.mask & 0xffff,
+                            r.device_id
+                        ),
+                    ));
+                }
+                return FwRoute::Routed { kind, evidence, shared: None, its_device };
             }
             Route::Unmapped(e) => {
                 return FwRoute::Decided(IsolationVerdict::unknown(
@@ -592,7 +707,7 @@ fn acpi_route(ctl: &Controllers, f: &PciFunction) -> FwRoute {
                         kind: MsiController::Its,
                         evidence: vec![route, Evidence::new(iort::madt_source(), format!("GIC ITS ID {id} at {base:#x}"))],
                         shared: None,
-                        its_device: Some((id, device_id)),
+                        its_device: Some((ItsKey::Acpi(id), device_id)),
                     },
                     None => no_its(
                         "the IORT maps this function to an ITS the MADT does not list, so Linux registers no MSI domain for it",
@@ -613,21 +728,21 @@ fn acpi_route(ctl: &Controllers, f: &PciFunction) -> FwRoute {
 /// function can raise the other's interrupts. Functions of one IOMMU group (DMA aliases) are
 /// assigned together and share nothing they do not already share.
 fn mark_shared_its_device_ids(routes: &mut [FwRoute], functions: &[PciFunction]) {
-    let keys: Vec<Option<(u32, u32)>> = routes
+    let keys: Vec<Option<(ItsKey, u32)>> = routes
         .iter()
         .map(|r| match r {
-            FwRoute::Routed { its_device, .. } => *its_device,
+            FwRoute::Routed { its_device, .. } => its_device.clone(),
             _ => None,
         })
         .collect();
     let same_group = |a: &PciFunction, b: &PciFunction| matches!((a.facts.iommu_group, b.facts.iommu_group), (Some(x), Some(y)) if x == y);
     let group = |f: &PciFunction| f.facts.iommu_group.map_or("no IOMMU group".into(), |g| format!("IOMMU group {g}"));
     for (i, route) in routes.iter_mut().enumerate() {
-        let (Some(key), Some(me)) = (keys[i], functions.get(i)) else { continue };
+        let (Some(key), Some(me)) = (&keys[i], functions.get(i)) else { continue };
         let other = functions
             .iter()
             .enumerate()
-            .find(|&(j, o)| j != i && keys.get(j) == Some(&Some(key)) && !same_group(me, o))
+            .find(|&(j, o)| j != i && keys.get(j).and_then(|k| k.as_ref()) == Some(key) && !same_group(me, o))
             .map(|(_, o)| o);
         if let (Some(o), FwRoute::Routed { shared, evidence, .. }) = (other, route) {
             let e = Evidence::new(
@@ -644,56 +759,6 @@ fn mark_shared_its_device_ids(routes: &mut [FwRoute], functions: &[PciFunction])
             *shared = Some(std::iter::once(e).chain(evidence.first().cloned()).collect());
         }
     }
-}
-
-/// Whether another requester ID reaches the same ITS as the same DeviceID: an `msi-map-mask`
-/// that drops RID bits, another `msi-map` entry (of any bridge) whose DeviceID range holds this
-/// one, or another bridge's `msi-parent` to the same ITS (DeviceID = RID). The ITS then keeps
-/// one interrupt translation table for both (irq-gic-v3-its.c its_msi_prepare marks the
-/// its_device shared) and either device can raise the other's interrupts.
-fn shared_device_id(root: &Root, bridges: &[HostBridge], r: &MsiRoute) -> Option<Evidence> {
-    if r.mask & 0xffff != 0xffff {
-        return Some(Evidence::new(
-            dt::path(&format!("{}/msi-map-mask", r.host)),
-            format!(
-                "{:#x}: RIDs that differ in bits {:#x} share DeviceID {:#x}",
-                r.mask,
-                !r.mask & 0xffff,
-                r.device_id
-            ),
-        ));
-    }
-    for b in bridges {
-        let map_prop = format!("{}/msi-map", b.node);
-        if let Some(map) = dt::cells(root, &map_prop) {
-            for (i, e) in map.chunks_exact(4).enumerate() {
-                let (base, phandle, out, len) = (e[0], e[1], e[2], e[3]);
-                let same_entry = b.node == r.host && r.entry == Some(i);
-                if !same_entry && phandle == r.phandle && r.device_id >= out && r.device_id - out < len {
-                    return Some(Evidence::new(
-                        dt::path(&map_prop),
-                        format!(
-                            "entry {i} ({base:#x}, phandle {phandle:#x}, {out:#x}, {len:#x}) also maps RID {:#06x} to DeviceID {:#x}",
-                            base.wrapping_add(r.device_id - out),
-                            r.device_id
-                        ),
-                    ));
-                }
-            }
-        } else if b.node != r.host
-            && first_cell(root, &format!("{}/msi-parent", b.node)) == Some(r.phandle)
-            && r.device_id <= 0xffff
-        {
-            return Some(Evidence::new(
-                dt::path(&format!("{}/msi-parent", b.node)),
-                format!(
-                    "phandle {:#x}: RID {:#06x} of this bridge is DeviceID {:#x} too",
-                    r.phandle, r.device_id, r.device_id
-                ),
-            ));
-        }
-    }
-    None
 }
 
 /// ITS driver quirks that clear `IRQ_DOMAIN_FLAG_ISOLATED_MSI` (drivers/irqchip/irq-gic-v3-its.c):
@@ -747,10 +812,10 @@ fn device_verdict(
         // Stricter than Linux, which keeps IRQ_DOMAIN_FLAG_ISOLATED_MSI for a shared DeviceID.
         (
             IsolationVerdict::Isolated { rule, evidence, .. },
-            FwRoute::Routed { kind: MsiController::Its, shared: Some(shared), .. },
-        ) if rule == rules::ARM64_ITS => IsolationVerdict::not_isolated(
+            FwRoute::Routed { kind, shared: Some(shared), .. },
+        ) if kind.is_its() && (rule == rules::ARM64_ITS || rule == rules::ARM64_GICV5_ITS) => IsolationVerdict::not_isolated(
             rules::ARM64_ITS_DEVICEID_SHARED,
-            "another requester ID reaches the same ITS as this function's DeviceID, so the ITS cannot tell them apart",
+            "another present function outside this function's IOMMU group reaches the same ITS as the same DeviceID, so the ITS cannot tell them apart",
             shared.iter().cloned().chain(evidence).collect(),
         ),
         (v, _) => v,
@@ -768,7 +833,7 @@ fn controller_verdict(
     let kinds: Vec<MsiController> = chips.iter().filter_map(|(_, c)| MsiController::from_chip(c)).collect();
     if let (Some(&first), Some(ev)) = (kinds.first(), chip_evidence(&chips)) {
         // Any non-isolating controller among the function's vectors decides against it.
-        let worst = kinds.iter().copied().find(|k| *k != MsiController::Its).unwrap_or(first);
+        let worst = kinds.iter().copied().find(|k| !k.is_its()).unwrap_or(first);
         return worst.verdict(vec![ev]);
     }
     match route {
@@ -1049,20 +1114,50 @@ mod tests {
         assert!(v[2].summary().contains("no entry"), "{v:?}");
     }
 
+    /// A mask alone is evidence, not a verdict: with no other function present the function is
+    /// isolated (its route shows the mask); a present function of another IOMMU group that the
+    /// mask folds onto the same DeviceID makes both not isolated, each naming the other; in one
+    /// group they share nothing they do not already share.
     #[test]
-    fn an_msi_map_mask_that_folds_rids_shares_a_device_id() {
-        let t = controllers();
-        bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], None);
-        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x10000]))
-            .dt("pcie@30000000/msi-map-mask", &cells(&[0xfff8]))
-            .plain_function("0000:00:01.1");
-        let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
-        assert!(!v[0].is_isolated());
+    fn an_msi_map_mask_shares_a_device_id_only_with_a_present_function_of_another_group() {
+        let masked = || {
+            let t = controllers();
+            bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], None);
+            t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x10000]))
+                .dt("pcie@30000000/msi-map-mask", &cells(&[0xfff8]))
+                .plain_function("0000:00:01.1");
+            t
+        };
+        let v = masked().verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
         assert!(v[0].evidence().iter().any(|e| e.source.ends_with("msi-map-mask")), "{v:?}");
+        // 00:01.0 and 00:01.1 both mask to RID 0x08: DeviceID 0x8 twice.
+        for (groups, shared) in [((1, 2), true), ((1, 1), false)] {
+            let t = masked();
+            t.plain_function("0000:00:01.0").group("0000:00:01.0", groups.0).group("0000:00:01.1", groups.1);
+            let v = t.verdicts();
+            let want = if shared { rules::ARM64_ITS_DEVICEID_SHARED } else { rules::ARM64_ITS };
+            assert_eq!(v[0].rule(), want, "{groups:?}: {v:?}");
+            assert_eq!(v[1].rule(), want, "{groups:?}: {v:?}");
+            if shared {
+                assert!(!v[0].is_isolated());
+                assert!(
+                    v[0].evidence()[0].observed.starts_with(
+                        "0000:00:01.1 (IOMMU group 2) also reaches ITS intc@8000000/its@8080000 as DeviceID 0x8"
+                    ),
+                    "{v:?}"
+                );
+                assert!(v[1].evidence()[0].observed.starts_with("0000:00:01.0 (IOMMU group 1)"), "{v:?}");
+            }
+        }
+        // A function of another DeviceID (00:02.0 -> 0x10) shares nothing.
+        let t = masked();
+        t.plain_function("0000:00:02.0").group("0000:00:02.0", 1).group("0000:00:01.1", 2);
+        assert!(t.verdicts().iter().all(|v| v.rule() == rules::ARM64_ITS));
     }
 
-    /// Two bridges to one ITS: disjoint DeviceID ranges isolate, overlapping ones do not.
+    /// Two bridges to one ITS: disjoint DeviceID ranges isolate, overlapping ones do not when
+    /// both functions are present; one present function alone shares nothing.
     #[test]
     fn two_bridges_mapping_onto_the_same_device_ids_are_not_isolated() {
         for (second_base, shared) in [(0x10000u32, false), (0x0, true)] {
@@ -1081,15 +1176,126 @@ mod tests {
             assert_eq!(v[1].rule(), want, "base {second_base:#x}: {v:?}");
         }
         // Two bridges with msi-parent to one ITS: DeviceID = RID on both.
-        let t = controllers();
+        let parents = || {
+            let t = controllers();
+            bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], None);
+            bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], None);
+            t.dt("pcie@30000000/linux,pci-domain", &cells(&[0]))
+                .dt("pcie@40000000/linux,pci-domain", &cells(&[1]))
+                .dt("pcie@30000000/msi-parent", &cells(&[0x8006]))
+                .dt("pcie@40000000/msi-parent", &cells(&[0x8006]))
+                .plain_function("0000:00:01.0");
+            t
+        };
+        assert_eq!(parents().verdicts()[0].rule(), rules::ARM64_ITS);
+        let t = parents();
+        t.plain_function("0001:00:01.0");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
+        assert!(v[0].evidence()[0].observed.contains("0001:00:01.0 (no IOMMU group)"), "{v:?}");
+    }
+
+    #[test]
+    fn chip_names_identify_a_controller_only_by_the_exact_names_its_driver_registers() {
+        use MsiController::*;
+        for (chip, want) in [
+            ("ITS-MSI", Some(Its)),
+            ("ITS-PCI-MSIX-0000:00:01.0", Some(Its)),
+            ("ITS-PCI-MSI-0001:02:03.4", Some(Its)),
+            ("ITS-v5-PCI-MSIX-0000:00:01.0", Some(ItsV5)),
+            ("GICv2m-PCI-MSIX-0000:00:01.0", Some(GicV2m)),
+            ("MBI-PCI-MSI-0000:00:01.0", Some(Mbi)),
+            // Names that identify no controller, though some contain "ITS" or "v2m".
+            ("MSI", None),
+            ("PCI-MSI", None),
+            ("PCI-MSIX-0000:00:01.0", None),
+            ("ITS-pMSI", None),
+            ("GICv5-ITS-MSI", None),
+            ("XITS-MSI", None),
+            ("ITS-MSI-0000:00:01.0", None),
+            ("ITS-PCI-MSIX-garbage", None),
+            ("ITS-v6-PCI-MSIX-0000:00:01.0", None),
+            ("GICv2m-ITS-PCI-MSIX-0000:00:01.0", None),
+            ("SOME-ITS-PCI-MSIX-0000:00:01.0", None),
+        ] {
+            assert_eq!(MsiController::from_chip(chip), want, "{chip}");
+        }
+    }
+
+    /// A GICv5 as the binding describes it: GIC > IRS > ITS > translate frame (phandle 0x10).
+    fn gicv5() -> TestRoot {
+        let t = TestRoot::new();
+        let gic = "interrupt-controller@2f000000";
+        let irs = format!("{gic}/irs@2f1a0000");
+        let its = format!("{irs}/its@2f120000");
+        t.dt("#address-cells", &cells(&[2]))
+            .dt("#size-cells", &cells(&[2]))
+            .dt(&format!("{gic}/compatible"), b"arm,gic-v5\0")
+            .dt(&format!("{irs}/compatible"), b"arm,gic-v5-irs\0")
+            .dt(&format!("{its}/compatible"), b"arm,gic-v5-its\0")
+            .dt(&format!("{its}/reg-names"), b"ns-config\0")
+            .dt(&format!("{its}/msi-controller@2f130000/msi-controller"), b"")
+            .dt(&format!("{its}/msi-controller@2f130000/#msi-cells"), &cells(&[1]))
+            .dt(&format!("{its}/msi-controller@2f130000/phandle"), &cells(&[0x10]))
+            .dt(&format!("{its}/msi-controller@2f140000/msi-controller"), b"")
+            .dt(&format!("{its}/msi-controller@2f140000/phandle"), &cells(&[0x11]))
+            .write("dmesg.txt", b"\n");
         bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x1000_0000], None);
-        bridge(&t, "pcie@40000000", &[0, 0x4000_0000, 0, 0x1000_0000], None);
-        t.dt("pcie@30000000/linux,pci-domain", &cells(&[0]))
-            .dt("pcie@40000000/linux,pci-domain", &cells(&[1]))
-            .dt("pcie@30000000/msi-parent", &cells(&[0x8006]))
-            .dt("pcie@40000000/msi-parent", &cells(&[0x8006]))
+        t
+    }
+
+    /// An idle function (no MSI lines) whose msi-map names a GICv5 translate frame is isolated
+    /// by the GICv5 rule; before, the frame had no known compatible and it was unknown.
+    #[test]
+    fn a_gicv5_translate_frame_is_recognised_from_the_device_tree() {
+        let t = gicv5();
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x10, 0, 0x10000])).plain_function("0000:00:01.0");
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_GICV5_ITS, "{v:?}");
+        assert!(v[0].is_isolated());
+        assert!(v[0].evidence().iter().any(|e| e.observed.contains("translate frame of")), "{v:?}");
+        // With vectors allocated the exact chip name decides: ITS-v5-, never "contains ITS".
+        let t = gicv5();
+        t.dt("pcie@30000000/msi-map", &cells(&[0, 0x10, 0, 0x10000])).plain_function("0000:00:01.0").write(
+            "proc/interrupts",
+            b"           CPU0\n 40:          1  ITS-v5-PCI-MSIX-0000:00:01.0 0-edge      nvme0q0\n",
+        );
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_GICV5_ITS, "{v:?}");
+        assert!(v[0].evidence().iter().any(|e| e.source == "proc/interrupts"), "{v:?}");
+    }
+
+    /// An `arm,gic-v5-its` node Linux would not probe (not under an IRS under the GIC), or a frame
+    /// without `msi-controller`, is no known controller: unknown, never isolated.
+    #[test]
+    fn a_gicv5_its_linux_would_not_probe_is_unknown() {
+        let t = gicv5();
+        t.dt("interrupt-controller@2f000000/irs@2f1a0000/compatible", b"arm,gic-v5-irx\0")
+            .dt("pcie@30000000/msi-map", &cells(&[0, 0x10, 0, 0x10000]))
             .plain_function("0000:00:01.0");
-        assert_eq!(t.verdicts()[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED);
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        let t = gicv5();
+        t.dt("frame@0/phandle", &cells(&[0x12]))
+            .dt("pcie@30000000/msi-map", &cells(&[0, 0x12, 0, 0x10000]))
+            .plain_function("0000:00:01.0");
+        assert_eq!(t.verdicts()[0].rule(), rules::ARM64_MSI_UNKNOWN);
+    }
+
+    /// Two translate frames of one GICv5 ITS share its DeviceID space: the same DeviceID through
+    /// either frame, from functions of two groups, is shared.
+    #[test]
+    fn gicv5_device_ids_are_shared_per_its_not_per_frame() {
+        let t = gicv5();
+        t.dt("pcie@30000000/msi-map", &cells(&[0x0, 0x10, 0x0, 0x100, 0x100, 0x11, 0x0, 0x100]))
+            .plain_function("0000:00:01.0")
+            .plain_function("0000:01:01.0")
+            .group("0000:00:01.0", 1)
+            .group("0000:01:01.0", 2);
+        let v = t.verdicts();
+        assert_eq!(v[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
+        assert!(v[0].evidence()[0].observed.contains("its@2f120000 as DeviceID 0x8"), "{v:?}");
+        assert_eq!(v[1].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
     }
 
     /// A route to a node whose compatible is unknown (garbled, or a controller msix-policy does

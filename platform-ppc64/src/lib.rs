@@ -7,6 +7,8 @@ use msix_backends::devicetree as dt;
 use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBackend, Root};
 use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
 
+pub mod pseries;
+
 /// PHB models whose hardware checks each MSI against the PE of the device that sent it.
 pub const ISOLATING_PHBS: &[&str] = &["ibm,ioda2-phb", "ibm,ioda3-phb"];
 /// Every PHB model Linux's PowerNV code knows, isolating or not.
@@ -99,7 +101,7 @@ impl PlatformBackend for Ppc64Backend {
             (Platform::Ppc64Powernv, functions.iter().map(|f| powernv_verdict(root, f, &phbs)).collect())
         } else if is_pseries {
             let change_msi = dt::path("rtas/ibm,change-msi");
-            let v = if root.exists(&change_msi) {
+            let verdicts = if root.exists(&change_msi) {
                 let mut ev =
                     vec![Evidence::new(change_msi, "present: the hypervisor programs MSIs"), evidence[0].clone()];
                 // XIVE exploitation or XICS: which one delivers the interrupt, not who validates it.
@@ -108,16 +110,20 @@ impl PlatformBackend for Ppc64Backend {
                     evidence.push(k.clone());
                     ev.push(k);
                 }
-                IsolationVerdict::isolated(
-                    rules::PSERIES_PAPR,
-                    "PAPR hypervisor validates MSIs per PE (RTAS ibm,change-msi)",
-                    ev,
-                )
+                // Who validates each function's MSIs: the hypervisor, or nobody (QEMU emulates it).
+                let machine = pseries::machine(root);
+                let tree = dt::DeviceTree::load(root);
+                functions.iter().map(|f| pseries::verdict(root, &tree, f, &machine, &ev)).collect()
             } else {
                 let ev = vec![Evidence::new(change_msi, "missing"), evidence[0].clone()];
-                IsolationVerdict::unknown(rules::PSERIES_NO_RTAS_MSI, "no RTAS ibm,change-msi in the device tree", ev)
+                let v = IsolationVerdict::unknown(
+                    rules::PSERIES_NO_RTAS_MSI,
+                    "no RTAS ibm,change-msi in the device tree",
+                    ev,
+                );
+                functions.iter().map(|_| v.clone()).collect()
             };
-            (Platform::Ppc64Pseries, functions.iter().map(|_| v.clone()).collect())
+            (Platform::Ppc64Pseries, verdicts)
         } else {
             let v = IsolationVerdict::unknown(
                 rules::PPC64_PLATFORM_UNKNOWN,
@@ -237,17 +243,152 @@ mod tests {
         }
     }
 
+    /// A QEMU pseries guest whose 0000:00:01.0 is a physical function KVM passes through (the
+    /// host's location code in its node).
     fn pseries(chip: &str) -> TestRoot {
+        let t = pseries_with("0000:00:01.0", Some("U78D2.001.WZS0ABC-P1-C7"));
+        t.write(
+            "proc/interrupts",
+            format!("           CPU0\n 24:          7  {chip} 4096 Edge      nvme0q0\n").as_bytes(),
+        );
+        t
+    }
+
+    /// A QEMU pseries guest with one function at `bdf` (device 1 of bus 0), its node linked by
+    /// `of_node`, with `loc` as its `ibm,loc-code` (none when `None`).
+    fn pseries_with(bdf: &str, loc: Option<&str>) -> TestRoot {
         let t = TestRoot::new();
         t.write("proc/cpuinfo", b"processor\t: 0\nplatform\t: pSeries\n")
             .dt("compatible", b"qemu,pseries\0")
+            .dt("model", b"IBM pSeries (emulated by qemu)\0")
             .dt("rtas/ibm,change-msi", &0x2cu32.to_be_bytes())
-            .write(
-                "proc/interrupts",
-                format!("           CPU0\n 24:          7  {chip} 4096 Edge      nvme0q0\n").as_bytes(),
-            )
-            .function("0000:00:01.0");
+            .dt(PHB_DEVICE_TYPE.0, PHB_DEVICE_TYPE.1)
+            .function(bdf);
+        t.0.link(
+            &format!("sys/bus/pci/devices/{bdf}/of_node"),
+            "../../../firmware/devicetree/base/pci@800000020000000/ethernet@1",
+        );
+        if let Some(loc) = loc {
+            t.dt("pci@800000020000000/ethernet@1/ibm,loc-code", format!("{loc}\0").as_bytes());
+        }
         t
+    }
+
+    const PHB_DEVICE_TYPE: (&str, &[u8]) = ("pci@800000020000000/device_type", b"pci\0");
+
+    fn evidence_has(v: &IsolationVerdict, needle: &str) -> bool {
+        v.evidence().iter().any(|e| e.observed.contains(needle) || e.source.contains(needle))
+    }
+
+    #[test]
+    fn a_function_qemu_emulates_is_not_isolated_and_the_location_code_says_so() {
+        let v = &pseries_with("0000:00:01.0", Some("qemu_virtio-net-pci:0000:00:01.0")).assess().verdicts[0];
+        assert_eq!(v.rule(), rules::PSERIES_EMULATED, "{v:?}");
+        assert_eq!(v.status(), "not-isolated");
+        assert!(v.summary().contains("location code decided"), "{}", v.summary());
+        assert!(evidence_has(v, "ibm,loc-code"), "{v:?}");
+        assert!(evidence_has(v, "IBM pSeries (emulated by qemu)"), "{v:?}");
+    }
+
+    #[test]
+    fn a_function_kvm_passes_through_keeps_papr_with_the_host_location_code() {
+        for loc in ["U78D2.001.WZS0ABC-P1-C7", "vfio_vfio-pci:0000:00:01.0"] {
+            let v = &pseries_with("0000:00:01.0", Some(loc)).assess().verdicts[0];
+            assert_eq!(v.rule(), rules::PSERIES_PAPR, "{loc}: {v:?}");
+            assert!(v.is_isolated());
+            assert!(v.evidence().iter().any(|e| e.observed == loc), "{loc}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn a_qemu_function_without_a_location_code_is_unknown() {
+        let v = &pseries_with("0000:00:01.0", None).assess().verdicts[0];
+        assert_eq!(v.rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{v:?}");
+        assert_eq!(v.status(), "unknown");
+        // An empty or control-character location code is no better than none.
+        for bad in [&b"\0"[..], b"qemu\x01_x\0"] {
+            let t = pseries_with("0000:00:01.0", None);
+            t.dt("pci@800000020000000/ethernet@1/ibm,loc-code", bad);
+            assert_eq!(t.assess().verdicts[0].rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{bad:?}");
+        }
+        // An of_node link that climbs out of the node it names is bad input: unknown, even when
+        // the file it reaches holds a host location code.
+        let t = pseries_with("0000:00:01.0", Some("U78D2.001.WZS0ABC-P1-C7"));
+        t.function("0000:00:02.0").dt("pci@800000020000000/x/name", b"x\0");
+        t.0.link(
+            "sys/bus/pci/devices/0000:00:02.0/of_node",
+            "../../../firmware/devicetree/base/pci@800000020000000/x/../ethernet@1",
+        );
+        let a = t.assess();
+        assert_eq!(a.verdicts[0].rule(), rules::PSERIES_PAPR, "{:?}", a.verdicts[0]);
+        assert_eq!(a.verdicts[1].rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{:?}", a.verdicts[1]);
+        // A KVM guest of an unidentified VMM (only /hypervisor linux,kvm) is no different.
+        let t = TestRoot::new();
+        t.write("proc/cpuinfo", b"platform\t: pSeries\n")
+            .dt("rtas/ibm,change-msi", &0x2cu32.to_be_bytes())
+            .dt("hypervisor/compatible", b"linux,kvm\0")
+            .function("0000:00:01.0");
+        let v = &t.assess().verdicts[0];
+        assert_eq!(v.rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{v:?}");
+        assert!(v.summary().starts_with("a KVM guest"), "{}", v.summary());
+    }
+
+    #[test]
+    fn a_powervm_lpar_is_papr_with_or_without_location_codes_but_never_for_a_qemu_code() {
+        let lpar = || {
+            let t = TestRoot::new();
+            t.write("proc/cpuinfo", b"platform\t: pSeries\n")
+                .dt("compatible", b"IBM,9009-42A\0")
+                .dt("model", b"IBM,9009-42A\0")
+                .dt("rtas/ibm,change-msi", &0x2cu32.to_be_bytes())
+                .function("0000:00:01.0");
+            t
+        };
+        let v = &lpar().assess().verdicts[0];
+        assert_eq!(v.rule(), rules::PSERIES_PAPR, "{v:?}");
+        assert!(v.summary().contains("machine identity decided"), "{}", v.summary());
+        // The same root with a /hypervisor node is not PowerVM: unknown without a location code.
+        let t = lpar();
+        t.dt("hypervisor/compatible", b"linux,kvm\0");
+        assert_eq!(t.assess().verdicts[0].rule(), rules::PSERIES_ORIGIN_UNKNOWN);
+        // A location code QEMU made up wins over the machine's name.
+        let t = lpar();
+        t.dt("pci@800000020000000/device_type", b"pci\0")
+            .dt("pci@800000020000000/ethernet@1/ibm,loc-code", b"qemu_e1000e:0000:00:01.0\0");
+        t.0.link(
+            "sys/bus/pci/devices/0000:00:01.0/of_node",
+            "../../../firmware/devicetree/base/pci@800000020000000/ethernet@1",
+        );
+        assert_eq!(t.assess().verdicts[0].rule(), rules::PSERIES_EMULATED);
+    }
+
+    /// Without an `of_node` link the node is the PHB child whose `reg` names the function, under
+    /// the PHB whose domain (low bits of `reg` cell 1) is the function's.
+    #[test]
+    fn the_node_is_found_by_reg_under_the_phb_of_the_domain() {
+        let t = TestRoot::new();
+        let phb_reg = |index: u32| [0x0800_0000u32, 0x2000_0000 + index, 0, 0].map(u32::to_be_bytes).concat();
+        // 0001:00:02.0: PHB index 1; devfn 0x10 -> phys.hi 0x00001000.
+        t.write("proc/cpuinfo", b"platform\t: pSeries\n")
+            .dt("compatible", b"qemu,pseries\0")
+            .dt("rtas/ibm,change-msi", &0x2cu32.to_be_bytes())
+            .dt("pci@800000020000000/device_type", b"pci\0")
+            .dt("pci@800000020000000/reg", &phb_reg(0))
+            .dt("pci@800000020000000/ethernet@2/reg", &[0x1000u32, 0, 0, 0, 0].map(u32::to_be_bytes).concat())
+            .dt("pci@800000020000000/ethernet@2/ibm,loc-code", b"U78D2.001.WZS0ABC-P1-C7\0")
+            .dt("pci@800000020000001/device_type", b"pci\0")
+            .dt("pci@800000020000001/reg", &phb_reg(1))
+            .dt("pci@800000020000001/ethernet@2/reg", &[0x1000u32, 0, 0, 0, 0].map(u32::to_be_bytes).concat())
+            .dt("pci@800000020000001/ethernet@2/ibm,loc-code", b"qemu_e1000e:0001:00:02.0\0")
+            .function("0000:00:02.0")
+            .function("0001:00:02.0")
+            .function("0001:00:03.0");
+        let a = t.assess();
+        assert_eq!(a.verdicts[0].rule(), rules::PSERIES_PAPR, "{:?}", a.verdicts[0]);
+        assert_eq!(a.verdicts[1].rule(), rules::PSERIES_EMULATED, "{:?}", a.verdicts[1]);
+        assert!(evidence_has(&a.verdicts[1], "pci@800000020000001/ethernet@2/reg"), "{:?}", a.verdicts[1]);
+        // No node for device 3: unknown.
+        assert_eq!(a.verdicts[2].rule(), rules::PSERIES_ORIGIN_UNKNOWN);
     }
 
     fn powernv(compat: &[u8]) -> TestRoot {

@@ -135,8 +135,8 @@ fn missing_sources(kernel: &KernelSources) -> Vec<Evidence> {
 }
 
 pub(crate) fn vtd_verdict(root: &Root, kernel: &KernelSources, units: &[VtdUnit]) -> (IsolationVerdict, Vec<Evidence>) {
-    let (ev, dmar) = vtd_evidence(root, units);
-    let verdict = command_line_verdict(kernel, &ev)
+    let (mut ev, dmar) = vtd_evidence(root, units);
+    let verdict = command_line_verdict(kernel, &mut ev)
         .or_else(|| hardware_verdict(kernel, units, &dmar, &ev))
         .unwrap_or_else(|| remapping_verdict(kernel, &ev));
     (verdict, ev)
@@ -171,41 +171,49 @@ fn not_isolated(rule: &str, why: &str, extra: Evidence, ev: &[Evidence]) -> Isol
     IsolationVerdict::not_isolated(rule, why, all)
 }
 
-/// What the kernel command line settles: intremap=off or nosid (from /proc/cmdline, else the
-/// kernel log's "Command line:"), or unknown when neither can be read.
-fn command_line_verdict(kernel: &KernelSources, ev: &[Evidence]) -> Option<IsolationVerdict> {
-    if let Some(e) = kernel.cmdline_has("intremap", "off") {
-        return Some(not_isolated(rules::VTD_INTREMAP_OFF, "interrupt remapping disabled on the command line", e, ev));
-    }
-    if let Some(e) = kernel.cmdline_has("intremap", "nosid") {
-        let why = "source-id verification disabled: any device may use any IRTE";
-        return Some(not_isolated(rules::VTD_SID_OFF, why, e, ev));
-    }
-    if kernel.cmdline.value.is_some() {
-        return None;
-    }
-    // Only the command line shows intremap=nosid: when it is unknown, so is isolation. x86
-    // kernels log it as "Command line: ...", which serves when /proc/cmdline is not usable.
-    match kernel.dmesg_line("Command line:") {
-        Some(line)
-            if line
-                .observed
-                .split_whitespace()
-                .any(|t| t == "intremap=nosid" || t.starts_with("intremap=") && t.contains("nosid")) =>
-        {
-            Some(not_isolated(rules::VTD_SID_OFF, "source-id verification disabled (from the kernel log)", line, ev))
-        }
-        Some(line) if line.observed.split_whitespace().any(|t| t.starts_with("intremap=") && t.contains("off")) => {
-            Some(not_isolated(rules::VTD_INTREMAP_OFF, "interrupt remapping disabled (from the kernel log)", line, ev))
-        }
-        Some(_) => None,
-        None => {
+/// What the kernel command line settles, as the kernel applies it: `nointremap` and every
+/// `intremap=` in order (the last `on`/`off` wins; `nosid` sticks), from /proc/cmdline, else the
+/// kernel log's "Command line:". The kernel log outranks the command line where it says what the
+/// kernel concluded: remapping left off by the parameters, but "DMAR-IR: Enabled IRQ remapping"
+/// in the log, is on (the log is the kernel's own word; the reading of the parameters a guess).
+/// Unknown when the command line cannot be read at all: only it shows `nosid`.
+fn command_line_verdict(kernel: &KernelSources, ev: &mut Vec<Evidence>) -> Option<IsolationVerdict> {
+    let (ir, e) = match kernel.intremap() {
+        Ok(Some(found)) => found,
+        Ok(None) => return None,
+        Err(()) => {
             let mut all = vec![kernel.cmdline.evidence.clone(), kernel.dmesg.evidence.clone()];
             all.extend(ev.iter().cloned());
             let why = "the kernel command line is unknown, so intremap=nosid cannot be ruled out";
-            Some(IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all))
+            return Some(IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all));
+        }
+    };
+    let from_log = if e.source == msix_backends::host::DMESG_TXT { " (from the kernel log)" } else { "" };
+    if ir.off {
+        match kernel.dmesg_line("Enabled IRQ remapping in") {
+            Some(log) => ev.insert(0, outranked(&e, log)),
+            None => {
+                let why = format!("interrupt remapping disabled on the command line{from_log}");
+                return Some(not_isolated(rules::VTD_INTREMAP_OFF, &why, e, ev));
+            }
         }
     }
+    if ir.nosid {
+        let why = format!("source-id verification disabled{from_log}: any device may use any IRTE");
+        return Some(not_isolated(rules::VTD_SID_OFF, &why, e, ev));
+    }
+    None
+}
+
+/// Evidence that the kernel log contradicts the command line's `off`, and wins.
+fn outranked(cmdline: &Evidence, log: Evidence) -> Evidence {
+    Evidence::new(
+        log.source.clone(),
+        format!(
+            "{} (the kernel log outranks the command line's {}: {})",
+            log.observed, cmdline.source, cmdline.observed
+        ),
+    )
 }
 
 /// What the hardware and firmware settle: compatibility format allowed, no INTR_REMAP in the
@@ -258,7 +266,20 @@ pub(crate) fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]
             Evidence::new(format!("{IOMMU_CLASS}/{n}/amd-iommu/features"), f)
         })
         .collect();
-    let off = kernel.cmdline_has("intremap", "off").or_else(|| kernel.cmdline_has("amd_iommu", "off"));
+    // intremap= as the kernel applies it (the last on/off wins), unless the log says remapping
+    // came up anyway; amd_iommu=off is never undone (parse_amd_iommu_options only sets it).
+    let mut ev = ev;
+    let intremap_off = match kernel.intremap() {
+        Ok(Some((ir, e))) if ir.off => match kernel.dmesg_line("Interrupt remapping enabled") {
+            Some(log) => {
+                ev.insert(0, outranked(&e, log));
+                None
+            }
+            None => Some(e),
+        },
+        _ => None,
+    };
+    let off = kernel.cmdline_has("amd_iommu", "off").or(intremap_off);
     if let Some(e) = off {
         let mut all = vec![e];
         all.extend(ev.iter().cloned());
@@ -373,6 +394,87 @@ mod tests {
         assert!(!v.summary().contains("not remapped"), "{}", v.summary());
         assert!(v.evidence().iter().any(|e| e.observed.contains("intel_iommu=off")), "{v:?}");
         assert!(v.evidence().iter().any(|e| e.observed.contains("Enabled IRQ remapping")), "{v:?}");
+    }
+
+    /// A VT-d unit with IR, the given command line (None: no /proc/cmdline) and kernel log.
+    fn vtd(cmdline: Option<&str>, dmesg: &str) -> IsolationVerdict {
+        let t = TestRoot::new();
+        t.write("sys/class/iommu/dmar0/intel-iommu/ecap", "0xf0205e\n").write(
+            "proc/interrupts",
+            "           CPU0\n  24:          7  IR-PCI-MSI 512000-edge      virtio0-config\n",
+        );
+        t.write("dmesg.txt", dmesg);
+        if let Some(c) = cmdline {
+            t.write("proc/cmdline", &format!("BOOT_IMAGE=/vmlinuz {c}\n"));
+        }
+        let root = Root::open(t.0.path()).unwrap();
+        let kernel = KernelSources::read_with(&root, false);
+        vtd_verdict(&root, &kernel, &[read_vtd_unit(&root, "dmar0")]).0
+    }
+
+    const IR_ON: &str = "[    0.2] DMAR-IR: Enabled IRQ remapping in x2apic mode\n";
+
+    #[test]
+    fn repeated_intremap_is_applied_in_order_and_the_last_on_off_wins() {
+        let v = vtd(Some("intremap=off quiet intremap=on"), IR_ON);
+        assert_eq!(v.rule(), rules::VTD_IR_ENABLED, "{v:?}");
+        let v = vtd(Some("intremap=on quiet intremap=off"), "");
+        assert_eq!(v.rule(), rules::VTD_INTREMAP_OFF, "{v:?}");
+        assert!(v.evidence()[0].observed.contains("intremap=on, then intremap=off"), "{v:?}");
+        // nosid sticks through a later intremap=on.
+        let v = vtd(Some("intremap=nosid intremap=on"), IR_ON);
+        assert_eq!(v.rule(), rules::VTD_SID_OFF, "{v:?}");
+        // nointremap followed by intremap=on: on.
+        assert_eq!(vtd(Some("nointremap intremap=on"), IR_ON).rule(), rules::VTD_IR_ENABLED);
+    }
+
+    #[test]
+    fn the_kernel_log_outranks_a_command_line_that_reads_as_off() {
+        // The log says the kernel enabled remapping: the command line's off is a misreading.
+        let v = vtd(Some("intremap=off"), IR_ON);
+        assert_eq!(v.rule(), rules::VTD_IR_ENABLED, "{v:?}");
+        assert!(v.evidence().iter().any(|e| e.observed.contains("outranks the command line")), "{v:?}");
+        // Without the log line the command line decides.
+        assert_eq!(vtd(Some("intremap=off"), "").rule(), rules::VTD_INTREMAP_OFF);
+        // The log never clears nosid: it does not say whether source-ids are checked.
+        assert_eq!(vtd(Some("intremap=off,nosid"), IR_ON).rule(), rules::VTD_SID_OFF);
+    }
+
+    #[test]
+    fn the_kernel_logs_command_line_serves_when_proc_cmdline_is_missing() {
+        let log = |c: &str, extra: &str| format!("[    0.0] Command line: BOOT_IMAGE=/vmlinuz {c}\n{extra}");
+        let v = vtd(None, &log("intremap=off intremap=on", IR_ON));
+        assert_eq!(v.rule(), rules::VTD_IR_ENABLED, "{v:?}");
+        let v = vtd(None, &log("intremap=on intremap=off", ""));
+        assert_eq!(v.rule(), rules::VTD_INTREMAP_OFF, "{v:?}");
+        assert!(v.summary().contains("from the kernel log"), "{}", v.summary());
+        assert_eq!(vtd(None, &log("intremap=nosid", IR_ON)).rule(), rules::VTD_SID_OFF);
+        // Neither /proc/cmdline nor a logged command line: unknown.
+        assert_eq!(vtd(None, IR_ON).rule(), rules::VTD_IR_UNKNOWN);
+    }
+
+    #[test]
+    fn amd_vi_applies_intremap_in_order_and_keeps_amd_iommu_off() {
+        let amd = |cmdline: &str, dmesg: &str| {
+            let t = TestRoot::new();
+            t.write("sys/class/iommu/ivhd0/amd-iommu/features", "0x0\n")
+                .write("proc/cmdline", &format!("BOOT_IMAGE=/vmlinuz {cmdline}\n"))
+                .write(
+                    "proc/interrupts",
+                    "           CPU0\n  24:          7  IR-PCI-MSI 512000-edge      virtio0-config\n",
+                )
+                .write("dmesg.txt", dmesg);
+            let root = Root::open(t.0.path()).unwrap();
+            let name = "ivhd0".to_string();
+            amd_verdict(&root, &KernelSources::read_with(&root, false), &[&name]).0
+        };
+        let on = "[    0.3] AMD-Vi: Interrupt remapping enabled\n";
+        assert_eq!(amd("intremap=off intremap=on", on).rule(), rules::AMDVI_IR_ENABLED);
+        assert_eq!(amd("intremap=on intremap=off", "").rule(), rules::AMDVI_INTREMAP_OFF);
+        let v = amd("intremap=off", on);
+        assert_eq!(v.rule(), rules::AMDVI_IR_ENABLED, "{v:?}");
+        assert!(v.evidence().iter().any(|e| e.observed.contains("outranks")), "{v:?}");
+        assert_eq!(amd("amd_iommu=off intremap=on", "").rule(), rules::AMDVI_INTREMAP_OFF);
     }
 
     #[test]
