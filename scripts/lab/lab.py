@@ -283,7 +283,9 @@ poweroff -f
 """
 
 
-def build_initramfs(name, m, recorder):
+def build_initramfs(name, m, recorder, init_text=None, extra=None):
+    """The machine's initramfs; `init_text` replaces the recorder's /init, `extra(stage, root, moddir)`
+    adds files (the vmm run's QEMU and L2 guest)."""
     arch = m["arch"]
     root = fetch(arch, m.get("suite"), m.get("flavour"))
     kernel, ver = kernel_of(root)
@@ -294,7 +296,7 @@ def build_initramfs(name, m, recorder):
     bb = [p for p in (os.path.join(root, "x", "bin", "busybox"), os.path.join(root, "x", "usr", "bin", "busybox")) if os.path.isfile(p)][0]
     shutil.copy(bb, os.path.join(stage, "bin", "busybox"))
     shutil.copy(recorder, os.path.join(stage, "msix-policy"))
-    if m.get("kvm"):
+    if m.get("kvm") and init_text is None:
         shutil.copy(os.path.join(os.path.dirname(recorder), "kvm-lab"), os.path.join(stage, "kvm-lab"))
     wanted = list(BASE_MODULES)
     if m.get("vfio"):
@@ -314,7 +316,9 @@ def build_initramfs(name, m, recorder):
             args = "allow_unsafe_interrupts=1"
         load.append(plain + (" " + args if args else ""))
     open(os.path.join(stage, "modules.load"), "w").write("\n".join(load) + "\n")
-    init = INIT.replace("$LAB_KVM_ARGS", m.get("kvm_args", "")).replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
+    if extra:
+        extra(stage, root, moddir)
+    init = (init_text or INIT).replace("$LAB_KVM_ARGS", m.get("kvm_args", "")).replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
     p = os.path.join(stage, "init")
     open(p, "w").write(init)
     os.chmod(p, 0o755)
@@ -323,7 +327,7 @@ def build_initramfs(name, m, recorder):
     return kernel, initrd
 
 
-def boot(name, m, kernel, initrd, timeout):
+def boot(name, m, kernel, initrd, timeout, qemu_args=None):
     arch = m["arch"]
     qemu, console = ARCHES[arch][2], ARCHES[arch][3]
     disk = os.path.join(WORK, "nvme.img")
@@ -332,7 +336,7 @@ def boot(name, m, kernel, initrd, timeout):
             f.truncate(64 << 20)
     append = "console=%s panic=-1 quiet loglevel=4 %s" % (console, m["append"])
     cmd = "%s -accel tcg -nographic -no-reboot -kernel %s -initrd %s -append '%s' %s" % (
-        qemu, kernel, initrd, append, m["qemu"].format(disk=disk))
+        qemu, kernel, initrd, append, (qemu_args or m["qemu"]).format(disk=disk))
     print("+", cmd, file=sys.stderr)
     t0 = time.time()
     # The serial output goes to a file while the machine runs (tail -f it to watch).
@@ -402,6 +406,436 @@ def run(names, timeout, keep_logs):
             open(os.path.join(DOCS, name + ".apply.log"), "w").write(applied.strip() + "\n")
         print("== %s: recorded in %.0f s -> %s" % (name, secs, os.path.relpath(dest, REPO)), file=sys.stderr)
     return failed
+
+
+# ---------------------------------------------------------------------------------------------
+# `lab.py vmm MACHINE`: a real VMM and a real guest driver (issue 20). Inside an EL2 machine (L1),
+# Debian's own QEMU (the machine's suite's `qemu-system-arm` with its libraries) runs an L2 Linux
+# guest under KVM with `-device vfio-pci,host=<the nvme>`: once as QEMU does by default, once with
+# the properties `msix-policy audit --format qemu` prints. The L2 guest (the same Debian kernel, an
+# initramfs of busybox and the nvme modules) reads N direct 4 KiB blocks; L1 counts KVM's MMIO exits
+# to userspace (debugfs `kvm/mmio_exit_user`) around a control window (no I/O) and the I/O window,
+# and asks QEMU's monitor for `info pci`, `info mtree -f` and `info mtree -D` (the tree with its
+# disabled regions), the flat view compared here with
+# `msix-policy plan --mode qemu` of the same device (computed in L1 on the live device).
+
+VMM_DEVICE, VMM_IDS = "0000:00:03.0", "1b36:0010"  # the NVMe on the EL2 machines
+
+L2_INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
+i=0
+while [ ! -b /dev/nvme0n1 ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
+irq() { awk '/nvme/ {s+=$2} END {print s+0}' /proc/interrupts; }
+stty -echo 2>/dev/null
+echo ===L2-READY===
+# Control window: L1 sends a line, the guest answers with a marker (the serial traffic of the
+# protocol, measured alone).
+read go
+echo @1@
+# I/O window: the same protocol around N direct reads.
+read go
+i0=$(irq)
+dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=@IOS@ iflag=direct 2>/tmp/dd.log
+i1=$(irq)
+echo @2@
+read go
+echo "L2 kernel: $(uname -r), page size $(getconf PAGESIZE 2>/dev/null || echo ?)"
+echo "L2 uptime at the end: $(cat /proc/uptime)"
+echo "L2 nvme interrupts before: $i0 after: $i1"
+echo "L2 dd:"; cat /tmp/dd.log
+echo "L2 /proc/interrupts:"; cat /proc/interrupts
+echo "L2 lspci-ish:"; for d in /sys/bus/pci/devices/*; do echo "$d $(cat $d/vendor):$(cat $d/device) $(cat $d/resource | head -3 | tr '\n' ' ')"; done
+echo ===L2-END===
+poweroff -f
+"""
+
+VMM_INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
+sleep 3
+DEV=@DEV@
+QEMU="/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/qemu-system-aarch64"
+echo ===VMM-START===
+echo "L1 kernel: $(uname -r)"
+echo ===QEMU-VERSION-BEGIN===
+$QEMU --version
+echo ===QEMU-VERSION-END===
+echo ===AUDIT-QEMU-BEGIN===
+/msix-policy audit --root / --format qemu
+echo ===AUDIT-QEMU-END===
+PROPS=$(/msix-policy audit --root / --format qemu | grep -- "-device vfio-pci,host=$DEV" | sed -e "s/.*host=$DEV//")
+/msix-policy plan --device $DEV --mode qemu --print-input > /tmp/in-msix-policy.json
+# QEMU's default: the same input with no relocation allowed (QEMU relocates only when told).
+sed -e 's/"add_bar": true/"add_bar": false/' -e 's/"extend_bar": true/"extend_bar": false/' \
+    -e 's/"extend_32bit_bar": true/"extend_32bit_bar": false/' /tmp/in-msix-policy.json > /tmp/in-default.json
+for L in default msix-policy; do
+    echo ===PLAN-INPUT-$L-BEGIN===
+    cat /tmp/in-$L.json
+    echo ===PLAN-INPUT-$L-END===
+    echo ===PLAN-$L-BEGIN===
+    /msix-policy plan /tmp/in-$L.json --format json
+    echo ===PLAN-$L-END===
+done
+kstat() { echo "$(cat /sys/kernel/debug/kvm/mmio_exit_user) $(cat /sys/kernel/debug/kvm/mmio_exit_kernel) $(cat /sys/kernel/debug/kvm/exits)"; }
+waitfor() { i=0; while ! grep -q -- "$1" /tmp/l2.log; do i=$((i+1)); [ $i -gt $2 ] && return 1; sleep 1; done; return 0; }
+run() {
+    L=$1; P=$2
+    rm -f /tmp/l2.* /tmp/mon.*
+    mkfifo /tmp/l2.in /tmp/l2.out /tmp/mon.in /tmp/mon.out
+    cat /tmp/l2.out > /tmp/l2.log &
+    C1=$!
+    cat /tmp/mon.out > /tmp/mon.log &
+    C2=$!
+    echo ===RUN-$L-BEGIN===
+    echo "properties: $P"
+    echo "\$ qemu-system-aarch64 @L2ARGS@ -device vfio-pci,host=$DEV$P"
+    T0=$(date +%s)
+    $QEMU @L2ARGS@ -chardev pipe,id=s0,path=/tmp/l2 -serial chardev:s0 \
+        -chardev pipe,id=m0,path=/tmp/mon -mon chardev=m0,mode=readline \
+        -device vfio-pci,host=$DEV$P > /tmp/qemu.err 2>&1 &
+    Q=$!
+    if waitfor ===L2-READY=== @BOOT_TIMEOUT@; then
+        T1=$(date +%s)
+        echo "L2 ready after $((T1 - T0)) s"
+        echo "info pci" > /tmp/mon.in
+        echo "info mtree -f" > /tmp/mon.in
+        sleep 5
+        echo "info mtree -D" > /tmp/mon.in
+        sleep 5
+        S0=$(kstat)
+        echo go > /tmp/l2.in
+        waitfor @1@ 600
+        S1=$(kstat)
+        echo go > /tmp/l2.in
+        waitfor @2@ 1200
+        S2=$(kstat)
+        T2=$(date +%s)
+        echo "stats (mmio_exit_user mmio_exit_kernel exits): ready $S0 control $S1 io $S2"
+        echo "io window $((T2 - T1)) s"
+        echo go > /tmp/l2.in
+        waitfor ===L2-END=== 300
+    else
+        echo "L2 not ready after @BOOT_TIMEOUT@ s"
+    fi
+    i=0; while kill -0 $Q 2>/dev/null && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
+    kill $Q 2>/dev/null
+    sleep 1
+    kill $C1 $C2 2>/dev/null
+    echo "qemu stderr:"; cat /tmp/qemu.err
+    echo ===L2-LOG-BEGIN===
+    cat /tmp/l2.log
+    echo ===L2-LOG-END===
+    echo ===MONITOR-BEGIN===
+    cat /tmp/mon.log
+    echo ===MONITOR-END===
+    echo ===RUN-$L-END===
+}
+run default ""
+run msix-policy "$PROPS"
+echo ===VMM-END===
+poweroff -f
+"""
+
+# The L2 QEMU: KVM, the host's CPU, one vCPU, 256 MiB. highmem=off keeps the memory map below
+# 4 GiB, so QEMU asks KVM for a 32-bit IPA (a 40-bit IPA with 16 KiB pages did not run under the
+# lab's QEMU 7.2, docs/performance.md).
+L2_ARGS = ("-M virt,gic-version=3,highmem=off -accel kvm -cpu host -smp 1 -m 256 -nodefaults -display none "
+           "-no-reboot -kernel /l2/Image -initrd /l2/initrd.gz -append 'console=ttyAMA0 quiet loglevel=3 panic=-1'")
+
+
+def elf_needed(path):
+    out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True, check=True).stdout
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
+
+
+def fetch_qemu(arch, suite):
+    """The suite's `qemu-system-arm` for `arch` and the library packages of its dependency closure,
+    unpacked under target/lab/qemu-<arch>-<suite>/x (once)."""
+    root = os.path.join(WORK, "qemu-%s-%s" % (arch, suite))
+    if os.path.exists(os.path.join(root, ".done")):
+        return root
+    o = apt_opts(arch, suite)
+    subprocess.run(["apt-get", "update", "-qq"] + o, check=False)
+    dep = subprocess.run(["apt-cache"] + o + ["depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+                         "--no-breaks", "--no-replaces", "--no-enhances", "qemu-system-arm"],
+                         check=True, capture_output=True, text=True).stdout
+    pkgs = sorted({l for l in dep.splitlines() if l and not l.startswith((" ", "<")) and re.match(r"(lib|zlib|qemu-system-arm$)", l)})
+    debs = os.path.join(root, "debs")
+    os.makedirs(debs, exist_ok=True)
+    sh(["apt-get"] + o + ["download"] + pkgs, cwd=debs)
+    for d in glob.glob(os.path.join(debs, "*.deb")):
+        sh(["dpkg-deb", "-x", d, os.path.join(root, "x")])
+    open(os.path.join(root, ".done"), "w").close()
+    return root
+
+
+def stage_qemu(stage, qroot):
+    """qemu-system-aarch64 at /qemu, the libraries it links (readelf NEEDED, closed) at /qemu/lib,
+    the dynamic loader at /lib/ld-linux-aarch64.so.1."""
+    x = os.path.join(qroot, "x")
+    idx = {}
+    for p in glob.glob(os.path.join(x, "**", "*.so*"), recursive=True):
+        idx.setdefault(os.path.basename(p), p)
+    exe = os.path.join(x, "usr", "bin", "qemu-system-aarch64")
+    lib = os.path.join(stage, "qemu", "lib")
+    os.makedirs(lib, exist_ok=True)
+    shutil.copy(exe, os.path.join(stage, "qemu", "qemu-system-aarch64"))
+    todo, seen = [exe], set()
+    while todo:
+        for n in elf_needed(todo.pop()):
+            if n in seen:
+                continue
+            seen.add(n)
+            if n not in idx:
+                raise SystemExit("qemu: no package of the closure has %s" % n)
+            shutil.copy(os.path.realpath(idx[n]), os.path.join(lib, n))
+            todo.append(idx[n])
+    os.makedirs(os.path.join(stage, "lib"), exist_ok=True)
+    shutil.copy(os.path.join(lib, "ld-linux-aarch64.so.1"), os.path.join(stage, "lib", "ld-linux-aarch64.so.1"))
+    return sorted(seen)
+
+
+def stage_l2(stage, root, moddir, kernel, ios):
+    """The L2 guest: the machine's own kernel Image and an initramfs of busybox and the nvme modules."""
+    l2 = os.path.join(stage, "l2")
+    os.makedirs(l2, exist_ok=True)
+    shutil.copy(kernel, os.path.join(l2, "Image"))
+    s2 = os.path.join(WORK, "stage-l2")
+    shutil.rmtree(s2, ignore_errors=True)
+    os.makedirs(os.path.join(s2, "bin"))
+    bb = [p for p in (os.path.join(root, "x", "bin", "busybox"), os.path.join(root, "x", "usr", "bin", "busybox")) if os.path.isfile(p)][0]
+    shutil.copy(bb, os.path.join(s2, "bin", "busybox"))
+    load = []
+    for path in module_closure(moddir, ["nvme"]):
+        plain = path[:-3] if path.endswith(".xz") else path
+        dst = os.path.join(s2, "lib", "modules", plain)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        open(dst, "wb").write(read_module(os.path.join(moddir, path)))
+        load.append(plain)
+    open(os.path.join(s2, "modules.load"), "w").write("\n".join(load) + "\n")
+    p = os.path.join(s2, "init")
+    open(p, "w").write(L2_INIT.replace("@IOS@", str(ios)))
+    os.chmod(p, 0o755)
+    sh("cd %s && find . | cpio -o -H newc 2>/dev/null | gzip -9 > %s" % (s2, os.path.join(l2, "initrd.gz")))
+
+
+MTREE_LINE = re.compile(r"^\s*([0-9a-f]+)-([0-9a-f]+) \(prio (-?\d+), ([^)]+)\): (.*)$")
+
+
+def flat_memory_view(mtree):
+    """The FlatView of address space "memory" in `info mtree -f`: [(start, end_inclusive, kind, name)].
+    QEMU appends the accelerator's name (" KVM") to a range the accelerator maps (a KVM memslot)."""
+    views, cur = [], None
+    for line in mtree.splitlines():
+        if line.startswith("FlatView #"):
+            cur = {"as": [], "ranges": []}
+            views.append(cur)
+        elif "address-space" in line or "(qemu)" in line:
+            cur = None
+        elif cur is not None and line.strip().startswith("AS \""):
+            cur["as"].append(line.strip().split('"')[1])
+        elif cur is not None:
+            mm = MTREE_LINE.match(line)
+            if mm:
+                cur["ranges"].append((int(mm.group(1), 16), int(mm.group(2), 16), mm.group(4), mm.group(5).strip()))
+    for v in views:
+        if "memory" in v["as"]:
+            return v["ranges"]
+    return []
+
+
+def pci_bars(info_pci, ids):
+    """Guest BAR addresses of the function `ids` (vendor:device) from `info pci`: {bar: (base, end)}."""
+    bars, inside = {}, False
+    for line in info_pci.splitlines():
+        if re.match(r"\s*Bus\s+\d+, device\s+\d+, function \d+:", line):
+            inside = None
+            continue
+        if inside is None and "PCI device" in line:
+            inside = ("PCI device " + ids) in line
+            continue
+        m = re.match(r"\s*BAR(\d+): (?:64|32) bit (?:prefetchable )?memory at 0x([0-9a-f]+) \[0x([0-9a-f]+)\]", line)
+        if inside and m:
+            bars[int(m.group(1))] = (int(m.group(2), 16), int(m.group(3), 16))
+    return bars
+
+
+def merge(ranges):
+    out = []
+    for a, l in sorted(ranges):
+        if out and out[-1][0] + out[-1][1] == a:
+            out[-1] = (out[-1][0], out[-1][1] + l)
+        else:
+            out.append((a, l))
+    return out
+
+
+def served_by(kind, name):
+    """What serves an access to a flat-view range: the guest's own mapping (a KVM memslot) or QEMU
+    after an exit, and with what."""
+    if name.endswith(" KVM"):
+        return "mapped (KVM memslot)"
+    if name.startswith("msix-table"):
+        return "exit: QEMU's MSI-X table emulation"
+    if name.startswith("msix-pba"):
+        return "exit: QEMU's PBA emulation"
+    if kind == "ramd":
+        return "exit: QEMU forwards through its mmap of the BAR (ramd range KVM does not map)"
+    if " base BAR " in name:
+        return "exit: the BAR's container region (no ops: unassigned, no subregion enabled there)"
+    return "exit: QEMU forwards to the device (region read/write)"
+
+
+def compare_mtree(plan, flat, bars):
+    """Per BAR of the plan: the ranges QEMU's flat view says the guest reaches without an exit (a KVM
+    memslot: ` KVM` after the name) and every other byte (an exit), as offsets in the BAR, against the
+    plan's `mmap` and `trap` segments; the table's range against QEMU's `msix-table`. Returns
+    (equal, lines, notes): notes name where QEMU serves a trapped range differently from the plan."""
+    equal, lines, notes = True, [], []
+    for b in plan["bars"]:
+        idx, size = b["index"], b["size"]
+        want_map = merge([(s["offset"], s["length"]) for s in b["mmap"]])
+        want_trap = merge([(s["offset"], s["length"]) for s in b["trap"]])
+        want_table = [(s["offset"], s["length"]) for s in b["trap"] if s["holds"] in ("table", "virtual-table")]
+        if idx not in bars:
+            equal = False
+            lines.append("BAR%d: not in QEMU's `info pci` (plan: map %s trap %s)" % (idx, fmt(want_map), fmt(want_trap)))
+            continue
+        base, end = bars[idx]
+        got_map, got_trap, got_table, parts, ramd = [], [], [], [], []
+        for s, e, kind, name in flat:
+            lo, hi = max(s, base), min(e, end)
+            if lo > hi:
+                continue
+            seg = (lo - base, hi - lo + 1)
+            how = served_by(kind, name)
+            (got_map if how.startswith("mapped") else got_trap).append(seg)
+            if name.startswith("msix-table"):
+                got_table.append(seg)
+            if kind == "ramd":
+                ramd.append(seg)
+            parts.append("    0x%04x-0x%04x %-4s %-45s %s" % (seg[0], seg[0] + seg[1] - 1, kind, name, how))
+        got_map, got_trap, ramd = merge(got_map), merge(got_trap), merge(ramd)
+        covered = sum(l for _, l in got_map + got_trap)
+        same = (got_map == want_map and got_trap == want_trap and covered == size and (end - base + 1) == size
+                and merge(got_table) == merge(want_table))
+        equal &= same
+        lines.append("BAR%d at 0x%x, %d bytes (QEMU's BAR: %d): %s" % (idx, base, size, end - base + 1, "EQUAL" if same else "DIFFER"))
+        lines.append("  plan   map %s trap %s table %s" % (fmt(want_map), fmt(want_trap), fmt(want_table)))
+        lines.append("  mtree  map %s trap %s table %s" % (fmt(got_map), fmt(got_trap), fmt(merge(got_table))))
+        lines.append("  mtree mmap subregions (ramd, mapped by KVM or not): %s" % fmt(ramd))
+        lines.append("  plan segments:")
+        for sgm in b["mmap"]:
+            lines.append("    0x%04x-0x%04x map" % (sgm["offset"], sgm["offset"] + sgm["length"] - 1))
+        for sgm in b["trap"]:
+            lines.append("    0x%04x-0x%04x trap %s (%s)" % (sgm["offset"], sgm["offset"] + sgm["length"] - 1, sgm["holds"], sgm["handler"]))
+        lines.append("  info mtree -f ranges in the BAR (offsets):")
+        lines += parts
+        if ramd != got_map:
+            notes.append("BAR%d: QEMU's tree holds the mmap subregion(s) %s but KVM maps only %s (a ramd range not "
+                         "aligned to the %d-byte host page is not a memslot: accesses exit and QEMU serves them through "
+                         "its mmap); the plan maps %s" % (idx, fmt(ramd), fmt(got_map), plan["page_size"], fmt(want_map)))
+        for sgm in b["trap"]:
+            if sgm["holds"] not in ("pba", "virtual-pba"):
+                continue
+            lo, hi = sgm["offset"], sgm["offset"] + sgm["length"] - 1
+            served = sorted({served_by(k, n) for s, e, k, n in flat if max(s, base + lo) <= min(e, base + hi)})
+            if served != ["exit: QEMU's PBA emulation"]:
+                notes.append("BAR%d: the plan traps the PBA 0x%x-0x%x as %s (%s); QEMU has no enabled msix-pba range there "
+                             "(QEMU disables its PBA region until a masked vector fires): %s" % (
+                                 idx, lo, hi, sgm["holds"], sgm["handler"], "; ".join(served)))
+    return equal, lines, notes
+
+
+def fmt(ranges):
+    return "[" + ", ".join("0x%x-0x%x" % (a, a + l - 1) for a, l in ranges) + "]"
+
+
+def vmm(name, timeout, ios, keep_logs=True):
+    m = MACHINES[name]
+    if not m.get("kvm") or m["arch"] != "arm64":
+        raise SystemExit("vmm: %s is not an arm64 EL2 (KVM) machine" % name)
+    suite = m.get("suite") or "trixie"
+    recorder = build_recorder(m["arch"], kvm=False)
+    qroot = fetch_qemu(m["arch"], suite)
+    root = fetch(m["arch"], m.get("suite"), m.get("flavour"))
+    kernel, _ = kernel_of(root)
+    l2args = L2_ARGS
+    init = (VMM_INIT.replace("@DEV@", VMM_DEVICE).replace("@L2ARGS@", l2args).replace("@BOOT_TIMEOUT@", "900"))
+
+    def extra(stage, root_, moddir):
+        libs = stage_qemu(stage, qroot)
+        print("qemu: %d libraries" % len(libs), file=sys.stderr)
+        stage_l2(stage, root_, moddir, kernel, ios)
+
+    kernel, initrd = build_initramfs(name + ".vmm", m, recorder, init_text=init, extra=extra)
+    qemu_args = m["qemu"].replace("-m 1024", "-m 2048")
+    out, cmd, secs = boot(name + ".vmm", m, kernel, initrd, timeout, qemu_args=qemu_args)
+    log = os.path.join(DOCS, name + ".vmm.log")
+    open(log, "w").write("$ %s\n# L1 boot to power-off: %.0f s\n%s" % (cmd, secs, out))
+    print("== %s: L1 ran %.0f s, serial log %s" % (name, secs, os.path.relpath(log, REPO)), file=sys.stderr)
+    return vmm_results(name)
+
+
+def vmm_results(name):
+    """docs/lab/<machine>.vmm.json and .vmm.txt from the kept serial log docs/lab/<machine>.vmm.log."""
+    m = MACHINES[name]
+    out = open(os.path.join(DOCS, name + ".vmm.log")).read()
+    secs = float(re.search(r"# L1 boot to power-off: (\d+) s", out).group(1))
+    version = (between(out, "===QEMU-VERSION-BEGIN===", "===QEMU-VERSION-END===") or "").strip()
+    mv = re.search(r"version (.+)", version)
+    page = 16384 if "16k" in (m.get("flavour") or "") else 4096
+    result = {"vmm": "qemu", "version": mv.group(1).strip() if mv else version, "page_size": page, "runs": []}
+    report = []
+    for layout in ("default", "msix-policy"):
+        run_out = between(out, "===RUN-%s-BEGIN===" % layout, "===RUN-%s-END===" % layout)
+        plan_text = between(out, "===PLAN-%s-BEGIN===" % layout, "===PLAN-%s-END===" % layout)
+        if run_out is None or plan_text is None:
+            report.append("%s: no run in the log" % layout)
+            continue
+        plan = json.loads(plan_text)
+        props = re.search(r"properties: (.*)", run_out).group(1).strip()
+        l2 = between(run_out, "===L2-LOG-BEGIN===", "===L2-LOG-END===") or ""
+        mon = between(run_out, "===MONITOR-BEGIN===", "===MONITOR-END===") or ""
+        st = re.search(r"stats \(mmio_exit_user mmio_exit_kernel exits\): ready (\d+) (\d+) (\d+) control (\d+) (\d+) (\d+) io (\d+) (\d+) (\d+)", run_out)
+        irq = re.search(r"L2 nvme interrupts before: (\d+) after: (\d+)", l2)
+        dd = re.search(r"(\d+)\+(\d+) records in", l2)
+        ready = re.search(r"L2 ready after (\d+) s", run_out)
+        iow = re.search(r"io window (\d+) s", run_out)
+        flat = flat_memory_view(mon)
+        bars = pci_bars(mon, VMM_IDS)
+        same, lines, notes = compare_mtree(plan, flat, bars) if flat and bars else (False, ["no flat view or no BARs in the monitor log"], [])
+        r = {"device": VMM_DEVICE, "layout": layout, "properties": props, "ios": int(dd.group(1)) if dd else 0,
+             "interrupts": int(irq.group(2)) - int(irq.group(1)) if irq else 0,
+             "mmio_exits": int(st.group(7)) - int(st.group(4)) if st else None}
+        r["exits_per_io"] = round(r["mmio_exits"] / r["ios"], 3) if st and r["ios"] else None
+        r["mtree_matches_plan"] = bool(same)
+        result["runs"].append(r)
+        ctrl = int(st.group(4)) - int(st.group(1)) if st else None
+        report.append("%s (props %r): L2 ready after %s s, I/O window %s s; ios %s, nvme interrupts %s, mmio_exit_user %s in the "
+                      "I/O window, %s in the control window (no I/O), net %s per I/O; mtree %s" % (
+                          layout, props, ready.group(1) if ready else "?", iow.group(1) if iow else "?", r["ios"], r["interrupts"],
+                          r["mmio_exits"], ctrl, round((r["mmio_exits"] - ctrl) / r["ios"], 3) if st and r["ios"] else None,
+                          "EQUAL to the plan" if same else "DIFFERS from the plan"))
+        report += ["  " + l for l in lines]
+        report += ["  difference: " + n for n in notes] or ["  no difference"]
+    open(os.path.join(DOCS, name + ".vmm.json"), "w").write(json.dumps(result, indent=2) + "\n")
+    text = "lab.py vmm %s: L1 boot to power-off %.0f s\n%s\n" % (name, secs, "\n".join(report))
+    open(os.path.join(DOCS, name + ".vmm.txt"), "w").write(text)
+    print(text)
+    return 0 if len(result["runs"]) == 2 else 1
 
 
 def decision_view(report):
@@ -609,7 +1043,14 @@ def main():
     c = sub.add_parser("compare")
     c.add_argument("machines", nargs="*")
     sub.add_parser("kernel-matrix", help="regenerate docs/lab/kernel-matrix.md from the matrix fixtures")
+    v = sub.add_parser("vmm", help="QEMU + an L2 Linux guest under KVM inside an EL2 machine, default vs msix-policy's properties")
+    v.add_argument("machine")
+    v.add_argument("--ios", type=int, default=200, help="direct 4 KiB reads the L2 guest makes")
+    v.add_argument("--timeout", type=int, default=3600)
+    v.add_argument("--from-log", action="store_true", help="only recompute the results from docs/lab/<machine>.vmm.log")
     a = ap.parse_args()
+    if a.cmd == "vmm":
+        return vmm_results(a.machine) if a.from_log else vmm(a.machine, a.timeout, a.ios)
     if a.cmd == "kernel-matrix":
         return kernel_matrix(os.path.join(DOCS, "kernel-matrix.md"))
     if a.cmd == "list":
