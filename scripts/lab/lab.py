@@ -419,7 +419,10 @@ def run(names, timeout, keep_logs):
 # disabled regions), the flat view compared here with
 # `msix-policy plan --mode qemu` of the same device (computed in L1 on the live device).
 
-VMM_DEVICE, VMM_IDS = "0000:00:03.0", "1b36:0010"  # the NVMe on the EL2 machines
+# The functions the L2 guest gets, one at a time: (address, vendor:device, the guest's workload).
+# The NVMe is what msix-policy relocates on 16 KiB pages; the e1000e (MSI-X in a BAR of its own) is
+# what it traps, as QEMU does.
+VMM_DEVICES = [("0000:00:03.0", "1b36:0010", "nvme"), ("0000:00:02.0", "8086:10d3", "net")]
 
 L2_INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -429,28 +432,46 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
-i=0
-while [ ! -b /dev/nvme0n1 ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
-irq() { awk '/nvme/ {s+=$2} END {print s+0}' /proc/interrupts; }
+# lab_io (from the kernel command line): nvme, N direct 4 KiB reads of /dev/nvme0n1; net, N pings
+# of QEMU's user-mode gateway through the e1000e.
+PI=0.2
+if [ "$lab_io" = net ]; then
+    PAT=eth0
+    i=0
+    while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
+    ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0
+    i=0
+    while ! ping -c 1 -W 1 10.0.2.2 >/dev/null 2>&1 && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
+    ping -c 2 -i $PI 10.0.2.2 >/dev/null 2>&1 || PI=1
+else
+    PAT=nvme
+    i=0
+    while [ ! -b /dev/nvme0n1 ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
+fi
+irq() { awk -v p=$PAT '$0 ~ p {s+=$2} END {print s+0}' /proc/interrupts; }
 stty -echo 2>/dev/null
 echo ===L2-READY===
 # Control window: L1 sends a line, the guest answers with a marker (the serial traffic of the
 # protocol, measured alone).
 read go
 echo @1@
-# I/O window: the same protocol around N direct reads.
+# I/O window: the same protocol around the N operations.
 read go
 i0=$(irq)
-dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=@IOS@ iflag=direct 2>/tmp/dd.log
+if [ "$lab_io" = net ]; then
+    ping -c @IOS@ -i $PI 10.0.2.2 >/tmp/io.log 2>&1
+else
+    dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=@IOS@ iflag=direct 2>/tmp/io.log
+fi
 i1=$(irq)
 echo @2@
 read go
-echo "L2 kernel: $(uname -r), page size $(getconf PAGESIZE 2>/dev/null || echo ?)"
+echo "L2 kernel: $(uname -r), workload $lab_io"
 echo "L2 uptime at the end: $(cat /proc/uptime)"
-echo "L2 nvme interrupts before: $i0 after: $i1"
-echo "L2 dd:"; cat /tmp/dd.log
+echo "L2 $PAT interrupts before: $i0 after: $i1"
+echo "L2 io:"; tail -4 /tmp/io.log
 echo "L2 /proc/interrupts:"; cat /proc/interrupts
-echo "L2 lspci-ish:"; for d in /sys/bus/pci/devices/*; do echo "$d $(cat $d/vendor):$(cat $d/device) $(cat $d/resource | head -3 | tr '\n' ' ')"; done
+echo "L2 PCI functions:"; for d in /sys/bus/pci/devices/*; do echo "${d##*/} $(cat $d/vendor):$(cat $d/device) driver $(basename $(readlink $d/driver) 2>/dev/null)"; done
 echo ===L2-END===
 poweroff -f
 """
@@ -465,7 +486,6 @@ mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
 while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
 sleep 3
-DEV=@DEV@
 QEMU="/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/qemu-system-aarch64"
 echo ===VMM-START===
 echo "L1 kernel: $(uname -r)"
@@ -475,32 +495,19 @@ echo ===QEMU-VERSION-END===
 echo ===AUDIT-QEMU-BEGIN===
 /msix-policy audit --root / --format qemu
 echo ===AUDIT-QEMU-END===
-PROPS=$(/msix-policy audit --root / --format qemu | grep -- "-device vfio-pci,host=$DEV" | sed -e "s/.*host=$DEV//")
-/msix-policy plan --device $DEV --mode qemu --print-input > /tmp/in-msix-policy.json
-# QEMU's default: the same input with no relocation allowed (QEMU relocates only when told).
-sed -e 's/"add_bar": true/"add_bar": false/' -e 's/"extend_bar": true/"extend_bar": false/' \
-    -e 's/"extend_32bit_bar": true/"extend_32bit_bar": false/' /tmp/in-msix-policy.json > /tmp/in-default.json
-for L in default msix-policy; do
-    echo ===PLAN-INPUT-$L-BEGIN===
-    cat /tmp/in-$L.json
-    echo ===PLAN-INPUT-$L-END===
-    echo ===PLAN-$L-BEGIN===
-    /msix-policy plan /tmp/in-$L.json --format json
-    echo ===PLAN-$L-END===
-done
 kstat() { echo "$(cat /sys/kernel/debug/kvm/mmio_exit_user) $(cat /sys/kernel/debug/kvm/mmio_exit_kernel) $(cat /sys/kernel/debug/kvm/exits)"; }
 waitfor() { i=0; while ! grep -q -- "$1" /tmp/l2.log; do i=$((i+1)); [ $i -gt $2 ] && return 1; sleep 1; done; return 0; }
 run() {
-    L=$1; P=$2
+    DEV=$1; IO=$2; L=$3; P=$4
     rm -f /tmp/l2.* /tmp/mon.*
     mkfifo /tmp/l2.in /tmp/l2.out /tmp/mon.in /tmp/mon.out
     cat /tmp/l2.out > /tmp/l2.log &
     C1=$!
     cat /tmp/mon.out > /tmp/mon.log &
     C2=$!
-    echo ===RUN-$L-BEGIN===
+    echo ===RUN-$DEV-$L-BEGIN===
     echo "properties: $P"
-    echo "\$ qemu-system-aarch64 @L2ARGS@ -device vfio-pci,host=$DEV$P"
+    echo "\$ qemu-system-aarch64 @L2ARGS_ECHO@ -device vfio-pci,host=$DEV$P"
     T0=$(date +%s)
     $QEMU @L2ARGS@ -chardev pipe,id=s0,path=/tmp/l2 -serial chardev:s0 \
         -chardev pipe,id=m0,path=/tmp/mon -mon chardev=m0,mode=readline \
@@ -518,12 +525,13 @@ run() {
         echo go > /tmp/l2.in
         waitfor @1@ 600
         S1=$(kstat)
+        T2=$(date +%s)
         echo go > /tmp/l2.in
         waitfor @2@ 1200
         S2=$(kstat)
-        T2=$(date +%s)
+        T3=$(date +%s)
         echo "stats (mmio_exit_user mmio_exit_kernel exits): ready $S0 control $S1 io $S2"
-        echo "io window $((T2 - T1)) s"
+        echo "io window $((T3 - T2)) s"
         echo go > /tmp/l2.in
         waitfor ===L2-END=== 300
     else
@@ -540,10 +548,26 @@ run() {
     echo ===MONITOR-BEGIN===
     cat /tmp/mon.log
     echo ===MONITOR-END===
-    echo ===RUN-$L-END===
+    echo ===RUN-$DEV-$L-END===
 }
-run default ""
-run msix-policy "$PROPS"
+for spec in @DEVICES@; do
+    DEV=${spec%%/*}; IO=${spec##*/}
+    PROPS=$(/msix-policy audit --root / --format qemu | grep -- "-device vfio-pci,host=$DEV" | sed -e "s/.*host=$DEV//")
+    /msix-policy plan --device $DEV --mode qemu --print-input > /tmp/in-msix-policy.json
+    # QEMU's default: the same input with no relocation allowed (QEMU relocates only when told).
+    sed -e 's/"add_bar": true/"add_bar": false/' -e 's/"extend_bar": true/"extend_bar": false/' \
+        -e 's/"extend_32bit_bar": true/"extend_32bit_bar": false/' /tmp/in-msix-policy.json > /tmp/in-default.json
+    for L in default msix-policy; do
+        echo ===PLAN-INPUT-$DEV-$L-BEGIN===
+        cat /tmp/in-$L.json
+        echo ===PLAN-INPUT-$DEV-$L-END===
+        echo ===PLAN-$DEV-$L-BEGIN===
+        /msix-policy plan /tmp/in-$L.json --format json
+        echo ===PLAN-$DEV-$L-END===
+    done
+    run $DEV $IO default ""
+    run $DEV $IO msix-policy "$PROPS"
+done
 echo ===VMM-END===
 poweroff -f
 """
@@ -552,7 +576,7 @@ poweroff -f
 # 4 GiB, so QEMU asks KVM for a 32-bit IPA (a 40-bit IPA with 16 KiB pages did not run under the
 # lab's QEMU 7.2, docs/performance.md).
 L2_ARGS = ("-M virt,gic-version=3,highmem=off -accel kvm -cpu host -smp 1 -m 256 -nodefaults -display none "
-           "-no-reboot -kernel /l2/Image -initrd /l2/initrd.gz -append 'console=ttyAMA0 quiet loglevel=3 panic=-1'")
+           "-no-reboot -kernel /l2/Image -initrd /l2/initrd.gz -append \"console=ttyAMA0 quiet loglevel=3 panic=-1 lab_io=$IO\"")
 
 
 def elf_needed(path):
@@ -618,7 +642,7 @@ def stage_l2(stage, root, moddir, kernel, ios):
     bb = [p for p in (os.path.join(root, "x", "bin", "busybox"), os.path.join(root, "x", "usr", "bin", "busybox")) if os.path.isfile(p)][0]
     shutil.copy(bb, os.path.join(s2, "bin", "busybox"))
     load = []
-    for path in module_closure(moddir, ["nvme"]):
+    for path in module_closure(moddir, ["nvme", "e1000e"]):
         plain = path[:-3] if path.endswith(".xz") else path
         dst = os.path.join(s2, "lib", "modules", plain)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -669,6 +693,9 @@ def pci_bars(info_pci, ids):
         m = re.match(r"\s*BAR(\d+): (?:64|32) bit (?:prefetchable )?memory at 0x([0-9a-f]+) \[0x([0-9a-f]+)\]", line)
         if inside and m:
             bars[int(m.group(1))] = (int(m.group(2), 16), int(m.group(3), 16))
+        m = re.match(r"\s*BAR(\d+): I/O (.*)", line)
+        if inside and m:
+            bars[int(m.group(1))] = "I/O " + m.group(2).strip().rstrip(".")
     return bars
 
 
@@ -712,6 +739,14 @@ def compare_mtree(plan, flat, bars):
         if idx not in bars:
             equal = False
             lines.append("BAR%d: not in QEMU's `info pci` (plan: map %s trap %s)" % (idx, fmt(want_map), fmt(want_trap)))
+            continue
+        if isinstance(bars[idx], str):
+            # An I/O BAR: no VMM maps it (VFIO offers no mmap of I/O regions); QEMU serves it after an
+            # exit wherever the guest places it.
+            same = not want_map and b.get("kind") == "io"
+            equal &= same
+            lines.append("BAR%d (%s bar, QEMU's info pci: %s): %s: plan map %s trap %s; QEMU never maps an I/O BAR" % (
+                idx, b.get("kind"), bars[idx], "EQUAL" if same else "DIFFER", fmt(want_map), fmt(want_trap)))
             continue
         base, end = bars[idx]
         got_map, got_trap, got_table, parts, ramd = [], [], [], [], []
@@ -773,7 +808,8 @@ def vmm(name, timeout, ios, keep_logs=True):
     root = fetch(m["arch"], m.get("suite"), m.get("flavour"))
     kernel, _ = kernel_of(root)
     l2args = L2_ARGS
-    init = (VMM_INIT.replace("@DEV@", VMM_DEVICE).replace("@L2ARGS@", l2args).replace("@BOOT_TIMEOUT@", "900"))
+    init = (VMM_INIT.replace("@DEVICES@", " ".join("%s/%s" % (d, io) for d, _, io in VMM_DEVICES))
+            .replace("@L2ARGS_ECHO@", l2args.replace('"', '\\"')).replace("@L2ARGS@", l2args).replace("@BOOT_TIMEOUT@", "900"))
 
     def extra(stage, root_, moddir):
         libs = stage_qemu(stage, qroot)
@@ -799,34 +835,35 @@ def vmm_results(name):
     page = 16384 if "16k" in (m.get("flavour") or "") else 4096
     result = {"vmm": "qemu", "version": mv.group(1).strip() if mv else version, "page_size": page, "runs": []}
     report = []
-    for layout in ("default", "msix-policy"):
-        run_out = between(out, "===RUN-%s-BEGIN===" % layout, "===RUN-%s-END===" % layout)
-        plan_text = between(out, "===PLAN-%s-BEGIN===" % layout, "===PLAN-%s-END===" % layout)
+    for dev, ids, io, layout in [(d, i, w, l) for d, i, w in VMM_DEVICES for l in ("default", "msix-policy")]:
+        run_out = between(out, "===RUN-%s-%s-BEGIN===" % (dev, layout), "===RUN-%s-%s-END===" % (dev, layout))
+        plan_text = between(out, "===PLAN-%s-%s-BEGIN===" % (dev, layout), "===PLAN-%s-%s-END===" % (dev, layout))
         if run_out is None or plan_text is None:
-            report.append("%s: no run in the log" % layout)
+            report.append("%s %s: no run in the log" % (dev, layout))
             continue
         plan = json.loads(plan_text)
         props = re.search(r"properties: (.*)", run_out).group(1).strip()
         l2 = between(run_out, "===L2-LOG-BEGIN===", "===L2-LOG-END===") or ""
         mon = between(run_out, "===MONITOR-BEGIN===", "===MONITOR-END===") or ""
         st = re.search(r"stats \(mmio_exit_user mmio_exit_kernel exits\): ready (\d+) (\d+) (\d+) control (\d+) (\d+) (\d+) io (\d+) (\d+) (\d+)", run_out)
-        irq = re.search(r"L2 nvme interrupts before: (\d+) after: (\d+)", l2)
-        dd = re.search(r"(\d+)\+(\d+) records in", l2)
+        irq = re.search(r"L2 \S+ interrupts before: (\d+) after: (\d+)", l2)
+        # nvme: dd's whole records read; net: echo replies received
+        dd = re.search(r"(\d+)\+(\d+) records in", l2) or re.search(r"\d+ packets transmitted, (\d+) packets received", l2)
         ready = re.search(r"L2 ready after (\d+) s", run_out)
         iow = re.search(r"io window (\d+) s", run_out)
         flat = flat_memory_view(mon)
-        bars = pci_bars(mon, VMM_IDS)
+        bars = pci_bars(mon, ids)
         same, lines, notes = compare_mtree(plan, flat, bars) if flat and bars else (False, ["no flat view or no BARs in the monitor log"], [])
-        r = {"device": VMM_DEVICE, "layout": layout, "properties": props, "ios": int(dd.group(1)) if dd else 0,
+        r = {"device": dev, "layout": layout, "properties": props, "ios": int(dd.group(1)) if dd else 0,
              "interrupts": int(irq.group(2)) - int(irq.group(1)) if irq else 0,
              "mmio_exits": int(st.group(7)) - int(st.group(4)) if st else None}
         r["exits_per_io"] = round(r["mmio_exits"] / r["ios"], 3) if st and r["ios"] else None
         r["mtree_matches_plan"] = bool(same)
         result["runs"].append(r)
         ctrl = int(st.group(4)) - int(st.group(1)) if st else None
-        report.append("%s (props %r): L2 ready after %s s, I/O window %s s; ios %s, nvme interrupts %s, mmio_exit_user %s in the "
+        report.append("%s %s %s (props %r): L2 ready after %s s, I/O window %s s; ios %s, interrupts %s, mmio_exit_user %s in the "
                       "I/O window, %s in the control window (no I/O), net %s per I/O; mtree %s" % (
-                          layout, props, ready.group(1) if ready else "?", iow.group(1) if iow else "?", r["ios"], r["interrupts"],
+                          dev, ids, layout, props, ready.group(1) if ready else "?", iow.group(1) if iow else "?", r["ios"], r["interrupts"],
                           r["mmio_exits"], ctrl, round((r["mmio_exits"] - ctrl) / r["ios"], 3) if st and r["ios"] else None,
                           "EQUAL to the plan" if same else "DIFFERS from the plan"))
         report += ["  " + l for l in lines]
@@ -835,7 +872,7 @@ def vmm_results(name):
     text = "lab.py vmm %s: L1 boot to power-off %.0f s\n%s\n" % (name, secs, "\n".join(report))
     open(os.path.join(DOCS, name + ".vmm.txt"), "w").write(text)
     print(text)
-    return 0 if len(result["runs"]) == 2 else 1
+    return 0 if len(result["runs"]) == 2 * len(VMM_DEVICES) else 1
 
 
 def decision_view(report):
