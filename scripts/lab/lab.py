@@ -8,6 +8,8 @@ allocate MSI-X vectors) whose init runs msix-policy's own recorder and audit on 
     python3 scripts/lab/lab.py run --keep-logs ...  # also keep each serial log in docs/lab/
     python3 scripts/lab/lab.py run x86-q35-vtd-ir@5.10   # the same machine on Debian 11's kernel
     python3 scripts/lab/lab.py kernel-matrix        # docs/lab/kernel-matrix.md from the fixtures
+    python3 scripts/lab/lab.py vmm arm64-virt-el2-kvm-16k  # QEMU + an L2 Linux guest under KVM in the
+                                                    # EL2 machine: exits per I/O, mtree vs plan
 
 Everything it needs comes from Debian's packages (qemu-system-*, cross linkers, the kernels and
 busybox-static of each architecture via `apt-get download`); work files go to target/lab/.
