@@ -501,7 +501,7 @@ kstat() { echo "$(cat /sys/kernel/debug/kvm/mmio_exit_user) $(cat /sys/kernel/de
 waitfor() { i=0; while ! grep -q -- "$1" /tmp/l2.log; do i=$((i+1)); [ $i -gt $2 ] && return 1; sleep 1; done; return 0; }
 run() {
     DEV=$1; IO=$2; L=$3; P=$4
-    rm -f /tmp/l2.* /tmp/mon.*
+    rm -f /tmp/l2.* /tmp/mon.* /tmp/memslots.log
     mkfifo /tmp/l2.in /tmp/l2.out /tmp/mon.in /tmp/mon.out
     cat /tmp/l2.out > /tmp/l2.log &
     C1=$!
@@ -509,11 +509,11 @@ run() {
     C2=$!
     echo ===RUN-$DEV-$L-BEGIN===
     echo "properties: $P"
-    echo "\$ qemu-system-aarch64 @L2ARGS_ECHO@ -device vfio-pci,host=$DEV$P"
+    echo "\$ qemu-system-aarch64 @L2ARGS_ECHO@ -trace kvm_set_user_memory -device vfio-pci,host=$DEV$P"
     T0=$(date +%s)
     $QEMU @L2ARGS@ -chardev pipe,id=s0,path=/tmp/l2 -serial chardev:s0 \
         -chardev pipe,id=m0,path=/tmp/mon -mon chardev=m0,mode=readline \
-        -device vfio-pci,host=$DEV$P > /tmp/qemu.err 2>&1 &
+        -trace kvm_set_user_memory -device vfio-pci,host=$DEV$P > /tmp/qemu.err 2>&1 &
     Q=$!
     if waitfor ===L2-READY=== @BOOT_TIMEOUT@; then
         T1=$(date +%s)
@@ -521,6 +521,7 @@ run() {
         echo "info pci" > /tmp/mon.in
         echo "info mtree -f" > /tmp/mon.in
         sleep 5
+        cp /tmp/qemu.err /tmp/memslots.log
         echo "info mtree -D" > /tmp/mon.in
         sleep 5
         S0=$(kstat)
@@ -543,7 +544,10 @@ run() {
     kill $Q 2>/dev/null
     sleep 1
     kill $C1 $C2 2>/dev/null
-    echo "qemu stderr:"; cat /tmp/qemu.err
+    echo "qemu stderr (without the trace):"; grep -v kvm_set_user_memory /tmp/qemu.err
+    echo ===MEMSLOTS-BEGIN===
+    cat /tmp/memslots.log 2>/dev/null
+    echo ===MEMSLOTS-END===
     echo ===L2-LOG-BEGIN===
     cat /tmp/l2.log
     echo ===L2-LOG-END===
@@ -711,27 +715,72 @@ def merge(ranges):
     return out
 
 
-def served_by(kind, name):
+def memslots(trace):
+    """KVM memslots of address space 0 at the end of a `-trace kvm_set_user_memory` log (QEMU deletes a
+    slot with size 0 and adds it again): [(gpa, size)]."""
+    slots = {}
+    for m in re.finditer(r"kvm_set_user_memory AddrSpace#(\d+) Slot#(\d+) flags=0x[0-9a-f]+ gpa=0x([0-9a-f]+) size=0x([0-9a-f]+)", trace):
+        if m.group(1) != "0":
+            continue
+        gpa, size = int(m.group(3), 16), int(m.group(4), 16)
+        if size:
+            slots[int(m.group(2))] = (gpa, size)
+        else:
+            slots.pop(int(m.group(2)), None)
+    return sorted(slots.values())
+
+
+def intersect(ranges, others):
+    out = []
+    for a, l in ranges:
+        for b, k in others:
+            lo, hi = max(a, b), min(a + l, b + k)
+            if lo < hi:
+                out.append((lo, hi - lo))
+    return merge(out)
+
+
+def subtract(ranges, holes):
+    out = []
+    for a, l in ranges:
+        cur = [(a, l)]
+        for b, k in holes:
+            nxt = []
+            for c, m in cur:
+                if b + k <= c or b >= c + m:
+                    nxt.append((c, m))
+                    continue
+                if b > c:
+                    nxt.append((c, b - c))
+                if b + k < c + m:
+                    nxt.append((b + k, c + m - b - k))
+            cur = nxt
+        out += cur
+    return merge(out)
+
+
+def served_by(kind, name, slotted):
     """What serves an access to a flat-view range: the guest's own mapping (a KVM memslot) or QEMU
-    after an exit, and with what."""
-    if name.endswith(" KVM"):
-        return "mapped (KVM memslot)"
+    after an exit, and with what. `slotted`: the part of the range that is a memslot."""
+    if kind in ("ram", "ramd") and slotted:
+        return "mapped (KVM memslot %s)" % fmt(slotted)
     if name.startswith("msix-table"):
         return "exit: QEMU's MSI-X table emulation"
     if name.startswith("msix-pba"):
         return "exit: QEMU's PBA emulation"
     if kind == "ramd":
-        return "exit: QEMU forwards through its mmap of the BAR (ramd range KVM does not map)"
+        return "exit: QEMU forwards through its mmap of the BAR (no memslot)"
     if " base BAR " in name:
         return "exit: the BAR's container region (no ops: unassigned, no subregion enabled there)"
     return "exit: QEMU forwards to the device (region read/write)"
 
 
-def compare_mtree(plan, flat, bars):
-    """Per BAR of the plan: the ranges QEMU's flat view says the guest reaches without an exit (a KVM
-    memslot: ` KVM` after the name) and every other byte (an exit), as offsets in the BAR, against the
-    plan's `mmap` and `trap` segments; the table's range against QEMU's `msix-table`. Returns
-    (equal, lines, notes): notes name where QEMU serves a trapped range differently from the plan."""
+def compare_mtree(plan, flat, bars, slots):
+    """Per BAR of the plan: the bytes the guest reaches without an exit (QEMU's `ramd` mmap ranges of
+    `info mtree -f` where KVM has a memslot, from the kvm_set_user_memory trace) and every other byte
+    (an exit), as offsets in the BAR, against the plan's `mmap` and `trap` segments; the table's
+    range against QEMU's `msix-table`. Returns (equal, lines, notes): notes name where QEMU's tree or
+    its handlers differ from the plan."""
     equal, lines, notes = True, [], []
     for b in plan["bars"]:
         idx, size = b["index"], b["size"]
@@ -751,28 +800,33 @@ def compare_mtree(plan, flat, bars):
                 idx, b.get("kind"), bars[idx], "EQUAL" if same else "DIFFER", fmt(want_map), fmt(want_trap)))
             continue
         base, end = bars[idx]
-        got_map, got_trap, got_table, parts, ramd = [], [], [], [], []
+        bar_slots = [(g - base, l) for g, l in intersect([(base, end - base + 1)], slots)]
+        got_map, covered, got_table, parts, ramd, flagged = [], [], [], [], [], []
         for s, e, kind, name in flat:
             lo, hi = max(s, base), min(e, end)
             if lo > hi:
                 continue
             seg = (lo - base, hi - lo + 1)
-            how = served_by(kind, name)
-            (got_map if how.startswith("mapped") else got_trap).append(seg)
+            covered.append(seg)
+            slotted = intersect([seg], bar_slots) if kind in ("ram", "ramd") else []
+            got_map += slotted
             if name.startswith("msix-table"):
                 got_table.append(seg)
             if kind == "ramd":
                 ramd.append(seg)
-            parts.append("    0x%04x-0x%04x %-4s %-45s %s" % (seg[0], seg[0] + seg[1] - 1, kind, name, how))
-        got_map, got_trap, ramd = merge(got_map), merge(got_trap), merge(ramd)
-        covered = sum(l for _, l in got_map + got_trap)
-        same = (got_map == want_map and got_trap == want_trap and covered == size and (end - base + 1) == size
+            if name.endswith(" KVM"):
+                flagged.append(seg)
+            parts.append("    0x%04x-0x%04x %-4s %-45s %s" % (seg[0], seg[0] + seg[1] - 1, kind, name, served_by(kind, name, slotted)))
+        got_map, covered, ramd = merge(got_map), merge(covered), merge(ramd)
+        got_trap = subtract(covered, got_map)
+        same = (got_map == want_map and got_trap == want_trap and covered == [(0, size)] and (end - base + 1) == size
                 and merge(got_table) == merge(want_table))
         equal &= same
         lines.append("BAR%d at 0x%x, %d bytes (QEMU's BAR: %d): %s" % (idx, base, size, end - base + 1, "EQUAL" if same else "DIFFER"))
         lines.append("  plan   map %s trap %s table %s" % (fmt(want_map), fmt(want_trap), fmt(want_table)))
-        lines.append("  mtree  map %s trap %s table %s" % (fmt(got_map), fmt(got_trap), fmt(merge(got_table))))
-        lines.append("  mtree mmap subregions (ramd, mapped by KVM or not): %s" % fmt(ramd))
+        lines.append("  QEMU   map %s trap %s table %s   (map: memslots of the trace inside the BAR)" % (
+            fmt(got_map), fmt(got_trap), fmt(merge(got_table))))
+        lines.append("  mtree mmap subregions (ramd): %s; flagged ' KVM' in the flat view: %s" % (fmt(ramd), fmt(merge(flagged))))
         lines.append("  plan segments:")
         for sgm in b["mmap"]:
             lines.append("    0x%04x-0x%04x map" % (sgm["offset"], sgm["offset"] + sgm["length"] - 1))
@@ -780,18 +834,24 @@ def compare_mtree(plan, flat, bars):
             lines.append("    0x%04x-0x%04x trap %s (%s)" % (sgm["offset"], sgm["offset"] + sgm["length"] - 1, sgm["holds"], sgm["handler"]))
         lines.append("  info mtree -f ranges in the BAR (offsets):")
         lines += parts
+        if got_map != want_map:
+            notes.append("BAR%d: QEMU maps %s (memslots), the plan maps %s: QEMU maps %s more, the plan %s more" % (
+                idx, fmt(got_map), fmt(want_map), fmt(subtract(got_map, want_map)), fmt(subtract(want_map, got_map))))
         if ramd != got_map:
-            notes.append("BAR%d: QEMU's tree holds the mmap subregion(s) %s but KVM maps only %s (a ramd range not "
-                         "aligned to the %d-byte host page is not a memslot: accesses exit and QEMU serves them through "
-                         "its mmap); the plan maps %s" % (idx, fmt(ramd), fmt(got_map), plan["page_size"], fmt(want_map)))
+            notes.append("BAR%d: QEMU's tree holds the mmap subregion(s) %s, of which KVM has memslots for %s only (a memslot "
+                         "is whole %d-byte host pages): %s exit%s and QEMU serves them through its mmap; the plan traps them as "
+                         "registers (forward-to-device)" % (idx, fmt(ramd), fmt(got_map), plan["page_size"],
+                                                            fmt(subtract(ramd, got_map)), "" if subtract(ramd, got_map) else "s"))
         for sgm in b["trap"]:
             if sgm["holds"] not in ("pba", "virtual-pba"):
                 continue
             lo, hi = sgm["offset"], sgm["offset"] + sgm["length"] - 1
-            served = sorted({served_by(k, n) for s, e, k, n in flat if max(s, base + lo) <= min(e, base + hi)})
+            served = sorted({served_by(k, n, intersect([(max(s, base + lo) - base, min(e, base + hi) - max(s, base + lo) + 1)], bar_slots)
+                                       if k in ("ram", "ramd") else [])
+                             for s, e, k, n in flat if max(s, base + lo) <= min(e, base + hi)})
             if served != ["exit: QEMU's PBA emulation"]:
-                notes.append("BAR%d: the plan traps the PBA 0x%x-0x%x as %s (%s); QEMU has no enabled msix-pba range there "
-                             "(QEMU disables its PBA region until a masked vector fires): %s" % (
+                notes.append("BAR%d: the plan traps the PBA 0x%x-0x%x as %s (%s); QEMU's msix-pba is not enabled there "
+                             "(QEMU enables it only when a masked vector fires through QEMU): %s" % (
                                  idx, lo, hi, sgm["holds"], sgm["handler"], "; ".join(served)))
     return equal, lines, notes
 
@@ -855,7 +915,13 @@ def vmm_results(name):
         iow = re.search(r"io window (\d+) s", run_out)
         flat = flat_memory_view(mon)
         bars = pci_bars(mon, ids)
-        same, lines, notes = compare_mtree(plan, flat, bars) if flat and bars else (False, ["no flat view or no BARs in the monitor log"], [])
+        trace = between(run_out, "===MEMSLOTS-BEGIN===", "===MEMSLOTS-END===")
+        if trace and "kvm_set_user_memory" in trace:
+            slots = memslots(trace)
+        else:
+            # No trace: the ranges QEMU flags ` KVM` (a memslot of exactly that range).
+            slots = [(s_, e_ - s_ + 1) for s_, e_, _, n_ in flat if n_.endswith(" KVM")]
+        same, lines, notes = compare_mtree(plan, flat, bars, slots) if flat and bars else (False, ["no flat view or no BARs in the monitor log"], [])
         r = {"device": dev, "layout": layout, "properties": props, "ios": int(dd.group(1)) if dd else 0,
              "interrupts": int(irq.group(2)) - int(irq.group(1)) if irq else 0,
              "mmio_exits": int(st.group(7)) - int(st.group(4)) if st else None}
