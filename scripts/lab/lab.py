@@ -418,8 +418,9 @@ def run(names, timeout, keep_logs):
 # initramfs of busybox and the nvme modules) reads N direct 4 KiB blocks; L1 counts KVM's MMIO exits
 # to userspace (debugfs `kvm/mmio_exit_user`) around a control window (no I/O) and the I/O window,
 # and asks QEMU's monitor for `info pci`, `info mtree -f` and `info mtree -D` (the tree with its
-# disabled regions), the flat view compared here with
-# `msix-policy plan --mode qemu` of the same device (computed in L1 on the live device).
+# disabled regions); QEMU's `kvm_set_user_memory` trace gives the memslots. Memslots and the flat
+# view are compared here with `msix-policy plan --mode qemu` of the same device (computed in L1 on
+# the live device).
 
 # The functions the L2 guest gets, one at a time: (address, vendor:device, the guest's workload).
 # The NVMe is what msix-policy relocates on 16 KiB pages; the e1000e (MSI-X in a BAR of its own) is
@@ -860,7 +861,7 @@ def fmt(ranges):
     return "[" + ", ".join("0x%x-0x%x" % (a, a + l - 1) for a, l in ranges) + "]"
 
 
-def vmm(name, timeout, ios, keep_logs=True):
+def vmm(name, timeout, ios):
     m = MACHINES[name]
     if not m.get("kvm") or m["arch"] != "arm64":
         raise SystemExit("vmm: %s is not an arm64 EL2 (KVM) machine" % name)
