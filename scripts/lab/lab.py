@@ -905,7 +905,7 @@ def vmm_results(name):
             report.append("%s %s: no run in the log" % (dev, layout))
             continue
         plan = json.loads(plan_text)
-        props = re.search(r"properties: (.*)", run_out).group(1).strip()
+        props = re.search(r"properties: (.*)", run_out).group(1).strip().lstrip(",")  # the comma that joins it to host= dropped
         l2 = between(run_out, "===L2-LOG-BEGIN===", "===L2-LOG-END===") or ""
         mon = between(run_out, "===MONITOR-BEGIN===", "===MONITOR-END===") or ""
         st = re.search(r"stats \(mmio_exit_user mmio_exit_kernel exits\): ready (\d+) (\d+) (\d+) control (\d+) (\d+) (\d+) io (\d+) (\d+) (\d+)", run_out)
