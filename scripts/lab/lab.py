@@ -8,6 +8,8 @@ allocate MSI-X vectors) whose init runs msix-policy's own recorder and audit on 
     python3 scripts/lab/lab.py run --keep-logs ...  # also keep each serial log in docs/lab/
     python3 scripts/lab/lab.py run x86-q35-vtd-ir@5.10   # the same machine on Debian 11's kernel
     python3 scripts/lab/lab.py kernel-matrix        # docs/lab/kernel-matrix.md from the fixtures
+    python3 scripts/lab/lab.py vmm arm64-virt-el2-kvm-16k  # QEMU + an L2 Linux guest under KVM in the
+                                                    # EL2 machine: exits per I/O, mtree vs plan
 
 Everything it needs comes from Debian's packages (qemu-system-*, cross linkers, the kernels and
 busybox-static of each architecture via `apt-get download`); work files go to target/lab/.
@@ -283,7 +285,9 @@ poweroff -f
 """
 
 
-def build_initramfs(name, m, recorder):
+def build_initramfs(name, m, recorder, init_text=None, extra=None):
+    """The machine's initramfs; `init_text` replaces the recorder's /init, `extra(stage, root, moddir)`
+    adds files (the vmm run's QEMU and L2 guest)."""
     arch = m["arch"]
     root = fetch(arch, m.get("suite"), m.get("flavour"))
     kernel, ver = kernel_of(root)
@@ -294,7 +298,7 @@ def build_initramfs(name, m, recorder):
     bb = [p for p in (os.path.join(root, "x", "bin", "busybox"), os.path.join(root, "x", "usr", "bin", "busybox")) if os.path.isfile(p)][0]
     shutil.copy(bb, os.path.join(stage, "bin", "busybox"))
     shutil.copy(recorder, os.path.join(stage, "msix-policy"))
-    if m.get("kvm"):
+    if m.get("kvm") and init_text is None:
         shutil.copy(os.path.join(os.path.dirname(recorder), "kvm-lab"), os.path.join(stage, "kvm-lab"))
     wanted = list(BASE_MODULES)
     if m.get("vfio"):
@@ -314,7 +318,9 @@ def build_initramfs(name, m, recorder):
             args = "allow_unsafe_interrupts=1"
         load.append(plain + (" " + args if args else ""))
     open(os.path.join(stage, "modules.load"), "w").write("\n".join(load) + "\n")
-    init = INIT.replace("$LAB_KVM_ARGS", m.get("kvm_args", "")).replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
+    if extra:
+        extra(stage, root, moddir)
+    init = (init_text or INIT).replace("$LAB_KVM_ARGS", m.get("kvm_args", "")).replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
     p = os.path.join(stage, "init")
     open(p, "w").write(init)
     os.chmod(p, 0o755)
@@ -323,7 +329,7 @@ def build_initramfs(name, m, recorder):
     return kernel, initrd
 
 
-def boot(name, m, kernel, initrd, timeout):
+def boot(name, m, kernel, initrd, timeout, qemu_args=None):
     arch = m["arch"]
     qemu, console = ARCHES[arch][2], ARCHES[arch][3]
     disk = os.path.join(WORK, "nvme.img")
@@ -332,7 +338,7 @@ def boot(name, m, kernel, initrd, timeout):
             f.truncate(64 << 20)
     append = "console=%s panic=-1 quiet loglevel=4 %s" % (console, m["append"])
     cmd = "%s -accel tcg -nographic -no-reboot -kernel %s -initrd %s -append '%s' %s" % (
-        qemu, kernel, initrd, append, m["qemu"].format(disk=disk))
+        qemu, kernel, initrd, append, (qemu_args or m["qemu"]).format(disk=disk))
     print("+", cmd, file=sys.stderr)
     t0 = time.time()
     # The serial output goes to a file while the machine runs (tail -f it to watch).
@@ -402,6 +408,540 @@ def run(names, timeout, keep_logs):
             open(os.path.join(DOCS, name + ".apply.log"), "w").write(applied.strip() + "\n")
         print("== %s: recorded in %.0f s -> %s" % (name, secs, os.path.relpath(dest, REPO)), file=sys.stderr)
     return failed
+
+
+# ---------------------------------------------------------------------------------------------
+# `lab.py vmm MACHINE`: a real VMM and a real guest driver (issue 20). Inside an EL2 machine (L1),
+# Debian's own QEMU (the machine's suite's `qemu-system-arm` with its libraries) runs an L2 Linux
+# guest under KVM with `-device vfio-pci,host=<the nvme>`: once as QEMU does by default, once with
+# the properties `msix-policy audit --format qemu` prints. The L2 guest (the same Debian kernel, an
+# initramfs of busybox and the nvme modules) reads N direct 4 KiB blocks; L1 counts KVM's MMIO exits
+# to userspace (debugfs `kvm/mmio_exit_user`) around a control window (no I/O) and the I/O window,
+# and asks QEMU's monitor for `info pci`, `info mtree -f` and `info mtree -D` (the tree with its
+# disabled regions); QEMU's `kvm_set_user_memory` trace gives the memslots. Memslots and the flat
+# view are compared here with `msix-policy plan --mode qemu` of the same device (computed in L1 on
+# the live device).
+
+# The functions the L2 guest gets, one at a time: (address, vendor:device, the guest's workload).
+# The NVMe is what msix-policy relocates on 16 KiB pages; the e1000e (MSI-X in a BAR of its own) is
+# what it traps, as QEMU does.
+VMM_DEVICES = [("0000:00:03.0", "1b36:0010", "nvme"), ("0000:00:02.0", "8086:10d3", "net")]
+
+L2_INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
+# lab_io (from the kernel command line): nvme, N direct 4 KiB reads of /dev/nvme0n1; net, N pings
+# of QEMU's user-mode gateway through the e1000e.
+PI=0.2
+if [ "$lab_io" = net ]; then
+    PAT=eth0
+    i=0
+    while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
+    ip link set lo up; ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0
+    i=0
+    while ! ping -c 1 -W 1 10.0.2.2 >/dev/null 2>&1 && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
+    ping -c 2 -i $PI 10.0.2.2 >/dev/null 2>&1 || PI=1
+else
+    PAT=nvme
+    i=0
+    while [ ! -b /dev/nvme0n1 ] && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
+fi
+irq() { awk -v p=$PAT '$0 ~ p {s+=$2} END {print s+0}' /proc/interrupts; }
+stty -echo 2>/dev/null
+echo ===L2-READY===
+# Control window: L1 sends a line, the guest answers with a marker (the serial traffic of the
+# protocol, measured alone).
+read go
+echo @1@
+# I/O window: the same protocol around the N operations.
+read go
+i0=$(irq)
+if [ "$lab_io" = net ]; then
+    ping -c @IOS@ -i $PI 10.0.2.2 >/tmp/io.log 2>&1
+else
+    dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=@IOS@ iflag=direct 2>/tmp/io.log
+fi
+i1=$(irq)
+echo @2@
+read go
+echo "L2 kernel: $(uname -r), workload $lab_io"
+echo "L2 uptime at the end: $(cat /proc/uptime)"
+echo "L2 $PAT interrupts before: $i0 after: $i1"
+echo "L2 io:"; tail -4 /tmp/io.log
+echo "L2 /proc/interrupts:"; cat /proc/interrupts
+echo "L2 PCI functions:"; for d in /sys/bus/pci/devices/*; do echo "${d##*/} $(cat $d/vendor):$(cat $d/device) driver $(basename $(readlink $d/driver) 2>/dev/null)"; done
+echo ===L2-END===
+poweroff -f
+"""
+
+VMM_INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
+sleep 3
+QEMU="/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/qemu-system-aarch64"
+echo ===VMM-START===
+echo "L1 kernel: $(uname -r)"
+echo ===QEMU-VERSION-BEGIN===
+$QEMU --version
+echo ===QEMU-VERSION-END===
+echo ===AUDIT-QEMU-BEGIN===
+/msix-policy audit --root / --format qemu
+echo ===AUDIT-QEMU-END===
+kstat() { echo "$(cat /sys/kernel/debug/kvm/mmio_exit_user) $(cat /sys/kernel/debug/kvm/mmio_exit_kernel) $(cat /sys/kernel/debug/kvm/exits)"; }
+waitfor() { i=0; while ! grep -q -- "$1" /tmp/l2.log; do i=$((i+1)); [ $i -gt $2 ] && return 1; sleep 1; done; return 0; }
+run() {
+    DEV=$1; IO=$2; L=$3; P=$4
+    rm -f /tmp/l2.* /tmp/mon.* /tmp/memslots.log
+    mkfifo /tmp/l2.in /tmp/l2.out /tmp/mon.in /tmp/mon.out
+    cat /tmp/l2.out > /tmp/l2.log &
+    C1=$!
+    cat /tmp/mon.out > /tmp/mon.log &
+    C2=$!
+    echo ===RUN-$DEV-$L-BEGIN===
+    echo "properties: $P"
+    echo "\$ qemu-system-aarch64 @L2ARGS_ECHO@ -trace kvm_set_user_memory -device vfio-pci,host=$DEV$P"
+    T0=$(date +%s)
+    $QEMU @L2ARGS@ -chardev pipe,id=s0,path=/tmp/l2 -serial chardev:s0 \
+        -chardev pipe,id=m0,path=/tmp/mon -mon chardev=m0,mode=readline \
+        -trace kvm_set_user_memory -device vfio-pci,host=$DEV$P > /tmp/qemu.err 2>&1 &
+    Q=$!
+    if waitfor ===L2-READY=== @BOOT_TIMEOUT@; then
+        T1=$(date +%s)
+        echo "L2 ready after $((T1 - T0)) s"
+        echo "info pci" > /tmp/mon.in
+        echo "info mtree -f" > /tmp/mon.in
+        sleep 5
+        cp /tmp/qemu.err /tmp/memslots.log
+        echo "info mtree -D" > /tmp/mon.in
+        sleep 5
+        S0=$(kstat)
+        echo go > /tmp/l2.in
+        waitfor @1@ 600
+        S1=$(kstat)
+        T2=$(date +%s)
+        echo go > /tmp/l2.in
+        waitfor @2@ 1200
+        S2=$(kstat)
+        T3=$(date +%s)
+        echo "stats (mmio_exit_user mmio_exit_kernel exits): ready $S0 control $S1 io $S2"
+        echo "io window $((T3 - T2)) s"
+        echo go > /tmp/l2.in
+        waitfor ===L2-END=== 300
+    else
+        echo "L2 not ready after @BOOT_TIMEOUT@ s"
+    fi
+    i=0; while kill -0 $Q 2>/dev/null && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done
+    kill $Q 2>/dev/null
+    sleep 1
+    kill $C1 $C2 2>/dev/null
+    echo "qemu stderr (without the trace):"; grep -v kvm_set_user_memory /tmp/qemu.err
+    echo ===MEMSLOTS-BEGIN===
+    cat /tmp/memslots.log 2>/dev/null
+    echo ===MEMSLOTS-END===
+    echo ===L2-LOG-BEGIN===
+    cat /tmp/l2.log
+    echo ===L2-LOG-END===
+    echo ===MONITOR-BEGIN===
+    cat /tmp/mon.log
+    echo ===MONITOR-END===
+    echo ===RUN-$DEV-$L-END===
+}
+for spec in @DEVICES@; do
+    DEV=${spec%%/*}; IO=${spec##*/}
+    PROPS=$(/msix-policy audit --root / --format qemu | grep -- "-device vfio-pci,host=$DEV" | sed -e "s/.*host=$DEV//")
+    /msix-policy plan --device $DEV --mode qemu --print-input > /tmp/in-msix-policy.json
+    # QEMU's default: the same input with no relocation allowed (QEMU relocates only when told).
+    sed -e 's/"add_bar": true/"add_bar": false/' -e 's/"extend_bar": true/"extend_bar": false/' \
+        -e 's/"extend_32bit_bar": true/"extend_32bit_bar": false/' /tmp/in-msix-policy.json > /tmp/in-default.json
+    for L in default msix-policy; do
+        echo ===PLAN-INPUT-$DEV-$L-BEGIN===
+        cat /tmp/in-$L.json
+        echo ===PLAN-INPUT-$DEV-$L-END===
+        echo ===PLAN-$DEV-$L-BEGIN===
+        /msix-policy plan /tmp/in-$L.json --format json
+        echo ===PLAN-$DEV-$L-END===
+    done
+    run $DEV $IO default ""
+    run $DEV $IO msix-policy "$PROPS"
+done
+echo ===VMM-END===
+poweroff -f
+"""
+
+# The L2 QEMU: KVM, the host's CPU, one vCPU, 256 MiB. highmem=off keeps the memory map below
+# 4 GiB, so QEMU asks KVM for a 32-bit IPA (a 40-bit IPA with 16 KiB pages did not run under the
+# lab's QEMU 7.2, docs/performance.md).
+L2_ARGS = ("-M virt,gic-version=3,highmem=off -accel kvm -cpu host -smp 1 -m 256 -nodefaults -display none "
+           "-no-reboot -kernel /l2/Image -initrd /l2/initrd.gz -append \"console=ttyAMA0 quiet loglevel=3 panic=-1 lab_io=$IO\"")
+
+
+def elf_needed(path):
+    out = subprocess.run(["readelf", "-d", path], capture_output=True, text=True, check=True).stdout
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out)
+
+
+def fetch_qemu(arch, suite):
+    """The suite's `qemu-system-arm` for `arch` and the library packages of its dependency closure,
+    unpacked under target/lab/qemu-<arch>-<suite>/x (once)."""
+    root = os.path.join(WORK, "qemu-%s-%s" % (arch, suite))
+    if os.path.exists(os.path.join(root, ".done")):
+        return root
+    o = apt_opts(arch, suite)
+    subprocess.run(["apt-get", "update", "-qq"] + o, check=False)
+    dep = subprocess.run(["apt-cache"] + o + ["depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+                         "--no-breaks", "--no-replaces", "--no-enhances", "qemu-system-arm"],
+                         check=True, capture_output=True, text=True).stdout
+    pkgs = sorted({l for l in dep.splitlines() if l and not l.startswith((" ", "<")) and re.match(r"(lib|zlib|qemu-system-arm$)", l)})
+    debs = os.path.join(root, "debs")
+    os.makedirs(debs, exist_ok=True)
+    sh(["apt-get"] + o + ["download"] + pkgs, cwd=debs)
+    for d in glob.glob(os.path.join(debs, "*.deb")):
+        sh(["dpkg-deb", "-x", d, os.path.join(root, "x")])
+    open(os.path.join(root, ".done"), "w").close()
+    return root
+
+
+def stage_qemu(stage, qroot):
+    """qemu-system-aarch64 at /qemu, the libraries it links (readelf NEEDED, closed) at /qemu/lib,
+    the dynamic loader at /lib/ld-linux-aarch64.so.1."""
+    x = os.path.join(qroot, "x")
+    idx = {}
+    for p in glob.glob(os.path.join(x, "**", "*.so*"), recursive=True):
+        idx.setdefault(os.path.basename(p), p)
+    exe = os.path.join(x, "usr", "bin", "qemu-system-aarch64")
+    lib = os.path.join(stage, "qemu", "lib")
+    os.makedirs(lib, exist_ok=True)
+    shutil.copy(exe, os.path.join(stage, "qemu", "qemu-system-aarch64"))
+    todo, seen = [exe], set()
+    while todo:
+        for n in elf_needed(todo.pop()):
+            if n in seen:
+                continue
+            seen.add(n)
+            if n not in idx:
+                raise SystemExit("qemu: no package of the closure has %s" % n)
+            shutil.copy(os.path.realpath(idx[n]), os.path.join(lib, n))
+            todo.append(idx[n])
+    os.makedirs(os.path.join(stage, "lib"), exist_ok=True)
+    shutil.copy(os.path.join(lib, "ld-linux-aarch64.so.1"), os.path.join(stage, "lib", "ld-linux-aarch64.so.1"))
+    return sorted(seen)
+
+
+def stage_l2(stage, root, moddir, kernel, ios):
+    """The L2 guest: the machine's own kernel Image and an initramfs of busybox and the nvme modules."""
+    l2 = os.path.join(stage, "l2")
+    os.makedirs(l2, exist_ok=True)
+    shutil.copy(kernel, os.path.join(l2, "Image"))
+    s2 = os.path.join(WORK, "stage-l2")
+    shutil.rmtree(s2, ignore_errors=True)
+    os.makedirs(os.path.join(s2, "bin"))
+    bb = [p for p in (os.path.join(root, "x", "bin", "busybox"), os.path.join(root, "x", "usr", "bin", "busybox")) if os.path.isfile(p)][0]
+    shutil.copy(bb, os.path.join(s2, "bin", "busybox"))
+    load = []
+    for path in module_closure(moddir, ["nvme", "e1000e"]):
+        plain = path[:-3] if path.endswith(".xz") else path
+        dst = os.path.join(s2, "lib", "modules", plain)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        open(dst, "wb").write(read_module(os.path.join(moddir, path)))
+        load.append(plain)
+    open(os.path.join(s2, "modules.load"), "w").write("\n".join(load) + "\n")
+    p = os.path.join(s2, "init")
+    open(p, "w").write(L2_INIT.replace("@IOS@", str(ios)))
+    os.chmod(p, 0o755)
+    sh("cd %s && find . | cpio -o -H newc 2>/dev/null | gzip -9 > %s" % (s2, os.path.join(l2, "initrd.gz")))
+
+
+MTREE_LINE = re.compile(r"^\s*([0-9a-f]+)-([0-9a-f]+) \(prio (-?\d+), ([^)]+)\): (.*)$")
+
+
+def flat_memory_view(mtree):
+    """The FlatView of address space "memory" in `info mtree -f`: [(start, end_inclusive, kind, name)].
+    QEMU appends the accelerator's name (" KVM") to a range the accelerator maps (a KVM memslot)."""
+    views, cur = [], None
+    for line in mtree.splitlines():
+        if line.startswith("FlatView #"):
+            cur = {"as": [], "ranges": []}
+            views.append(cur)
+        elif "address-space" in line or "(qemu)" in line:
+            cur = None
+        elif cur is not None and line.strip().startswith("AS \""):
+            cur["as"].append(line.strip().split('"')[1])
+        elif cur is not None:
+            mm = MTREE_LINE.match(line)
+            if mm:
+                cur["ranges"].append((int(mm.group(1), 16), int(mm.group(2), 16), mm.group(4), mm.group(5).strip()))
+    for v in views:
+        if "memory" in v["as"]:
+            return v["ranges"]
+    return []
+
+
+def pci_bars(info_pci, ids):
+    """Guest BAR addresses of the function `ids` (vendor:device) from `info pci`: {bar: (base, end)}."""
+    bars, inside = {}, False
+    for line in info_pci.splitlines():
+        if re.match(r"\s*Bus\s+\d+, device\s+\d+, function \d+:", line):
+            inside = None
+            continue
+        if inside is None and "PCI device" in line:
+            inside = ("PCI device " + ids) in line
+            continue
+        m = re.match(r"\s*BAR(\d+): (?:64|32) bit (?:prefetchable )?memory at 0x([0-9a-f]+) \[0x([0-9a-f]+)\]", line)
+        if inside and m:
+            bars[int(m.group(1))] = (int(m.group(2), 16), int(m.group(3), 16))
+        m = re.match(r"\s*BAR(\d+): I/O (.*)", line)
+        if inside and m:
+            bars[int(m.group(1))] = "I/O " + m.group(2).strip().rstrip(".")
+    return bars
+
+
+def merge(ranges):
+    out = []
+    for a, l in sorted(ranges):
+        if out and out[-1][0] + out[-1][1] == a:
+            out[-1] = (out[-1][0], out[-1][1] + l)
+        else:
+            out.append((a, l))
+    return out
+
+
+def memslots(trace):
+    """KVM memslots of address space 0 at the end of a `-trace kvm_set_user_memory` log (QEMU deletes a
+    slot with size 0 and adds it again): [(gpa, size)]."""
+    slots = {}
+    for m in re.finditer(r"kvm_set_user_memory AddrSpace#(\d+) Slot#(\d+) flags=0x[0-9a-f]+ gpa=0x([0-9a-f]+) size=0x([0-9a-f]+)", trace):
+        if m.group(1) != "0":
+            continue
+        gpa, size = int(m.group(3), 16), int(m.group(4), 16)
+        if size:
+            slots[int(m.group(2))] = (gpa, size)
+        else:
+            slots.pop(int(m.group(2)), None)
+    return sorted(slots.values())
+
+
+def intersect(ranges, others):
+    out = []
+    for a, l in ranges:
+        for b, k in others:
+            lo, hi = max(a, b), min(a + l, b + k)
+            if lo < hi:
+                out.append((lo, hi - lo))
+    return merge(out)
+
+
+def subtract(ranges, holes):
+    out = []
+    for a, l in ranges:
+        cur = [(a, l)]
+        for b, k in holes:
+            nxt = []
+            for c, m in cur:
+                if b + k <= c or b >= c + m:
+                    nxt.append((c, m))
+                    continue
+                if b > c:
+                    nxt.append((c, b - c))
+                if b + k < c + m:
+                    nxt.append((b + k, c + m - b - k))
+            cur = nxt
+        out += cur
+    return merge(out)
+
+
+def served_by(kind, name, slotted):
+    """What serves an access to a flat-view range: the guest's own mapping (a KVM memslot) or QEMU
+    after an exit, and with what. `slotted`: the part of the range that is a memslot."""
+    if kind in ("ram", "ramd") and slotted:
+        return "mapped (KVM memslot %s)" % fmt(slotted)
+    if name.startswith("msix-table"):
+        return "exit: QEMU's MSI-X table emulation"
+    if name.startswith("msix-pba"):
+        return "exit: QEMU's PBA emulation"
+    if kind == "ramd":
+        return "exit: QEMU forwards through its mmap of the BAR (no memslot)"
+    if " base BAR " in name:
+        return "exit: the BAR's container region (no ops: unassigned, no subregion enabled there)"
+    return "exit: QEMU forwards to the device (region read/write)"
+
+
+def compare_mtree(plan, flat, bars, slots):
+    """Per BAR of the plan: the bytes the guest reaches without an exit (QEMU's `ramd` mmap ranges of
+    `info mtree -f` where KVM has a memslot, from the kvm_set_user_memory trace) and every other byte
+    (an exit), as offsets in the BAR, against the plan's `mmap` and `trap` segments; the table's
+    range against QEMU's `msix-table`. Returns (equal, lines, notes): notes name where QEMU's tree or
+    its handlers differ from the plan."""
+    equal, lines, notes = True, [], []
+    for b in plan["bars"]:
+        idx, size = b["index"], b["size"]
+        want_map = merge([(s["offset"], s["length"]) for s in b["mmap"]])
+        want_trap = merge([(s["offset"], s["length"]) for s in b["trap"]])
+        want_table = [(s["offset"], s["length"]) for s in b["trap"] if s["holds"] in ("table", "virtual-table")]
+        if idx not in bars:
+            equal = False
+            lines.append("BAR%d: not in QEMU's `info pci` (plan: map %s trap %s)" % (idx, fmt(want_map), fmt(want_trap)))
+            continue
+        if isinstance(bars[idx], str):
+            # An I/O BAR: no VMM maps it (VFIO offers no mmap of I/O regions); QEMU serves it after an
+            # exit wherever the guest places it.
+            same = not want_map and b.get("kind") == "io"
+            equal &= same
+            lines.append("BAR%d (%s bar, QEMU's info pci: %s): %s: plan map %s trap %s; QEMU never maps an I/O BAR" % (
+                idx, b.get("kind"), bars[idx], "EQUAL" if same else "DIFFER", fmt(want_map), fmt(want_trap)))
+            continue
+        base, end = bars[idx]
+        bar_slots = [(g - base, l) for g, l in intersect([(base, end - base + 1)], slots)]
+        got_map, covered, got_table, parts, ramd, flagged = [], [], [], [], [], []
+        for s, e, kind, name in flat:
+            lo, hi = max(s, base), min(e, end)
+            if lo > hi:
+                continue
+            seg = (lo - base, hi - lo + 1)
+            covered.append(seg)
+            slotted = intersect([seg], bar_slots) if kind in ("ram", "ramd") else []
+            got_map += slotted
+            if name.startswith("msix-table"):
+                got_table.append(seg)
+            if kind == "ramd":
+                ramd.append(seg)
+            if name.endswith(" KVM"):
+                flagged.append(seg)
+            parts.append("    0x%04x-0x%04x %-4s %-45s %s" % (seg[0], seg[0] + seg[1] - 1, kind, name, served_by(kind, name, slotted)))
+        got_map, covered, ramd = merge(got_map), merge(covered), merge(ramd)
+        got_trap = subtract(covered, got_map)
+        same = (got_map == want_map and got_trap == want_trap and covered == [(0, size)] and (end - base + 1) == size
+                and merge(got_table) == merge(want_table))
+        equal &= same
+        lines.append("BAR%d at 0x%x, %d bytes (QEMU's BAR: %d): %s" % (idx, base, size, end - base + 1, "EQUAL" if same else "DIFFER"))
+        lines.append("  plan   map %s trap %s table %s" % (fmt(want_map), fmt(want_trap), fmt(want_table)))
+        lines.append("  QEMU   map %s trap %s table %s   (map: memslots of the trace inside the BAR)" % (
+            fmt(got_map), fmt(got_trap), fmt(merge(got_table))))
+        lines.append("  mtree mmap subregions (ramd): %s; flagged ' KVM' in the flat view: %s" % (fmt(ramd), fmt(merge(flagged))))
+        lines.append("  plan segments:")
+        for sgm in b["mmap"]:
+            lines.append("    0x%04x-0x%04x map" % (sgm["offset"], sgm["offset"] + sgm["length"] - 1))
+        for sgm in b["trap"]:
+            lines.append("    0x%04x-0x%04x trap %s (%s)" % (sgm["offset"], sgm["offset"] + sgm["length"] - 1, sgm["holds"], sgm["handler"]))
+        lines.append("  info mtree -f ranges in the BAR (offsets):")
+        lines += parts
+        if got_map != want_map:
+            notes.append("BAR%d: QEMU maps %s (memslots), the plan maps %s: QEMU maps %s more, the plan %s more" % (
+                idx, fmt(got_map), fmt(want_map), fmt(subtract(got_map, want_map)), fmt(subtract(want_map, got_map))))
+        if ramd != got_map:
+            notes.append("BAR%d: QEMU's tree holds the mmap subregion(s) %s, of which KVM has memslots for %s only (a memslot "
+                         "is whole %d-byte host pages): %s exit%s and QEMU serves them through its mmap; the plan traps them as "
+                         "registers (forward-to-device)" % (idx, fmt(ramd), fmt(got_map), plan["page_size"],
+                                                            fmt(subtract(ramd, got_map)), "" if subtract(ramd, got_map) else "s"))
+        for sgm in b["trap"]:
+            if sgm["holds"] not in ("pba", "virtual-pba"):
+                continue
+            lo, hi = sgm["offset"], sgm["offset"] + sgm["length"] - 1
+            served = sorted({served_by(k, n, intersect([(max(s, base + lo) - base, min(e, base + hi) - max(s, base + lo) + 1)], bar_slots)
+                                       if k in ("ram", "ramd") else [])
+                             for s, e, k, n in flat if max(s, base + lo) <= min(e, base + hi)})
+            if served != ["exit: QEMU's PBA emulation"]:
+                notes.append("BAR%d: the plan traps the PBA 0x%x-0x%x as %s (%s); QEMU's msix-pba is not enabled there "
+                             "(QEMU enables it only when a masked vector fires through QEMU): %s" % (
+                                 idx, lo, hi, sgm["holds"], sgm["handler"], "; ".join(served)))
+    return equal, lines, notes
+
+
+def fmt(ranges):
+    return "[" + ", ".join("0x%x-0x%x" % (a, a + l - 1) for a, l in ranges) + "]"
+
+
+def vmm(name, timeout, ios):
+    m = MACHINES[name]
+    if not m.get("kvm") or m["arch"] != "arm64":
+        raise SystemExit("vmm: %s is not an arm64 EL2 (KVM) machine" % name)
+    suite = m.get("suite") or "trixie"
+    recorder = build_recorder(m["arch"], kvm=False)
+    qroot = fetch_qemu(m["arch"], suite)
+    root = fetch(m["arch"], m.get("suite"), m.get("flavour"))
+    kernel, _ = kernel_of(root)
+    l2args = L2_ARGS
+    init = (VMM_INIT.replace("@DEVICES@", " ".join("%s/%s" % (d, io) for d, _, io in VMM_DEVICES))
+            .replace("@L2ARGS_ECHO@", l2args.replace('"', '\\"')).replace("@L2ARGS@", l2args).replace("@BOOT_TIMEOUT@", "900"))
+
+    def extra(stage, root_, moddir):
+        libs = stage_qemu(stage, qroot)
+        print("qemu: %d libraries" % len(libs), file=sys.stderr)
+        stage_l2(stage, root_, moddir, kernel, ios)
+
+    kernel, initrd = build_initramfs(name + ".vmm", m, recorder, init_text=init, extra=extra)
+    qemu_args = m["qemu"].replace("-m 1024", "-m 2048")
+    out, cmd, secs = boot(name + ".vmm", m, kernel, initrd, timeout, qemu_args=qemu_args)
+    log = os.path.join(DOCS, name + ".vmm.log")
+    open(log, "w").write("$ %s\n# L1 boot to power-off: %.0f s\n%s" % (cmd, secs, out))
+    print("== %s: L1 ran %.0f s, serial log %s" % (name, secs, os.path.relpath(log, REPO)), file=sys.stderr)
+    return vmm_results(name)
+
+
+def vmm_results(name):
+    """docs/lab/<machine>.vmm.json and .vmm.txt from the kept serial log docs/lab/<machine>.vmm.log."""
+    m = MACHINES[name]
+    out = open(os.path.join(DOCS, name + ".vmm.log")).read()
+    secs = float(re.search(r"# L1 boot to power-off: (\d+) s", out).group(1))
+    version = (between(out, "===QEMU-VERSION-BEGIN===", "===QEMU-VERSION-END===") or "").strip()
+    mv = re.search(r"version (.+)", version)
+    page = 16384 if "16k" in (m.get("flavour") or "") else 4096
+    result = {"vmm": "qemu", "version": mv.group(1).strip() if mv else version, "page_size": page, "runs": []}
+    report = []
+    for dev, ids, io, layout in [(d, i, w, l) for d, i, w in VMM_DEVICES for l in ("default", "msix-policy")]:
+        run_out = between(out, "===RUN-%s-%s-BEGIN===" % (dev, layout), "===RUN-%s-%s-END===" % (dev, layout))
+        plan_text = between(out, "===PLAN-%s-%s-BEGIN===" % (dev, layout), "===PLAN-%s-%s-END===" % (dev, layout))
+        if run_out is None or plan_text is None:
+            report.append("%s %s: no run in the log" % (dev, layout))
+            continue
+        plan = json.loads(plan_text)
+        props = re.search(r"properties: (.*)", run_out).group(1).strip().lstrip(",")  # the comma that joins it to host= dropped
+        l2 = between(run_out, "===L2-LOG-BEGIN===", "===L2-LOG-END===") or ""
+        mon = between(run_out, "===MONITOR-BEGIN===", "===MONITOR-END===") or ""
+        st = re.search(r"stats \(mmio_exit_user mmio_exit_kernel exits\): ready (\d+) (\d+) (\d+) control (\d+) (\d+) (\d+) io (\d+) (\d+) (\d+)", run_out)
+        irq = re.search(r"L2 \S+ interrupts before: (\d+) after: (\d+)", l2)
+        # nvme: dd's whole records read; net: echo replies received
+        dd = re.search(r"(\d+)\+(\d+) records in", l2) or re.search(r"\d+ packets transmitted, (\d+) packets received", l2)
+        ready = re.search(r"L2 ready after (\d+) s", run_out)
+        iow = re.search(r"io window (\d+) s", run_out)
+        flat = flat_memory_view(mon)
+        bars = pci_bars(mon, ids)
+        trace = between(run_out, "===MEMSLOTS-BEGIN===", "===MEMSLOTS-END===")
+        if trace and "kvm_set_user_memory" in trace:
+            slots = memslots(trace)
+        else:
+            # No trace: the ranges QEMU flags ` KVM` (a memslot of exactly that range).
+            slots = [(s_, e_ - s_ + 1) for s_, e_, _, n_ in flat if n_.endswith(" KVM")]
+        same, lines, notes = compare_mtree(plan, flat, bars, slots) if flat and bars else (False, ["no flat view or no BARs in the monitor log"], [])
+        r = {"device": dev, "layout": layout, "properties": props, "ios": int(dd.group(1)) if dd else 0,
+             "interrupts": int(irq.group(2)) - int(irq.group(1)) if irq else 0,
+             "mmio_exits": int(st.group(7)) - int(st.group(4)) if st else None}
+        r["exits_per_io"] = round(r["mmio_exits"] / r["ios"], 3) if st and r["ios"] else None
+        r["mtree_matches_plan"] = bool(same)
+        result["runs"].append(r)
+        ctrl = int(st.group(4)) - int(st.group(1)) if st else None
+        report.append("%s %s %s (props %r): L2 ready after %s s, I/O window %s s; ios %s, interrupts %s, mmio_exit_user %s in the "
+                      "I/O window, %s in the control window (no I/O), net %s per I/O; mtree %s" % (
+                          dev, ids, layout, props, ready.group(1) if ready else "?", iow.group(1) if iow else "?", r["ios"], r["interrupts"],
+                          r["mmio_exits"], ctrl, round((r["mmio_exits"] - ctrl) / r["ios"], 3) if st and r["ios"] else None,
+                          "EQUAL to the plan" if same else "DIFFERS from the plan"))
+        report += ["  " + l for l in lines]
+        report += ["  difference: " + n for n in notes] or ["  no difference"]
+    open(os.path.join(DOCS, name + ".vmm.json"), "w").write(json.dumps(result, indent=2) + "\n")
+    text = "lab.py vmm %s: L1 boot to power-off %.0f s\n%s\n" % (name, secs, "\n".join(report))
+    open(os.path.join(DOCS, name + ".vmm.txt"), "w").write(text)
+    print(text)
+    return 0 if len(result["runs"]) == 2 * len(VMM_DEVICES) else 1
 
 
 def decision_view(report):
@@ -609,7 +1149,14 @@ def main():
     c = sub.add_parser("compare")
     c.add_argument("machines", nargs="*")
     sub.add_parser("kernel-matrix", help="regenerate docs/lab/kernel-matrix.md from the matrix fixtures")
+    v = sub.add_parser("vmm", help="QEMU + an L2 Linux guest under KVM inside an EL2 machine, default vs msix-policy's properties")
+    v.add_argument("machine")
+    v.add_argument("--ios", type=int, default=200, help="direct 4 KiB reads the L2 guest makes")
+    v.add_argument("--timeout", type=int, default=3600)
+    v.add_argument("--from-log", action="store_true", help="only recompute the results from docs/lab/<machine>.vmm.log")
     a = ap.parse_args()
+    if a.cmd == "vmm":
+        return vmm_results(a.machine) if a.from_log else vmm(a.machine, a.timeout, a.ios)
     if a.cmd == "kernel-matrix":
         return kernel_matrix(os.path.join(DOCS, "kernel-matrix.md"))
     if a.cmd == "list":
