@@ -1,7 +1,7 @@
 //! arm64 hosts: which MSI controller serves each function. A GICv3 ITS translates by DeviceID
 //! and isolates; GICv2m frames and GICv3 MBI do not. Evidence: the function's chip names in
 //! `/proc/interrupts`, the device tree (`msi-parent`, `msi-map`), and on ACPI hosts the MADT
-//! and the IORT (each requester ID mapped to its ITS, module [`iort`]).
+//! and the IORT (each requester ID mapped to its ITS, the `iort` module).
 
 mod iort;
 
