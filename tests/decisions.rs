@@ -375,6 +375,74 @@ fn sriov_vfs_are_first_class_functions_and_trap_only_their_msix_pages() {
     assert_eq!(r.device("0000:01:10.0").unwrap().decision.exposure, Exposure::Passthrough);
 }
 
+/// A real kernel's VFs (lab `x86-q35-vtd-sriov`: Debian 12's 6.1 on QEMU 7.2, an nvme PF with
+/// two VFs enabled through `sriov_numvfs`, VF 0 on vfio-pci, VF 1 unbound). QEMU's VFs read
+/// Vendor/Device ID 0xFFFF in config as the spec says; the engine takes the kernel's ids, decodes
+/// each VF's own MSI-X (1 vector, table BAR0 + 0x2000, PBA BAR0 + 0x3000 of its 16 KiB BAR0, which
+/// the PF's SR-IOV capability sizes), names the PF, and traps only the table and PBA pages.
+#[test]
+fn a_real_kernels_sriov_vfs_are_first_class_functions() {
+    use msix_policy::policy::MsixFacts;
+    let fixture = common::fixture("qemu/x86-q35-vtd-sriov");
+    let r = audit(&fixture, &AuditOptions::default()).unwrap();
+    let pf = r.device("0000:01:00.0").unwrap();
+    assert_eq!(
+        (pf.facts.vendor, pf.facts.device, pf.facts.driver.as_deref()),
+        (Some(0x1b36), Some(0x0010), Some("nvme"))
+    );
+    assert!(!pf.facts.evidence.iter().any(|e| e.source.ends_with("/physfn")), "the PF is no VF");
+    assert_eq!(pf.decision.exposure, Exposure::Trap);
+    let root = msix_policy::backends::Root::open(&fixture).unwrap();
+    for (vf, driver, group) in [("0000:01:00.1", Some("vfio-pci"), 8), ("0000:01:00.2", None, 9)] {
+        // The recorded config really reads 0xFFFF: the ids below come from sysfs.
+        let config = std::fs::read(fixture.join(format!("sys/bus/pci/devices/{vf}/config"))).unwrap();
+        assert_eq!(config[0..4], [0xff; 4], "{vf}");
+        let d = r.device(vf).unwrap();
+        assert_eq!(
+            (d.facts.vendor, d.facts.device, d.facts.class),
+            (Some(0x1b36), Some(0x0010), Some(0x01_08_02)),
+            "{vf}"
+        );
+        assert_eq!((d.facts.driver.as_deref(), d.facts.iommu_group), (driver, Some(group)), "{vf}");
+        assert!(!d.decision.fired(rules::DEVICE_CONFIG_INCONSISTENT), "{vf}");
+        assert!(!d.decision.fired(rules::EXPOSURE_TRAP_UNKNOWN_MSIX), "{vf}");
+        assert!(
+            d.facts.evidence.iter().any(|e| e.source.ends_with("/physfn") && e.observed.contains("0000:01:00.0")),
+            "{vf}: the PF is named"
+        );
+        let MsixFacts::Present { capability: cap } = &d.facts.msix else { panic!("{vf}: {:?}", d.facts.msix) };
+        assert_eq!(
+            (cap.table_size, cap.table_bir, cap.table_offset, cap.pba_bir, cap.pba_offset),
+            (1, 0, 0x2000, 0, 0x3000),
+            "{vf}"
+        );
+        assert_eq!(
+            (d.decision.exposure, d.decision.risk, d.decision.assignable),
+            (Exposure::Trap, Risk::None, true),
+            "{vf}"
+        );
+        assert_eq!(d.decision.isolation.rule(), rules::VTD_IR_ENABLED, "{vf}");
+        let plan = d.decision.plan.as_ref().unwrap();
+        assert_eq!((plan.trapped_bytes(), plan.collateral_bytes()), (0x2000, 0), "{vf}");
+        let bar0 = plan.bars.iter().find(|b| b.index == 0).unwrap();
+        let segments: Vec<_> = bar0.segments.iter().map(|s| (s.offset, s.length, s.action)).collect();
+        assert_eq!(
+            segments,
+            [
+                (0, 0x2000, SegmentAction::Map),
+                (0x2000, 0x1000, SegmentAction::Trap(TrapKind::Table)),
+                (0x3000, 0x1000, SegmentAction::Trap(TrapKind::Pba))
+            ],
+            "{vf}"
+        );
+        // A VMM reads the ids through VFIO's config region and plans the same layout.
+        let input = msix_policy::vmm_input(&root, &r, d).unwrap();
+        assert_eq!(input.config[0..4], [0x36, 0x1b, 0x10, 0x00], "{vf}");
+        let layout = msix_policy::policy::plan_layout(&input).unwrap();
+        assert_eq!((layout.exposure, layout.trapped_bytes), (Exposure::Trap, 0x2000), "{vf}");
+    }
+}
+
 /// The VFIO backend is a fact of the host. An iommufd-only kernel (VFIO cdev and iommufd, no
 /// type1 container) decides with iommufd's own allow_unsafe_interrupts; the type1 parameter on
 /// its command line has no module to apply to.

@@ -86,6 +86,13 @@ MACHINES = {
     "x86-q35-allow-unsafe": dict(arch="amd64", desc="q35 + VT-d with intremap=off, vfio_iommu_type1.allow_unsafe_interrupts=1",
         qemu="-M q35,kernel-irqchip=split -cpu max -smp 2 -m 1024 -device intel-iommu,intremap=on,caching-mode=on " + devices(),
         append="intel_iommu=on intremap=off", vfio="8086:10d3,1b36:0010", allow_unsafe=True),
+    # SR-IOV: an nvme PF (QEMU >= 7.0, nvme-subsys) behind a root port; init enables its VFs
+    # (`sriov`: PF, VF count, how many of its first VFs to bind to vfio-pci; the rest stay unbound).
+    "x86-q35-vtd-sriov": dict(arch="amd64", desc="q35 + VT-d with interrupt remapping, an SR-IOV nvme PF with 2 VFs (VF 0 on vfio-pci)",
+        qemu="-M q35,kernel-irqchip=split -cpu max -smp 1 -m 1024 -device intel-iommu,intremap=on,caching-mode=on " + devices()
+        + " -device pcie-root-port,id=rp1,chassis=1 -device nvme-subsys,id=subsys0 -device nvme,serial=labvf01,subsys=subsys0,bus=rp1,"
+        "sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2,max_ioqpairs=6,msix_qsize=6",
+        append="intel_iommu=on", sriov=[("0000:01:00.0", 2, 1)]),
     "arm64-virt-its-smmuv3": dict(arch="arm64", desc="arm64 virt, GICv3 ITS, SMMUv3",
         qemu="-M virt,gic-version=3,its=on,iommu=smmuv3 -cpu max -smp 2 -m 1024 " + devices(), append=""),
     # EL2 hosts: the kernel boots at EL2 (VHE) so /dev/kvm works, and kvm-lab runs every MSI-X
@@ -254,6 +261,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
 sleep 3
+$LAB_SRIOV
 echo ===LAB-START===
 /msix-policy record /fx --kind qemu --description "$LAB_DESC" --machine "$LAB_MACHINE"
 echo ===AUDIT-BEGIN===
@@ -285,6 +293,28 @@ poweroff -f
 """
 
 
+def sriov_script(m):
+    """Init lines that enable the VFs of each PF in the machine's `sriov` list (PF address, VF
+    count, how many of the first VFs to bind to vfio-pci) and print what the kernel shows of them.
+    Autoprobe is off so that no driver touches the VFs; vfio-pci binds through driver_override."""
+    lines = []
+    for pf, numvfs, vfio in m.get("sriov", ()):
+        p = "/sys/bus/pci/devices/" + pf
+        lines += ["echo 0 > %s/sriov_drivers_autoprobe" % p,
+                  "echo %d > %s/sriov_numvfs || echo 'sriov: enabling %d VFs of %s failed'" % (numvfs, p, numvfs, pf)]
+        for n in range(vfio):
+            lines += ["vf=$(readlink %s/virtfn%d); vf=${vf##*/}" % (p, n),
+                      "echo vfio-pci > /sys/bus/pci/devices/$vf/driver_override",
+                      "echo $vf > /sys/bus/pci/drivers_probe"]
+        lines += ["echo ===SRIOV-BEGIN===",
+                  "for a in sriov_totalvfs sriov_numvfs sriov_offset sriov_stride sriov_vf_device; do echo \"%s $a $(cat %s/$a)\"; done" % (pf, p),
+                  "for d in %s %s/virtfn*; do d=$(cd $d && pwd -P); cd $d; echo \"${d##*/} id $(cat vendor):$(cat device) class $(cat class)"
+                  " config[0:4] $(od -An -tx1 -N4 config) driver $(readlink driver) iommu_group $(readlink iommu_group)"
+                  " physfn $(readlink physfn) msi_irqs $(ls msi_irqs 2>/dev/null | wc -l)\"; sed 's/^/  resource /' resource | grep -v ' 0x0000000000000000 0x0000000000000000'; cd /; done" % (p, p),
+                  "echo ===SRIOV-END==="]
+    return "\n".join(lines)
+
+
 def build_initramfs(name, m, recorder, init_text=None, extra=None):
     """The machine's initramfs; `init_text` replaces the recorder's /init, `extra(stage, root, moddir)`
     adds files (the vmm run's QEMU and L2 guest)."""
@@ -301,7 +331,7 @@ def build_initramfs(name, m, recorder, init_text=None, extra=None):
     if m.get("kvm") and init_text is None:
         shutil.copy(os.path.join(os.path.dirname(recorder), "kvm-lab"), os.path.join(stage, "kvm-lab"))
     wanted = list(BASE_MODULES)
-    if m.get("vfio"):
+    if m.get("vfio") or any(vfio for _, _, vfio in m.get("sriov", ())):
         wanted = VFIO_ARCH_MODULES.get(arch, VFIO_MODULES) + wanted
     load = []
     for path in module_closure(moddir, wanted):
@@ -320,7 +350,7 @@ def build_initramfs(name, m, recorder, init_text=None, extra=None):
     open(os.path.join(stage, "modules.load"), "w").write("\n".join(load) + "\n")
     if extra:
         extra(stage, root, moddir)
-    init = (init_text or INIT).replace("$LAB_KVM_ARGS", m.get("kvm_args", "")).replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
+    init = (init_text or INIT).replace("$LAB_SRIOV", sriov_script(m)).replace("$LAB_KVM_ARGS", m.get("kvm_args", "")).replace("$LAB_DESC", m["desc"]).replace("$LAB_MACHINE", "lab.py " + name + ": " + m["qemu"].format(disk="nvme.img").replace('"', "'"))
     p = os.path.join(stage, "init")
     open(p, "w").write(init)
     os.chmod(p, 0o755)
