@@ -581,6 +581,14 @@ def arm64_synquacer():
     ]))
 
 
+def ecam_bridge(f, node, base, buses=(0x00, 0xff)):
+    """A generic ECAM host bridge node: 256 MiB of config space at `base`, serving `buses`."""
+    f.write(node + "compatible", b"pci-host-ecam-generic\0")
+    f.write(node + "device_type", b"pci\0")
+    f.write(node + "reg", struct.pack(">IIII", base >> 32, base & 0xffffffff, 0, 0x10000000))
+    f.write(node + "bus-range", struct.pack(">II", *buses))
+
+
 def arm64_two_bridges():
     """Two generic ECAM host bridges without linux,pci-domain: their bus ranges tell them
     apart. The first maps its functions to a GICv3 ITS, the second to a GICv2m frame. Every
@@ -597,12 +605,8 @@ def arm64_two_bridges():
     f.write(dt + "v2m@8020000/compatible", b"arm,gic-v2m-frame\0")
     f.write(dt + "v2m@8020000/phandle", struct.pack(">I", 0x8002))
     f.write(dt + "v2m@8020000/msi-controller", b"")
-    for base, (lo, hi) in [(0x4010000000, (0x00, 0x7f)), (0x8010000000, (0x80, 0xff))]:
-        node = dt + "pcie@%x/" % base
-        f.write(node + "compatible", b"pci-host-ecam-generic\0")
-        f.write(node + "device_type", b"pci\0")
-        f.write(node + "reg", struct.pack(">IIII", base >> 32, base & 0xffffffff, 0, 0x10000000))
-        f.write(node + "bus-range", struct.pack(">II", lo, hi))
+    for base, buses in [(0x4010000000, (0x00, 0x7f)), (0x8010000000, (0x80, 0xff))]:
+        ecam_bridge(f, dt + "pcie@%x/" % base, base, buses)
     f.write(dt + "pcie@4010000000/msi-map", struct.pack(">IIII", 0x0, 0x8006, 0x0, 0x8000))
     f.write(dt + "pcie@8010000000/msi-parent", struct.pack(">I", 0x8002))
     f.write(dt + "smmuv3@9050000/compatible", b"arm,smmu-v3\0")
@@ -643,10 +647,7 @@ def arm64_gicv5():
     f.write(frame + "#msi-cells", struct.pack(">I", 1))
     f.write(frame + "phandle", struct.pack(">I", 0x20))
     node = dt + "pcie@40000000/"
-    f.write(node + "compatible", b"pci-host-ecam-generic\0")
-    f.write(node + "device_type", b"pci\0")
-    f.write(node + "reg", struct.pack(">IIII", 0, 0x40000000, 0, 0x10000000))
-    f.write(node + "bus-range", struct.pack(">II", 0, 0xff))
+    ecam_bridge(f, node, 0x40000000)
     f.write(node + "msi-map", struct.pack(">IIII", 0x0, 0x20, 0x0, 0x10000))
     f.write(dt + "iommu@2b400000/compatible", b"arm,smmu-v3\0")
     f.device("0000:00:01.0", nvme(0x50000000), group=0, chip="ITS-v5-PCI-MSIX-{bdf}")
@@ -676,10 +677,7 @@ def arm64_msi_map_mask():
     f.write(its + "#msi-cells", struct.pack(">I", 1))
     f.write(its + "phandle", struct.pack(">I", 0x30))
     node = dt + "pcie@4c300000/"
-    f.write(node + "compatible", b"pci-host-ecam-generic\0")
-    f.write(node + "device_type", b"pci\0")
-    f.write(node + "reg", struct.pack(">IIII", 0, 0x4c300000, 0, 0x10000000))
-    f.write(node + "bus-range", struct.pack(">II", 0, 0xff))
+    ecam_bridge(f, node, 0x4c300000)
     f.write(node + "msi-map", struct.pack(">IIII", 0x0, 0x30, 0x0, 0x200))
     f.write(node + "msi-map-mask", struct.pack(">I", 0x1ff))
     f.device("0000:00:00.0", root_port(0x60000000), group=0)
