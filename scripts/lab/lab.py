@@ -252,15 +252,20 @@ def build_recorder(arch, kvm=False):
     return os.path.join(out, "msix-policy")
 
 
-INIT = r"""#!/bin/busybox sh
+# What every lab initramfs's /init starts with: busybox and the kernel's filesystems; then the
+# modules listed in /modules.load.
+INIT_MOUNTS = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
 mkdir -p /proc /sys /dev /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
-sleep 3
+"""
+INIT_MODULES = r"""while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
+"""
+
+INIT = INIT_MOUNTS + INIT_MODULES + r"""sleep 3
 $LAB_SRIOV
 echo ===LAB-START===
 /msix-policy record /fx --kind qemu --description "$LAB_DESC" --machine "$LAB_MACHINE"
@@ -457,15 +462,7 @@ def run(names, timeout, keep_logs):
 # what it traps, as QEMU does.
 VMM_DEVICES = [("0000:00:03.0", "1b36:0010", "nvme"), ("0000:00:02.0", "8086:10d3", "net")]
 
-L2_INIT = r"""#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mkdir -p /proc /sys /dev /tmp
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
-# lab_io (from the kernel command line): nvme, N direct 4 KiB reads of /dev/nvme0n1; net, N pings
+L2_INIT = INIT_MOUNTS + INIT_MODULES + r"""# lab_io (from the kernel command line): nvme, N direct 4 KiB reads of /dev/nvme0n1; net, N pings
 # of QEMU's user-mode gateway through the e1000e.
 PI=0.2
 if [ "$lab_io" = net ]; then
@@ -509,16 +506,7 @@ echo ===L2-END===
 poweroff -f
 """
 
-VMM_INIT = r"""#!/bin/busybox sh
-/bin/busybox --install -s /bin
-export PATH=/bin
-mkdir -p /proc /sys /dev /tmp
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t debugfs debugfs /sys/kernel/debug
-while read m args; do insmod /lib/modules/$m $args 2>/dev/null; done < /modules.load
-sleep 3
+VMM_INIT = INIT_MOUNTS + "mount -t debugfs debugfs /sys/kernel/debug\n" + INIT_MODULES + r"""sleep 3
 QEMU="/lib/ld-linux-aarch64.so.1 --library-path /qemu/lib /qemu/qemu-system-aarch64"
 echo ===VMM-START===
 echo "L1 kernel: $(uname -r)"
