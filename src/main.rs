@@ -375,14 +375,16 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 let old = diff::load_side(&b, &opts).map_err(|e| e.to_string())?;
                 return print_diff(&diff::diff_reports(&old, &diff::AuditView::from(&report)), format);
             }
-            let report = match run_audit(&c, &opts, format == AuditFormat::Text)? {
-                Audited::Host(r) => r,
+            // The demo's first line says it is not this host, in the report itself (also when
+            // the report goes to --output).
+            let (report, header) = match run_audit(&c, &opts, format == AuditFormat::Text)? {
+                Audited::Host(r) => (r, String::new()),
                 Audited::Demo(r) => {
-                    emit(&format!(
+                    let header = format!(
                         "# msix-policy: this host shows no PCI functions; below is {}, not this host (audit another with --root)\n",
                         r.root
-                    ))?;
-                    r
+                    );
+                    (r, header)
                 }
             };
             let exports = export::ExportOptions {
@@ -390,7 +392,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 expiry: x.expiry.map(std::time::Duration::from_secs),
                 device_series: !x.no_device_series,
             };
-            let text = match format {
+            let body = match format {
                 AuditFormat::Text => render::text_report(&report),
                 AuditFormat::Json => json_text(&render::json_report(&report))?,
                 AuditFormat::Qemu => render::qemu_properties(&report, x.allow_unsafe),
@@ -400,6 +402,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     return Err("audit --format markdown needs --baseline (it prints a diff)".into())
                 }
             };
+            let text = header + &body;
             match &x.output {
                 Some(path) => {
                     msix_policy::output::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())?

@@ -139,6 +139,12 @@ fn a_host_with_nothing_to_show_falls_back_to_the_demo_in_text_only() {
     assert!(first.contains("no PCI functions") && first.contains("embedded demo fixture qemu/x86-q35-vtd-ir"), "{out}");
     assert!(first.contains("not this host"), "{first}");
     assert!(out.contains("x86 Intel VT-d"), "{out}");
+    // Written to a file, the report still says so first.
+    let file = t.path().join("out/audit.txt");
+    let o = run_here(&["audit", "--output", file.to_str().unwrap()]);
+    assert!(o.status.success() && o.stdout.is_empty(), "{}", stderr(&o));
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(written.lines().next(), Some(first), "{written}");
     // Machine formats describe this host or nothing: exit 2, nothing on stdout.
     for format in ["json", "nfd", "prometheus", "qemu"] {
         let o = run_here(&["audit", "--format", format]);
