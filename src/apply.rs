@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::backends::vfio::{self, KernelVfio, RegionInfo};
 use crate::backends::Root;
-use crate::policy::vmm::{plan_layout_with_overrides, IsolationAttestation, VmmInput};
+use crate::policy::{plan_layout_with_overrides, IsolationAttestation, VmmInput};
 use crate::policy::{Exposure, MsixFacts, SegmentAction};
 use crate::{AuditOptions, AuditReport, DeviceReport};
 
@@ -143,7 +143,7 @@ pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Resu
             through_fd.unwrap_or(0)
         );
     }
-    if d.facts.class == Some(crate::backends::pci::NVME_CLASS) {
+    if d.facts.class == Some(crate::policy::NVME_CLASS) {
         if let (Some(lo), Some(hi)) = (applied.read_u32(0, 0), applied.read_u32(0, 4)) {
             let _ = writeln!(
                 out,

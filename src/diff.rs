@@ -271,7 +271,7 @@ impl From<&AuditReport> for AuditView {
                             .reasons
                             .iter()
                             .map(|r| ReasonView {
-                                rule: r.rule.clone(),
+                                rule: r.rule.to_string(),
                                 detail: r.detail.clone(),
                                 evidence: r
                                     .evidence
@@ -716,11 +716,11 @@ pub enum Format {
 }
 
 /// The diff in `format`; `colour` adds ANSI colours to text (when stdout is a terminal).
-pub fn render(r: &DiffReport, format: Format, colour: bool) -> Result<String, String> {
+pub fn render(r: &DiffReport, format: Format, colour: bool) -> Result<String, serde_json::Error> {
     match format {
         Format::Text => Ok(text(r, colour)),
         Format::Markdown => Ok(markdown(r)),
-        Format::Json => serde_json::to_string_pretty(r).map(|s| s + "\n").map_err(|e| e.to_string()),
+        Format::Json => serde_json::to_string_pretty(r).map(|s| s + "\n"),
     }
 }
 

@@ -175,7 +175,7 @@ pub fn native_backend() -> Option<Box<dyn PlatformBackend>> {
 fn unknown_platform(arch: &str, n: usize) -> PlatformAssessment {
     let ev = vec![Evidence::new("arch", format!("{arch}: no platform backend"))];
     let v =
-        IsolationVerdict::unknown(policy::rules::PLATFORM_UNKNOWN, format!("no backend for arch {arch}"), ev.clone());
+        IsolationVerdict::unknown(policy::RuleId::PLATFORM_UNKNOWN, format!("no backend for arch {arch}"), ev.clone());
     PlatformAssessment { platform: Platform::Unknown, evidence: ev, verdicts: vec![v; n] }
 }
 
@@ -199,7 +199,7 @@ pub fn audit_device(root: impl AsRef<Path>, address: &str, opts: &AuditOptions) 
 /// host's MSI-X mappability on every region), the host page size, and the audited isolation
 /// verdict for the host's VFIO backend. `None` when the root has no readable config for it.
 pub fn vmm_input(root: &Root, report: &AuditReport, d: &DeviceReport) -> Option<policy::VmmInput> {
-    use policy::vmm::{IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
+    use policy::{IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
     let mut config = root.read(&format!("{}/{}/config", backends::pci::DEVICES_DIR, d.address)).ok()?;
     // An SR-IOV VF reads Vendor/Device ID 0xFFFF in sysfs `config`; VFIO's config region shows
     // the ids the kernel gave it (drivers/vfio/pci/vfio_pci_config.c, vfio_config_init), as a
@@ -222,7 +222,7 @@ pub fn vmm_input(root: &Root, report: &AuditReport, d: &DeviceReport) -> Option<
         .flatten()
         .filter(|b| b.size > 0)
         .map(|b| {
-            let mmap = if policy::plan::bar_is_mmappable(b, host.page_size) { REGION_MMAP } else { 0 };
+            let mmap = if b.is_mmappable(host.page_size) { REGION_MMAP } else { 0 };
             VfioRegion::new(u32::from(b.index), b.size, REGION_RW | mmap).msix_mappable(mappable && b.is_memory())
         })
         .collect();

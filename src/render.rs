@@ -314,12 +314,12 @@ pub fn json_device_alone(d: &DeviceReport) -> JsonDevice<'_> {
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct JsonRules {
     pub schema: &'static str,
-    pub rules: &'static [crate::policy::rules::Rule],
+    pub rules: &'static [crate::policy::Rule],
 }
 
 /// `rules --format json`.
 pub fn json_rules() -> JsonRules {
-    JsonRules { schema: RULES_SCHEMA, rules: crate::policy::rules::ALL }
+    JsonRules { schema: RULES_SCHEMA, rules: crate::policy::Rule::ALL }
 }
 
 /// Why a function is no candidate for assignment to a guest at all, by its class: bridges (the

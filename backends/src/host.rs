@@ -3,7 +3,9 @@
 
 use serde::Deserialize;
 
-use msix_policy_engine::{Evidence, Fact, HostFacts, Mappability, MappableSource, Platform, VfioBackend, VfioBackends};
+use msix_policy_engine::{
+    Evidence, Fact, HostFacts, KernelVersion, Mappability, MappableSource, Platform, VfioBackend, VfioBackends,
+};
 
 use crate::cmdline::{parse_bool, Cmdline};
 use crate::interrupts::Interrupts;
@@ -86,7 +88,7 @@ impl FixtureToml {
     pub fn parse(text: &str, path: &str) -> Result<Self, HostError> {
         let f: FixtureToml = toml::from_str(text).map_err(|e| HostError::BadFixture {
             path: path.into(),
-            msg: msix_policy_engine::overrides::toml_error_line(text, &e),
+            msg: msix_policy_engine::toml_error_line(text, &e),
         })?;
         let p = f.host.page_size;
         if !p.is_power_of_two() || !(4096..=1 << 21).contains(&p) {
@@ -237,11 +239,6 @@ impl KernelSources {
     }
 }
 
-/// `major.minor` of a release string such as `6.1.0-56-amd64`.
-pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
-    msix_policy_engine::kernel::version(release)
-}
-
 /// Whether the kernel of `arch` can have `vfio_iommu_type1` at all: drivers/vfio/Kconfig selects
 /// the hidden VFIO_IOMMU_TYPE1 only `if MMU && (X86 || S390 || ARM || ARM64)`; POWER uses the
 /// sPAPR TCE backend.
@@ -324,10 +321,10 @@ pub fn msix_mappable(identity: &HostIdentity, probed: Option<(bool, Evidence)>) 
         }
     }
     let src = if identity.fixture.is_some() { "fixture.toml [host] kernel" } else { "uname -r" };
-    match kernel_version(&identity.kernel) {
+    match KernelVersion::parse(&identity.kernel) {
         Some(v) => Mappability {
             mappable: Fact::known(
-                v >= msix_policy_engine::kernel::MSIX_BAR_MMAP_SINCE,
+                v.msix_bar_mmap(),
                 Evidence::new(src, format!("kernel {} (MSI-X BAR mmap since 4.16)", identity.kernel)),
             ),
             source: Some(MappableSource::Inferred),
@@ -459,8 +456,7 @@ pub const IOMMUFD_ALLOW_UNSAFE: &str = "sys/module/iommufd/parameters/allow_unsa
 /// cdev (a 6.2-6.5 kernel has an iommufd module, but no VFIO device can bind to it); from 6.6
 /// when the module is loaded or built in.
 pub fn iommufd_offered(root: &Root, identity: &HostIdentity) -> Fact<bool> {
-    use msix_policy_engine::kernel;
-    if kernel::offers_vfio_cdev(&identity.kernel) == Some(false) {
+    if KernelVersion::parse(&identity.kernel).is_some_and(|v| !v.offers_vfio_cdev()) {
         let src = if identity.fixture.is_some() { "fixture.toml [host] kernel" } else { "uname -r" };
         return Fact::known(
             false,
@@ -469,7 +465,7 @@ pub fn iommufd_offered(root: &Root, identity: &HostIdentity) -> Fact<bool> {
                 format!(
                     "kernel {} is before {}: no VFIO device cdev, no iommufd backend (kernel.iommufd.absent)",
                     identity.kernel,
-                    kernel::show(kernel::VFIO_CDEV_SINCE)
+                    KernelVersion::VFIO_CDEV
                 ),
             ),
         );
@@ -506,8 +502,8 @@ mod tests {
         assert!(FixtureToml::parse("[host]\narch = \"x\"\npage_size = 4000\nkernel = \"k\"\n", "f").is_err());
         assert!(FixtureToml::parse("[host\n", "f").is_err());
         assert!(FixtureToml::parse("[source]\nkind = \"qemu\"\n", "f").is_err());
-        assert_eq!(kernel_version("4.15.0-generic"), Some((4, 15)));
-        assert_eq!(kernel_version("x"), None);
+        assert_eq!(KernelVersion::parse("4.15.0-generic"), Some(KernelVersion { major: 4, minor: 15 }));
+        assert_eq!(KernelVersion::parse("x"), None);
     }
 
     /// `vfio_iommu_type1.allow_unsafe_interrupts=1` on the command line counts where the module

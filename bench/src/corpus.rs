@@ -3,11 +3,11 @@
 //! rebuilt from what the probe shows, decoded by the engine's own parser, and decided on an
 //! isolated host at each page size against the peer models.
 
-use msix_policy::policy::config;
-use msix_policy::policy::plan::{check_msix_location, table_and_pba_overlap};
+use msix_policy::policy::ParsedConfig;
+
 use msix_policy::policy::{
     decide, Bar, BarKind, Decision, DecisionInput, DeviceFacts, Evidence, Exposure, Fact, GuestSelection, HeaderKind,
-    HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides, Platform,
+    HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides, Platform, RuleId,
     VfioBackend, VfioBackends,
 };
 
@@ -183,7 +183,7 @@ impl Entry {
     /// them out for VFIO), hot windows from the engine's knowledge.
     pub fn facts(&self, page: u64) -> DeviceFacts {
         let cfg = self.config();
-        let parsed = config::parse(&cfg);
+        let parsed = ParsedConfig::parse(&cfg);
         let mut at = 0x4000_0000_u64;
         let bars: Vec<Bar> = self
             .bars
@@ -197,7 +197,7 @@ impl Entry {
             })
             .collect();
         let sizes = bars.clone();
-        let hot = config::hot_windows(&parsed, parsed.class, |i| sizes.iter().find(|b| b.index == i).map(|b| b.size));
+        let hot = parsed.hot_windows(parsed.class, |i| sizes.iter().find(|b| b.index == i).map(|b| b.size));
         DeviceFacts {
             address: format!("corpus:{}", self.line),
             vendor: parsed.vendor,
@@ -217,7 +217,7 @@ impl Entry {
 
     /// The capability the engine decoded from [`Entry::config`], when it matches the probe's.
     pub fn decoded_matches(&self) -> Result<(), String> {
-        let parsed = config::parse(&self.config());
+        let parsed = ParsedConfig::parse(&self.config());
         let MsixFacts::Present { capability } = parsed.msix else {
             return Err(format!("decoded {:?}", parsed.msix));
         };
@@ -250,7 +250,7 @@ pub fn isolated_host(page: u64) -> (HostFacts, IsolationVerdict) {
         iommufd_allow_unsafe_interrupts: Fact::unknown(ev("iommufd")),
         vfio_backends: VfioBackends::default(),
     };
-    let iso = IsolationVerdict::isolated("isolation.arm64.its", "corpus audit: an isolating MSI controller", vec![]);
+    let iso = IsolationVerdict::isolated(RuleId::ARM64_ITS, "corpus audit: an isolating MSI controller", vec![]);
     (host, iso)
 }
 
@@ -300,9 +300,7 @@ impl Audited {
         plan.bars
             .iter()
             .filter(|b| b.trapped_bytes > 0 && b.index != cap.table_bir && b.index != cap.pba_bir)
-            .filter(|b| {
-                self.facts.bar(b.index).is_some_and(|bar| msix_policy::policy::plan::bar_is_mmappable(bar, self.page))
-            })
+            .filter(|b| self.facts.bar(b.index).is_some_and(|bar| bar.is_mmappable(self.page)))
             .map(|b| b.index)
             .collect()
     }
@@ -378,7 +376,7 @@ pub fn audit(entry: &Entry, page: u64) -> Result<Audited, String> {
     })
     .map_err(|e| format!("line {}: {e}", entry.line))?;
     let forbidden = match &facts.msix {
-        MsixFacts::Present { capability } => check_msix_location(&facts, capability).is_err(),
+        MsixFacts::Present { capability } => facts.check_msix_location(capability).is_err(),
         _ => true,
     };
     let g = decision.guest;
@@ -390,7 +388,7 @@ pub fn audit(entry: &Entry, page: u64) -> Result<Audited, String> {
 
 /// Whether the table and PBA overlap.
 pub fn overlapping(a: &Audited) -> bool {
-    a.cap().is_some_and(|c| table_and_pba_overlap(&c))
+    a.cap().is_some_and(|c| c.table_and_pba_overlap())
 }
 
 /// The page sizes the corpus is audited at.
@@ -675,7 +673,7 @@ pub fn fixture_selection(entries: &[Entry]) -> Vec<&Entry> {
     for e in entries {
         let facts = e.facts(65536);
         let cap = e.cap;
-        let forbidden = check_msix_location(&facts, &cap).is_err();
+        let forbidden = facts.check_msix_location(&cap).is_err();
         let slots_full = {
             let mut used = [false; 6];
             for &(i, k, _, _) in &e.bars {
@@ -688,7 +686,7 @@ pub fn fixture_selection(entries: &[Entry]) -> Vec<&Entry> {
             used.iter().all(|u| *u)
         };
         let sub_page = e.bars.iter().all(|&(_, k, _, size)| k == BarKind::Io || size < 65536);
-        if forbidden || table_and_pba_overlap(&cap) || (slots_full && sub_page) {
+        if forbidden || cap.table_and_pba_overlap() || (slots_full && sub_page) {
             keep.push(e.line);
         }
     }

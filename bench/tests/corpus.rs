@@ -91,7 +91,7 @@ fn the_issue_19_targets_hold() {
             let a = &audited[i];
             let MsixFacts::Present { capability: c } = &a.facts.msix else { continue };
             assert!(
-                msix_policy::policy::plan::driver_unmapped_msix_bar(&a.facts, c, c.table_bir).is_none(),
+                a.facts.driver_unmapped_msix_bar(c, c.table_bir).is_none(),
                 "{page}: a BAR the driver never maps relocated: {}",
                 corpus::describe(&entries[i])
             );
@@ -173,7 +173,7 @@ fn the_corpus_fixture_is_what_the_generator_writes_and_audits_as_the_corpus_deci
 /// trap that emulates it, never in a memory slot.
 #[test]
 fn every_valid_layout_gets_a_programmable_guest_layout_from_the_vmm_entry_point() {
-    use msix_policy::policy::vmm::{plan_layout, IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
+    use msix_policy::policy::{plan_layout, IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
     use msix_policy::policy::{BarKind, GuestSelection, LayoutMode, TrapHandler, VfioBackend, VmmInput};
     let entries = entries();
     let (mut layouts, mut overlaps) = (0, 0);
@@ -201,7 +201,7 @@ fn every_valid_layout_gets_a_programmable_guest_layout_from_the_vmm_entry_point(
                 let what = format!("{} at {page} in {mode:?}", corpus::describe(e));
                 // A table overlapping its PBA is warned about by the audit and refused by the VMM
                 // entry point, as QEMU's msix_init refuses it.
-                if audited.decision.fired(msix_policy::policy::rules::DEVICE_MSIX_TABLE_PBA_OVERLAP) {
+                if audited.decision.fired(msix_policy::policy::RuleId::DEVICE_MSIX_TABLE_PBA_OVERLAP) {
                     let err = plan_layout(&input).expect_err(&what);
                     assert!(matches!(err, msix_policy::policy::InputError::MsixOverlap { .. }), "{what}: {err}");
                     overlaps += 1;

@@ -21,7 +21,7 @@
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use msix_policy::policy::vmm::MAX_INPUT_BYTES;
+use msix_policy::policy::MAX_INPUT_BYTES;
 use msix_policy::policy::{plan_layout, VmmInput, LAYOUT_VERSION};
 use msix_policy::{audit, render, AuditOptions};
 

@@ -607,9 +607,9 @@ pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8)
 /// Why a BAR that holds the MSI-X table or PBA holds no register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsixOnly {
-    /// The table and PBA fill it, as far as the facts show ([`dedicated_msix_bar`]).
+    /// The table and PBA fill it, as far as the facts show ([`DeviceFacts::dedicated_msix_bar`]).
     Dedicated,
-    /// The device's known Linux driver never maps it ([`driver_unmapped_msix_bar`]).
+    /// The device's known Linux driver never maps it ([`DeviceFacts::driver_unmapped_msix_bar`]).
     DriverNeverMaps(&'static DriverBars),
 }
 
@@ -631,7 +631,7 @@ pub fn driver_unmapped_msix_bar(device: &DeviceFacts, cap: &MsixCapability, inde
     if m.table.is_none() && m.pba.is_none() || device.hot_windows.iter().any(|h| h.bar == index) {
         return None;
     }
-    let entry = crate::drivers::lookup(device.vendor, device.device, device.class)?;
+    let entry = DriverBars::lookup(device.vendor, device.device, device.class)?;
     let memory: Vec<u8> = memory_bars(device).map(|b| b.index).collect();
     (!entry.maps_bar(index, &memory)).then_some(entry)
 }
@@ -925,4 +925,72 @@ pub fn windows_sharing_msix_4k(device: &DeviceFacts, cap: &MsixCapability) -> Ve
         })
         .cloned()
         .collect()
+}
+
+// The plan's questions as methods of the facts they ask about (the crate root exports the types).
+
+impl Bar {
+    /// A BAR smaller than a page can only be mmapped when it starts on a page boundary
+    /// (vfio-pci reserves the rest of that page); otherwise every access must trap. This is the
+    /// inference from sysfs; a VMM's VFIO region info replaces it.
+    pub fn is_mmappable(&self, page: u64) -> bool {
+        bar_is_mmappable(self, page)
+    }
+}
+
+impl MsixCapability {
+    /// Whether the table and the PBA share bytes (same BAR, overlapping ranges): the spec forbids it.
+    pub fn table_and_pba_overlap(&self) -> bool {
+        table_and_pba_overlap(self)
+    }
+}
+
+impl DeviceFacts {
+    /// Checks that the table and PBA each lie inside a memory BAR of the device.
+    pub fn check_msix_location(&self, cap: &MsixCapability) -> Result<(), PlanError> {
+        check_msix_location(self, cap)
+    }
+
+    /// Whether memory BAR `index` holds only the table and PBA (a dedicated MSI-X BAR): its pages
+    /// beyond their 4 KiB ranges catch no register.
+    pub fn dedicated_msix_bar(&self, cap: &MsixCapability, index: u8) -> bool {
+        dedicated_msix_bar(self, cap, index)
+    }
+
+    /// The driver-table entry that knows this device and never maps memory BAR `index`, when
+    /// the table or PBA lies there and no known register window does.
+    pub fn driver_unmapped_msix_bar(&self, cap: &MsixCapability, index: u8) -> Option<&'static DriverBars> {
+        driver_unmapped_msix_bar(self, cap, index)
+    }
+
+    /// Why memory BAR `index` holds no register besides the table and PBA, if it holds none.
+    pub fn msix_only_bar(&self, cap: &MsixCapability, index: u8) -> Option<MsixOnly> {
+        msix_only_bar(self, cap, index)
+    }
+}
+
+impl MappingPlan {
+    /// The trap plan: the table and PBA rounded out to host pages trap, the rest maps; an error
+    /// when the table or PBA lies outside its BAR.
+    pub fn trap(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
+        trap_plan(device, cap, page)
+    }
+
+    /// The relocation plan of a layout mode: every physical BAR mapped whole and a virtual table
+    /// where the mode puts it; `None` when the mode and the relocation policy leave no place.
+    pub fn relocate(
+        device: &DeviceFacts,
+        cap: &MsixCapability,
+        page: u64,
+        opts: &LayoutOptions,
+    ) -> Option<MappingPlan> {
+        relocation_plan(device, cap, page, opts)
+    }
+}
+
+impl Relocation {
+    /// Where a layout mode puts the virtual table and PBA of this device, if anywhere.
+    pub fn for_mode(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> Option<Relocation> {
+        mode_relocation(device, cap, page, opts)
+    }
 }

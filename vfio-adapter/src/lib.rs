@@ -1,4 +1,4 @@
-//! The input of msix-policy's VMM entry point ([`msix_policy_engine::vmm::plan_layout`]) from
+//! The input of msix-policy's VMM entry point ([`msix_policy_engine::plan_layout`]) from
 //! what a VMM's VFIO layer already knows about a device: its regions (size, flags, offset in the
 //! device fd, sparse mmap areas, `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`) and its config space.
 //!
@@ -7,7 +7,7 @@
 //! [`VmmInput`]: BAR regions 0-5 only (size-0 ones left out), config space from region 7.
 //!
 //! ```
-//! use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, REGION_MMAP, REGION_RW};
+//! use msix_policy_engine::{plan_layout, IsolationAttestation, REGION_MMAP, REGION_RW};
 //! use msix_policy_engine::{MmapArea, VfioBackend};
 //! use msix_vfio_ioctls::{vmm_input_from, RegionSource};
 //!
@@ -38,8 +38,8 @@
 
 use std::io;
 
-use msix_policy_engine::vmm::{IsolationAttestation, VfioRegion, VmmInput};
 use msix_policy_engine::MmapArea;
+use msix_policy_engine::{IsolationAttestation, VfioRegion, VmmInput};
 
 /// `VFIO_PCI_CONFIG_REGION_INDEX`.
 pub const CONFIG_REGION: u32 = 7;
@@ -126,7 +126,7 @@ pub fn vmm_input_from(
     }
     let input = VmmInput::new(config, regions, page_size, isolation);
     // The device is this host's: its architecture decides a `guest: auto` profile.
-    Ok(match msix_policy_engine::vmm::running_arch() {
+    Ok(match msix_policy_engine::running_arch() {
         Some(arch) => input.arch(arch),
         None => input,
     })

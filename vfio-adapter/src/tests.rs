@@ -2,7 +2,7 @@
 
 use std::io;
 
-use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, REGION_MMAP, REGION_RW};
+use msix_policy_engine::{plan_layout, IsolationAttestation, REGION_MMAP, REGION_RW};
 use msix_policy_engine::{Exposure, GuestSelection, MmapArea, TrapContents, TrapHandler, VfioBackend};
 
 use super::*;

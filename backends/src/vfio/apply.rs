@@ -3,7 +3,7 @@
 
 use std::io;
 
-use msix_policy_engine::vmm::VfioRegion;
+use msix_policy_engine::VfioRegion;
 use msix_policy_engine::{BarOrigin, Layout, MappingPlan, MmapArea, SegmentAction};
 use vfio_bindings::bindings::vfio::{VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE};
 

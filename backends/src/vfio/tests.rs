@@ -325,7 +325,7 @@ fn serve_regions(m: &mut MockVfioSys, infos: Vec<RegionInfo>) {
 
 #[test]
 fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything() {
-    use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VmmInput};
+    use msix_policy_engine::{plan_layout, IsolationAttestation, VmmInput};
     use msix_policy_engine::{Exposure, GuestSelection, VfioBackend};
     // No open or close is expected: mockall fails the test on any such call.
     let unmapped = Unmapped::default();
@@ -363,7 +363,7 @@ fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything
 
 #[test]
 fn a_layout_that_maps_what_the_region_forbids_maps_nothing() {
-    use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+    use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
     use msix_policy_engine::{GuestSelection, VfioBackend};
     let mut m = MockVfioSys::new();
     // The kernel says BAR0 cannot be mmapped; the layout was made from other (stale) facts.
