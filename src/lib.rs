@@ -17,6 +17,7 @@
 //! assert_eq!(nvme.decision.isolation.status(), "isolated");
 //! ```
 
+
 pub mod apply;
 pub mod demo;
 pub mod diff;

@@ -3,6 +3,8 @@
 //! `/proc/interrupts`, the device tree (`msi-parent`, `msi-map`), and on ACPI hosts the MADT
 //! and the IORT (each requester ID mapped to its ITS, the `iort` module).
 
+#![deny(missing_docs)]
+
 mod iort;
 
 use iort::{Iort, Malformed, Walk};
@@ -217,6 +219,7 @@ impl Controllers {
     }
 }
 
+/// The arm64 backend: GICv3/v5 ITS, GICv2m, the device tree and the ACPI IORT.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Arm64Backend;
 

@@ -3,6 +3,8 @@
 //! `/proc/cpuinfo`, the device tree (RTAS services, `ibm,opal`, PHB `compatible`) and the
 //! interrupt controller (XIVE or XICS).
 
+#![deny(missing_docs)]
+
 use msix_backends::devicetree as dt;
 use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBackend, Root};
 use msix_policy_engine::{Evidence, IsolationVerdict, Platform, RuleId};
@@ -45,6 +47,7 @@ pub(crate) fn nested_kvm(root: &Root) -> Option<Evidence> {
     })
 }
 
+/// The ppc64 backend: PAPR pseries guests (the hypervisor validates MSIs per PE) and PowerNV hosts (IODA PHBs).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Ppc64Backend;
 

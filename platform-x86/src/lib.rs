@@ -1,6 +1,8 @@
 //! x86 hosts: Intel VT-d and AMD-Vi interrupt remapping, read from sysfs, the kernel command
 //! line, `/proc/interrupts`, the kernel log and the ACPI DMAR table.
 
+#![deny(missing_docs)]
+
 use msix_backends::acpi;
 use msix_backends::host::KernelSources;
 use msix_backends::platform::{chip_evidence, msi_chips};
