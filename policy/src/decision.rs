@@ -109,6 +109,7 @@ pub enum GuestSelection {
 /// One step of the rationale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct Reason {
     /// The rule id that fired, from the catalogue (`msix-policy rules`), e.g. `isolation.vtd.ir-enabled`.
     pub rule: RuleId,
@@ -131,6 +132,7 @@ impl Reason {
 /// The engine's answer for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct Decision {
     /// The device's address (`DDDD:BB:DD.F`).
     pub address: String,

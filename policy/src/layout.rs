@@ -89,6 +89,7 @@ pub struct TrapRange {
 /// One BAR as the guest sees it, and how the VMM backs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct GuestBar {
     /// BAR index, 0-5.
     pub index: u8,
@@ -114,6 +115,7 @@ pub struct GuestBar {
 /// The MSI-X capability as the guest must read it (config space registers at `cap_offset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct GuestMsix {
     /// Offset of the capability in config space.
     pub cap_offset: u16,
@@ -138,6 +140,7 @@ pub struct GuestMsix {
 /// The guest BAR layout of one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct Layout {
     /// Always [`LAYOUT_SCHEMA`].
     pub schema: String,

@@ -108,6 +108,7 @@ pub struct BarPlan {
 /// Where a relocated virtual table lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct Relocation {
     /// The BAR the guest finds the virtual table in.
     pub bar: u8,
