@@ -13,7 +13,9 @@ use msix_policy_engine::{MappingPlan, Relocation};
 /// A layout under test.
 #[derive(Debug, Clone)]
 pub struct Named {
+    /// Whose layout it is (`msix-policy`, `qemu`, `crosvm`, ...), as the report names it.
     pub name: &'static str,
+    /// The layout itself: memory slots, trapped ranges and the MSI-X capability the guest reads.
     pub layout: Layout,
     /// How it was made.
     pub how: String,
