@@ -17,7 +17,6 @@
 //! assert_eq!(nvme.decision.isolation.status(), "isolated");
 //! ```
 
-
 pub mod apply;
 pub mod demo;
 pub mod diff;
