@@ -16,6 +16,7 @@
 //! The FFI boundary is, with the ioctl and mmap wrappers, the only place this project uses
 //! `unsafe`: reading the caller's C strings and writing the caller's out-pointers.
 
+#![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::{c_char, CStr, CString};
