@@ -22,13 +22,10 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::facts::{HotWindow, MsixCapability};
+use crate::ranges::{subtract, MsixInBar};
 
 /// The embedded table, as an operator reads it.
 pub const TABLE_TOML: &str = include_str!("../data/hot-registers.toml");
-
-/// The PCI spec keeps every other register out of the naturally aligned 4 KiB ranges that hold
-/// the MSI-X table and PBA (Local Bus 3.0, 6.8.2).
-const MSIX_GRANULE: u64 = 4096;
 
 /// Which functions an entry applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -338,36 +335,10 @@ pub(crate) fn windows_around_msix(
 /// such range only the part from the MSI-X structure on is cut: bytes before the first structure
 /// in its range may be registers (docs/policy.md, step 5).
 fn cut_msix(w: HotWindow, cap: &MsixCapability) -> Vec<HotWindow> {
-    let range = |bir: u8, off: u32, len: u64| {
-        let s = u64::from(off);
-        (bir == w.bar).then(|| (s, s.saturating_add(len).div_ceil(MSIX_GRANULE) * MSIX_GRANULE))
-    };
-    let mut cuts: Vec<(u64, u64)> = [
-        range(cap.table_bir, cap.table_offset, cap.table_bytes()),
-        range(cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    cuts.sort_unstable();
-    let end = w.offset.saturating_add(w.length);
-    let mut pieces = Vec::new();
-    let mut cursor = w.offset;
-    for (a, b) in cuts {
-        if a > cursor {
-            pieces.push((cursor, a.min(end)));
-        }
-        cursor = cursor.max(b);
-        if cursor >= end {
-            break;
-        }
-    }
-    if cursor < end {
-        pieces.push((cursor, end));
-    }
-    pieces
+    // Unclipped: the window already lies in its BAR.
+    let cuts = MsixInBar::of(cap, w.bar).register_free(u64::MAX);
+    subtract((w.offset, w.offset.saturating_add(w.length)), &cuts)
         .into_iter()
-        .filter(|(a, b)| a < b)
         .map(|(a, b)| HotWindow { bar: w.bar, offset: a, length: b - a, what: w.what.clone() })
         .collect()
 }

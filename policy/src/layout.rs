@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::decision::{Decision, Exposure, Reason, Risk};
 use crate::facts::{BarKind, DeviceFacts, Evidence, MsixCapability, MsixFacts, RegionMmap};
 use crate::plan::{self, BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, Relocation, SegmentAction};
+use crate::ranges::{MsixInBar, Range};
 use crate::rules::RuleId;
 
 /// The layout version this release produces.
@@ -581,16 +582,9 @@ fn absorb_padding(mmap: &mut [MmapRange], trap: &mut Vec<TrapRange>) {
 }
 
 /// The table and PBA ranges of `bar`, when they are there.
-fn msix_ranges(cap: Option<&MsixCapability>, bar: u8) -> [(Option<(u64, u64)>, TrapContents); 2] {
-    let range =
-        |bir: u8, off: u32, len: u64| cap.filter(|_| bir == bar).map(|_| (u64::from(off), u64::from(off) + len));
-    match cap {
-        Some(c) => [
-            (range(c.table_bir, c.table_offset, c.table_bytes()), TrapContents::Table),
-            (range(c.pba_bir, c.pba_offset, c.pba_bytes()), TrapContents::Pba),
-        ],
-        None => [(None, TrapContents::Table), (None, TrapContents::Pba)],
-    }
+fn msix_ranges(cap: Option<&MsixCapability>, bar: u8) -> [(Option<Range>, TrapContents); 2] {
+    let m = cap.map(|c| MsixInBar::of(c, bar));
+    [(m.as_ref().and_then(|m| m.table), TrapContents::Table), (m.as_ref().and_then(|m| m.pba), TrapContents::Pba)]
 }
 
 /// Splits a trapped physical range into the table, the PBA and the registers around them.
@@ -619,7 +613,7 @@ fn split_virtual(out: &mut Vec<TrapRange>, span: (u64, u64), r: &Relocation, cap
 }
 
 /// A byte range of a BAR (if the structure is there), what it holds and its handler.
-type Part = (Option<(u64, u64)>, TrapContents, TrapHandler);
+type Part = (Option<Range>, TrapContents, TrapHandler);
 
 /// Cuts `span` at the `parts` that overlap it; the gaps get `rest`. Adjacent pieces of the same
 /// kind merge. Parts may overlap each other (a device that overlaps its table and PBA): the

@@ -411,6 +411,7 @@ mod layout;
 mod overrides;
 mod plan;
 mod quirks;
+mod ranges;
 mod rules;
 mod vmm;
 mod words;
@@ -437,9 +438,10 @@ pub use layout::{
 pub use overrides::{toml_error_line, OverrideError, Overrides};
 pub use plan::{
     BarOrigin, BarPlan, EmulateKind, LayoutMode, LayoutOptions, MappingPlan, MsixOnly, PlanError, Relocation,
-    RelocationPolicy, Segment, SegmentAction, TrapKind, PCI_MSIX_ISOLATION_GRANULE,
+    RelocationPolicy, Segment, SegmentAction, TrapKind,
 };
 pub use quirks::{Quirk, QUIRKS};
+pub use ranges::PCI_MSIX_ISOLATION_GRANULE;
 pub use rules::{Rule, RuleId};
 pub use vmm::{
     plan_layout, plan_layout_with_overrides, running_arch, InputError, IsolationAttestation, VfioRegion, VmmFacts,

@@ -4,10 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::drivers::DriverBars;
 use crate::facts::{Bar, BarKind, DeviceFacts, HotWindow, MsixCapability};
-
-/// The PCI spec keeps other registers out of the naturally aligned 4 KiB ranges that hold the
-/// MSI-X table and PBA; bytes trapped outside those ranges are collateral.
-pub const PCI_MSIX_ISOLATION_GRANULE: u64 = 4096;
+use crate::ranges::{
+    align_down, align_up, merge, overlaps, subtract, total, MsixInBar, Range, PCI_MSIX_ISOLATION_GRANULE,
+};
 
 /// Why a trapped segment traps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,38 +248,6 @@ pub enum PlanError {
     },
 }
 
-type Range = (u64, u64);
-
-fn align_down(v: u64, a: u64) -> u64 {
-    v - v % a
-}
-
-fn align_up(v: u64, a: u64) -> u64 {
-    v.div_ceil(a).saturating_mul(a)
-}
-
-fn overlaps(a: Range, b: Range) -> bool {
-    a.0 < b.1 && b.0 < a.1
-}
-
-/// Sorts and merges ranges; empty ones vanish.
-fn merge(mut ranges: Vec<Range>) -> Vec<Range> {
-    ranges.retain(|r| r.0 < r.1);
-    ranges.sort_unstable();
-    let mut out: Vec<Range> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
-            _ => out.push(r),
-        }
-    }
-    out
-}
-
-fn total(ranges: &[Range]) -> u64 {
-    ranges.iter().map(|r| r.1 - r.0).sum()
-}
-
 /// A BAR smaller than a page can only be mmapped when it starts on a page boundary
 /// (vfio-pci reserves the rest of that page); otherwise every access must trap. This is the
 /// inference from sysfs; a VMM's VFIO region info replaces it (see [`mmap_windows`]).
@@ -304,56 +271,6 @@ pub fn mmap_windows(device: &DeviceFacts, bar: &Bar, page: u64) -> Vec<(u64, u64
             .map(|(s, e)| (align_up(s, page).min(size), if e == size { e } else { align_down(e, page) }))
             .collect(),
     )
-}
-
-/// The complement of `windows` in `[0, size)`.
-fn outside(windows: &[Range], size: u64) -> Vec<Range> {
-    let mut out = Vec::new();
-    let mut cursor = 0;
-    for &(s, e) in windows {
-        if cursor < s {
-            out.push((cursor, s));
-        }
-        cursor = cursor.max(e);
-    }
-    if cursor < size {
-        out.push((cursor, size));
-    }
-    out
-}
-
-/// The table and PBA ranges that fall in one BAR.
-struct MsixInBar {
-    table: Option<Range>,
-    pba: Option<Range>,
-}
-
-impl MsixInBar {
-    fn of(cap: &MsixCapability, index: u8) -> Self {
-        let range = |bir: u8, off: u32, len: u64| (bir == index).then(|| (u64::from(off), u64::from(off) + len));
-        MsixInBar {
-            table: range(cap.table_bir, cap.table_offset, cap.table_bytes()),
-            pba: range(cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
-        }
-    }
-    fn ranges(&self) -> impl Iterator<Item = Range> + '_ {
-        self.table.iter().chain(self.pba.iter()).copied()
-    }
-    /// The naturally aligned 4 KiB ranges the spec reserves for the table and PBA, clipped to the
-    /// BAR: another known register window inside them breaks the spec.
-    fn reserved_4k(&self, bar_size: u64) -> Vec<Range> {
-        let g = PCI_MSIX_ISOLATION_GRANULE;
-        merge(self.ranges().map(|(s, e)| (align_down(s, g), align_up(e, g).min(bar_size))).collect())
-    }
-    /// The bytes of those 4 KiB ranges that hold no register: from the first MSI-X structure in
-    /// each range to the range's end (clipped to the BAR). Where the first structure does not
-    /// start its range, the bytes before it are not MSI-X: a device that puts the table at 0x80
-    /// after its control registers (or at 0x1200, or its PBA at 0x46068) keeps registers there,
-    /// as far as anyone can tell, so trapping them is collateral, never free.
-    fn register_free(&self, bar_size: u64) -> Vec<Range> {
-        let g = PCI_MSIX_ISOLATION_GRANULE;
-        merge(self.ranges().map(|(s, e)| (s.min(bar_size), align_up(e, g).min(bar_size))).collect())
-    }
 }
 
 /// Checks that the table and PBA each lie inside a memory BAR of the device.
@@ -440,7 +357,7 @@ fn physical_bar_plan(
     let trap: Vec<Range> = if trap_all.is_some() {
         vec![(0, size)]
     } else {
-        let mut t = outside(&mmap_windows(device, bar, page), size);
+        let mut t = subtract((0, size), &mmap_windows(device, bar, page));
         if let Some(m) = msix {
             t.extend(m.ranges().map(|(s, e)| (align_down(s, page), align_up(e, page).min(size))));
         }
