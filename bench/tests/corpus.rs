@@ -109,7 +109,7 @@ fn docs_corpus_md_is_what_the_corpus_gives() {
     let have = std::fs::read_to_string(root().join("docs/corpus.md")).unwrap_or_default();
     assert!(
         have == want,
-        "docs/corpus.md is stale: cargo run --release -p msix-policy-bench --bin corpus-audit > docs/corpus.md"
+        "docs/corpus.md is stale: run `cargo xtask corpus` and review the diff"
     );
 }
 
@@ -146,8 +146,7 @@ fn the_corpus_fixture_is_what_the_generator_writes_and_audits_as_the_corpus_deci
     let _ = std::fs::remove_dir_all(&tmp);
     assert!(
         fresh == kept,
-        "fixtures/corpus/arm64-its-64k is stale: rm -rf it, then \
-         cargo run -p msix-policy-bench --bin corpus-audit -- --fixture fixtures/corpus/arm64-its-64k"
+        "fixtures/corpus/arm64-its-64k is stale: run `cargo xtask corpus` and review the diff"
     );
     // The sysfs path (platform backend, resource and config files) decides each placed function
     // as the facts path does.
