@@ -33,7 +33,10 @@ fn man_pages_and_completions_are_generated_from_the_cli() {
     }
     let audit_page = String::from_utf8_lossy(&generated["man/msix-policy-audit.1"]);
     assert!(audit_page.contains("prometheus") && audit_page.contains("\\-\\-output"), "{audit_page}");
-    assert!(files(&dist) == generated, "dist/man or dist/completions is stale: run `cargo xtask dist`, review the diff");
+    assert!(
+        files(&dist) == generated,
+        "dist/man or dist/completions is stale: run `cargo xtask dist`, review the diff"
+    );
 }
 
 #[test]

@@ -33,10 +33,7 @@ fn the_committed_schemas_are_generated_from_the_types() {
         }
         assert_eq!(s.schema["properties"]["schema"]["const"], s.id, "{}", s.file);
     }
-    assert!(
-        stale.is_empty(),
-        "{stale:?} differ from the types: run `cargo xtask schemas`, review the diff"
-    );
+    assert!(stale.is_empty(), "{stale:?} differ from the types: run `cargo xtask schemas`, review the diff");
 }
 
 #[test]

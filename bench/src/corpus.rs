@@ -318,7 +318,7 @@ impl Audited {
     }
 
     /// A relocation of a table at offset 0 of its BAR while another memory BAR of the device is
-    /// larger (an MSI-X BAR beside a register BAR, issue 19).
+    /// larger (an MSI-X BAR beside a register BAR).
     pub fn relocates_offset0_beside_larger_bar(&self) -> bool {
         let Some(cap) = self.cap() else { return false };
         let Some(table_bar) = self.facts.bar(cap.table_bir) else { return false };
@@ -347,7 +347,7 @@ impl Audited {
 
 /// Whether BAR `index` holds the table and/or PBA and nothing more: no larger than the power of
 /// two that holds their 4 KiB ranges, which start in its first 4 KiB (an independent restatement
-/// of what the issue calls a BAR holding only the table and PBA; the engine's own test is
+/// of what the targets call a BAR holding only the table and PBA; the engine's own test is
 /// `dedicated_msix_bar`, which also looks at known hot windows).
 pub fn holds_only_msix(d: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool {
     let Some(bar) = d.bar(index) else { return false };
@@ -396,7 +396,7 @@ pub fn overlapping(a: &Audited) -> bool {
 /// The page sizes the corpus is audited at.
 pub const PAGES: [u64; 3] = [4096, 16384, 65536];
 
-/// The issue-14 targets on one page size, with the layouts that miss each.
+/// The corpus targets (docs/corpus.md) on one page size, with the layouts that miss each.
 #[derive(Debug, Default)]
 pub struct Targets {
     pub layouts: usize,
@@ -404,9 +404,9 @@ pub struct Targets {
     pub valid_with_collateral: Vec<usize>,
     pub hot_trapped: Vec<usize>,
     pub untouched_bars_trapped: Vec<usize>,
-    /// Issue 19: relocations of a table at offset 0 beside a larger memory BAR.
+    /// Relocations of a table at offset 0 beside a larger memory BAR.
     pub relocated_offset0_beside_larger: Vec<usize>,
-    /// Issue 19: layouts whose bytes before an MSI-X structure in its 4 KiB range are called free.
+    /// Layouts whose bytes before an MSI-X structure in its 4 KiB range are called free.
     pub off_range_start_free: Vec<usize>,
 }
 
@@ -503,7 +503,7 @@ pub fn report(entries: &[Entry]) -> String {
         let audited: Vec<Audited> = entries.iter().filter_map(|e| audit(e, page).ok()).collect();
         per_page.push((page, audited));
     }
-    let _ = writeln!(o, "## Targets (issue 14)\n");
+    let _ = writeln!(o, "## Targets: relocation, collateral, hot windows, untouched BARs\n");
     let _ = writeln!(o, "| page | layouts | relocations of a BAR holding only the table and PBA | valid layouts trapping collateral | layouts with a known hot window trapped | layouts trapping a BAR the MSI-X structures do not touch |");
     let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|");
     for (page, audited) in &per_page {
@@ -520,7 +520,7 @@ pub fn report(entries: &[Entry]) -> String {
         );
     }
     let _ = writeln!(o, "\nTargets on 64 KiB pages: 0, at most 2, 0, 0.\n");
-    let _ = writeln!(o, "## Targets (issue 19)\n");
+    let _ = writeln!(o, "## Targets: registers beside the MSI-X structures\n");
     let _ = writeln!(o, "| page | relocations of a table at offset 0 beside a larger memory BAR | layouts whose bytes before an MSI-X structure in its 4 KiB range are called free |");
     let _ = writeln!(o, "|---:|---:|---:|");
     for (page, audited) in &per_page {

@@ -334,7 +334,7 @@ pub fn windows_around_msix(
 
 /// The pieces of `w` outside the 4 KiB ranges of the table and PBA that lie in its BAR; of each
 /// such range only the part from the MSI-X structure on is cut: bytes before the first structure
-/// in its range may be registers (docs/policy.md, step 5).
+/// in its range may be registers (docs/policy.md, Collateral).
 fn cut_msix(w: HotWindow, cap: &MsixCapability) -> Vec<HotWindow> {
     let range = |bir: u8, off: u32, len: u64| {
         let s = u64::from(off);

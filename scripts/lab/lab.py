@@ -446,7 +446,7 @@ def run(names, timeout, keep_logs):
 
 
 # ---------------------------------------------------------------------------------------------
-# `lab.py vmm MACHINE`: a real VMM and a real guest driver (issue 20). Inside an EL2 machine (L1),
+# `lab.py vmm MACHINE`: a real VMM and a real guest driver. Inside an EL2 machine (L1),
 # Debian's own QEMU (the machine's suite's `qemu-system-arm` with its libraries) runs an L2 Linux
 # guest under KVM with `-device vfio-pci,host=<the nvme>`: once as QEMU does by default, once with
 # the properties `msix-policy audit --format qemu` prints. The L2 guest (the same Debian kernel, an
