@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod kernel_matrix;
 pub mod synth;
 
 /// What a generator returns: done, or why not.

@@ -9,6 +9,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   schemas         schemas/*.schema.json from the Rust types
   dist            dist/man and dist/completions from the CLI's arguments
   demo            src/demo.pack from fixtures/qemu/x86-q35-vtd-ir
+  kernel-matrix   docs/lab/kernel-matrix.md from the lab's recordings and xtask/kernel-matrix.toml
   all             every one of them
 
 Each rewrites its files in the tree; review with git diff. GENERATED.md lists the files.";
@@ -36,8 +37,12 @@ fn run(command: &str) -> xtask::Result {
             xtask::demo(&root)?;
             eprintln!("wrote {}", xtask::DEMO_PACK);
         }
+        "kernel-matrix" => {
+            xtask::kernel_matrix::write(&root)?;
+            eprintln!("wrote {}", xtask::kernel_matrix::DOC);
+        }
         "all" => {
-            for c in ["synth-fixtures", "corpus", "schemas", "dist", "demo"] {
+            for c in ["synth-fixtures", "corpus", "schemas", "dist", "demo", "kernel-matrix"] {
                 run(c)?;
             }
         }

@@ -1,4 +1,4 @@
-//! Every generated file in the tree is what its generator writes now: each generator runs into
+//! The synthetic fixtures and the kernel matrix are what their generators write now: each runs into
 //! a temporary directory and the result is compared with the tree (bytes, links, modes). The
 //! schemas, dist/ and src/demo.pack have their own tests (tests/schemas.rs, tests/dist.rs,
 //! tests/demo.rs) and the corpus files theirs (bench/tests/corpus.rs).
@@ -35,5 +35,18 @@ fn the_synthetic_fixtures_are_what_the_generator_writes() {
         "fixtures/synthetic differs from what the generator writes (xtask/src/synth.rs): \
          run `cargo xtask synth-fixtures` and review the diff\n{}",
         diff.join("\n")
+    );
+}
+
+#[test]
+fn the_kernel_matrix_is_what_the_generator_writes() {
+    let t = TempDir::new("kernel-matrix");
+    xtask::kernel_matrix::write(&t.0).unwrap();
+    let fresh = std::fs::read_to_string(t.0.join(xtask::kernel_matrix::DOC)).unwrap();
+    let tree = std::fs::read_to_string(xtask::repo().join(xtask::kernel_matrix::DOC)).unwrap();
+    assert!(
+        fresh == tree,
+        "docs/lab/kernel-matrix.md differs from what the generator writes (xtask/src/kernel_matrix.rs, \
+         xtask/kernel-matrix.toml): run `cargo xtask kernel-matrix` and review the diff"
     );
 }
