@@ -141,13 +141,13 @@ pub struct Decision {
     pub address: String,
     /// How the guest programs MSI-X (resolved from `auto`).
     pub guest: GuestProfile,
-    /// The isolation verdict the decision started from (the isolation step).
+    /// The isolation verdict the decision started from (step 1).
     pub isolation: IsolationVerdict,
-    /// Whether VFIO can assign the device (the assignability step); false exactly when the exposure is Refuse.
+    /// Whether VFIO can assign the device (step 2); false exactly when the exposure is Refuse.
     pub assignable: bool,
-    /// How the MSI-X table is exposed (the exposure step).
+    /// How the MSI-X table is exposed (step 3).
     pub exposure: Exposure,
-    /// Who can be hurt through the device's MSI-X (the risk step).
+    /// Who can be hurt through the device's MSI-X (step 4).
     pub risk: Risk,
     /// `None` only when the exposure is Refuse.
     pub plan: Option<MappingPlan>,
