@@ -518,7 +518,7 @@ fn a_noiommu_group_is_refused_never_safe() {
     assert_eq!(r.device("0000:00:04.0").unwrap().decision.exposure, Exposure::Refuse);
 }
 
-/// A GICv5 host (issue 23): the idle function bound to vfio-pci is decided by the device tree
+/// A GICv5 host: the idle function bound to vfio-pci is decided by the device tree
 /// (its bridge's msi-map names a GICv5 ITS translate frame), the one with vectors by its exact
 /// chip names (ITS-v5-PCI-MSIX-<bdf>); both by the GICv5 rule, never the GICv3 one.
 #[test]

@@ -1,4 +1,4 @@
-//! The public hardware corpus (corpus/pciconf-msix.tsv): issue 14's targets, the generated audit
+//! The public hardware corpus (corpus/pciconf-msix.tsv): the targets, the generated audit
 //! document and fixture kept in step with it, and the sysfs path agreeing with the facts path.
 
 use msix_policy::policy::{Exposure, MsixFacts};
@@ -37,7 +37,7 @@ fn a_broken_corpus_line_is_an_error_naming_the_line() {
 }
 
 #[test]
-fn the_issue_14_targets_hold_on_16_and_64_kib_pages() {
+fn no_dedicated_bar_relocates_and_no_hot_window_or_untouched_bar_traps_on_16_and_64_kib_pages() {
     let entries = entries();
     for page in [16384u64, 65536] {
         let audited: Vec<_> = entries.iter().map(|e| corpus::audit(e, page).unwrap()).collect();
@@ -70,12 +70,12 @@ fn the_issue_14_targets_hold_on_16_and_64_kib_pages() {
     }
 }
 
-/// Issue 19 on the public corpus: no layout calls the bytes before an MSI-X structure in its
+/// Registers beside the MSI-X structures, on the public corpus: no layout calls the bytes before an MSI-X structure in its
 /// 4 KiB range free (on any page size), and relocations of a table at offset 0 beside a larger
 /// memory BAR are those whose driver is unknown or maps that BAR (at most 12; 35 without the
 /// driver table). Each one left is listed when the bound breaks.
 #[test]
-fn the_issue_19_targets_hold() {
+fn no_bytes_before_an_msix_structure_are_free_and_offset0_relocations_stay_bounded() {
     let entries = entries();
     for page in corpus::PAGES {
         let audited: Vec<_> = entries.iter().map(|e| corpus::audit(e, page).unwrap()).collect();
@@ -107,10 +107,7 @@ fn the_issue_19_targets_hold() {
 fn docs_corpus_md_is_what_the_corpus_gives() {
     let want = corpus::report(&entries());
     let have = std::fs::read_to_string(root().join("docs/corpus.md")).unwrap_or_default();
-    assert!(
-        have == want,
-        "docs/corpus.md is stale: cargo run --release -p msix-policy-bench --bin corpus-audit > docs/corpus.md"
-    );
+    assert!(have == want, "docs/corpus.md is stale: run `cargo xtask corpus` and review the diff");
 }
 
 fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -144,11 +141,7 @@ fn the_corpus_fixture_is_what_the_generator_writes_and_audits_as_the_corpus_deci
     let committed = root().join("fixtures/corpus/arm64-its-64k");
     let (fresh, kept) = (files(&tmp), files(&committed));
     let _ = std::fs::remove_dir_all(&tmp);
-    assert!(
-        fresh == kept,
-        "fixtures/corpus/arm64-its-64k is stale: rm -rf it, then \
-         cargo run -p msix-policy-bench --bin corpus-audit -- --fixture fixtures/corpus/arm64-its-64k"
-    );
+    assert!(fresh == kept, "fixtures/corpus/arm64-its-64k is stale: run `cargo xtask corpus` and review the diff");
     // The sysfs path (platform backend, resource and config files) decides each placed function
     // as the facts path does.
     let report = msix_policy::audit(&committed, &msix_policy::AuditOptions::default()).unwrap();

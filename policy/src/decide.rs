@@ -86,7 +86,7 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
 
     let effective = overrides.for_device(device);
 
-    // Step 2: can VFIO assign it at all?
+    // Assignability: can VFIO assign it at all?
     let Some(unsafe_assign) = assignability(host, device, isolation, &mut d.reasons) else {
         return Ok(finish(d, device, page, Exposure::Refuse, effective, &layout)?);
     };
@@ -101,19 +101,19 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
 
     d.reasons.extend(quirk_reason);
 
-    // Step 3: exposure.
+    // Exposure.
     let step3 = Step3 { host, device, isolation, guest, effective: &effective, layout };
     let (exposure, plan, claimed) = step3.exposure(&mut d);
     d.plan = Some(plan);
     let mut d = finish(d, device, page, exposure, effective, &layout)?;
 
-    // Step 4: risk.
+    // Risk.
     assess_risk(&mut d, unsafe_assign, claimed);
     plan_warnings(&mut d, device, page);
     Ok(d)
 }
 
-/// What step 3 reads, for any MSI-X state.
+/// What the exposure reads, for any MSI-X state.
 struct Step3<'a> {
     host: &'a HostFacts,
     device: &'a DeviceFacts,
@@ -199,7 +199,7 @@ impl Step3<'_> {
     }
 }
 
-/// Step 4: who can be hurt through the device's MSI-X.
+/// The risk: who can be hurt through the device's MSI-X.
 fn assess_risk(d: &mut Decision, unsafe_assign: bool, claimed: bool) {
     d.risk = if d.exposure == Exposure::Refuse {
         Risk::None // an override refused it: nothing is assigned
@@ -220,7 +220,7 @@ fn assess_risk(d: &mut Decision, unsafe_assign: bool, claimed: bool) {
     d.reasons.push(Reason::new(risk_rule, d.risk.as_str(), vec![]));
 }
 
-/// Step 2. `None`: refused (reason pushed). `Some(unsafe)`: assignable, possibly only because
+/// Assignability. `None`: refused (reason pushed). `Some(unsafe)`: assignable, possibly only because
 /// allow_unsafe_interrupts is set.
 fn assignability(
     host: &HostFacts,
@@ -317,7 +317,7 @@ fn kernel_evidence(host: &HostFacts) -> Evidence {
     Evidence::new("host kernel", format!("{} ({v})", host.kernel))
 }
 
-/// Step 2 on a type1 host whose release is known: which MSI isolation check its
+/// Assignability on a type1 host whose release is known: which MSI isolation check its
 /// `vfio_iommu_type1` makes (`kernel.type1.*`). It never changes the decision, which rests on the
 /// device's own verdict; it says whether the kernel checks the group itself (6.3 and later) or
 /// system-wide (before), so a refusal before 6.3 is msix-policy's, not necessarily the kernel's.
@@ -358,7 +358,7 @@ fn type1_kernel_rule(host: &HostFacts, isolated: bool, reasons: &mut Vec<Reason>
     reasons.push(Reason::new(rule, detail, vec![kernel_evidence(host)]));
 }
 
-/// What step 3 looks at for a device whose table position is known and valid.
+/// What the exposure looks at for a device whose table position is known and valid.
 struct Context<'a> {
     host: &'a HostFacts,
     device: &'a DeviceFacts,
@@ -370,7 +370,7 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Step 3: the exposure, and the plan that realises it.
+    /// The exposure, and the plan that realises it.
     fn choose_exposure(&self, trap: MappingPlan, d: &mut Decision) -> (Exposure, MappingPlan) {
         let Context { host, device, cap, isolation, guest, effective, layout } = *self;
         let page = host.page_size;

@@ -333,7 +333,7 @@ pub(crate) fn windows_around_msix(
 
 /// The pieces of `w` outside the 4 KiB ranges of the table and PBA that lie in its BAR; of each
 /// such range only the part from the MSI-X structure on is cut: bytes before the first structure
-/// in its range may be registers (docs/policy.md, step 5).
+/// in its range may be registers (docs/policy.md, Collateral).
 fn cut_msix(w: HotWindow, cap: &MsixCapability) -> Vec<HotWindow> {
     // Unclipped: the window already lies in its BAR.
     let cuts = MsixInBar::of(cap, w.bar).register_free(u64::MAX);

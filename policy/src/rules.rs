@@ -176,7 +176,7 @@ const VFIO_MAP: &str =
     "Linux drivers/vfio/pci/vfio_pci_core.c; include/uapi/linux/vfio.h (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)";
 
 catalogue! {
-    // Step 1: isolation, from the platform backends.
+    // Isolation, from the platform backends.
     VTD_IR_ENABLED = "isolation.vtd.ir-enabled", "VT-d interrupt remapping is enabled with source-id verification: a device can only raise its own remapped interrupts", VTD_IR;
     VTD_INTREMAP_OFF = "isolation.vtd.intremap-off", "the kernel command line disables interrupt remapping (intremap=off)", VTD_IR;
     VTD_SID_OFF = "isolation.vtd.sid-verification-off", "intremap=nosid turns off source-id verification: any device may use any IRTE; stricter than Linux, which still reports isolation", "Linux drivers/iommu/intel/irq_remapping.c (disable_sourceid_checking); Intel VT-d spec 9.10 (IRTE SVT/SID)";
@@ -201,7 +201,7 @@ catalogue! {
     ARM64_MSI_UNKNOWN = "isolation.arm64.msi-controller-unknown", "the device's MSI controller could not be established", "Linux drivers/irqchip/irq-gic-v3-its-msi.c, irq-gic-v2m.c";
     PLATFORM_UNKNOWN = "isolation.platform-unknown", "the host's platform is unknown, so is MSI isolation", "docs/policy.md#isolation.platform-unknown (unknown is treated as not isolated)";
 
-    // Step 2: assignability.
+    // Assignability.
     ASSIGN_ISOLATED = "assign.isolated", "MSI isolation holds: the VFIO IOMMU backend accepts the group", TYPE1;
     ASSIGN_REFUSED_TYPE1 = "assign.type1.not-isolated", "without MSI isolation vfio_iommu_type1 fails VFIO_SET_IOMMU with EPERM unless allow_unsafe_interrupts=Y", TYPE1;
     ASSIGN_ALLOW_UNSAFE = "assign.type1.allow-unsafe", "allow_unsafe_interrupts=Y lets a non-isolated device be assigned; the guest can forge other devices' interrupts", TYPE1;
@@ -233,7 +233,7 @@ catalogue! {
     DEVICE_BARS_UNKNOWN = "device.bars-unknown", "the device's BARs could not be read, so no mapping plan can be made", "Linux drivers/pci/pci-sysfs.c (resource)";
     DEVICE_SHARES_4K = "device.msix-shares-4k-range", "a known register window lies inside a 4 KiB range that holds the MSI-X table or PBA, which the PCI spec forbids", PCI_MSIX;
 
-    // Step 3: exposure.
+    // Exposure.
     EXPOSURE_PASSTHROUGH = "exposure.passthrough", "paravirtual guest, isolated device, mappable BAR: map everything, nothing traps", "docs/policy.md#exposure.passthrough; Linux vfio_pci_core.c (MSI-X BAR mmap since 4.16)";
     EXPOSURE_RELOCATE = "exposure.relocate", "the guest writes the table and trapping it would catch other registers: present a virtual table elsewhere and map the whole physical BAR", "QEMU hw/vfio/pci.c (vfio_pci_relocate_msix)";
     EXPOSURE_TRAP_NOT_ISOLATED = "exposure.trap.not-isolated", "without isolation the table is never reachable by the guest", TYPE1;
@@ -244,12 +244,12 @@ catalogue! {
     EXPOSURE_NONE = "exposure.none", "no MSI-X table: every memory BAR is mapped", PCI_MSIX;
     EXPOSURE_REFUSE = "exposure.refuse", "the device is not assignable: no plan", TYPE1;
 
-    // Step 4: risk.
+    // Risk.
     RISK_NONE = "risk.none", "nothing of the device's MSI-X is reachable by the guest", "docs/policy.md#risk.none";
     RISK_SELF_ONLY = "risk.self-only", "the guest can reach the MSI-X table, but isolation confines the damage to its own device", "docs/policy.md#risk.self-only";
     RISK_UNSAFE = "risk.unsafe", "allow_unsafe_interrupts on a non-isolated device: the device can raise interrupts it does not own", TYPE1;
 
-    // Plan details (what the plan of steps 3 and 4 traps and maps).
+    // Plan details.
     PLAN_HOT_TRAPPED = "plan.hot-window-trapped", "a hot register window shares a trapped page: every access to it exits to the VMM", "docs/policy.md#plan.hot-window-trapped";
     PLAN_REGION_NOT_MMAPPABLE = "plan.region-not-mmappable", "VFIO reports part of a BAR as not mmappable (no MMAP flag, or outside its sparse mmap areas): those pages trap", "include/uapi/linux/vfio.h (VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_CAP_SPARSE_MMAP)";
     PLAN_SUBPAGE_BAR = "plan.sub-page-bar-unaligned", "a BAR smaller than a page that does not start on a page boundary cannot be mmapped; it is trapped whole", "Linux drivers/vfio/pci/vfio_pci_core.c (bar_mmap_supported)";
@@ -268,7 +268,7 @@ catalogue! {
     OVERRIDE_EXPOSURE = "override.exposure", "an operator override capped the exposure", "msix-policy overrides file";
     OVERRIDE_NO_RELOCATION = "override.forbid-relocation", "an operator override forbids relocating the table", "msix-policy overrides file";
 
-    // Real devices and real platforms: quirks, device knowledge, platform specifics.
+    // Real devices and real platforms: layouts the spec forbids, device quirks, arm64 routing.
     DEVICE_MSIX_TABLE_PBA_OVERLAP = "device.msix-table-pba-overlap", "the MSI-X table and PBA ranges overlap, which the PCI spec forbids: writes to one change the other", "PCI Local Bus Specification 3.0, 6.8.2 (the table and PBA may share a 4 KiB range but must not overlap)";
     QUIRK_CHELSIO_T5_VF_PBA = "device.quirk.chelsio-t5-vf-pba", "Chelsio T5 VFs (1425:58xx) report a PBA offset of 0x8000 in an 8 KiB BAR; the PBA is at 0x1000, as QEMU corrects it", "QEMU hw/vfio/pci.c (vfio_msix_early_setup: Chelsio T5 VF PBA offset)";
     EXPOSURE_TRAP_MSIX_AS_CLAIMED = "exposure.trap.msix-as-claimed", "the MSI-X layout breaks the spec but the device is isolated: the pages the capability claims trap where they lie in a memory BAR, the rest is mapped; the guest may reach the real table, so the risk is self-only", "docs/policy.md#exposure.trap.msix-as-claimed; PCI Local Bus Specification 3.0, 6.8.2";

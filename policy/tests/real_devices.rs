@@ -1,4 +1,4 @@
-//! Issue 14, real devices: dedicated MSI-X BARs, overlapping table and PBA, layouts the spec
+//! Real devices: dedicated MSI-X BARs, overlapping table and PBA, layouts the spec
 //! forbids and the quirks that correct known ones. Hand-built facts only.
 
 mod support;
@@ -426,7 +426,7 @@ fn the_vmm_entry_point_applies_the_chelsio_quirk_and_rejects_other_forbidden_lay
     assert!(matches!(err, msix_policy_engine::InputError::MsixOutsideBar(_)), "{err}");
 }
 
-// ---- Issue 19: bytes before the first MSI-X structure in its 4 KiB range are registers ----
+// ---- Bytes before the first MSI-X structure in its 4 KiB range are registers ----
 
 /// One 64-bit BAR0 of `size` bytes with the table (`vectors`) and PBA at the given offsets.
 fn one_bar(size: u64, vectors: u16, table: u32, pba: u32) -> DeviceFacts {
@@ -486,7 +486,7 @@ fn a_bar_whose_table_starts_after_registers_is_not_dedicated() {
     assert!(d.dedicated_msix_bar(&cap(&d), 0));
 }
 
-// ---- Issue 19: a BAR the device's known driver never maps holds no register ----
+// ---- A BAR the device's known driver never maps holds no register ----
 
 /// An Intel XL710 (i40e, 8086:1583): BAR0 8 MiB registers, BAR3 32 KiB MSI-X, 129 vectors with
 /// the table at 0 and the PBA at 0x1000 (64-bit BARs). BAR3 is larger than its table and PBA
