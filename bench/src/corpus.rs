@@ -6,9 +6,9 @@
 use msix_policy::policy::ParsedConfig;
 
 use msix_policy::policy::{
-    decide, Bar, BarKind, Decision, DecisionInput, DeviceFacts, Evidence, Exposure, Fact, GuestSelection, HeaderKind,
-    HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides, Platform, RuleId,
-    VfioBackend, VfioBackends,
+    decide, Bar, BarKind, DecideError, Decision, DecisionInput, DeviceFacts, Evidence, Exposure, Fact, GuestSelection,
+    HeaderKind, HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides,
+    Platform, RuleId, VfioBackend, VfioBackends,
 };
 
 use crate::peers;
@@ -216,19 +216,46 @@ impl Entry {
     }
 
     /// The capability the engine decoded from [`Entry::config`], when it matches the probe's.
-    pub fn decoded_matches(&self) -> Result<(), String> {
+    pub fn decoded_matches(&self) -> Result<(), DecodeMismatch> {
         let parsed = ParsedConfig::parse(&self.config());
         let MsixFacts::Present { capability } = parsed.msix else {
-            return Err(format!("decoded {:?}", parsed.msix));
+            return Err(DecodeMismatch::NoMsix(parsed.msix));
         };
         let mut want = self.cap;
         want.table_bir &= 7;
         want.pba_bir &= 7;
         if capability != want {
-            return Err(format!("decoded {capability:?}, probe shows {want:?}"));
+            return Err(DecodeMismatch::Differs { decoded: capability, probe: want });
         }
         Ok(())
     }
+}
+
+/// Why a corpus line's rebuilt config space does not decode to the probe's capability.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeMismatch {
+    /// The engine's parser found no MSI-X capability.
+    #[error("decoded {0:?}")]
+    NoMsix(MsixFacts),
+    /// It found one that differs from what the probe printed.
+    #[error("decoded {decoded:?}, probe shows {probe:?}")]
+    Differs {
+        /// What the engine decoded.
+        decoded: MsixCapability,
+        /// What the probe shows (BIRs masked to 3 bits, as the register holds them).
+        probe: MsixCapability,
+    },
+}
+
+/// The engine refused a corpus layout's facts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("corpus line {line}: the engine refused the layout's facts")]
+pub struct AuditError {
+    /// The corpus line.
+    pub line: usize,
+    /// Why.
+    #[source]
+    pub source: DecideError,
 }
 
 /// An isolated host of `page` bytes a page, MSI-X BARs mappable (Linux 4.16 or later, an ITS
@@ -363,7 +390,7 @@ pub fn holds_only_msix(d: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool
 }
 
 /// Decides one layout at one page size for a guest that writes its table.
-pub fn audit(entry: &Entry, page: u64) -> Result<Audited, String> {
+pub fn audit(entry: &Entry, page: u64) -> Result<Audited, AuditError> {
     let facts = entry.facts(page);
     let (host, iso) = isolated_host(page);
     let decision = decide(DecisionInput {
@@ -374,7 +401,7 @@ pub fn audit(entry: &Entry, page: u64) -> Result<Audited, String> {
         overrides: &Overrides::default(),
         layout: Default::default(),
     })
-    .map_err(|e| format!("line {}: {e}", entry.line))?;
+    .map_err(|source| AuditError { line: entry.line, source })?;
     let forbidden = match &facts.msix {
         MsixFacts::Present { capability } => facts.check_msix_location(capability).is_err(),
         _ => true,
