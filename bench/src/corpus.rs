@@ -21,8 +21,11 @@ pub const CORPUS: &str = "corpus/pciconf-msix.tsv";
 pub struct Entry {
     /// Line in the corpus file (1-based), for messages.
     pub line: usize,
+    /// PCI vendor id.
     pub vendor: u16,
+    /// PCI device id.
     pub device: u16,
+    /// Class code (class, subclass, prog-if).
     pub class: u32,
     /// The MSI-X capability as the probe shows it (BIRs as pciconf's map registers give them).
     pub cap: MsixCapability,
@@ -32,6 +35,7 @@ pub struct Entry {
     pub reports: u32,
     /// pciconf's class/subclass words, e.g. "network/ethernet".
     pub family: String,
+    /// The device's name as the probe prints it.
     pub name: String,
     /// The first probe showing it: a path in github.com/bsdhw/PCIconf.
     pub source: String,
@@ -40,7 +44,9 @@ pub struct Entry {
 /// Why a corpus line could not be read.
 #[derive(Debug)]
 pub struct CorpusError {
+    /// The line (1-based).
     pub line: usize,
+    /// What is wrong with it.
     pub why: String,
 }
 
@@ -285,13 +291,19 @@ pub fn isolated_host(page: u64) -> (HostFacts, IsolationVerdict) {
 pub struct Audited {
     /// The corpus line of the layout.
     pub line: usize,
+    /// The host page size it was decided at, in bytes.
     pub page: u64,
+    /// The device facts built from the line.
     pub facts: DeviceFacts,
+    /// msix-policy's decision.
     pub decision: Decision,
     /// The layout breaks the spec (table or PBA outside a memory BAR).
     pub forbidden: bool,
+    /// The physical limit: the least any safe policy traps.
     pub limit: Option<peers::Cost>,
+    /// msix-policy's cost.
     pub ours: Option<peers::Cost>,
+    /// Each peer VMM's cost.
     pub peers: Vec<peers::Cost>,
 }
 
@@ -424,10 +436,15 @@ pub const PAGES: [u64; 3] = [4096, 16384, 65536];
 /// The corpus targets (docs/corpus.md) on one page size, with the layouts that miss each.
 #[derive(Debug, Default)]
 pub struct Targets {
+    /// Layouts audited.
     pub layouts: usize,
+    /// Lines whose table in a dedicated MSI-X BAR was relocated (should trap).
     pub relocated_dedicated: Vec<usize>,
+    /// Lines with a valid layout that trap collateral bytes.
     pub valid_with_collateral: Vec<usize>,
+    /// Lines that trap a hot register window.
     pub hot_trapped: Vec<usize>,
+    /// Lines that trap a BAR holding no MSI-X structure.
     pub untouched_bars_trapped: Vec<usize>,
     /// Relocations of a table at offset 0 beside a larger memory BAR.
     pub relocated_offset0_beside_larger: Vec<usize>,

@@ -25,7 +25,9 @@ use msix_policy::policy::{
 /// What of the device's MSI-X state the guest reaches without the VMM seeing it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Reach {
+    /// The guest reaches the physical table.
     pub table: bool,
+    /// The guest reaches the physical PBA.
     pub pba: bool,
 }
 
@@ -39,10 +41,13 @@ impl Reach {
 /// One policy's cost on one device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cost {
+    /// The policy's name (`msix-policy`, `qemu`, `limit`, ...).
     pub policy: &'static str,
+    /// Trapped bytes.
     pub trapped: u64,
     /// Bytes of hot register windows in trapped pages.
     pub hot_trapped: u64,
+    /// What of the MSI-X state the guest reaches.
     pub reach: Reach,
 }
 
@@ -219,11 +224,17 @@ pub fn peers(d: &DeviceFacts, host: &HostFacts, guest: GuestProfile) -> Vec<Cost
 
 /// One MSI-X function of a fixture with its costs under one guest selection.
 pub struct Measured {
+    /// The recorded host.
     pub fixture: std::path::PathBuf,
+    /// Its page size in bytes.
     pub page_size: u64,
+    /// The function and its decision.
     pub device: msix_policy::DeviceReport,
+    /// The physical limit.
     pub limit: Cost,
+    /// msix-policy's cost.
     pub ours: Cost,
+    /// Each peer VMM's cost.
     pub peers: Vec<Cost>,
 }
 

@@ -2,6 +2,8 @@
 //! (`cargo xtask help` lists them; `GENERATED.md` lists the files). Each generator writes under
 //! a root (the repository, or a temporary directory when a test checks the tree is fresh).
 
+#![deny(missing_docs)]
+
 use std::error::Error;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
