@@ -307,47 +307,49 @@ impl RegionOffsets for VfioPciOffsets {
     }
 }
 
-/// Builds the layout of a decided device on a host whose MSI-X BAR is (or is not) mappable.
-/// The decision's plan gives the physical BARs; a peer's mode then does what that VMM does with
-/// them (QEMU maps the PBA's own pages; cloud-hypervisor moves every table off a page boundary
-/// and mmaps no MSI-X BAR without `MSIX_MAPPABLE`), each step a reason in the layout's decision,
-/// and so does every place a mode deviates from its VMM, with why.
-pub(crate) fn build(
-    device: &DeviceFacts,
-    decision: Decision,
-    page: u64,
-    msix_mappable: bool,
-    opts: &LayoutOptions,
-    offsets: &dyn RegionOffsets,
-) -> Layout {
-    let mut layout = Layout {
-        schema: LAYOUT_SCHEMA.into(),
-        layout_version: LAYOUT_VERSION,
-        mode: opts.mode,
-        page_size: page,
-        exposure: decision.exposure,
-        risk: decision.risk,
-        bars: Vec::new(),
-        msix: None,
-        trapped_bytes: 0,
-        collateral_bytes: 0,
-        decision,
-    };
-    let Some(mut plan) = layout.decision.plan.clone() else { return layout };
-    let cap = match &device.msix {
-        MsixFacts::Present { capability } => Some(*capability),
-        _ => None,
-    };
-    if let Some(cap) = &cap {
-        let (peer_plan, reasons) = peer_plan(device, &layout.decision, plan, cap, page, msix_mappable, opts);
-        plan = peer_plan;
-        layout.decision.reasons.extend(reasons);
+impl Layout {
+    /// Builds the layout of a decided device on a host whose MSI-X BAR is (or is not) mappable.
+    /// The decision's plan gives the physical BARs; a peer's mode then does what that VMM does with
+    /// them (QEMU maps the PBA's own pages; cloud-hypervisor moves every table off a page boundary
+    /// and mmaps no MSI-X BAR without `MSIX_MAPPABLE`), each step a reason in the layout's decision,
+    /// and so does every place a mode deviates from its VMM, with why.
+    pub fn build(
+        device: &DeviceFacts,
+        decision: Decision,
+        page: u64,
+        msix_mappable: bool,
+        opts: &LayoutOptions,
+        offsets: &dyn RegionOffsets,
+    ) -> Layout {
+        let mut layout = Layout {
+            schema: LAYOUT_SCHEMA.into(),
+            layout_version: LAYOUT_VERSION,
+            mode: opts.mode,
+            page_size: page,
+            exposure: decision.exposure,
+            risk: decision.risk,
+            bars: Vec::new(),
+            msix: None,
+            trapped_bytes: 0,
+            collateral_bytes: 0,
+            decision,
+        };
+        let Some(mut plan) = layout.decision.plan.clone() else { return layout };
+        let cap = match &device.msix {
+            MsixFacts::Present { capability } => Some(*capability),
+            _ => None,
+        };
+        if let Some(cap) = &cap {
+            let (peer_plan, reasons) = peer_plan(device, &layout.decision, plan, cap, page, msix_mappable, opts);
+            plan = peer_plan;
+            layout.decision.reasons.extend(reasons);
+        }
+        layout.trapped_bytes = plan.trapped_bytes();
+        layout.collateral_bytes = plan.collateral_bytes();
+        layout.msix = cap.map(|c| guest_msix(&c, plan.relocation.as_ref()));
+        layout.bars = guest_bars(device, &plan, cap.as_ref(), opts.mode, offsets);
+        layout
     }
-    layout.trapped_bytes = plan.trapped_bytes();
-    layout.collateral_bytes = plan.collateral_bytes();
-    layout.msix = cap.map(|c| guest_msix(&c, plan.relocation.as_ref()));
-    layout.bars = guest_bars(device, &plan, cap.as_ref(), opts.mode, offsets);
-    layout
 }
 
 /// What the mode's VMM does with the decision's plan, and the reasons that say so.
@@ -637,21 +639,5 @@ fn carve(out: &mut Vec<TrapRange>, span: (u64, u64), parts: &[Part], rest: (Trap
             }
             _ => out.push(TrapRange { offset: s, length: e - s, holds, handler }),
         }
-    }
-}
-
-impl Layout {
-    /// The layout of a decision: each BAR's memory slots and trapped ranges, and the MSI-X
-    /// capability the guest reads. `msix_mappable` is the kernel's word for the table's BAR
-    /// (`VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`); `offsets` places each region in the device fd.
-    pub fn build(
-        device: &DeviceFacts,
-        decision: Decision,
-        page: u64,
-        msix_mappable: bool,
-        opts: &LayoutOptions,
-        offsets: &dyn RegionOffsets,
-    ) -> Layout {
-        build(device, decision, page, msix_mappable, opts, offsets)
     }
 }

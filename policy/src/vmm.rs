@@ -723,7 +723,7 @@ pub fn plan_layout_with_overrides(input: &VmmInput, overrides: &Overrides) -> Re
     let corrected = crate::quirks::apply(&f.device).map(|q| q.0);
     let device = corrected.as_ref().unwrap_or(&f.device);
     let mappable = f.host.msix_mappable.mappable.value == Some(true);
-    Ok(layout::build(device, decision, input.page_size, mappable, &f.layout, &InputOffsets(&input.regions)))
+    Ok(Layout::build(device, decision, input.page_size, mappable, &f.layout, &InputOffsets(&input.regions)))
 }
 
 /// Config bytes as a hex string in JSON (`"8680d310..."`; whitespace ignored).
