@@ -37,6 +37,7 @@ use serde::Serialize;
 
 pub use msix_backends as backends;
 pub use msix_policy_engine as policy;
+pub use msix_vfio as vfio;
 
 use backends::platform::ArchFamily;
 use backends::{HostContext, HostIdentity, KernelSources, PlatformAssessment, PlatformBackend, Root};
@@ -119,11 +120,11 @@ pub struct AuditReport {
     pub live: bool,
     pub host: HostFacts,
     /// fixture.toml's `[source]` table, for recorded hosts.
-    pub source: Option<backends::host::FixtureSource>,
+    pub source: Option<backends::fixture::FixtureSource>,
     pub host_evidence: Vec<Evidence>,
     pub platform_evidence: Vec<Evidence>,
     /// KVM's MSI facilities, probed on the live host only.
-    pub kvm: Option<backends::kvm::KvmFacts>,
+    pub kvm: Option<vfio::KvmFacts>,
     pub devices: Vec<DeviceReport>,
 }
 
@@ -288,7 +289,7 @@ pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Resul
         host,
         host_evidence,
         platform_evidence: assessment.evidence,
-        kvm: (root.is_live() && opts.live_probes.kvm).then(|| backends::kvm::probe(root)),
+        kvm: (root.is_live() && opts.live_probes.kvm).then(|| vfio::kvm::probe(root)),
         devices,
     })
 }

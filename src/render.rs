@@ -46,10 +46,10 @@ pub struct JsonReport<'a> {
     pub root: &'a str,
     pub live: bool,
     pub host: &'a crate::policy::HostFacts,
-    pub source: Option<&'a crate::backends::host::FixtureSource>,
+    pub source: Option<&'a crate::backends::fixture::FixtureSource>,
     pub host_evidence: &'a [crate::policy::Evidence],
     pub platform_evidence: &'a [crate::policy::Evidence],
-    pub kvm: Option<&'a crate::backends::kvm::KvmFacts>,
+    pub kvm: Option<&'a crate::vfio::KvmFacts>,
     pub devices: Vec<JsonDevice<'a>>,
 }
 

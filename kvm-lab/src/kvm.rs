@@ -10,7 +10,7 @@ use crate::dispatch::{Exit, Vcpu, VcpuError};
 use crate::guest::{self, Entry, ENTRY_BYTES};
 use crate::map::GuestMap;
 use crate::report::Machine;
-use msix_backends::vfio::Mapping;
+use msix_vfio::Mapping;
 
 /// Guest RAM: the program at its start, the script at [`SCRIPT_OFFSET`].
 pub const RAM_BASE: u64 = 0x8000_0000;

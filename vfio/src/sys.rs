@@ -8,12 +8,14 @@
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io;
+use std::mem::{offset_of, size_of};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::sync::Mutex;
 
-use vfio_bindings::bindings::vfio::{VFIO_BASE, VFIO_TYPE};
+use vfio_bindings::bindings::vfio::{vfio_group_status, vfio_region_info, VFIO_BASE, VFIO_TYPE};
 
+/// A file descriptor number as [`VfioSys`] hands them out; the implementation owns the fd.
 pub type RawFd = i32;
 
 /// What the apply step asks of the kernel. Handles are plain fd numbers owned by the implementation.
@@ -21,6 +23,7 @@ pub type RawFd = i32;
 pub trait VfioSys {
     /// Opens `/dev/vfio/vfio` or `/dev/vfio/<group>` read-write.
     fn open(&self, path: &str) -> io::Result<RawFd>;
+    /// Closes an fd [`open`](VfioSys::open) or [`device_fd`](VfioSys::device_fd) returned.
     fn close(&self, fd: RawFd);
     /// `VFIO_GET_API_VERSION`.
     fn api_version(&self, container: RawFd) -> io::Result<i32>;
@@ -146,6 +149,8 @@ impl Drop for Mapping {
     }
 }
 
+// vmm-sys-util's ioctl_io_nr! would fit these, but it sets _IOC_NONE = 0 and the direction
+// shift 30 on every architecture, which is wrong on powerpc; the numbers are computed here.
 // The ioctl request encoding differs by architecture: _IO() on powerpc (and mips and sparc, whose
 // asm/ioctl.h has the same 13-bit size field) sets _IOC_NONE = 1 in the direction field at bit
 // 29; on x86, arm64 and every other asm-generic architecture _IOC_NONE is 0.
@@ -168,20 +173,30 @@ const fn vfio_io(nr: u32) -> u32 {
     IOC_NONE_BITS | ((VFIO_TYPE as u32) << 8) | (VFIO_BASE + nr)
 }
 
+/// `_IO(VFIO_TYPE, VFIO_BASE + 0)`: the container's API version.
 pub const VFIO_GET_API_VERSION: u32 = vfio_io(0);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 1)`: whether the container offers an extension (IOMMU backend).
 pub const VFIO_CHECK_EXTENSION: u32 = vfio_io(1);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 2)`: sets the container's IOMMU backend.
 pub const VFIO_SET_IOMMU: u32 = vfio_io(2);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 3)`: a group's `struct vfio_group_status`.
 pub const VFIO_GROUP_GET_STATUS: u32 = vfio_io(3);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 4)`: attaches a group to a container.
 pub const VFIO_GROUP_SET_CONTAINER: u32 = vfio_io(4);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 6)`: a device fd from its group, by name.
 pub const VFIO_GROUP_GET_DEVICE_FD: u32 = vfio_io(6);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 8)`: a region's `struct vfio_region_info` and capability chain.
 pub const VFIO_DEVICE_GET_REGION_INFO: u32 = vfio_io(8);
 
-/// Two u32s as they lie in memory, first at the lower address.
-fn pack(first: u32, second: u32) -> u64 {
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&first.to_ne_bytes());
-    b[4..].copy_from_slice(&second.to_ne_bytes());
-    u64::from_ne_bytes(b)
+/// A `struct vfio_region_info` asking for region `index`, in a buffer of `len` bytes (rounded up
+/// to whole u64s, which keeps it aligned for the kernel's struct), `argsz` set to `len`.
+fn region_info_request(len: usize, index: u32) -> Vec<u64> {
+    let mut bytes = vec![0u8; len.div_ceil(8) * 8];
+    for (at, value) in [(offset_of!(vfio_region_info, argsz), len as u32), (offset_of!(vfio_region_info, index), index)]
+    {
+        bytes[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+    }
+    bytes.chunks_exact(8).map(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])).collect()
 }
 
 /// The real kernel interface. It owns every fd it opens; `close` drops them.
@@ -191,6 +206,7 @@ pub struct KernelVfio {
 }
 
 impl KernelVfio {
+    /// An interface holding no fd yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -263,10 +279,9 @@ impl VfioSys for KernelVfio {
     }
 
     fn group_flags(&self, group: RawFd) -> io::Result<u32> {
-        // struct vfio_group_status { u32 argsz; u32 flags; }
-        let mut status = [8u32, 0u32];
-        self.ioctl(group, VFIO_GROUP_GET_STATUS, status.as_mut_ptr() as libc::c_ulong)?;
-        Ok(status[1])
+        let mut status = vfio_group_status { argsz: size_of::<vfio_group_status>() as u32, flags: 0 };
+        self.ioctl(group, VFIO_GROUP_GET_STATUS, &mut status as *mut vfio_group_status as libc::c_ulong)?;
+        Ok(status.flags)
     }
 
     fn set_container(&self, group: RawFd, container: RawFd) -> io::Result<()> {
@@ -288,12 +303,8 @@ impl VfioSys for KernelVfio {
     }
 
     fn region_info(&self, device: RawFd, index: u32, argsz: u32) -> io::Result<Vec<u8>> {
-        let len = (argsz as usize).max(super::caps::REGION_INFO_LEN);
-        // u64 storage keeps the buffer aligned for the kernel's struct.
-        let mut words = vec![0u64; len.div_ceil(8)];
-        // argsz and index are the first and third u32 of struct vfio_region_info.
-        words[0] = pack(len as u32, 0);
-        words[1] = pack(index, 0);
+        let len = (argsz as usize).max(size_of::<vfio_region_info>());
+        let mut words = region_info_request(len, index);
         self.ioctl(device, VFIO_DEVICE_GET_REGION_INFO, words.as_mut_ptr() as libc::c_ulong)?;
         let mut out: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
         out.truncate(len);
@@ -407,6 +418,16 @@ mod request_numbers {
         assert_eq!(VFIO_GROUP_SET_CONTAINER, 0x2000_3b68);
         assert_eq!(VFIO_GROUP_GET_DEVICE_FD, 0x2000_3b6a);
         assert_eq!(VFIO_DEVICE_GET_REGION_INFO, 0x2000_3b6c);
+    }
+
+    /// A region info request is a `struct vfio_region_info` with only argsz and index set.
+    #[test]
+    fn a_region_info_request_sets_argsz_and_index() {
+        let words = region_info_request(40, 7);
+        assert_eq!(words.len(), 5);
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        assert_eq!((&bytes[0..4], &bytes[8..12]), (&40u32.to_ne_bytes()[..], &7u32.to_ne_bytes()[..]));
+        assert!(bytes[4..8].iter().chain(&bytes[12..]).all(|&b| b == 0));
     }
 
     /// The bindings' constants the numbers are built from are the uAPI's.
