@@ -54,17 +54,20 @@ pub trait VfioSys {
 
 /// How a [`Mapping`]'s memory is released.
 enum Backing {
-    /// A shared mapping the kernel made for [`KernelVfio::mmap`]: `munmap` on drop.
+    /// A mapping the kernel made for [`KernelVfio::mmap`] or [`Mapping::anonymous`]: `munmap`
+    /// on drop.
     Kernel,
     /// Memory a test owns (the mapping keeps it alive), and what to record when it is released.
     #[cfg(test)]
     Test { _words: Vec<u32>, on_drop: Option<Box<dyn FnOnce() + Send + Sync>> },
 }
 
-/// Device memory mapped into this process (part of a BAR region, through the device fd), owned:
-/// it stays mapped for the value's life and is unmapped when it is dropped. Reads are volatile,
-/// aligned and checked against its bounds. The address is kept as an integer (with its provenance
-/// exposed) so that a `Mapping` is `Send` and `Sync` without an unsafe impl; nothing here writes.
+/// Memory mapped into this process, owned: device memory (part of a BAR region, through the
+/// device fd, [`KernelVfio::mmap`]) or anonymous memory ([`Mapping::anonymous`], a VMM's guest
+/// RAM). It stays mapped for the value's life and is unmapped when it is dropped. Accesses are
+/// volatile and checked against its bounds; writes need `&mut self`. The address is kept as an
+/// integer (with its provenance exposed) so that a `Mapping` is `Send` and `Sync` without an
+/// unsafe impl.
 pub struct Mapping {
     addr: usize,
     len: usize,
@@ -113,6 +116,70 @@ impl Mapping {
         Some(unsafe { std::ptr::read_volatile(p) })
     }
 
+    /// Fresh private anonymous memory of `len` bytes, zero-filled (a VMM's guest RAM), owned like
+    /// any mapping: unmapped when dropped. `len` must not be 0.
+    pub fn anonymous(len: usize) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: a new private anonymous mapping at an address the kernel chooses (no MAP_FIXED,
+        // no fd), so it replaces nothing and aliases no Rust object. The result is owned by the
+        // `Mapping` below, which unmaps it with this length.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(Mapping { addr: p.expose_provenance(), len, backing: Backing::Kernel })
+        }
+    }
+
+    /// Whether `[offset, offset + len)` lies inside the mapping.
+    fn holds(&self, offset: usize, len: usize) -> bool {
+        offset.checked_add(len).is_some_and(|end| end <= self.len)
+    }
+
+    /// Copies `bytes` into the mapping at `offset` (volatile, byte by byte: another agent, a
+    /// guest or the device, reads them); `None`, writing nothing, when they do not all fit.
+    pub fn write_bytes(&mut self, offset: usize, bytes: &[u8]) -> Option<()> {
+        if !self.holds(offset, bytes.len()) {
+            return None;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            let p = std::ptr::with_exposed_provenance_mut::<u8>(self.addr + offset + i);
+            // SAFETY: `p` lies inside `[addr, addr + len)` (checked above), memory this value owns
+            // and keeps mapped writable until it is dropped; `&mut self` makes this the only
+            // access through the value, no Rust reference covers that memory, and a byte needs
+            // no alignment. The provenance of the base was exposed when the mapping was made.
+            unsafe { std::ptr::write_volatile(p, b) };
+        }
+        Some(())
+    }
+
+    /// `len` bytes of the mapping at `offset` (volatile, byte by byte: another agent, a guest or
+    /// the device, wrote them); `None` when they are not all inside it.
+    pub fn read_bytes(&self, offset: usize, len: usize) -> Option<Vec<u8>> {
+        if !self.holds(offset, len) {
+            return None;
+        }
+        let read = |i: usize| {
+            let p = std::ptr::with_exposed_provenance::<u8>(self.addr + offset + i);
+            // SAFETY: `p` lies inside `[addr, addr + len)` (checked above), memory this value
+            // owns and keeps mapped until it is dropped; no Rust reference covers it and a byte
+            // needs no alignment. The provenance of the base was exposed when it was made.
+            unsafe { std::ptr::read_volatile(p) }
+        };
+        Some((0..len).map(read).collect())
+    }
+
     /// Memory a test owns, `len` bytes (rounded up to whole words), each aligned word set to
     /// `word(byte offset)`; `on_drop` runs when the mapping is released (a mock's "munmap").
     #[cfg(test)]
@@ -134,9 +201,10 @@ impl Drop for Mapping {
             Backing::Kernel => {
                 let p = std::ptr::with_exposed_provenance_mut::<libc::c_void>(self.addr);
                 // SAFETY: `addr` and `len` are exactly the address a successful mmap returned and
-                // the length it was asked for (`KernelVfio::mmap` is the only maker of a kernel
-                // mapping, and the fields are private); this value owns the mapping and nothing
-                // can reach it after this. A failure leaves the range mapped: a leak, not a hazard.
+                // the length it was asked for (`KernelVfio::mmap` and `Mapping::anonymous` are
+                // the only makers of a kernel mapping, and the fields are private); this value
+                // owns the mapping and nothing can reach it after this. A failure leaves the
+                // range mapped: a leak, not a hazard.
                 let _ = unsafe { libc::munmap(p, self.len) };
             }
             #[cfg(test)]
@@ -468,5 +536,18 @@ mod kernel_mapping {
         k.close(fd);
         assert_eq!(m.read_u32(4), Some(0xa000_0401), "a mapping outlives the fd it was made through");
         drop(m);
+    }
+
+    #[test]
+    fn anonymous_memory_reads_back_what_was_written_inside_its_bounds() {
+        assert!(Mapping::anonymous(0).is_err());
+        let mut m = Mapping::anonymous(8192).unwrap();
+        assert_eq!(m.read_bytes(0, 4), Some(vec![0; 4]), "zero-filled");
+        assert_eq!(m.write_bytes(4094, &[1, 2, 3, 4]), Some(()));
+        assert_eq!(m.read_bytes(4094, 4), Some(vec![1, 2, 3, 4]));
+        assert_eq!(m.read_u32(4096), Some(u32::from_ne_bytes([3, 4, 0, 0])));
+        assert_eq!(m.write_bytes(8190, &[1, 2, 3]), None, "past the end: nothing written");
+        assert_eq!(m.read_bytes(8190, 2), Some(vec![0, 0]));
+        assert_eq!(m.read_bytes(usize::MAX, 2), None);
     }
 }
