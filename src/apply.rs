@@ -4,8 +4,7 @@ use std::fmt::Write as _;
 
 use crate::backends::fixture::{FixtureVfio, ProbedRegion};
 use crate::backends::Root;
-use crate::policy::vmm::{plan_layout_with_overrides, IsolationAttestation, VmmInput};
-use crate::policy::VfioRegion;
+use crate::policy::{plan_layout_with_overrides, IsolationAttestation, VfioRegion, VmmInput};
 use crate::policy::{Exposure, MsixFacts, SegmentAction};
 use crate::vfio::{self, KernelVfio};
 use crate::{AuditOptions, AuditReport, DeviceReport};
@@ -148,7 +147,7 @@ pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Resu
             through_fd.unwrap_or(0)
         );
     }
-    if d.facts.class == Some(crate::backends::pci::NVME_CLASS) {
+    if d.facts.class == Some(crate::policy::NVME_CLASS) {
         if let (Some(lo), Some(hi)) = (applied.read_u32(0, 0), applied.read_u32(0, 4)) {
             let _ = writeln!(
                 out,

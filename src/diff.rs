@@ -44,28 +44,71 @@ pub const SCHEMA: &str = "msix-policy/diff/v1";
 /// Why a side could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
+    /// The path could not be inspected (its metadata could not be read).
     #[error("{path}: {err}")]
-    Read { path: String, err: std::io::Error },
+    Read {
+        /// The side's path.
+        path: String,
+        /// What the system said.
+        err: std::io::Error,
+    },
+    /// The audit JSON file could not be read (I/O, too large, not UTF-8).
     #[error(transparent)]
     Input(#[from] crate::input::ReadError),
+    /// The file's `schema` is missing or is not the audit's.
     #[error(
         "{path}: schema {found}: expected \"{}\" (`msix-policy audit --format json` writes it)",
         crate::render::AUDIT_SCHEMA
     )]
-    Schema { path: String, found: String },
+    Schema {
+        /// The side's path.
+        path: String,
+        /// The `schema` value found, as JSON (`(missing)` when there is none).
+        found: String,
+    },
+    /// The file is not JSON, or not the shape of an audit.
     #[error("{path}: not an audit JSON file (`msix-policy audit --format json` writes one): {err}")]
-    Json { path: String, err: serde_json::Error },
+    Json {
+        /// The side's path.
+        path: String,
+        /// What the JSON parser said.
+        err: serde_json::Error,
+    },
+    /// The file is a diff report, where an audit belongs.
     #[error("{path}: is a diff report ({SCHEMA}), not an audit")]
-    IsDiff { path: String },
+    IsDiff {
+        /// The side's path.
+        path: String,
+    },
+    /// The side is a directory and auditing it failed.
     #[error("{path}: {err}")]
-    Audit { path: String, err: crate::AuditError },
+    Audit {
+        /// The side's path.
+        path: String,
+        /// Why the audit failed.
+        err: crate::AuditError,
+    },
+    /// The audit lists one device address twice (compared case-insensitively).
     #[error("{path}: device {address} appears twice")]
-    Duplicate { path: String, address: String },
+    Duplicate {
+        /// The side's path.
+        path: String,
+        /// The address that appears twice.
+        address: String,
+    },
+    /// The path does not exist.
     #[error("{path}: no such file or directory")]
-    Missing { path: String },
+    Missing {
+        /// The side's path.
+        path: String,
+    },
 }
 
-/// MSI isolation as the audit states it.
+/// MSI isolation as the audit states it: `isolated` (a device cannot raise interrupts it does
+/// not own), `not-isolated`, or `unknown` (the evidence does not say; counted as not isolated).
+// The variants are described here, not one by one: a doc comment on a unit variant makes
+// schemars write the schema's `enum` as a `oneOf` of `const`s.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Isolation {
@@ -75,6 +118,7 @@ pub enum Isolation {
 }
 
 impl Isolation {
+    /// The name the audit JSON gives it (`isolated`, `not-isolated`, `unknown`).
     pub fn as_str(self) -> &'static str {
         match self {
             Isolation::Isolated => "isolated",
@@ -98,27 +142,38 @@ impl Isolation {
 /// The host line of an audit (context only: host changes are listed, never classed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HostView {
+    /// The host's architecture (`uname -m`: `x86_64`, `ppc64le`, `aarch64`).
     #[serde(default)]
     pub arch: String,
+    /// The host's kernel release.
     #[serde(default)]
     pub kernel: String,
+    /// The interrupt-isolation platform the audit found, by its JSON name.
     #[serde(default)]
     pub platform: String,
+    /// The host's page size in bytes.
     #[serde(default)]
     pub page_size: u64,
 }
 
+/// One piece of evidence behind a rule: where it was read and what was seen there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EvidenceView {
+    /// Where the fact was read (a file under the root, a kernel log line, a probe).
     pub source: String,
+    /// What was observed there.
     pub observed: String,
 }
 
+/// One rule that fired for a device, with its detail and evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReasonView {
+    /// The rule id from the catalogue (`msix-policy rules`).
     pub rule: String,
+    /// What the rule found for this device, in one sentence.
     #[serde(default)]
     pub detail: String,
+    /// The evidence the rule relied on.
     #[serde(default)]
     pub evidence: Vec<EvidenceView>,
 }
@@ -126,9 +181,14 @@ pub struct ReasonView {
 /// One plan segment: `map`, or `trap`/`emulate` with what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SegmentView {
+    /// The segment's start, in bytes from the start of its BAR.
     pub offset: u64,
+    /// The segment's length in bytes.
     pub length: u64,
+    /// `map`, `trap` or `emulate`.
     pub action: String,
+    /// For `trap` and `emulate`: what the segment holds (its JSON name, such as the MSI-X
+    /// table or PBA); absent for `map`.
     #[serde(default)]
     pub what: Option<String>,
 }
@@ -143,28 +203,38 @@ impl SegmentView {
     }
 }
 
+/// One BAR of a mapping plan: its segments and what trapping costs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BarView {
+    /// The BAR's index (0 to 5).
     pub index: u8,
+    /// The BAR's segments in order: what is mapped, trapped or emulated.
     #[serde(default)]
     pub segments: Vec<SegmentView>,
+    /// Bytes of the BAR whose every access traps.
     #[serde(default)]
     pub trapped_bytes: u64,
+    /// Trapped bytes that hold neither the MSI-X table nor the PBA (they share a page with them).
     #[serde(default)]
     pub collateral_bytes: u64,
 }
 
+/// A device's mapping plan: the page size it is aligned to and its BARs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PlanView {
+    /// The page size the plan is aligned to, in bytes.
     pub page_size: u64,
+    /// The plan of every BAR.
     #[serde(default)]
     pub bars: Vec<BarView>,
 }
 
 impl PlanView {
+    /// Trapped bytes over every BAR.
     pub fn trapped_bytes(&self) -> u64 {
         self.bars.iter().map(|b| b.trapped_bytes).sum()
     }
+    /// Collateral bytes over every BAR.
     pub fn collateral_bytes(&self) -> u64 {
         self.bars.iter().map(|b| b.collateral_bytes).sum()
     }
@@ -213,18 +283,26 @@ pub(crate) fn json_name<T: Serialize>(v: &T) -> Option<String> {
 /// The fields of one audited device that a diff compares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeviceView {
+    /// The function's PCI address (`0000:00:04.0`).
     pub address: String,
+    /// Its MSI isolation.
     pub isolation: Isolation,
+    /// Whether it may be assigned to a guest at all.
     pub assignable: bool,
+    /// How the guest reaches its MSI-X table.
     pub exposure: Exposure,
+    /// What a guest can do with interrupts it does not own.
     pub risk: Risk,
+    /// Its mapping plan; absent when the device is refused.
     #[serde(default)]
     pub plan: Option<PlanView>,
+    /// The rules that fired, in order.
     #[serde(default)]
     pub reasons: Vec<ReasonView>,
 }
 
 impl DeviceView {
+    /// The plan's trapped bytes over every BAR; `None` without a plan.
     pub fn trapped_bytes(&self) -> Option<u64> {
         self.plan.as_ref().map(PlanView::trapped_bytes)
     }
@@ -236,10 +314,13 @@ pub struct AuditView {
     /// Where this side came from (a path), filled in by [`load_side`].
     #[serde(skip)]
     pub source: String,
+    /// The root the audit read (`/` or a recorded host).
     #[serde(default)]
     pub root: String,
+    /// The audited host; absent in an audit that does not say.
     #[serde(default)]
     pub host: Option<HostView>,
+    /// Every audited device.
     pub devices: Vec<DeviceView>,
 }
 
@@ -271,7 +352,7 @@ impl From<&AuditReport> for AuditView {
                             .reasons
                             .iter()
                             .map(|r| ReasonView {
-                                rule: r.rule.clone(),
+                                rule: r.rule.to_string(),
                                 detail: r.detail.clone(),
                                 evidence: r
                                     .evidence
@@ -346,7 +427,8 @@ pub fn load_side(path: &Path, opts: &AuditOptions) -> Result<AuditView, DiffErro
     read_json()
 }
 
-/// How a change bears on safety.
+/// How a change bears on safety: `same`, `cost-only`, `safer` (something became safer), or
+/// `less-safe` (something became less safe), in that order of weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Class {
@@ -354,11 +436,16 @@ pub enum Class {
     Same,
     /// Only the cost changed (trapped or collateral bytes, the plan's segments).
     CostOnly,
+    // `safer` and `less-safe` are described on the enum: a doc comment on either would change the
+    // schema's `enum` of the two into a `oneOf` of `const`s.
+    #[allow(missing_docs)]
     Safer,
+    #[allow(missing_docs)]
     LessSafe,
 }
 
 impl Class {
+    /// The name the diff JSON gives it (`same`, `cost-only`, `safer`, `less-safe`).
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Same => "same",
@@ -375,15 +462,22 @@ pub struct Change {
     /// `isolation`, `assignable`, `exposure`, `risk`, `plan.trapped_bytes`,
     /// `plan.collateral_bytes`, `plan.page_size` or `plan.segments`.
     pub field: &'static str,
+    /// The field's value on the old side (`null` where there was none).
     pub old: Value,
+    /// The field's value on the new side (`null` where there is none).
     pub new: Value,
+    /// How this change bears on safety.
     pub class: Class,
     /// Why the class, where it is not plain from the order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
-/// Whether a device is on both sides.
+/// Whether a device is on both sides: `both`, `added` (on the new side only) or `removed` (on
+/// the old side only).
+// The variants are described here, not one by one: a doc comment on a unit variant makes
+// schemars write the schema's `enum` as a `oneOf` of `const`s.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Presence {
@@ -395,10 +489,15 @@ pub enum Presence {
 /// A device's decision at a glance (one side).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Summary {
+    /// The device's MSI isolation.
     pub isolation: Isolation,
+    /// Whether it may be assigned to a guest.
     pub assignable: bool,
+    /// How the guest reaches its MSI-X table.
     pub exposure: Exposure,
+    /// What a guest can do with interrupts it does not own.
     pub risk: Risk,
+    /// The plan's trapped bytes over every BAR; `null` without a plan.
     pub trapped_bytes: Option<u64>,
 }
 
@@ -419,10 +518,15 @@ impl From<&DeviceView> for Summary {
 pub struct DeviceDiff {
     /// The address as the new side spells it (the old side's for a removed device).
     pub address: String,
+    /// Whether the device is on both sides, or was added or removed.
     pub presence: Presence,
+    /// The worst class of its changes (for an added or removed device, by its risk).
     pub class: Class,
+    /// Its decision on the old side; `null` for an added device.
     pub old: Option<Summary>,
+    /// Its decision on the new side; `null` for a removed device.
     pub new: Option<Summary>,
+    /// Every field that changed, with its class.
     pub changes: Vec<Change>,
     /// Rules that fired on the new side only, with their evidence.
     pub rules_added: Vec<ReasonView>,
@@ -443,9 +547,13 @@ impl DeviceDiff {
 /// Where a side came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SideInfo {
+    /// The path the side was read from (an audit JSON file, `-`, or a root audited now).
     pub source: String,
+    /// The root its audit read.
     pub root: String,
+    /// Its host; `null` when the audit does not say.
     pub host: Option<HostView>,
+    /// How many devices it has.
     pub devices: usize,
 }
 
@@ -455,31 +563,46 @@ impl From<&AuditView> for SideInfo {
     }
 }
 
+/// How many devices fall in each class, and how many were added or removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Counts {
+    /// Devices of class `less-safe`.
     pub less_safe: usize,
+    /// Devices of class `safer`.
     pub safer: usize,
+    /// Devices of class `cost-only`.
     pub cost_only: usize,
+    /// Devices of class `same`.
     pub same: usize,
+    /// Devices on the new side only.
     pub added: usize,
+    /// Devices on the old side only.
     pub removed: usize,
 }
 
 /// A host field that changed (context; never classed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct HostChange {
+    /// `arch`, `kernel`, `platform` or `page_size`.
     pub field: &'static str,
+    /// Its value on the old side.
     pub old: String,
+    /// Its value on the new side.
     pub new: String,
 }
 
 /// The whole comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct DiffReport {
+    /// `msix-policy/diff/v1`.
     pub schema: &'static str,
+    /// The old side.
     pub old: SideInfo,
+    /// The new side.
     pub new: SideInfo,
+    /// Host fields that differ between the sides (context; never classed).
     pub host_changes: Vec<HostChange>,
+    /// Devices per class, added and removed.
     pub counts: Counts,
     /// Some device became less safe (exit status 1).
     pub less_safe: bool,
@@ -710,17 +833,20 @@ pub fn diff_reports(old: &AuditView, new: &AuditView) -> DiffReport {
 /// How to print a diff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Text for a person ([`text`]).
     Text,
+    /// The diff JSON (`msix-policy/diff/v1`).
     Json,
+    /// Markdown for a pull request or a ticket ([`markdown`]).
     Markdown,
 }
 
 /// The diff in `format`; `colour` adds ANSI colours to text (when stdout is a terminal).
-pub fn render(r: &DiffReport, format: Format, colour: bool) -> Result<String, String> {
+pub fn render(r: &DiffReport, format: Format, colour: bool) -> Result<String, serde_json::Error> {
     match format {
         Format::Text => Ok(text(r, colour)),
         Format::Markdown => Ok(markdown(r)),
-        Format::Json => serde_json::to_string_pretty(r).map(|s| s + "\n").map_err(|e| e.to_string()),
+        Format::Json => serde_json::to_string_pretty(r).map(|s| s + "\n"),
     }
 }
 

@@ -17,6 +17,7 @@
 //! assert_eq!(nvme.decision.isolation.status(), "isolated");
 //! ```
 
+#![deny(missing_docs)]
 pub mod apply;
 pub mod demo;
 pub mod diff;
@@ -46,7 +47,9 @@ use policy::{Decision, DeviceFacts, Evidence, GuestSelection, HostFacts, Isolati
 /// What the VMM or operator chooses.
 #[derive(Debug, Clone, Default)]
 pub struct AuditOptions {
+    /// How the guest programs MSI-X (`Auto`: derived from the host).
     pub guest: GuestSelection,
+    /// The operator's overrides file, parsed: it may only make decisions safer.
     pub overrides: Overrides,
     /// Whose BAR layout relocations follow, and what they may change.
     pub layout: policy::LayoutOptions,
@@ -82,6 +85,7 @@ impl Default for LiveProbes {
     }
 }
 
+/// Why a root could not be audited.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
@@ -94,41 +98,60 @@ pub enum AuditError {
     /// `sys/bus/pci/devices` exists but cannot be listed.
     #[error("{path}: cannot list PCI functions: {source}")]
     Devices {
+        /// The root whose PCI functions could not be listed.
         path: String,
+        /// Why the listing failed.
         #[source]
         source: backends::ReadError,
     },
     /// Impossible facts, or an override that would loosen a decision.
     #[error(transparent)]
     Decide(#[from] policy::DecideError),
+    /// The one function asked for ([`audit_device`]) is not under the root.
     #[error("no PCI function {address} under {root}/sys/bus/pci/devices (`msix-policy audit` lists them)")]
-    NoSuchDevice { address: String, root: String },
+    NoSuchDevice {
+        /// The PCI address asked for.
+        address: String,
+        /// The root that was searched.
+        root: String,
+    },
 }
 
 /// One function: its facts and the decision.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DeviceReport {
+    /// The function's PCI address (`0000:00:04.0`), as its sysfs directory names it.
     pub address: String,
+    /// What the backends read about the function.
     pub facts: DeviceFacts,
+    /// What the engine decided for it.
     pub decision: Decision,
 }
 
 /// A whole root.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AuditReport {
+    /// The root that was audited (`/` or a recorded host's directory).
     pub root: String,
+    /// Whether the root is the running host (not a recording).
     pub live: bool,
+    /// The host's facts (architecture, kernel, page size, platform, VFIO backend).
     pub host: HostFacts,
     /// fixture.toml's `[source]` table, for recorded hosts.
     pub source: Option<backends::fixture::FixtureSource>,
+    /// Where the host's facts came from: identity, kernel command line, interrupts, kernel log.
     pub host_evidence: Vec<Evidence>,
+    /// The evidence behind the platform backend's assessment.
     pub platform_evidence: Vec<Evidence>,
     /// KVM's MSI facilities, probed on the live host only.
     pub kvm: Option<vfio::KvmFacts>,
+    /// Every PCI function under the root, decided.
     pub devices: Vec<DeviceReport>,
 }
 
 impl AuditReport {
+    /// The function at `address` (compared as a PCI address, in any case); `None` when the
+    /// address does not parse or no function has it.
     pub fn device(&self, address: &str) -> Option<&DeviceReport> {
         // Compared as addresses, not strings: any case, one parser.
         let wanted = policy::PciAddress::parse(address).ok()?;
@@ -150,14 +173,20 @@ cfg_if::cfg_if! {
     if #[cfg(target_arch = "x86_64")] {
         /// The backend compiled in as this build's native one (for a live host of this arch).
         pub type NativeBackend = msix_platform_x86::X86Backend;
+        /// The architecture this build runs on, as `uname -m` names it.
         pub const NATIVE_ARCH: &str = "x86_64";
     } else if #[cfg(target_arch = "powerpc64")] {
+        /// The backend compiled in as this build's native one (for a live host of this arch).
         pub type NativeBackend = msix_platform_ppc64::Ppc64Backend;
+        /// The architecture this build runs on, as `uname -m` names it.
         pub const NATIVE_ARCH: &str = "ppc64le";
     } else if #[cfg(target_arch = "aarch64")] {
+        /// The backend compiled in as this build's native one (for a live host of this arch).
         pub type NativeBackend = msix_platform_arm64::Arm64Backend;
+        /// The architecture this build runs on, as `uname -m` names it.
         pub const NATIVE_ARCH: &str = "aarch64";
     } else {
+        /// No platform backend is compiled in for the architecture this build runs on.
         pub const NATIVE_ARCH: &str = "unknown";
     }
 }
@@ -176,7 +205,7 @@ pub fn native_backend() -> Option<Box<dyn PlatformBackend>> {
 fn unknown_platform(arch: &str, n: usize) -> PlatformAssessment {
     let ev = vec![Evidence::new("arch", format!("{arch}: no platform backend"))];
     let v =
-        IsolationVerdict::unknown(policy::rules::PLATFORM_UNKNOWN, format!("no backend for arch {arch}"), ev.clone());
+        IsolationVerdict::unknown(policy::RuleId::PLATFORM_UNKNOWN, format!("no backend for arch {arch}"), ev.clone());
     PlatformAssessment { platform: Platform::Unknown, evidence: ev, verdicts: vec![v; n] }
 }
 
@@ -200,7 +229,7 @@ pub fn audit_device(root: impl AsRef<Path>, address: &str, opts: &AuditOptions) 
 /// host's MSI-X mappability on every region), the host page size, and the audited isolation
 /// verdict for the host's VFIO backend. `None` when the root has no readable config for it.
 pub fn vmm_input(root: &Root, report: &AuditReport, d: &DeviceReport) -> Option<policy::VmmInput> {
-    use policy::vmm::{IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
+    use policy::{IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
     let mut config = root.read(&format!("{}/{}/config", backends::pci::DEVICES_DIR, d.address)).ok()?;
     // An SR-IOV VF reads Vendor/Device ID 0xFFFF in sysfs `config`; VFIO's config region shows
     // the ids the kernel gave it (drivers/vfio/pci/vfio_pci_config.c, vfio_config_init), as a
@@ -223,7 +252,7 @@ pub fn vmm_input(root: &Root, report: &AuditReport, d: &DeviceReport) -> Option<
         .flatten()
         .filter(|b| b.size > 0)
         .map(|b| {
-            let mmap = if policy::plan::bar_is_mmappable(b, host.page_size) { REGION_MMAP } else { 0 };
+            let mmap = if b.is_mmappable(host.page_size) { REGION_MMAP } else { 0 };
             VfioRegion::new(u32::from(b.index), b.size, REGION_RW | mmap).msix_mappable(mappable && b.is_memory())
         })
         .collect();

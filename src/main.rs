@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use msix_policy::policy::{rules, GuestSelection, LayoutMode, Overrides, VmmInput};
+use msix_policy::policy::{GuestSelection, LayoutMode, Overrides, Rule, VmmInput};
 use msix_policy::{apply, audit, diff, export, render, AuditOptions, AuditReport};
 
 #[derive(Parser)]
@@ -305,13 +305,13 @@ fn run_audit(c: &Common, opts: &AuditOptions, demo_fallback: bool) -> Result<Aud
 }
 
 /// A plan input from a file, or stdin for `-` or nothing: at most
-/// [`MAX_INPUT_BYTES`](msix_policy::policy::vmm::MAX_INPUT_BYTES), every key known, its schema
+/// [`MAX_INPUT_BYTES`](msix_policy::policy::MAX_INPUT_BYTES), every key known, its schema
 /// this version's.
 fn read_plan_input(path: Option<PathBuf>) -> Result<VmmInput, String> {
     let path = path.unwrap_or_else(|| PathBuf::from("-"));
     let name = if path.as_os_str() == "-" { "stdin".to_string() } else { path.display().to_string() };
-    let text = msix_policy::input::read_bounded(&path, msix_policy::policy::vmm::MAX_INPUT_BYTES)
-        .map_err(|e| e.to_string())?;
+    let text =
+        msix_policy::input::read_bounded(&path, msix_policy::policy::MAX_INPUT_BYTES).map_err(|e| e.to_string())?;
     VmmInput::from_json(&text).map_err(|e| {
         format!("{name}: not a plan input: {e} (`msix-policy plan --device ADDR --root DIR --print-input` shows one)")
     })
@@ -354,7 +354,7 @@ fn print_diff(d: &diff::DiffReport, format: DiffFormat) -> Result<ExitCode, Stri
         DiffFormat::Markdown => diff::Format::Markdown,
     };
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    emit(&diff::render(d, format, colour)?)?;
+    emit(&diff::render(d, format, colour).map_err(|e| e.to_string())?)?;
     Ok(ExitCode::from(d.exit_code()))
 }
 
@@ -495,7 +495,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Rules { format } => match format {
             RulesFormat::Json => print_json(&render::json_rules())?,
             RulesFormat::Text => {
-                for r in rules::ALL {
+                for r in Rule::ALL {
                     emit(&format!("{}\n    {}\n    reference: {}\n", r.id, r.summary, r.reference))?;
                 }
             }

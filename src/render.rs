@@ -16,43 +16,74 @@ pub const DEVICE_SCHEMA: &str = "msix-policy/device/v1";
 /// `schema` of `rules --format json`.
 pub const RULES_SCHEMA: &str = "msix-policy/rules/v1";
 
+/// One device in the audit JSON (`devices[]`), or alone in `explain --format json`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct JsonDevice<'a> {
     /// Set on a device printed alone (`explain`); absent inside an audit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<&'static str>,
+    /// The function's PCI address (`0000:00:04.0`).
     pub address: &'a str,
+    /// The vendor id, four hex digits; `null` when unreadable.
     pub vendor: Option<String>,
+    /// The device id, four hex digits; `null` when unreadable.
     pub device: Option<String>,
+    /// The class code (class, subclass, programming interface), six hex digits; `null` when
+    /// unreadable.
     pub class: Option<String>,
+    /// The driver bound to the function (`vfio-pci`, `nvme`); `null` when none.
     pub driver: Option<&'a str>,
+    /// The function's IOMMU group; `null` when it has none.
     pub iommu_group: Option<u32>,
+    /// MSI isolation: `isolated`, `not-isolated` or `unknown` (counted as not isolated).
     pub isolation: &'static str,
+    /// The rule id the isolation verdict cites.
     pub isolation_rule: &'a str,
+    /// The isolation verdict in one sentence.
     pub isolation_summary: &'a str,
+    /// Whether VFIO can assign the function; false exactly when the exposure is `refuse`.
     pub assignable: bool,
+    /// How the guest programs MSI-X (resolved from `auto`).
     pub guest: crate::policy::GuestProfile,
+    /// How the guest reaches the MSI-X table: `passthrough`, `trap`, `relocate`, `none` (no
+    /// MSI-X) or `refuse`.
     pub exposure: &'static str,
+    /// What a guest can do with interrupts it does not own: `none`, `self-only` or `unsafe`.
     pub risk: &'static str,
+    /// The function's MSI-X capability as read from config space.
     pub msix: &'a MsixFacts,
+    /// The page-aligned mapping plan; `null` when the function is refused.
     pub plan: Option<&'a MappingPlan>,
+    /// Every rule that fired, in order, with its evidence and reference.
     pub reasons: &'a [Reason],
+    /// What the operator should know that does not change the decision.
     pub warnings: &'a [String],
 }
 
+/// The audit JSON (`audit --format json`, `msix-policy/audit/v1`): the host and every device.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct JsonReport<'a> {
+    /// `msix-policy/audit/v1`.
     pub schema: &'static str,
+    /// The audited root (`/` or a recorded host's directory).
     pub root: &'a str,
+    /// Whether the root is the running host (not a recording).
     pub live: bool,
+    /// The host's facts (architecture, kernel, page size, platform, VFIO backend).
     pub host: &'a crate::policy::HostFacts,
+    /// fixture.toml's `[source]` table, for recorded hosts; `null` otherwise.
     pub source: Option<&'a crate::backends::fixture::FixtureSource>,
+    /// Where the host's facts came from: identity, kernel command line, interrupts, kernel log.
     pub host_evidence: &'a [crate::policy::Evidence],
+    /// The evidence behind the platform's isolation assessment.
     pub platform_evidence: &'a [crate::policy::Evidence],
+    /// KVM's MSI facilities, probed on the live host only; `null` otherwise.
     pub kvm: Option<&'a crate::vfio::KvmFacts>,
+    /// Every PCI function under the root, decided.
     pub devices: Vec<JsonDevice<'a>>,
 }
 
+/// One device in the audit JSON's shape (without `schema`: it sits inside an audit).
 pub fn json_device(d: &DeviceReport) -> JsonDevice<'_> {
     let f = &d.facts;
     let dec = &d.decision;
@@ -78,6 +109,7 @@ pub fn json_device(d: &DeviceReport) -> JsonDevice<'_> {
     }
 }
 
+/// The audit JSON (`msix-policy/audit/v1`) of a report.
 pub fn json_report(r: &AuditReport) -> JsonReport<'_> {
     JsonReport {
         schema: AUDIT_SCHEMA,
@@ -313,13 +345,15 @@ pub fn json_device_alone(d: &DeviceReport) -> JsonDevice<'_> {
 /// `rules --format json`: the catalogue.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct JsonRules {
+    /// `msix-policy/rules/v1`.
     pub schema: &'static str,
-    pub rules: &'static [crate::policy::rules::Rule],
+    /// Every rule of the catalogue: its id, summary and reference.
+    pub rules: &'static [crate::policy::Rule],
 }
 
 /// `rules --format json`.
 pub fn json_rules() -> JsonRules {
-    JsonRules { schema: RULES_SCHEMA, rules: crate::policy::rules::ALL }
+    JsonRules { schema: RULES_SCHEMA, rules: crate::policy::Rule::ALL }
 }
 
 /// Why a function is no candidate for assignment to a guest at all, by its class: bridges (the

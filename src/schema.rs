@@ -6,8 +6,8 @@ use schemars::generate::SchemaSettings;
 use schemars::JsonSchema;
 use serde_json::{json, Value};
 
-use crate::policy::layout::LAYOUT_SCHEMA;
-use crate::policy::{vmm, Layout, VmmInput};
+use crate::policy::LAYOUT_SCHEMA;
+use crate::policy::{Layout, VmmInput, PLAN_INPUT_SCHEMA};
 use crate::render::{JsonDevice, JsonReport, JsonRules, AUDIT_SCHEMA, DEVICE_SCHEMA, RULES_SCHEMA};
 
 /// One JSON shape: its file under `schemas/`, its `schema` id, and the schema.
@@ -83,7 +83,7 @@ pub fn shapes() -> Vec<Shape> {
         generate::<VmmInput>(
             Direction::Read,
             "plan-input.schema.json",
-            vmm::INPUT_SCHEMA,
+            PLAN_INPUT_SCHEMA,
             "what a VMM hands `plan_layout`, `msix-policy plan` and `msix_policy_plan_layout`",
         ),
         generate::<Layout>(

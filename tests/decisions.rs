@@ -2,7 +2,7 @@
 
 mod common;
 
-use msix_policy::policy::{rules, Exposure, GuestSelection, Risk, SegmentAction, TrapKind};
+use msix_policy::policy::{Exposure, GuestSelection, Risk, Rule, RuleId, SegmentAction, TrapKind};
 use msix_policy::{audit, audit_device, AuditOptions};
 
 fn opts(guest: GuestSelection) -> AuditOptions {
@@ -13,7 +13,7 @@ fn opts(guest: GuestSelection) -> AuditOptions {
 fn vtd_with_remapping_traps_the_table_and_nothing_else_on_4k() {
     let r = audit(common::fixture("synthetic/x86-vtd-ir"), &AuditOptions::default()).unwrap();
     let nvme = r.device("0000:00:04.0").unwrap();
-    assert_eq!(nvme.decision.isolation.rule(), rules::VTD_IR_ENABLED);
+    assert_eq!(nvme.decision.isolation.rule(), RuleId::VTD_IR_ENABLED);
     assert_eq!(nvme.decision.exposure, Exposure::Trap);
     assert_eq!(nvme.decision.risk, Risk::None);
     let plan = nvme.decision.plan.as_ref().unwrap();
@@ -24,7 +24,7 @@ fn vtd_with_remapping_traps_the_table_and_nothing_else_on_4k() {
     assert_eq!((segs[0].offset, segs[0].length), (0, 0x2000));
     assert_eq!(segs[1].action, SegmentAction::Trap(TrapKind::Table));
     assert_eq!(segs[2].action, SegmentAction::Trap(TrapKind::Pba));
-    assert!(r.device("0000:00:03.0").unwrap().decision.fired(rules::ASSIGN_BRIDGE));
+    assert!(r.device("0000:00:03.0").unwrap().decision.fired(RuleId::ASSIGN_BRIDGE));
 }
 
 #[test]
@@ -32,14 +32,14 @@ fn intremap_off_refuses_and_allow_unsafe_traps_with_risk() {
     let off = audit(common::fixture("synthetic/x86-vtd-intremap-off"), &AuditOptions::default()).unwrap();
     for d in &off.devices {
         assert_eq!(d.decision.exposure, Exposure::Refuse, "{}", d.address);
-        assert_eq!(d.decision.isolation.rule(), rules::VTD_INTREMAP_OFF);
+        assert_eq!(d.decision.isolation.rule(), RuleId::VTD_INTREMAP_OFF);
         assert!(d.decision.plan.is_none());
     }
     let unsafe_ = audit(common::fixture("synthetic/x86-vtd-allow-unsafe"), &AuditOptions::default()).unwrap();
     let e1000e = unsafe_.device("0000:00:02.0").unwrap();
     assert_eq!(e1000e.decision.exposure, Exposure::Trap);
     assert_eq!(e1000e.decision.risk, Risk::Unsafe);
-    assert!(e1000e.decision.fired(rules::ASSIGN_ALLOW_UNSAFE));
+    assert!(e1000e.decision.fired(RuleId::ASSIGN_ALLOW_UNSAFE));
     // The table is never handed to a non-isolated guest, even as a paravirtual one.
     let pv = audit(common::fixture("synthetic/x86-vtd-allow-unsafe"), &opts(GuestSelection::Paravirtual)).unwrap();
     assert_eq!(pv.device("0000:00:02.0").unwrap().decision.exposure, Exposure::Trap);
@@ -49,14 +49,14 @@ fn intremap_off_refuses_and_allow_unsafe_traps_with_risk() {
 fn nosid_is_not_isolated_although_linux_reports_remapping() {
     let r = audit(common::fixture("synthetic/x86-vtd-nosid"), &AuditOptions::default()).unwrap();
     let d = r.device("0000:00:01.0").unwrap();
-    assert_eq!(d.decision.isolation.rule(), rules::VTD_SID_OFF);
+    assert_eq!(d.decision.isolation.rule(), RuleId::VTD_SID_OFF);
     assert_eq!(d.decision.exposure, Exposure::Refuse);
 }
 
 #[test]
 fn amd_vi_isolates() {
     let r = audit(common::fixture("synthetic/x86-amdvi"), &AuditOptions::default()).unwrap();
-    assert_eq!(r.device("0000:00:02.0").unwrap().decision.isolation.rule(), rules::AMDVI_IR_ENABLED);
+    assert_eq!(r.device("0000:00:02.0").unwrap().decision.isolation.rule(), RuleId::AMDVI_IR_ENABLED);
 }
 
 #[test]
@@ -72,14 +72,14 @@ fn power_hosts_give_papr_guests_passthrough() {
     // The pSeries guest's virtio-net is emulated by QEMU (ibm,loc-code qemu_...): not isolated,
     // and sPAPR has no kernel check, so msix-policy refuses it itself.
     let d = audit_device(common::fixture("synthetic/ppc64-pseries"), "0000:00:01.0", &AuditOptions::default()).unwrap();
-    assert_eq!(d.decision.isolation.rule(), rules::PSERIES_EMULATED);
+    assert_eq!(d.decision.isolation.rule(), RuleId::PSERIES_EMULATED);
     assert_eq!(d.decision.exposure, Exposure::Refuse);
-    assert!(d.decision.fired(rules::ASSIGN_REFUSED_SPAPR));
+    assert!(d.decision.fired(RuleId::ASSIGN_REFUSED_SPAPR));
     // The PowerNV device behind an IODA1 PHB is not proven isolated: sPAPR has no kernel check,
     // so msix-policy refuses it itself.
     let d = audit_device(common::fixture("synthetic/ppc64-powernv"), "0001:01:00.0", &AuditOptions::default()).unwrap();
     assert_eq!(d.decision.isolation.status(), "unknown");
-    assert!(d.decision.fired(rules::ASSIGN_REFUSED_SPAPR));
+    assert!(d.decision.fired(RuleId::ASSIGN_REFUSED_SPAPR));
 }
 
 #[test]
@@ -109,10 +109,10 @@ fn a_direct_guest_on_64k_relocates_to_spare_the_doorbells() {
 #[test]
 fn arm64_its_isolates_and_gicv2m_does_not() {
     let its = audit(common::fixture("synthetic/arm64-its"), &AuditOptions::default()).unwrap();
-    assert!(its.devices.iter().all(|d| d.decision.isolation.rule() == rules::ARM64_ITS));
+    assert!(its.devices.iter().all(|d| d.decision.isolation.rule() == RuleId::ARM64_ITS));
     let v2m = audit(common::fixture("synthetic/arm64-gicv2m"), &AuditOptions::default()).unwrap();
     for d in &v2m.devices {
-        assert_eq!(d.decision.isolation.rule(), rules::ARM64_GICV2M, "{}", d.address);
+        assert_eq!(d.decision.isolation.rule(), RuleId::ARM64_GICV2M, "{}", d.address);
         assert_eq!(d.decision.isolation.status(), "not-isolated");
         assert_eq!(d.decision.exposure, Exposure::Refuse);
     }
@@ -124,10 +124,10 @@ fn arm64_synquacer_pre_its_is_not_isolated_and_refused() {
     let r = audit(common::fixture("synthetic/arm64-synquacer"), &AuditOptions::default()).unwrap();
     assert_eq!(r.devices.len(), 2);
     for d in &r.devices {
-        assert_eq!(d.decision.isolation.rule(), rules::ARM64_ITS_ISOLATION_QUIRK, "{}", d.address);
+        assert_eq!(d.decision.isolation.rule(), RuleId::ARM64_ITS_ISOLATION_QUIRK, "{}", d.address);
         assert_eq!(d.decision.isolation.status(), "not-isolated");
         assert_eq!(d.decision.exposure, Exposure::Refuse, "{}", d.address);
-        assert!(d.decision.fired(rules::ASSIGN_REFUSED_TYPE1), "{}", d.address);
+        assert!(d.decision.fired(RuleId::ASSIGN_REFUSED_TYPE1), "{}", d.address);
     }
 }
 
@@ -137,15 +137,15 @@ fn arm64_synquacer_pre_its_is_not_isolated_and_refused() {
 fn arm64_two_bridges_give_each_bridge_its_own_verdict() {
     let r = audit(common::fixture("synthetic/arm64-two-bridges"), &AuditOptions::default()).unwrap();
     for (addr, rule) in [
-        ("0000:01:00.0", rules::ARM64_ITS),
-        ("0000:02:00.0", rules::ARM64_ITS),
-        ("0001:81:00.0", rules::ARM64_GICV2M),
-        ("0001:82:00.0", rules::ARM64_GICV2M),
+        ("0000:01:00.0", RuleId::ARM64_ITS),
+        ("0000:02:00.0", RuleId::ARM64_ITS),
+        ("0001:81:00.0", RuleId::ARM64_GICV2M),
+        ("0001:82:00.0", RuleId::ARM64_GICV2M),
     ] {
         let d = r.device(addr).unwrap();
         assert_eq!(d.decision.isolation.rule(), rule, "{addr}");
         let refused = d.decision.exposure == Exposure::Refuse;
-        assert_eq!(refused, rule == rules::ARM64_GICV2M, "{addr}: {:?}", d.decision.exposure);
+        assert_eq!(refused, rule == RuleId::ARM64_GICV2M, "{addr}: {:?}", d.decision.exposure);
     }
 }
 
@@ -159,11 +159,11 @@ fn arm64_acpi_functions_follow_their_iort_route() {
     let r = audit(common::fixture("synthetic/arm64-acpi-iort"), &AuditOptions::default()).unwrap();
     assert_eq!(r.devices.len(), 5);
     for (addr, rule, path) in [
-        ("0000:00:01.0", rules::ARM64_ITS, "SMMUv3 @0x48 ID 0x8 [mapping 0: 0x0..=0xffff -> 0x0] -> ITS group @0x30"),
-        ("0000:00:02.0", rules::ARM64_ITS, "DeviceID 0x10"),
-        ("0001:00:01.0", rules::ARM64_ITS, "(segment 1) ID 0x8 [mapping 0: 0x0..=0xff -> 0x20000] -> ITS group @0x30"),
-        ("0001:01:00.0", rules::ARM64_IORT_NO_ITS, "no ID mapping covers ID 0x100"),
-        ("0001:02:00.0", rules::ARM64_IORT_NO_ITS, "SMMUv3 @0x48 ID 0x30200: no ID mapping covers ID 0x30200"),
+        ("0000:00:01.0", RuleId::ARM64_ITS, "SMMUv3 @0x48 ID 0x8 [mapping 0: 0x0..=0xffff -> 0x0] -> ITS group @0x30"),
+        ("0000:00:02.0", RuleId::ARM64_ITS, "DeviceID 0x10"),
+        ("0001:00:01.0", RuleId::ARM64_ITS, "(segment 1) ID 0x8 [mapping 0: 0x0..=0xff -> 0x20000] -> ITS group @0x30"),
+        ("0001:01:00.0", RuleId::ARM64_IORT_NO_ITS, "no ID mapping covers ID 0x100"),
+        ("0001:02:00.0", RuleId::ARM64_IORT_NO_ITS, "SMMUv3 @0x48 ID 0x30200: no ID mapping covers ID 0x30200"),
     ] {
         let d = r.device(addr).unwrap();
         let iso = &d.decision.isolation;
@@ -172,13 +172,13 @@ fn arm64_acpi_functions_follow_their_iort_route() {
             iso.evidence().iter().any(|e| e.source == "sys/firmware/acpi/tables/IORT" && e.observed.contains(path)),
             "{addr}: {iso:?}"
         );
-        if rule == rules::ARM64_ITS {
+        if rule == RuleId::ARM64_ITS {
             assert_eq!(d.decision.exposure, Exposure::Trap, "{addr}");
             assert_eq!(d.decision.plan.as_ref().unwrap().collateral_bytes(), 0, "{addr}");
         } else {
             assert_eq!(iso.status(), "not-isolated", "{addr}");
             assert_eq!(d.decision.exposure, Exposure::Refuse, "{addr}");
-            assert!(d.decision.fired(rules::ASSIGN_REFUSED_TYPE1), "{addr}");
+            assert!(d.decision.fired(RuleId::ASSIGN_REFUSED_TYPE1), "{addr}");
         }
     }
 }
@@ -192,7 +192,7 @@ fn arm64_acpi_boot_recorded_in_the_lab_is_isolated_through_the_iort() {
     let r = audit(common::fixture("qemu/arm64-virt-acpi-its-smmuv3"), &AuditOptions::default()).unwrap();
     assert_eq!(r.devices.len(), 4);
     for d in &r.devices {
-        assert_eq!(d.decision.isolation.rule(), rules::ARM64_ITS, "{}", d.address);
+        assert_eq!(d.decision.isolation.rule(), RuleId::ARM64_ITS, "{}", d.address);
     }
     let e1000e = r.device("0000:00:02.0").unwrap();
     assert!(
@@ -210,10 +210,10 @@ fn arm64_acpi_boot_recorded_in_the_lab_is_isolated_through_the_iort() {
 #[test]
 fn ppc64_variants_keep_their_verdict_and_name_the_variant() {
     for (fixture, rule, seen) in [
-        ("synthetic/ppc64-powernv10", rules::POWERNV_IODA, "PHB5 (POWER10)"),
-        ("synthetic/ppc64-pseries-xics-4k", rules::PSERIES_PAPR, "XICS"),
-        ("synthetic/ppc64-pseries-nested-kvm", rules::PSERIES_PAPR, "nested=Y"),
-        ("synthetic/ppc64-pseries-powervm", rules::PSERIES_PAPR, "U78D2.001.WZS00AB-P1-C"),
+        ("synthetic/ppc64-powernv10", RuleId::POWERNV_IODA, "PHB5 (POWER10)"),
+        ("synthetic/ppc64-pseries-xics-4k", RuleId::PSERIES_PAPR, "XICS"),
+        ("synthetic/ppc64-pseries-nested-kvm", RuleId::PSERIES_PAPR, "nested=Y"),
+        ("synthetic/ppc64-pseries-powervm", RuleId::PSERIES_PAPR, "U78D2.001.WZS00AB-P1-C"),
     ] {
         let r = audit(common::fixture(fixture), &AuditOptions::default()).unwrap();
         assert!(!r.devices.is_empty(), "{fixture}");
@@ -233,7 +233,7 @@ fn unprivileged_config_is_unknown_and_traps_everything() {
     let r = audit(common::fixture("synthetic/x86-vtd-unprivileged"), &AuditOptions::default()).unwrap();
     let d = r.device("0000:00:02.0").unwrap();
     assert_eq!(d.decision.exposure, Exposure::Trap);
-    let why = d.decision.reasons.iter().find(|r| r.rule == rules::DEVICE_CONFIG_UNREADABLE).unwrap();
+    let why = d.decision.reasons.iter().find(|r| r.rule == RuleId::DEVICE_CONFIG_UNREADABLE).unwrap();
     assert!(why.detail.contains("run as root"), "{}", why.detail);
     let plan = d.decision.plan.as_ref().unwrap();
     assert!(plan.bars.iter().all(|b| b.segments.iter().all(|s| s.action == SegmentAction::Trap(TrapKind::Unknown))));
@@ -244,7 +244,7 @@ fn this_hosts_recording_has_no_iommu_and_refuses() {
     let r = audit(common::fixture("hardware/x86-firecracker-vm"), &AuditOptions::default()).unwrap();
     assert!(r.devices.len() >= 5);
     for d in &r.devices {
-        assert_eq!(d.decision.isolation.rule(), rules::X86_NO_IOMMU);
+        assert_eq!(d.decision.isolation.rule(), RuleId::X86_NO_IOMMU);
         assert_eq!(d.decision.exposure, Exposure::Refuse);
     }
     // The facts are still decoded: its virtio-net has its table in BAR0 next to the notify window.
@@ -261,7 +261,7 @@ fn every_reason_cites_a_catalogued_rule_with_a_reference() {
             for d in &r.devices {
                 assert!(!d.decision.reasons.is_empty());
                 for reason in &d.decision.reasons {
-                    let rule = rules::find(&reason.rule)
+                    let rule = Rule::find(&reason.rule)
                         .unwrap_or_else(|| panic!("{} cites unknown rule {}", d.address, reason.rule));
                     assert_eq!(reason.reference, rule.reference);
                 }
@@ -289,34 +289,37 @@ fn real_kernels_get_the_decisions_policy_md_predicts() {
     let r = audit(common::fixture("qemu/ppc64-pseries-power9"), &AuditOptions::default()).unwrap();
     assert_eq!(r.devices.len(), 5);
     for d in &r.devices {
-        assert_eq!(d.decision.isolation.rule(), rules::PSERIES_EMULATED, "{}", d.address);
+        assert_eq!(d.decision.isolation.rule(), RuleId::PSERIES_EMULATED, "{}", d.address);
         assert!(d.decision.isolation.evidence().iter().any(|e| e.observed.starts_with("qemu_")), "{}", d.address);
         assert_eq!(d.decision.exposure, Exposure::Refuse, "{}", d.address);
     }
     // VT-d with remapping: isolated, trap on 4 KiB pages without collateral; intremap=off: refuse.
     let (_, d) = by("qemu/x86-q35-vtd-ir", NVME);
-    assert_eq!(d.decision.isolation.rule(), rules::VTD_IR_ENABLED);
+    assert_eq!(d.decision.isolation.rule(), RuleId::VTD_IR_ENABLED);
     assert_eq!(d.decision.exposure, Exposure::Trap);
     assert_eq!(d.decision.plan.as_ref().unwrap().collateral_bytes(), 0);
     let (_, d) = by("qemu/x86-q35-vtd-intremap-off", NVME);
-    assert_eq!((d.decision.isolation.rule(), d.decision.exposure), (rules::VTD_INTREMAP_OFF, Exposure::Refuse));
+    assert_eq!(
+        (d.decision.isolation.rule().clone(), d.decision.exposure),
+        (RuleId::VTD_INTREMAP_OFF, Exposure::Refuse)
+    );
     // allow_unsafe_interrupts=1 recorded from the loaded module: trap, risk unsafe.
     let (_, d) = by("qemu/x86-q35-allow-unsafe", ETH);
     assert_eq!((d.decision.exposure, d.decision.risk), (Exposure::Trap, Risk::Unsafe));
     // AMD-Vi remapping: isolated.
     let (_, d) = by("qemu/x86-q35-amdvi", NVME);
-    assert_eq!(d.decision.isolation.rule(), rules::AMDVI_IR_ENABLED);
+    assert_eq!(d.decision.isolation.rule(), RuleId::AMDVI_IR_ENABLED);
     // arm64: ITS isolates, GICv2m does not (and type1 refuses it).
     let (_, d) = by("qemu/arm64-virt-its-smmuv3", NVME);
-    assert_eq!(d.decision.isolation.rule(), rules::ARM64_ITS);
+    assert_eq!(d.decision.isolation.rule(), RuleId::ARM64_ITS);
     let (_, d) = by("qemu/arm64-virt-gicv2m", NVME);
     assert_eq!(d.decision.isolation.status(), "not-isolated");
-    assert!(d.decision.fired(rules::ASSIGN_REFUSED_TYPE1));
+    assert!(d.decision.fired(RuleId::ASSIGN_REFUSED_TYPE1));
     // A host recorded with devices bound to vfio-pci carries the probed MSIX_MAPPABLE capability.
     let (r, d) = by("qemu/x86-q35-vtd-vfio", NVME);
     assert_eq!(d.facts.driver.as_deref(), Some("vfio-pci"));
     assert_eq!(r.host.msix_mappable.source, Some(msix_policy::policy::MappableSource::Probed));
-    assert!(d.decision.fired(rules::HOST_MAPPABLE_PROBED));
+    assert!(d.decision.fired(RuleId::HOST_MAPPABLE_PROBED));
 }
 
 #[test]
@@ -340,8 +343,8 @@ fn sriov_vfs_are_first_class_functions_and_trap_only_their_msix_pages() {
     for vf in ["0000:01:10.0", "0000:01:10.2"] {
         let d = r.device(vf).unwrap();
         assert_eq!((d.facts.vendor, d.facts.device), (Some(0x8086), Some(0x10ca)), "{vf}");
-        assert!(!d.decision.fired(rules::DEVICE_CONFIG_INCONSISTENT), "{vf}");
-        assert!(!d.decision.fired(rules::EXPOSURE_TRAP_UNKNOWN_MSIX), "{vf}");
+        assert!(!d.decision.fired(RuleId::DEVICE_CONFIG_INCONSISTENT), "{vf}");
+        assert!(!d.decision.fired(RuleId::EXPOSURE_TRAP_UNKNOWN_MSIX), "{vf}");
         assert!(
             d.facts.evidence.iter().any(|e| e.source.ends_with("/physfn") && e.observed.contains("0000:01:00.0")),
             "{vf}: the PF is named"
@@ -404,8 +407,8 @@ fn a_real_kernels_sriov_vfs_are_first_class_functions() {
             "{vf}"
         );
         assert_eq!((d.facts.driver.as_deref(), d.facts.iommu_group), (driver, Some(group)), "{vf}");
-        assert!(!d.decision.fired(rules::DEVICE_CONFIG_INCONSISTENT), "{vf}");
-        assert!(!d.decision.fired(rules::EXPOSURE_TRAP_UNKNOWN_MSIX), "{vf}");
+        assert!(!d.decision.fired(RuleId::DEVICE_CONFIG_INCONSISTENT), "{vf}");
+        assert!(!d.decision.fired(RuleId::EXPOSURE_TRAP_UNKNOWN_MSIX), "{vf}");
         assert!(
             d.facts.evidence.iter().any(|e| e.source.ends_with("/physfn") && e.observed.contains("0000:01:00.0")),
             "{vf}: the PF is named"
@@ -421,7 +424,7 @@ fn a_real_kernels_sriov_vfs_are_first_class_functions() {
             (Exposure::Trap, Risk::None, true),
             "{vf}"
         );
-        assert_eq!(d.decision.isolation.rule(), rules::VTD_IR_ENABLED, "{vf}");
+        assert_eq!(d.decision.isolation.rule(), RuleId::VTD_IR_ENABLED, "{vf}");
         let plan = d.decision.plan.as_ref().unwrap();
         assert_eq!((plan.trapped_bytes(), plan.collateral_bytes()), (0x2000, 0), "{vf}");
         let bar0 = plan.bars.iter().find(|b| b.index == 0).unwrap();
@@ -458,8 +461,8 @@ fn an_iommufd_only_kernel_decides_with_iommufds_own_parameter() {
     for a in ["0000:00:02.0", "0000:00:04.0"] {
         let d = &r.device(a).unwrap().decision;
         assert_eq!(d.exposure, Exposure::Refuse, "{a}");
-        assert!(d.fired(rules::ASSIGN_REFUSED_IOMMUFD) && !d.fired(rules::ASSIGN_ALLOW_UNSAFE), "{a}");
-        let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_REFUSED_IOMMUFD).unwrap();
+        assert!(d.fired(RuleId::ASSIGN_REFUSED_IOMMUFD) && !d.fired(RuleId::ASSIGN_ALLOW_UNSAFE), "{a}");
+        let reason = d.reasons.iter().find(|r| r.rule == RuleId::ASSIGN_REFUSED_IOMMUFD).unwrap();
         assert!(reason.evidence.iter().any(|e| e.observed.starts_with("iommufd assumed")), "{:?}", reason.evidence);
     }
     let r = audit(common::fixture("synthetic/x86-iommufd-only-allow-unsafe"), &AuditOptions::default()).unwrap();
@@ -467,7 +470,7 @@ fn an_iommufd_only_kernel_decides_with_iommufds_own_parameter() {
     for a in ["0000:00:02.0", "0000:00:04.0"] {
         let d = &r.device(a).unwrap().decision;
         assert_eq!((d.exposure, d.risk), (Exposure::Trap, Risk::Unsafe), "{a}");
-        assert!(d.fired(rules::ASSIGN_IOMMUFD_ALLOW_UNSAFE), "{a}");
+        assert!(d.fired(RuleId::ASSIGN_IOMMUFD_ALLOW_UNSAFE), "{a}");
     }
 }
 
@@ -480,7 +483,7 @@ fn both_backends_decide_with_type1_and_say_which_was_assumed() {
     assert_eq!((r.host.vfio_backends.type1.value, r.host.iommufd.value), (Some(true), Some(true)));
     let d = &r.device("0000:00:04.0").unwrap().decision;
     assert_eq!(d.exposure, Exposure::Trap);
-    let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_ISOLATED).unwrap();
+    let reason = d.reasons.iter().find(|r| r.rule == RuleId::ASSIGN_ISOLATED).unwrap();
     assert!(reason.evidence.iter().any(|e| e.observed.starts_with("type1 assumed; iommufd")), "{:?}", reason.evidence);
     // The audit notes what the other backend would decide.
     assert!(
@@ -492,7 +495,7 @@ fn both_backends_decide_with_type1_and_say_which_was_assumed() {
     let r = audit(common::fixture("synthetic/x86-vtd-ir"), &AuditOptions::default()).unwrap();
     assert_eq!(r.host.vfio_backends.assumed, None);
     let d = &r.device("0000:00:04.0").unwrap().decision;
-    assert!(d.reasons.iter().find(|r| r.rule == rules::ASSIGN_ISOLATED).unwrap().evidence.is_empty());
+    assert!(d.reasons.iter().find(|r| r.rule == RuleId::ASSIGN_ISOLATED).unwrap().evidence.is_empty());
 }
 
 /// A vfio-noiommu group can never back a VM: refused, whatever allow_unsafe_interrupts says.
@@ -505,9 +508,9 @@ fn a_noiommu_group_is_refused_never_safe() {
         assert!(dev.facts.noiommu.is_some(), "{a}");
         let d = &dev.decision;
         assert_eq!((d.exposure, d.assignable, d.risk), (Exposure::Refuse, false, Risk::None), "{a}");
-        assert!(d.fired(rules::ASSIGN_NOIOMMU), "{a}");
-        assert!(!d.fired(rules::ASSIGN_ALLOW_UNSAFE), "{a}");
-        let reason = d.reasons.iter().find(|r| r.rule == rules::ASSIGN_NOIOMMU).unwrap();
+        assert!(d.fired(RuleId::ASSIGN_NOIOMMU), "{a}");
+        assert!(!d.fired(RuleId::ASSIGN_ALLOW_UNSAFE), "{a}");
+        let reason = d.reasons.iter().find(|r| r.rule == RuleId::ASSIGN_NOIOMMU).unwrap();
         assert!(reason.evidence[0].source.ends_with("iommu_groups/0/name") || a != "0000:00:02.0");
     }
     // A paravirtual guest changes nothing.
@@ -515,7 +518,7 @@ fn a_noiommu_group_is_refused_never_safe() {
     assert_eq!(r.device("0000:00:04.0").unwrap().decision.exposure, Exposure::Refuse);
 }
 
-/// A GICv5 host (issue 23): the idle function bound to vfio-pci is decided by the device tree
+/// A GICv5 host: the idle function bound to vfio-pci is decided by the device tree
 /// (its bridge's msi-map names a GICv5 ITS translate frame), the one with vectors by its exact
 /// chip names (ITS-v5-PCI-MSIX-<bdf>); both by the GICv5 rule, never the GICv3 one.
 #[test]
@@ -524,8 +527,8 @@ fn a_gicv5_host_isolates_idle_and_active_functions_by_the_gicv5_rule() {
     let active = r.device("0000:00:01.0").unwrap();
     let idle = r.device("0000:00:02.0").unwrap();
     for d in [active, idle] {
-        assert_eq!(d.decision.isolation.rule(), rules::ARM64_GICV5_ITS, "{}", d.address);
-        assert!(d.decision.fired(rules::ASSIGN_ISOLATED), "{}", d.address);
+        assert_eq!(d.decision.isolation.rule(), RuleId::ARM64_GICV5_ITS, "{}", d.address);
+        assert!(d.decision.fired(RuleId::ASSIGN_ISOLATED), "{}", d.address);
     }
     assert!(active.decision.isolation.evidence().iter().any(|e| e.observed.contains("ITS-v5-PCI-MSIX-0000:00:01.0")));
     assert!(idle.decision.isolation.evidence().iter().any(|e| e.observed.contains("translate frame of")));
@@ -537,9 +540,9 @@ fn a_gicv5_host_isolates_idle_and_active_functions_by_the_gicv5_rule() {
 fn an_msi_map_mask_alone_does_not_make_a_device_id_shared() {
     let r = audit(common::fixture("synthetic/arm64-msi-map-mask"), &AuditOptions::default()).unwrap();
     let nvme = r.device("0000:01:00.0").unwrap();
-    assert_eq!(nvme.decision.isolation.rule(), rules::ARM64_ITS);
+    assert_eq!(nvme.decision.isolation.rule(), RuleId::ARM64_ITS);
     let port = r.device("0000:00:00.0").unwrap();
-    assert_eq!(port.decision.isolation.rule(), rules::ARM64_ITS);
+    assert_eq!(port.decision.isolation.rule(), RuleId::ARM64_ITS);
     assert!(port.decision.isolation.evidence().iter().any(|e| e.source.ends_with("msi-map-mask")));
-    assert!(r.devices.iter().all(|d| !d.decision.fired(rules::ARM64_ITS_DEVICEID_SHARED)));
+    assert!(r.devices.iter().all(|d| !d.decision.fired(RuleId::ARM64_ITS_DEVICEID_SHARED)));
 }

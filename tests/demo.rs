@@ -13,12 +13,7 @@ fn fixture() -> std::path::PathBuf {
 #[test]
 fn the_embedded_pack_is_the_fixture() {
     let packed = pack::pack_dir(&fixture()).unwrap();
-    if packed != DEMO_PACK {
-        if std::env::var_os("MSIX_POLICY_UPDATE_DEMO").is_some() {
-            std::fs::write(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/demo.pack"), &packed).unwrap();
-        }
-        panic!("src/demo.pack is stale: rerun with MSIX_POLICY_UPDATE_DEMO=1 cargo test --test demo");
-    }
+    assert!(packed == DEMO_PACK, "src/demo.pack is stale: run `cargo xtask demo`, review the diff");
 }
 
 #[test]

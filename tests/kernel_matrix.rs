@@ -6,8 +6,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use msix_policy::policy::kernel::{self, Type1MsiCheck};
-use msix_policy::policy::{rules, Exposure, MsixFacts, Risk, VfioBackend};
+use msix_policy::policy::{Exposure, MsixFacts, Risk, RuleId, VfioBackend};
+use msix_policy::policy::{KernelVersion, Type1MsiCheck};
 use msix_policy::{audit, AuditOptions, AuditReport};
 
 /// Kernel generations of the matrix; 6.1 (Debian 12) recordings keep the machine's plain name.
@@ -36,30 +36,30 @@ fn generations(machine: &str) -> Vec<(&'static str, AuditReport)> {
 /// every assignable or type1-refused device is the one of that generation; iommufd is not offered
 /// before 6.6.
 fn check_generation(machine: &str, generation: &str, r: &AuditReport) {
-    let v = kernel::version(&r.host.kernel).unwrap_or_else(|| panic!("{machine}: kernel {:?}", r.host.kernel));
-    assert_eq!(kernel::show(v), generation, "{machine}@{generation}: fixture.toml records kernel {}", r.host.kernel);
-    if v < kernel::VFIO_CDEV_SINCE {
+    let v = KernelVersion::parse(&r.host.kernel).unwrap_or_else(|| panic!("{machine}: kernel {:?}", r.host.kernel));
+    assert_eq!(v.to_string(), generation, "{machine}@{generation}: fixture.toml records kernel {}", r.host.kernel);
+    if v < KernelVersion::VFIO_CDEV {
         assert_eq!(r.host.iommufd.value, Some(false), "{machine}@{generation}: iommufd offered before 6.6");
         assert!(r.host.iommufd.evidence.observed.contains("before 6.6"), "{:?}", r.host.iommufd.evidence);
     } else {
         assert_ne!(r.host.iommufd.value, Some(false), "{machine}@{generation}: iommufd denied on {}", r.host.kernel);
     }
-    let (want, other) = match kernel::type1_msi_check(&r.host.kernel).unwrap() {
-        Type1MsiCheck::SystemWide => (rules::KERNEL_TYPE1_SYSTEM_WIDE, rules::KERNEL_TYPE1_PER_GROUP),
-        Type1MsiCheck::PerGroup => (rules::KERNEL_TYPE1_PER_GROUP, rules::KERNEL_TYPE1_SYSTEM_WIDE),
+    let (want, other) = match KernelVersion::parse(&r.host.kernel).unwrap().type1_msi_check() {
+        Type1MsiCheck::SystemWide => (RuleId::KERNEL_TYPE1_SYSTEM_WIDE, RuleId::KERNEL_TYPE1_PER_GROUP),
+        Type1MsiCheck::PerGroup => (RuleId::KERNEL_TYPE1_PER_GROUP, RuleId::KERNEL_TYPE1_SYSTEM_WIDE),
     };
     assert_eq!(r.host.vfio_backend, VfioBackend::Type1);
     for d in &r.devices {
         let dec = &d.decision;
-        assert!(!dec.fired(other), "{machine}@{generation} {}: cites {other} on {}", d.address, r.host.kernel);
-        let type1_step = dec.fired(rules::ASSIGN_ISOLATED)
-            || dec.fired(rules::ASSIGN_REFUSED_TYPE1)
-            || dec.fired(rules::ASSIGN_ALLOW_UNSAFE);
-        assert_eq!(dec.fired(want), type1_step, "{machine}@{generation} {}: {want} with the type1 step", d.address);
+        assert!(!dec.fired(&other), "{machine}@{generation} {}: cites {other} on {}", d.address, r.host.kernel);
+        let type1_step = dec.fired(RuleId::ASSIGN_ISOLATED)
+            || dec.fired(RuleId::ASSIGN_REFUSED_TYPE1)
+            || dec.fired(RuleId::ASSIGN_ALLOW_UNSAFE);
+        assert_eq!(dec.fired(&want), type1_step, "{machine}@{generation} {}: {want} with the type1 step", d.address);
         if let Some(reason) = dec.reasons.iter().find(|x| x.rule == want) {
             assert!(reason.detail.contains(&r.host.kernel), "{}", reason.detail);
         }
-        if let Some(m) = dec.reasons.iter().find(|x| x.rule == rules::HOST_MAPPABLE_INFERRED) {
+        if let Some(m) = dec.reasons.iter().find(|x| x.rule == RuleId::HOST_MAPPABLE_INFERRED) {
             assert!(m.detail.contains("is 4.16 or later"), "{}", m.detail);
         }
     }
@@ -82,7 +82,7 @@ fn decisions(r: &AuditReport) -> Vec<(String, &'static str, bool, Exposure, Risk
         .collect()
 }
 
-fn isolated_machine(machine: &str, isolation_rule: &str) {
+fn isolated_machine(machine: &str, isolation_rule: RuleId) {
     let gens = generations(machine);
     for (g, r) in &gens {
         check_generation(machine, g, r);
@@ -91,7 +91,7 @@ fn isolated_machine(machine: &str, isolation_rule: &str) {
             let dec = &d.decision;
             assert_eq!(dec.isolation.rule(), isolation_rule, "{machine}@{g} {}", d.address);
             assert!(dec.assignable, "{machine}@{g} {}: isolated devices are assignable", d.address);
-            assert!(dec.fired(rules::ASSIGN_ISOLATED));
+            assert!(dec.fired(RuleId::ASSIGN_ISOLATED));
             assert_ne!(dec.exposure, Exposure::Passthrough, "{machine}@{g}: the guest writes its table");
             assert_ne!(dec.risk, Risk::Unsafe);
         }
@@ -102,7 +102,7 @@ fn isolated_machine(machine: &str, isolation_rule: &str) {
     }
 }
 
-fn refused_machine(machine: &str, isolation_rule: &str, refusal: &str) {
+fn refused_machine(machine: &str, isolation_rule: RuleId, refusal: RuleId) {
     let gens = generations(machine);
     for (g, r) in &gens {
         check_generation(machine, g, r);
@@ -110,7 +110,7 @@ fn refused_machine(machine: &str, isolation_rule: &str, refusal: &str) {
             let dec = &d.decision;
             assert_eq!(dec.isolation.rule(), isolation_rule, "{machine}@{g} {}", d.address);
             assert_eq!(dec.exposure, Exposure::Refuse, "{machine}@{g} {}", d.address);
-            assert!(dec.fired(refusal), "{machine}@{g} {}: {refusal}", d.address);
+            assert!(dec.fired(&refusal), "{machine}@{g} {}: {refusal}", d.address);
             assert!(dec.plan.is_none());
         }
     }
@@ -122,32 +122,32 @@ fn refused_machine(machine: &str, isolation_rule: &str, refusal: &str) {
 
 #[test]
 fn vtd_with_remapping_is_isolated_on_every_kernel() {
-    isolated_machine("x86-q35-vtd-ir", rules::VTD_IR_ENABLED);
+    isolated_machine("x86-q35-vtd-ir", RuleId::VTD_IR_ENABLED);
 }
 
 #[test]
 fn vtd_vfio_is_isolated_on_every_kernel() {
-    isolated_machine("x86-q35-vtd-vfio", rules::VTD_IR_ENABLED);
+    isolated_machine("x86-q35-vtd-vfio", RuleId::VTD_IR_ENABLED);
 }
 
 #[test]
 fn amdvi_is_isolated_on_every_kernel() {
-    isolated_machine("x86-q35-amdvi", rules::AMDVI_IR_ENABLED);
+    isolated_machine("x86-q35-amdvi", RuleId::AMDVI_IR_ENABLED);
 }
 
 #[test]
 fn arm64_its_is_isolated_on_every_kernel() {
-    isolated_machine("arm64-virt-its-smmuv3", rules::ARM64_ITS);
+    isolated_machine("arm64-virt-its-smmuv3", RuleId::ARM64_ITS);
 }
 
 #[test]
 fn intremap_off_is_refused_on_every_kernel() {
-    refused_machine("x86-q35-vtd-intremap-off", rules::VTD_INTREMAP_OFF, rules::ASSIGN_REFUSED_TYPE1);
+    refused_machine("x86-q35-vtd-intremap-off", RuleId::VTD_INTREMAP_OFF, RuleId::ASSIGN_REFUSED_TYPE1);
 }
 
 #[test]
 fn no_iommu_is_refused_on_every_kernel() {
-    refused_machine("x86-q35-no-iommu", rules::X86_NO_IOMMU, rules::ASSIGN_NO_GROUP);
+    refused_machine("x86-q35-no-iommu", RuleId::X86_NO_IOMMU, RuleId::ASSIGN_NO_GROUP);
 }
 
 /// The rules a generation boundary changes, on the recorded hosts themselves: the iommufd backend
@@ -171,18 +171,18 @@ fn version_rules_decide_on_recorded_facts() {
     iommufd.vfio_backend = VfioBackend::Iommufd;
     let d = decide(&iommufd);
     assert_eq!(d.exposure, Exposure::Refuse);
-    assert!(d.fired(rules::KERNEL_IOMMUFD_ABSENT), "{:?}", d.reasons);
+    assert!(d.fired(RuleId::KERNEL_IOMMUFD_ABSENT), "{:?}", d.reasons);
     iommufd.kernel = "6.12.117+deb13-amd64".into();
     let d = decide(&iommufd);
-    assert!(d.assignable && !d.fired(rules::KERNEL_IOMMUFD_ABSENT));
-    assert!(!d.fired(rules::KERNEL_TYPE1_PER_GROUP), "no type1 rule on an iommufd host");
+    assert!(d.assignable && !d.fired(RuleId::KERNEL_IOMMUFD_ABSENT));
+    assert!(!d.fired(RuleId::KERNEL_TYPE1_PER_GROUP), "no type1 rule on an iommufd host");
 
     let mut old = r.host.clone();
     old.kernel = "4.15.0-20-generic".into();
     old.msix_mappable.mappable.value = Some(false);
     old.msix_mappable.source = Some(msix_policy::policy::MappableSource::Inferred);
     let d = decide(&old);
-    let why = d.reasons.iter().find(|x| x.rule == rules::HOST_NOT_MAPPABLE).expect("host.msix-not-mappable");
+    let why = d.reasons.iter().find(|x| x.rule == RuleId::HOST_NOT_MAPPABLE).expect("host.msix-not-mappable");
     assert!(why.detail.contains("is before 4.16"), "{}", why.detail);
-    assert!(d.fired(rules::KERNEL_TYPE1_SYSTEM_WIDE));
+    assert!(d.fired(RuleId::KERNEL_TYPE1_SYSTEM_WIDE));
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::{run_cli, stderr};
 use msix_policy::backends::Root;
-use msix_policy::policy::vmm::{plan_layout, IsolationAttestation, VmmInput};
+use msix_policy::policy::{plan_layout, IsolationAttestation, VmmInput};
 use msix_policy::policy::{GuestSelection, LayoutMode, MmapArea, RelocationPolicy, VfioBackend};
 use msix_policy::{audit, vmm_input, AuditOptions};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 
 mod common;
 
-use msix_policy::policy::{rules, Exposure};
+use msix_policy::policy::{Exposure, RuleId};
 use msix_policy::{audit, AuditOptions};
 
 #[test]
@@ -24,11 +24,11 @@ fn a_link_planted_to_a_file_outside_the_fixture_is_unknown() {
     let ev = e1000e.facts.evidence.iter().find(|e| e.source.ends_with("/config")).unwrap();
     assert!(ev.observed.contains("outside the root"), "{ev:?}");
     assert_eq!(e1000e.decision.exposure, Exposure::Trap);
-    assert!(e1000e.decision.fired(rules::DEVICE_CONFIG_UNREADABLE));
+    assert!(e1000e.decision.fired(RuleId::DEVICE_CONFIG_UNREADABLE));
     // The group link's target is only read as text; "etc" is no group number, so no group.
     let nvme = r.device("0000:00:04.0").unwrap();
     assert_eq!(nvme.decision.exposure, Exposure::Refuse);
-    assert!(nvme.decision.fired(rules::ASSIGN_NO_GROUP));
+    assert!(nvme.decision.fired(RuleId::ASSIGN_NO_GROUP));
 }
 
 #[test]
@@ -40,15 +40,15 @@ fn missing_kernel_sources_make_vtd_unknown_with_a_reason_naming_them() {
     let r = audit(t.root(), &AuditOptions::default()).unwrap();
     for d in &r.devices {
         assert_eq!(d.decision.isolation.status(), "unknown", "{}", d.address);
-        assert_eq!(d.decision.isolation.rule(), rules::VTD_IR_UNKNOWN);
+        assert_eq!(d.decision.isolation.rule(), RuleId::VTD_IR_UNKNOWN);
         let sources: Vec<String> =
             d.decision.isolation.evidence().iter().map(|e| format!("{}: {}", e.source, e.observed)).collect();
         assert!(sources.iter().any(|s| s.starts_with("proc/interrupts: missing")), "{sources:?}");
         assert!(sources.iter().any(|s| s.starts_with("dmesg.txt: missing")), "{sources:?}");
         // Unknown isolation and unknown allow_unsafe_interrupts: refused, and the reason says so.
         assert_eq!(d.decision.exposure, Exposure::Refuse);
-        if d.decision.fired(rules::ASSIGN_REFUSED_TYPE1) {
-            let r = d.decision.reasons.iter().find(|r| r.rule == rules::ASSIGN_REFUSED_TYPE1).unwrap();
+        if d.decision.fired(RuleId::ASSIGN_REFUSED_TYPE1) {
+            let r = d.decision.reasons.iter().find(|r| r.rule == RuleId::ASSIGN_REFUSED_TYPE1).unwrap();
             assert!(r.detail.contains("unknown, taken as N"), "{}", r.detail);
         }
     }
@@ -70,5 +70,5 @@ fn a_device_node_planted_in_a_fixture_is_never_opened() {
     let ev = d.facts.evidence.iter().find(|e| e.source.ends_with("/config")).unwrap();
     assert!(ev.observed.contains("not a regular file"), "{ev:?}");
     assert_eq!(d.decision.exposure, Exposure::Trap);
-    assert!(d.decision.fired(rules::DEVICE_CONFIG_UNREADABLE));
+    assert!(d.decision.fired(RuleId::DEVICE_CONFIG_UNREADABLE));
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use msix_policy::backends::Root;
-use msix_policy::policy::{self, rules, Exposure, SegmentAction};
+use msix_policy::policy::{self, Exposure, RuleId, SegmentAction};
 use msix_policy::{audit, vmm_input, AuditOptions};
 
 /// Rule ids with the mappability rule folded: the VMM path always has it probed (region info).
@@ -13,7 +13,9 @@ use msix_policy::{audit, vmm_input, AuditOptions};
 fn rule_ids(d: &policy::Decision) -> Vec<String> {
     d.rule_ids()
         .filter(|r| !r.starts_with("kernel."))
-        .map(|r| if r == rules::HOST_MAPPABLE_INFERRED { rules::HOST_MAPPABLE_PROBED } else { r }.to_string())
+        .map(|r| {
+            if r == RuleId::HOST_MAPPABLE_INFERRED { RuleId::HOST_MAPPABLE_PROBED.as_str() } else { r }.to_string()
+        })
         .collect()
 }
 
@@ -31,14 +33,14 @@ fn every_fixture_decides_identically_through_the_vmm_entry_point() {
                 Ok(layout) => {
                     // The VMM opened the device, so it has a group; the audit refuses group-less
                     // functions before anything else is looked at.
-                    if audited.fired(rules::ASSIGN_NO_GROUP) {
-                        assert!(!layout.decision.fired(rules::ASSIGN_NO_GROUP), "{name}");
+                    if audited.fired(RuleId::ASSIGN_NO_GROUP) {
+                        assert!(!layout.decision.fired(RuleId::ASSIGN_NO_GROUP), "{name}");
                         continue;
                     }
                     // Nor can a VMM's IOMMU backend have accepted a vfio-noiommu group, which
                     // the audit refuses as such: the VMM's input never describes one.
-                    if audited.fired(rules::ASSIGN_NOIOMMU) {
-                        assert!(!layout.decision.fired(rules::ASSIGN_NOIOMMU), "{name}");
+                    if audited.fired(RuleId::ASSIGN_NOIOMMU) {
+                        assert!(!layout.decision.fired(RuleId::ASSIGN_NOIOMMU), "{name}");
                         continue;
                     }
                     let v = &layout.decision;
@@ -69,8 +71,8 @@ fn every_fixture_decides_identically_through_the_vmm_entry_point() {
                     let why = e.to_string();
                     let unknown = matches!(d.facts.msix, policy::MsixFacts::Unknown { .. });
                     let bridge = matches!(d.facts.header, policy::HeaderKind::Bridge | policy::HeaderKind::CardBus);
-                    let outside = audited.fired(rules::DEVICE_MSIX_OUT_OF_BAR);
-                    let overlap = audited.fired(rules::DEVICE_MSIX_TABLE_PBA_OVERLAP);
+                    let outside = audited.fired(RuleId::DEVICE_MSIX_OUT_OF_BAR);
+                    let overlap = audited.fired(RuleId::DEVICE_MSIX_TABLE_PBA_OVERLAP);
                     assert!(overlap || !why.contains("overlap"), "{name}: {why}");
                     assert!(
                         unknown || bridge || outside || overlap,

@@ -136,10 +136,8 @@ impl<'de> Deserialize<'de> for ProbedRegion {
 impl FixtureToml {
     /// Parses `fixture.toml` (`path` is what errors show) and checks its page size.
     pub fn parse(text: &str, path: &str) -> Result<Self, FixtureError> {
-        let f: FixtureToml = toml::from_str(text).map_err(|e| FixtureError {
-            path: path.into(),
-            msg: msix_policy_engine::overrides::toml_error_line(text, &e),
-        })?;
+        let f: FixtureToml = toml::from_str(text)
+            .map_err(|e| FixtureError { path: path.into(), msg: msix_policy_engine::toml_error_line(text, &e) })?;
         let p = f.host.page_size;
         if !p.is_power_of_two() || !(4096..=1 << 21).contains(&p) {
             return Err(FixtureError {

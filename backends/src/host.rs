@@ -4,7 +4,9 @@
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::OpenOptionsExt;
 
-use msix_policy_engine::{Evidence, Fact, HostFacts, Mappability, MappableSource, Platform, VfioBackend, VfioBackends};
+use msix_policy_engine::{
+    Evidence, Fact, HostFacts, KernelVersion, Mappability, MappableSource, Platform, VfioBackend, VfioBackends,
+};
 
 use crate::cmdline::{parse_bool, Cmdline};
 use crate::fixture::{FixtureError, FixtureToml, DMESG_TXT, FIXTURE_TOML};
@@ -191,11 +193,6 @@ pub fn read_kmsg() -> Option<String> {
     Some(out)
 }
 
-/// `major.minor` of a release string such as `6.1.0-56-amd64`.
-pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
-    msix_policy_engine::kernel::version(release)
-}
-
 /// Whether the kernel of `arch` can have `vfio_iommu_type1` at all: drivers/vfio/Kconfig selects
 /// the hidden VFIO_IOMMU_TYPE1 only `if MMU && (X86 || S390 || ARM || ARM64)`; POWER uses the
 /// sPAPR TCE backend.
@@ -278,10 +275,10 @@ pub fn msix_mappable(identity: &HostIdentity, probed: Option<(bool, Evidence)>) 
         }
     }
     let src = if identity.fixture.is_some() { "fixture.toml [host] kernel" } else { "uname -r" };
-    match kernel_version(&identity.kernel) {
+    match KernelVersion::parse(&identity.kernel) {
         Some(v) => Mappability {
             mappable: Fact::known(
-                v >= msix_policy_engine::kernel::MSIX_BAR_MMAP_SINCE,
+                v.msix_bar_mmap(),
                 Evidence::new(src, format!("kernel {} (MSI-X BAR mmap since 4.16)", identity.kernel)),
             ),
             source: Some(MappableSource::Inferred),
@@ -413,8 +410,7 @@ pub const IOMMUFD_ALLOW_UNSAFE: &str = "sys/module/iommufd/parameters/allow_unsa
 /// cdev (a 6.2-6.5 kernel has an iommufd module, but no VFIO device can bind to it); from 6.6
 /// when the module is loaded or built in.
 pub fn iommufd_offered(root: &Root, identity: &HostIdentity) -> Fact<bool> {
-    use msix_policy_engine::kernel;
-    if kernel::offers_vfio_cdev(&identity.kernel) == Some(false) {
+    if KernelVersion::parse(&identity.kernel).is_some_and(|v| !v.offers_vfio_cdev()) {
         let src = if identity.fixture.is_some() { "fixture.toml [host] kernel" } else { "uname -r" };
         return Fact::known(
             false,
@@ -423,7 +419,7 @@ pub fn iommufd_offered(root: &Root, identity: &HostIdentity) -> Fact<bool> {
                 format!(
                     "kernel {} is before {}: no VFIO device cdev, no iommufd backend (kernel.iommufd.absent)",
                     identity.kernel,
-                    kernel::show(kernel::VFIO_CDEV_SINCE)
+                    KernelVersion::VFIO_CDEV
                 ),
             ),
         );
@@ -460,8 +456,8 @@ mod tests {
         assert!(FixtureToml::parse("[host]\narch = \"x\"\npage_size = 4000\nkernel = \"k\"\n", "f").is_err());
         assert!(FixtureToml::parse("[host\n", "f").is_err());
         assert!(FixtureToml::parse("[source]\nkind = \"qemu\"\n", "f").is_err());
-        assert_eq!(kernel_version("4.15.0-generic"), Some((4, 15)));
-        assert_eq!(kernel_version("x"), None);
+        assert_eq!(KernelVersion::parse("4.15.0-generic"), Some(KernelVersion { major: 4, minor: 15 }));
+        assert_eq!(KernelVersion::parse("x"), None);
     }
 
     /// `vfio_iommu_type1.allow_unsafe_interrupts=1` on the command line counts where the module

@@ -20,8 +20,8 @@ fn bench(c: &mut Criterion) {
     for (name, fixture, address) in [
         ("x86-vtd nvme trap", "qemu/x86-q35-vtd-ir", "0000:00:04.0"),
         ("arm64-64k nvme relocate", "synthetic/arm64-its-64k", "0000:00:03.0"),
-        // The qemu/ppc64-pseries-power9 functions are all emulated by QEMU, so refused since
-        // issue 23: the passed-through NVMe of the synthetic pSeries guest is the passthrough case.
+        // The qemu/ppc64-pseries-power9 functions are all emulated by QEMU, so refused: the
+        // passed-through NVMe of the synthetic pSeries guest is the passthrough case.
         ("pseries nvme passthrough", "synthetic/ppc64-pseries", "0000:00:04.0"),
     ] {
         for mode in [LayoutMode::MsixPolicy, LayoutMode::Qemu, LayoutMode::CloudHypervisor] {

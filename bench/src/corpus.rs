@@ -3,11 +3,11 @@
 //! rebuilt from what the probe shows, decoded by the engine's own parser, and decided on an
 //! isolated host at each page size against the peer models.
 
-use msix_policy::policy::config;
-use msix_policy::policy::plan::{check_msix_location, table_and_pba_overlap};
+use msix_policy::policy::ParsedConfig;
+
 use msix_policy::policy::{
     decide, Bar, BarKind, Decision, DecisionInput, DeviceFacts, Evidence, Exposure, Fact, GuestSelection, HeaderKind,
-    HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides, Platform,
+    HostFacts, IsolationVerdict, Mappability, MappableSource, MsixCapability, MsixFacts, Overrides, Platform, RuleId,
     VfioBackend, VfioBackends,
 };
 
@@ -183,7 +183,7 @@ impl Entry {
     /// them out for VFIO), hot windows from the engine's knowledge.
     pub fn facts(&self, page: u64) -> DeviceFacts {
         let cfg = self.config();
-        let parsed = config::parse(&cfg);
+        let parsed = ParsedConfig::parse(&cfg);
         let mut at = 0x4000_0000_u64;
         let bars: Vec<Bar> = self
             .bars
@@ -197,7 +197,7 @@ impl Entry {
             })
             .collect();
         let sizes = bars.clone();
-        let hot = config::hot_windows(&parsed, parsed.class, |i| sizes.iter().find(|b| b.index == i).map(|b| b.size));
+        let hot = parsed.hot_windows(parsed.class, |i| sizes.iter().find(|b| b.index == i).map(|b| b.size));
         DeviceFacts {
             address: format!("corpus:{}", self.line),
             vendor: parsed.vendor,
@@ -217,7 +217,7 @@ impl Entry {
 
     /// The capability the engine decoded from [`Entry::config`], when it matches the probe's.
     pub fn decoded_matches(&self) -> Result<(), String> {
-        let parsed = config::parse(&self.config());
+        let parsed = ParsedConfig::parse(&self.config());
         let MsixFacts::Present { capability } = parsed.msix else {
             return Err(format!("decoded {:?}", parsed.msix));
         };
@@ -250,7 +250,7 @@ pub fn isolated_host(page: u64) -> (HostFacts, IsolationVerdict) {
         iommufd_allow_unsafe_interrupts: Fact::unknown(ev("iommufd")),
         vfio_backends: VfioBackends::default(),
     };
-    let iso = IsolationVerdict::isolated("isolation.arm64.its", "corpus audit: an isolating MSI controller", vec![]);
+    let iso = IsolationVerdict::isolated(RuleId::ARM64_ITS, "corpus audit: an isolating MSI controller", vec![]);
     (host, iso)
 }
 
@@ -300,9 +300,7 @@ impl Audited {
         plan.bars
             .iter()
             .filter(|b| b.trapped_bytes > 0 && b.index != cap.table_bir && b.index != cap.pba_bir)
-            .filter(|b| {
-                self.facts.bar(b.index).is_some_and(|bar| msix_policy::policy::plan::bar_is_mmappable(bar, self.page))
-            })
+            .filter(|b| self.facts.bar(b.index).is_some_and(|bar| bar.is_mmappable(self.page)))
             .map(|b| b.index)
             .collect()
     }
@@ -318,7 +316,7 @@ impl Audited {
     }
 
     /// A relocation of a table at offset 0 of its BAR while another memory BAR of the device is
-    /// larger (an MSI-X BAR beside a register BAR, issue 19).
+    /// larger (an MSI-X BAR beside a register BAR).
     pub fn relocates_offset0_beside_larger_bar(&self) -> bool {
         let Some(cap) = self.cap() else { return false };
         let Some(table_bar) = self.facts.bar(cap.table_bir) else { return false };
@@ -347,7 +345,7 @@ impl Audited {
 
 /// Whether BAR `index` holds the table and/or PBA and nothing more: no larger than the power of
 /// two that holds their 4 KiB ranges, which start in its first 4 KiB (an independent restatement
-/// of what the issue calls a BAR holding only the table and PBA; the engine's own test is
+/// of what the targets call a BAR holding only the table and PBA; the engine's own test is
 /// `dedicated_msix_bar`, which also looks at known hot windows).
 pub fn holds_only_msix(d: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool {
     let Some(bar) = d.bar(index) else { return false };
@@ -378,7 +376,7 @@ pub fn audit(entry: &Entry, page: u64) -> Result<Audited, String> {
     })
     .map_err(|e| format!("line {}: {e}", entry.line))?;
     let forbidden = match &facts.msix {
-        MsixFacts::Present { capability } => check_msix_location(&facts, capability).is_err(),
+        MsixFacts::Present { capability } => facts.check_msix_location(capability).is_err(),
         _ => true,
     };
     let g = decision.guest;
@@ -390,13 +388,13 @@ pub fn audit(entry: &Entry, page: u64) -> Result<Audited, String> {
 
 /// Whether the table and PBA overlap.
 pub fn overlapping(a: &Audited) -> bool {
-    a.cap().is_some_and(|c| table_and_pba_overlap(&c))
+    a.cap().is_some_and(|c| c.table_and_pba_overlap())
 }
 
 /// The page sizes the corpus is audited at.
 pub const PAGES: [u64; 3] = [4096, 16384, 65536];
 
-/// The issue-14 targets on one page size, with the layouts that miss each.
+/// The corpus targets (docs/corpus.md) on one page size, with the layouts that miss each.
 #[derive(Debug, Default)]
 pub struct Targets {
     pub layouts: usize,
@@ -404,9 +402,9 @@ pub struct Targets {
     pub valid_with_collateral: Vec<usize>,
     pub hot_trapped: Vec<usize>,
     pub untouched_bars_trapped: Vec<usize>,
-    /// Issue 19: relocations of a table at offset 0 beside a larger memory BAR.
+    /// Relocations of a table at offset 0 beside a larger memory BAR.
     pub relocated_offset0_beside_larger: Vec<usize>,
-    /// Issue 19: layouts whose bytes before an MSI-X structure in its 4 KiB range are called free.
+    /// Layouts whose bytes before an MSI-X structure in its 4 KiB range are called free.
     pub off_range_start_free: Vec<usize>,
 }
 
@@ -471,10 +469,11 @@ pub fn report(entries: &[Entry]) -> String {
     let reports: u32 = entries.iter().map(|e| e.reports).sum();
     let decode_bad: Vec<String> =
         entries.iter().filter_map(|e| e.decoded_matches().err().map(|w| format!("line {}: {w}", e.line))).collect();
+    let _ = writeln!(o, "<!-- Generated by `cargo xtask corpus` (bench/src/corpus.rs): do not edit. -->\n");
     let _ = writeln!(o, "# The public hardware corpus, audited\n");
     let _ = writeln!(
         o,
-        "Generated by `cargo run --release -p msix-policy-bench --bin corpus-audit > docs/corpus.md` from \
+        "Generated by `cargo xtask corpus` from \
          `{CORPUS}` ({} distinct MSI-X layouts of type-0 functions, seen {} times in public FreeBSD \
          `pciconf -lvbc` probes from github.com/bsdhw/PCIconf; provenance per line in the file, rebuilt by \
          `scripts/corpus/build_corpus.py`). Do not edit by hand: `bench/tests/corpus.rs` fails when this file \
@@ -502,7 +501,7 @@ pub fn report(entries: &[Entry]) -> String {
         let audited: Vec<Audited> = entries.iter().filter_map(|e| audit(e, page).ok()).collect();
         per_page.push((page, audited));
     }
-    let _ = writeln!(o, "## Targets (issue 14)\n");
+    let _ = writeln!(o, "## Targets: relocation, collateral, hot windows, untouched BARs\n");
     let _ = writeln!(o, "| page | layouts | relocations of a BAR holding only the table and PBA | valid layouts trapping collateral | layouts with a known hot window trapped | layouts trapping a BAR the MSI-X structures do not touch |");
     let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|");
     for (page, audited) in &per_page {
@@ -519,7 +518,7 @@ pub fn report(entries: &[Entry]) -> String {
         );
     }
     let _ = writeln!(o, "\nTargets on 64 KiB pages: 0, at most 2, 0, 0.\n");
-    let _ = writeln!(o, "## Targets (issue 19)\n");
+    let _ = writeln!(o, "## Targets: registers beside the MSI-X structures\n");
     let _ = writeln!(o, "| page | relocations of a table at offset 0 beside a larger memory BAR | layouts whose bytes before an MSI-X structure in its 4 KiB range are called free |");
     let _ = writeln!(o, "|---:|---:|---:|");
     for (page, audited) in &per_page {
@@ -675,7 +674,7 @@ pub fn fixture_selection(entries: &[Entry]) -> Vec<&Entry> {
     for e in entries {
         let facts = e.facts(65536);
         let cap = e.cap;
-        let forbidden = check_msix_location(&facts, &cap).is_err();
+        let forbidden = facts.check_msix_location(&cap).is_err();
         let slots_full = {
             let mut used = [false; 6];
             for &(i, k, _, _) in &e.bars {
@@ -688,7 +687,7 @@ pub fn fixture_selection(entries: &[Entry]) -> Vec<&Entry> {
             used.iter().all(|u| *u)
         };
         let sub_page = e.bars.iter().all(|&(_, k, _, size)| k == BarKind::Io || size < 65536);
-        if forbidden || table_and_pba_overlap(&cap) || (slots_full && sub_page) {
+        if forbidden || cap.table_and_pba_overlap() || (slots_full && sub_page) {
             keep.push(e.line);
         }
     }
@@ -716,7 +715,8 @@ pub fn write_fixture(dir: &std::path::Path, entries: &[&Entry], page: u64) -> st
     w(
         "fixture.toml",
         format!(
-            "[host]\narch = \"aarch64\"\npage_size = {page}\nkernel = \"{kernel}\"\n\n[source]\nkind = \"synthetic\"\n\
+            "# Generated by `cargo xtask corpus` (bench/src/corpus.rs): do not edit.\n\
+             [host]\narch = \"aarch64\"\npage_size = {page}\nkernel = \"{kernel}\"\n\n[source]\nkind = \"synthetic\"\n\
              description = \"{} layouts of the public hardware corpus ({CORPUS}; corpus.txt maps each function to its line \
              and probe) on arm64 with a GICv3 ITS, {} KiB pages\"\nmachine = \"cargo run -p msix-policy-bench --bin \
              corpus-audit -- --fixture DIR\"\n",

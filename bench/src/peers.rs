@@ -18,7 +18,6 @@
 //! Every model, like msix-policy, must trap a BAR the kernel cannot mmap (smaller than a page and
 //! off a page boundary).
 
-use msix_policy::policy::plan::bar_is_mmappable;
 use msix_policy::policy::{
     DeviceFacts, Exposure, GuestProfile, HostFacts, IsolationVerdict, MsixCapability, MsixFacts,
 };
@@ -102,7 +101,7 @@ impl Geometry<'_> {
             .bars
             .iter()
             .flatten()
-            .filter(|b| b.is_memory() && b.size > 0 && !bar_is_mmappable(b, self.page))
+            .filter(|b| b.is_memory() && b.size > 0 && !b.is_mmappable(self.page))
             .map(|b| (b.index, 0, b.size))
             .collect()
     }
@@ -142,7 +141,7 @@ impl Geometry<'_> {
 /// The devices a comparison is about: MSI-X present and inside its BARs.
 fn geometry<'a>(d: &'a DeviceFacts, host: &HostFacts) -> Option<Geometry<'a>> {
     let MsixFacts::Present { capability } = &d.msix else { return None };
-    msix_policy::policy::plan::check_msix_location(d, capability).ok()?;
+    d.check_msix_location(capability).ok()?;
     Some(Geometry { d, cap: *capability, page: host.page_size })
 }
 
@@ -163,7 +162,7 @@ pub fn limit(d: &DeviceFacts, host: &HostFacts, iso: &IsolationVerdict, guest: G
         // known driver): trapping its pages whole costs none, so its limit is the table and PBA
         // pages (exposure.trap.dedicated-msix-bar, exposure.trap.driver-unmapped-bar).
         let k4 = |bar: u8, o: u32, len: u64| {
-            let free = msix_policy::policy::plan::msix_only_bar(d, &g.cap, bar).is_some();
+            let free = d.msix_only_bar(&g.cap, bar).is_some();
             let granule = if free { g.page } else { 4096 };
             pages(bar, u64::from(o), u64::from(o) + len, granule, g.bar_size(bar))
         };

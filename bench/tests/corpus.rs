@@ -1,4 +1,4 @@
-//! The public hardware corpus (corpus/pciconf-msix.tsv): issue 14's targets, the generated audit
+//! The public hardware corpus (corpus/pciconf-msix.tsv): the targets, the generated audit
 //! document and fixture kept in step with it, and the sysfs path agreeing with the facts path.
 
 use msix_policy::policy::{Exposure, MsixFacts};
@@ -37,7 +37,7 @@ fn a_broken_corpus_line_is_an_error_naming_the_line() {
 }
 
 #[test]
-fn the_issue_14_targets_hold_on_16_and_64_kib_pages() {
+fn no_dedicated_bar_relocates_and_no_hot_window_or_untouched_bar_traps_on_16_and_64_kib_pages() {
     let entries = entries();
     for page in [16384u64, 65536] {
         let audited: Vec<_> = entries.iter().map(|e| corpus::audit(e, page).unwrap()).collect();
@@ -70,12 +70,12 @@ fn the_issue_14_targets_hold_on_16_and_64_kib_pages() {
     }
 }
 
-/// Issue 19 on the public corpus: no layout calls the bytes before an MSI-X structure in its
+/// Registers beside the MSI-X structures, on the public corpus: no layout calls the bytes before an MSI-X structure in its
 /// 4 KiB range free (on any page size), and relocations of a table at offset 0 beside a larger
 /// memory BAR are those whose driver is unknown or maps that BAR (at most 12; 35 without the
 /// driver table). Each one left is listed when the bound breaks.
 #[test]
-fn the_issue_19_targets_hold() {
+fn no_bytes_before_an_msix_structure_are_free_and_offset0_relocations_stay_bounded() {
     let entries = entries();
     for page in corpus::PAGES {
         let audited: Vec<_> = entries.iter().map(|e| corpus::audit(e, page).unwrap()).collect();
@@ -91,7 +91,7 @@ fn the_issue_19_targets_hold() {
             let a = &audited[i];
             let MsixFacts::Present { capability: c } = &a.facts.msix else { continue };
             assert!(
-                msix_policy::policy::plan::driver_unmapped_msix_bar(&a.facts, c, c.table_bir).is_none(),
+                a.facts.driver_unmapped_msix_bar(c, c.table_bir).is_none(),
                 "{page}: a BAR the driver never maps relocated: {}",
                 corpus::describe(&entries[i])
             );
@@ -107,10 +107,7 @@ fn the_issue_19_targets_hold() {
 fn docs_corpus_md_is_what_the_corpus_gives() {
     let want = corpus::report(&entries());
     let have = std::fs::read_to_string(root().join("docs/corpus.md")).unwrap_or_default();
-    assert!(
-        have == want,
-        "docs/corpus.md is stale: cargo run --release -p msix-policy-bench --bin corpus-audit > docs/corpus.md"
-    );
+    assert!(have == want, "docs/corpus.md is stale: run `cargo xtask corpus` and review the diff");
 }
 
 fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -144,11 +141,7 @@ fn the_corpus_fixture_is_what_the_generator_writes_and_audits_as_the_corpus_deci
     let committed = root().join("fixtures/corpus/arm64-its-64k");
     let (fresh, kept) = (files(&tmp), files(&committed));
     let _ = std::fs::remove_dir_all(&tmp);
-    assert!(
-        fresh == kept,
-        "fixtures/corpus/arm64-its-64k is stale: rm -rf it, then \
-         cargo run -p msix-policy-bench --bin corpus-audit -- --fixture fixtures/corpus/arm64-its-64k"
-    );
+    assert!(fresh == kept, "fixtures/corpus/arm64-its-64k is stale: run `cargo xtask corpus` and review the diff");
     // The sysfs path (platform backend, resource and config files) decides each placed function
     // as the facts path does.
     let report = msix_policy::audit(&committed, &msix_policy::AuditOptions::default()).unwrap();
@@ -173,7 +166,7 @@ fn the_corpus_fixture_is_what_the_generator_writes_and_audits_as_the_corpus_deci
 /// trap that emulates it, never in a memory slot.
 #[test]
 fn every_valid_layout_gets_a_programmable_guest_layout_from_the_vmm_entry_point() {
-    use msix_policy::policy::vmm::{plan_layout, IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
+    use msix_policy::policy::{plan_layout, IsolationAttestation, VfioRegion, REGION_MMAP, REGION_RW};
     use msix_policy::policy::{BarKind, GuestSelection, LayoutMode, TrapHandler, VfioBackend, VmmInput};
     let entries = entries();
     let (mut layouts, mut overlaps) = (0, 0);
@@ -201,7 +194,7 @@ fn every_valid_layout_gets_a_programmable_guest_layout_from_the_vmm_entry_point(
                 let what = format!("{} at {page} in {mode:?}", corpus::describe(e));
                 // A table overlapping its PBA is warned about by the audit and refused by the VMM
                 // entry point, as QEMU's msix_init refuses it.
-                if audited.decision.fired(msix_policy::policy::rules::DEVICE_MSIX_TABLE_PBA_OVERLAP) {
+                if audited.decision.fired(msix_policy::policy::RuleId::DEVICE_MSIX_TABLE_PBA_OVERLAP) {
                     let err = plan_layout(&input).expect_err(&what);
                     assert!(matches!(err, msix_policy::policy::InputError::MsixOverlap { .. }), "{what}: {err}");
                     overlaps += 1;

@@ -16,12 +16,13 @@
 //! The FFI boundary is, with the ioctl and mmap wrappers, the only place this project uses
 //! `unsafe`: reading the caller's C strings and writing the caller's out-pointers.
 
+#![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use msix_policy::policy::vmm::MAX_INPUT_BYTES;
+use msix_policy::policy::MAX_INPUT_BYTES;
 use msix_policy::policy::{plan_layout, VmmInput, LAYOUT_VERSION};
 use msix_policy::{audit, render, AuditOptions};
 

@@ -64,23 +64,8 @@ fuzz_target!(|data: &[u8]| {
         (IsolationVerdict::unknown("isolation.vtd.ir-state-unknown", "x", vec![]), GuestSelection::Paravirtual),
     ] {
         let none = Overrides::default();
-        let base = decide(DecisionInput {
-            host: &h,
-            device: &d,
-            isolation: &iso,
-            guest,
-            overrides: &none,
-            layout: Default::default(),
-        })
-        .unwrap();
-        if let Ok(with) = decide(DecisionInput {
-            host: &h,
-            device: &d,
-            isolation: &iso,
-            guest,
-            overrides: &o,
-            layout: Default::default(),
-        }) {
+        let base = decide(DecisionInput { host: &h, device: &d, isolation: &iso, guest, overrides: &none, layout: Default::default() }).unwrap();
+        if let Ok(with) = decide(DecisionInput { host: &h, device: &d, isolation: &iso, guest, overrides: &o, layout: Default::default() }) {
             assert!(
                 with.exposure.safety() >= base.exposure.safety(),
                 "{:?} loosened {:?}",

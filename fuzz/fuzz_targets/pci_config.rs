@@ -4,8 +4,8 @@ use libfuzzer_sys::fuzz_target;
 use msix_backends::pci::config;
 
 fuzz_target!(|data: &[u8]| {
-    let p = config::parse(data);
-    let _ = config::describe(&p);
+    let p = ParsedConfig::parse(data);
+    let _ = p.describe();
     for c in &p.capabilities {
         assert!(usize::from(c.offset) + 1 < data.len() && c.offset >= 0x40);
     }

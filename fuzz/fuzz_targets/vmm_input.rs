@@ -3,7 +3,7 @@
 //! config space with region info made from their tail. An error or a layout, never a panic; a
 //! layout is well formed (`Layout::check_well_formed`).
 use libfuzzer_sys::fuzz_target;
-use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput};
+use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput};
 use msix_policy_engine::{GuestSelection, LayoutMode, VfioBackend};
 
 fn check(input: &VmmInput) {

@@ -15,9 +15,13 @@ use crate::script::{Access, Class};
 /// Accesses and exits of one class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ClassRow {
+    /// The class these counts are for.
     pub class: Class,
+    /// Accesses the guest made of this class, each repetition counted.
     pub accesses: u64,
+    /// Exits the layout predicts for them ([`crate::script::predict`]).
     pub predicted: u64,
+    /// Exits the dispatcher counted at their (address, direction).
     pub measured: u64,
 }
 
@@ -32,29 +36,44 @@ impl ClassRow {
     }
 }
 
+/// One pass/fail check of a run, as the report prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
+    /// What was checked, with its figures or its first failures (at most six listed).
     pub what: String,
+    /// Whether it held.
     pub ok: bool,
 }
 
 /// One layout's run, accounted.
 #[derive(Debug, Clone, Serialize)]
 pub struct LayoutRun {
+    /// The layout's name ([`Named::name`]).
     pub name: String,
+    /// How the layout was made ([`Named::how`]).
     pub how: String,
+    /// The layout's MSI-X exposure, as the audit spells it (`trap`, `relocate`, ...).
     pub exposure: String,
+    /// The host page size the layout was planned for, in bytes.
     pub page_size: u64,
+    /// Whether the guest sees the MSI-X table moved (`GuestMsix::relocated`).
     pub relocated: bool,
+    /// Memory slots of the placed layout: ranges the guest reaches without an exit.
     pub slots: usize,
+    /// Trapped ranges of the placed layout: ranges that exit to the VMM.
     pub traps: usize,
+    /// Accesses and exits per class, in [`Class`] order; a class the script did not use has no row.
     pub rows: Vec<ClassRow>,
+    /// MMIO exits the VMM served, the stop port's excluded.
     pub exits: u64,
+    /// The exits in trapped ranges, by the handler that served them.
     pub handlers: HandlerCounts,
+    /// The run's checks, in the order the report prints them.
     pub checks: Vec<Check>,
 }
 
 impl LayoutRun {
+    /// Whether every check held (the report's PASS).
     pub fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
     }
@@ -64,8 +83,10 @@ impl LayoutRun {
 pub struct Outcome<'a> {
     /// The script as the guest left it (reads store their last value).
     pub entries: &'a [Entry],
-    /// The device's own table bytes, through VFIO, before and after the run.
+    /// The device's own table bytes, read through VFIO before the run; `None` when the device
+    /// has no MSI-X table.
     pub device_table_before: Option<Vec<u8>>,
+    /// The same bytes read after the run, to compare with `device_table_before`.
     pub device_table_after: Option<Vec<u8>>,
 }
 

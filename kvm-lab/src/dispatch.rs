@@ -22,17 +22,31 @@ pub trait DeviceIo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     /// KVM_EXIT_MMIO, a read of `len` bytes: the VMM answers with [`Vcpu::complete_read`].
-    MmioRead { addr: u64, len: usize },
+    MmioRead {
+        /// Guest physical address of the access.
+        addr: u64,
+        /// Width of the access in bytes.
+        len: usize,
+    },
     /// KVM_EXIT_MMIO, a write.
-    MmioWrite { addr: u64, data: Vec<u8> },
+    MmioWrite {
+        /// Guest physical address of the access.
+        addr: u64,
+        /// The bytes the guest wrote, little-endian, as many as the access is wide.
+        data: Vec<u8>,
+    },
     /// Anything else the guest program should never cause.
     Other(String),
 }
 
+/// Why a vCPU could not run or be driven.
 #[derive(Debug, thiserror::Error)]
 pub enum VcpuError {
+    /// KVM_RUN failed with this OS error.
     #[error("KVM_RUN: {0}")]
     Run(io::Error),
+    /// Any other failure of the vCPU or its setup (for example a `complete_read` with no MMIO
+    /// read pending), as a message.
     #[error("{0}")]
     Setup(String),
 }
@@ -46,16 +60,29 @@ pub trait Vcpu {
     fn complete_read(&mut self, data: &[u8]) -> Result<(), VcpuError>;
 }
 
+/// Why a run ended before the guest wrote the stop port.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The vCPU failed.
     #[error(transparent)]
     Vcpu(#[from] VcpuError),
+    /// An exit other than MMIO ([`Exit::Other`]), for example the watchdog interrupting KVM_RUN.
     #[error("unexpected exit: {0}")]
     UnexpectedExit(String),
+    /// The exit limit (the value) was reached first: the guest loops or the script is wrong.
     #[error("the guest did not reach the stop port within {0} exits")]
     TooManyExits(u64),
+    /// A trapped access forwarded to the device (pread/pwrite of the VFIO device fd) failed.
     #[error("forwarding {what} at device offset {offset:#x}: {err}")]
-    Device { what: &'static str, offset: u64, err: io::Error },
+    Device {
+        /// What was forwarded: a register or an I/O port access.
+        what: &'static str,
+        /// Offset in the device fd: the BAR's region offset plus the offset in the BAR.
+        offset: u64,
+        /// The error of the pread/pwrite.
+        err: io::Error,
+    },
+    /// An MMIO access wider than 8 bytes (the value, in bytes).
     #[error("MMIO access of {0} bytes (the program makes 4-byte accesses)")]
     Width(usize),
 }
@@ -63,9 +90,13 @@ pub enum RunError {
 /// Exits per handler, for the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HandlerCounts {
+    /// Exits served by the VMM's MSI-X table emulation (`TrapHandler::EmulateMsixTable`).
     pub emulate_msix_table: u64,
+    /// Exits served by the PBA emulation, which reads as nothing pending (`EmulateMsixPba`).
     pub emulate_msix_pba: u64,
+    /// Exits forwarded to the device through the VFIO fd (`ForwardToDevice`).
     pub forward_to_device: u64,
+    /// Exits that read as zero and drop writes (`ReadZero`).
     pub read_zero: u64,
 }
 
@@ -87,19 +118,27 @@ pub struct Dispatcher<'a> {
     pub in_slot: u64,
     /// Exits outside every slot and trapped range.
     pub unbacked: Vec<u64>,
+    /// Exits in trapped ranges, by the handler that served them.
     pub handlers: HandlerCounts,
     /// Writes that reached the emulated table (entry offset, value).
     pub table_writes: Vec<(u64, u32)>,
+    /// Every MMIO exit served, the stop port's write excluded (slot and unbacked ones included).
     pub exits: u64,
 }
 
 /// Where to stop.
 pub enum Flow {
+    /// The exit is served: run the vCPU again.
     Continue,
+    /// The guest wrote the stop port: the run is over.
     Stop,
 }
 
 impl<'a> Dispatcher<'a> {
+    /// A dispatcher over `map` with nothing counted yet. `dev` serves forwarded accesses at
+    /// `region_offset(bar)` plus the offset in the BAR; `msix` says where the guest sees the table
+    /// (the emulated copy starts zeroed); a write to the guest physical address `stop_port` ends
+    /// the run.
     pub fn new(
         map: &'a GuestMap,
         dev: &'a dyn DeviceIo,

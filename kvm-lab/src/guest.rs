@@ -61,16 +61,23 @@ pub fn program_bytes() -> Vec<u8> {
 
 /// Bytes of one script entry.
 pub const ENTRY_BYTES: usize = 32;
+/// `op` of the last entry: the program writes the stop port at `addr`, where the VMM ends the run.
 pub const OP_END: u64 = 0;
+/// `op` of a read: 32-bit load from `addr`, `count` times; the last value read goes to `value`.
 pub const OP_READ: u64 = 1;
+/// `op` of a write: 32-bit store of `value`'s low half to `addr`, `count` times.
 pub const OP_WRITE: u64 = 2;
 
 /// One entry as the guest reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
+    /// [`OP_END`], [`OP_READ`] or [`OP_WRITE`].
     pub op: u64,
+    /// Guest physical address of the access (the stop port for [`OP_END`]).
     pub addr: u64,
+    /// What a write stores (its low 32 bits); where a read leaves the last value it read.
     pub value: u64,
+    /// How many times the access repeats (at least 1).
     pub count: u64,
 }
 

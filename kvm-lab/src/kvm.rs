@@ -14,7 +14,9 @@ use msix_vfio::Mapping;
 
 /// Guest RAM: the program at its start, the script at [`SCRIPT_OFFSET`].
 pub const RAM_BASE: u64 = 0x8000_0000;
+/// Size of guest RAM in bytes (1 MiB): memory slot 0.
 pub const RAM_SIZE: u64 = 0x10_0000;
+/// Offset in guest RAM of the script, where the vCPU's `x0` points at boot.
 pub const SCRIPT_OFFSET: u64 = 0x1000;
 
 /// What lends the VM its memory slots: mmaps of the device fd, unmapped when dropped.
@@ -128,6 +130,7 @@ pub struct KvmMachine<'d> {
 }
 
 impl<'d> KvmMachine<'d> {
+    /// Opens /dev/kvm; no VM yet (`prepare` makes one per layout), no vGIC, KVM's default IPA size.
     pub fn new(dev: &'d dyn SlotSource) -> io::Result<Self> {
         let kvm = Kvm::new().map_err(os)?;
         Ok(KvmMachine {
@@ -306,6 +309,7 @@ mod gic {
 /// What the MSI run saw.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MsiRun {
+    /// The layout's name ([`crate::layouts::Named::name`]).
     pub layout: String,
     /// MSI-X entry 0 as the VMM's table emulation caught it: address, data, masked.
     pub entry: Option<(u64, u32, bool)>,
@@ -315,7 +319,9 @@ pub struct MsiRun {
     pub signal: Option<i32>,
     /// The INTID the guest acknowledged.
     pub acknowledged: Option<u32>,
+    /// Whether the guest acknowledged the expected LPI ([`crate::msi::LPI`]).
     pub ok: bool,
+    /// What happened, in a sentence: the INTID acknowledged, or where the run stopped.
     pub note: String,
 }
 

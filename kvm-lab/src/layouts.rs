@@ -2,18 +2,20 @@
 //! `x-msix-relocation`), cloud-hypervisor's, and the trap sets of crosvm and Linux before 4.16
 //! (bench/src/peers.rs) rebuilt as layouts.
 
-use msix_policy_engine::layout::{self, VfioPciOffsets};
-use msix_policy_engine::plan::{mode_relocation, relocation_plan};
-use msix_policy_engine::vmm::{facts, plan_layout, InputError, VmmInput};
+use msix_policy_engine::VfioPciOffsets;
 use msix_policy_engine::{
     decide, BarOrigin, DecisionInput, Layout, LayoutMode, MmapRange, MsixFacts, Overrides, RelocationPolicy,
     TrapContents, TrapHandler, TrapRange,
 };
+use msix_policy_engine::{plan_layout, InputError, VmmInput};
+use msix_policy_engine::{MappingPlan, Relocation};
 
 /// A layout under test.
 #[derive(Debug, Clone)]
 pub struct Named {
+    /// Whose layout it is (`msix-policy`, `qemu`, `crosvm`, ...), as the report names it.
     pub name: &'static str,
+    /// The layout itself: memory slots, trapped ranges and the MSI-X capability the guest reads.
     pub layout: Layout,
     /// How it was made.
     pub how: String,
@@ -46,7 +48,7 @@ fn qemu_relocation(input: &VmmInput) -> Result<Named, InputError> {
     if l.msix.is_some_and(|m| m.relocated) || l.decision.plan.is_none() {
         return Ok(Named { name, how: "plan_layout, LayoutMode::Qemu (the decision relocates)".into(), layout: l });
     }
-    let f = facts(&input)?;
+    let f = input.facts()?;
     let mut decision = decide(DecisionInput {
         host: &f.host,
         device: &f.device,
@@ -57,8 +59,8 @@ fn qemu_relocation(input: &VmmInput) -> Result<Named, InputError> {
     })?;
     let forced = match &f.device.msix {
         MsixFacts::Present { capability } if f.host.msix_mappable.mappable.value == Some(true) => {
-            mode_relocation(&f.device, capability, input.page_size, &f.layout)
-                .and_then(|_| relocation_plan(&f.device, capability, input.page_size, &f.layout))
+            Relocation::for_mode(&f.device, capability, input.page_size, &f.layout)
+                .and_then(|_| MappingPlan::relocate(&f.device, capability, input.page_size, &f.layout))
         }
         _ => None,
     };
@@ -70,7 +72,7 @@ fn qemu_relocation(input: &VmmInput) -> Result<Named, InputError> {
         None => "LayoutMode::Qemu: no place to relocate, the table traps",
     };
     let mappable = f.host.msix_mappable.mappable.value == Some(true);
-    let layout = layout::build(&f.device, decision, input.page_size, mappable, &f.layout, &VfioPciOffsets);
+    let layout = Layout::build(&f.device, decision, input.page_size, mappable, &f.layout, &VfioPciOffsets);
     Ok(Named { name, how: how.into(), layout })
 }
 
@@ -155,7 +157,7 @@ pub fn trap_set(base: &Layout, pba: bool) -> Layout {
                         offset: p,
                         length: page,
                         mmap_length: page,
-                        region_offset: layout::RegionOffsets::region_offset(&offsets, b.index) + p,
+                        region_offset: msix_policy_engine::RegionOffsets::region_offset(&offsets, b.index) + p,
                     }),
                 }
             }

@@ -7,6 +7,8 @@
 //! every target against a mock or the [`sim`] vCPU; [`kvm`] is the real one (x86_64 and aarch64,
 //! where rust-vmm's kvm-ioctls builds; the guest program is aarch64 code).
 
+#![deny(missing_docs)]
+
 pub mod account;
 pub mod dispatch;
 pub mod guest;

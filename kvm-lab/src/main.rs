@@ -14,8 +14,8 @@ use msix_kvm_lab::account::LayoutRun;
 use msix_kvm_lab::layouts;
 use msix_kvm_lab::report::{render, run_layout};
 use msix_kvm_lab::sim::{MemDevice, SimMachine};
-use msix_policy_engine::layout::{RegionOffsets, VfioPciOffsets};
-use msix_policy_engine::vmm::{facts, VmmInput};
+use msix_policy_engine::VmmInput;
+use msix_policy_engine::{RegionOffsets, VfioPciOffsets};
 
 struct Args {
     cmd: String,
@@ -95,7 +95,7 @@ fn simulate(a: &Args) -> Result<bool, String> {
     let path = a.input.as_ref().ok_or("simulate needs --input PLAN_INPUT.json")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     let input = VmmInput::from_json(&text).map_err(|e| format!("{path}: {e}"))?;
-    let hot = facts(&input).map_err(|e| e.to_string())?.device.hot_windows;
+    let hot = input.facts().map_err(|e| e.to_string())?.device.hot_windows;
     let dev = MemDevice::default();
     let offsets = |bar: u8| VfioPciOffsets.region_offset(bar);
     let none = || None;
@@ -117,7 +117,6 @@ mod live {
     use msix_kvm_lab::dispatch::DeviceIo;
     use msix_kvm_lab::kvm::{arm_watchdog, install_watchdog, KvmMachine, SlotSource};
     use msix_kvm_lab::script::TABLE_ENTRIES;
-    use msix_policy_engine::vmm::facts;
     use msix_policy_engine::{IsolationAttestation, MsixFacts, VfioBackend, VmmInput};
     use msix_vfio::region::fd_offset;
     use msix_vfio::source::CONFIG_REGION;
@@ -196,11 +195,11 @@ mod live {
                 allow_unsafe_interrupts: allow_unsafe,
             };
             let input = VmmInput::new(config, regions, page, iso).address(bdf.clone());
-            let input = match msix_policy_engine::vmm::running_arch() {
+            let input = match msix_policy_engine::running_arch() {
                 Some(arch) => input.arch(arch),
                 None => input,
             };
-            let f = facts(&input).map_err(|e| format!("{bdf}: {e}"))?;
+            let f = input.facts().map_err(|e| format!("{bdf}: {e}"))?;
             let named = layouts::all(&input).map_err(|e| format!("{bdf}: {e}"))?;
             let io = Dev(&dev);
             let offsets =

@@ -6,29 +6,51 @@ use msix_policy_engine::{BarKind, Layout, TrapRange};
 /// Guest physical address of the first BAR; BARs follow at their alignment.
 pub const BAR_BASE: u64 = 0x1000_0000;
 
+/// Why a layout cannot be placed in guest physical memory.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MapError {
+    /// A memory slot's offset or mmap length is not a whole number of host pages (a KVM memory
+    /// slot is whole pages).
     #[error("BAR{bar}: memory slot at offset {offset:#x} is not host-page aligned ({page:#x})")]
-    SlotAlignment { bar: u8, offset: u64, page: u64 },
+    SlotAlignment {
+        /// The BAR's index.
+        bar: u8,
+        /// The slot's offset in the BAR, in bytes.
+        offset: u64,
+        /// The host page size, in bytes.
+        page: u64,
+    },
+    /// Placed at their alignment, the BARs would end above 4 GiB.
     #[error("BAR{bar}: the BARs do not fit below 4 GiB")]
-    NoRoom { bar: u8 },
+    NoRoom {
+        /// The index of the first BAR that does not fit.
+        bar: u8,
+    },
 }
 
 /// A memory slot: `len` bytes of the device fd at `region_offset`, at `gpa`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
+    /// The BAR's index.
     pub bar: u8,
+    /// Offset in the BAR, in bytes (host-page aligned).
     pub offset: u64,
+    /// Guest physical address of the slot's first byte.
     pub gpa: u64,
+    /// Length in bytes: the mmap length, whole host pages.
     pub len: u64,
+    /// Offset in the VFIO device fd to mmap (the BAR's region offset plus `offset`).
     pub region_offset: u64,
 }
 
 /// A trapped range at `gpa`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trap {
+    /// The BAR's index.
     pub bar: u8,
+    /// Guest physical address of the range's first byte.
     pub gpa: u64,
+    /// The layout's range: offset in the BAR, length, contents and handler.
     pub range: TrapRange,
 }
 
@@ -44,17 +66,24 @@ pub enum Hit {
 /// One placed memory BAR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlacedBar {
+    /// The BAR's index.
     pub index: u8,
+    /// Guest physical address of the BAR, aligned to its size and alignment, at least a host page.
     pub gpa: u64,
+    /// The BAR's size in bytes, as the layout gives it.
     pub size: u64,
 }
 
 /// A layout in guest physical memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestMap {
+    /// The layout's host page size, in bytes.
     pub page_size: u64,
+    /// The memory BARs, in the layout's order (I/O BARs are not placed).
     pub bars: Vec<PlacedBar>,
+    /// Every memory slot: accesses there reach the device without an exit.
     pub slots: Vec<Slot>,
+    /// Every trapped range: accesses there exit to the VMM (KVM_EXIT_MMIO).
     pub traps: Vec<Trap>,
 }
 

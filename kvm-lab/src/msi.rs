@@ -27,6 +27,7 @@
 
 use crate::guest::{Entry, OP_END, OP_WRITE};
 
+/// The second program, one instruction per word (see the listing above).
 pub const ACK_PROGRAM: [u32; 12] = [
     0xd503_201f,
     0xd280_1fe1,
@@ -41,29 +42,41 @@ pub const ACK_PROGRAM: [u32; 12] = [
     0xb900_00c5,
     0x1400_0000,
 ];
+/// Offset in guest RAM of [`ACK_PROGRAM`], after the main program.
 pub const ACK_PROGRAM_OFFSET: u64 = 0x100;
 
-/// Guest physical addresses of the vGIC (below the BARs, away from RAM).
+/// Guest physical addresses of the vGIC (below the BARs, away from RAM): the GICv3 distributor.
 pub const GICD_BASE: u64 = 0x0800_0000;
+/// The ITS's register frame (its control frame; the translation frame follows 64 KiB on).
 pub const GITS_BASE: u64 = 0x0808_0000;
+/// The redistributor of vCPU 0.
 pub const GICR_BASE: u64 = 0x080a_0000;
+/// GITS_TRANSLATER, the ITS doorbell: the MSI address the guest writes into MSI-X entry 0.
 pub const GITS_TRANSLATER: u64 = GITS_BASE + 0x1_0040;
 /// Where the guest says it is ready for the MSI, and where it reports the INTID.
 pub const READY_PORT: u64 = 0x0900_1000;
+/// Where the acknowledge program writes the INTID it acknowledged (its `x6`).
 pub const RESULT_PORT: u64 = 0x0900_2000;
 
 /// Offsets in guest RAM of what the VMM prepares, each 64 KiB aligned: KVM's ITS reads a
 /// GITS_BASER address as for 64 KiB ITS pages (bits 15:12 are address bits 51:48).
 pub const PROP_TABLE: u64 = 0x1_0000; // LPI configuration, 8 KiB (IDbits 14)
+/// The LPI pending table (GICR_PENDBASER); fresh guest RAM is zero, so PTZ is set.
 pub const PEND_TABLE: u64 = 0x2_0000;
+/// The ITS device table (GITS_BASER0), one page.
 pub const DEVICE_TABLE: u64 = 0x3_0000;
+/// The ITS collection table (GITS_BASER1), one page.
 pub const COLLECTION_TABLE: u64 = 0x4_0000;
+/// The ITS command queue (GITS_CBASER), one page, holding [`its_commands`].
 pub const COMMAND_QUEUE: u64 = 0x5_0000;
+/// The interrupt translation table of device [`DEVICE_ID`], named by MAPD.
 pub const ITT: u64 = 0x6_0000;
 
-/// The DeviceID, EventID and LPI of the MSI.
+/// The DeviceID, EventID and LPI of the MSI: the DeviceID KVM_SIGNAL_MSI passes to the ITS.
 pub const DEVICE_ID: u32 = 0;
+/// The EventID: the MSI data the guest writes into MSI-X entry 0.
 pub const EVENT_ID: u32 = 0;
+/// The LPI (INTID) the ITS maps the event to, the first LPI; the guest must acknowledge it.
 pub const LPI: u32 = 8192;
 /// The LPI's configuration byte: priority 0xa0, enabled.
 pub const LPI_CONFIG: u8 = 0xa1;

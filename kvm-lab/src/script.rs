@@ -30,8 +30,10 @@ pub enum Class {
 }
 
 impl Class {
+    /// Every class, in report order.
     pub const ALL: [Class; 5] =
         [Class::PageSweep, Class::Register, Class::Doorbell, Class::TableWrite, Class::TableRead];
+    /// The kebab-case name, as in the JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             Class::PageSweep => "page-sweep",
@@ -46,23 +48,43 @@ impl Class {
 /// One guest access, repeated `count` times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Access {
+    /// The kind of access, for the report.
     pub class: Class,
+    /// The BAR's index.
     pub bar: u8,
+    /// Offset in the BAR as the guest sees it, in bytes.
     pub offset: u64,
+    /// A write (else a read); 4 bytes either way.
     pub write: bool,
+    /// What a write writes (0 for a read).
     pub value: u32,
+    /// Times the access repeats: `iterations` for registers and doorbells, else 1.
     pub count: u64,
 }
 
 /// MSI-X entries the guest programs.
 pub const TABLE_ENTRIES: u16 = 4;
 
+/// Why the accesses, their prediction or the script could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
+    /// The access's BAR is not in the layout or not placed in guest memory.
     #[error("BAR{bar} offset {offset:#x} is not placed in guest memory")]
-    Unplaced { bar: u8, offset: u64 },
+    Unplaced {
+        /// The BAR's index.
+        bar: u8,
+        /// Offset in the BAR, in bytes.
+        offset: u64,
+    },
+    /// The layout neither maps nor traps the access's byte: it cannot say how many exits to expect.
     #[error("BAR{bar} offset {offset:#x} is neither a memory slot nor a trapped range of the layout")]
-    Unbacked { bar: u8, offset: u64 },
+    Unbacked {
+        /// The BAR's index.
+        bar: u8,
+        /// Offset in the BAR, in bytes.
+        offset: u64,
+    },
+    /// `iterations` was 0.
     #[error("iterations must be at least 1")]
     NoIterations,
 }

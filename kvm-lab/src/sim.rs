@@ -11,6 +11,7 @@ use crate::guest::{Entry, OP_END, OP_WRITE};
 use crate::map::{GuestMap, Hit};
 use crate::report::Machine;
 
+/// A vCPU that runs the guest program's semantics in the VMM: no /dev/kvm, same exits.
 pub struct SimVcpu {
     map: GuestMap,
     /// The script as the guest holds it; reads store their last value back, as the program does.
@@ -25,6 +26,7 @@ pub struct SimVcpu {
 }
 
 impl SimVcpu {
+    /// A vCPU at the first of `entries`, with `map`'s memory slots as plain (initially zero) memory.
     pub fn new(map: &GuestMap, entries: Vec<Entry>) -> Self {
         let left = entries.first().map_or(0, |e| e.count);
         SimVcpu { map: map.clone(), entries, at: 0, left, pending_read: false, slot_memory: HashMap::new(), direct: 0 }
@@ -91,7 +93,9 @@ impl Vcpu for SimVcpu {
 /// and `kvm-lab simulate`).
 #[derive(Default)]
 pub struct MemDevice {
+    /// Bytes written, by offset in the device fd; a byte never written reads as zero.
     pub bytes: Mutex<HashMap<u64, u8>>,
+    /// Writes received (calls of `write`, not bytes).
     pub writes: AtomicU64,
 }
 

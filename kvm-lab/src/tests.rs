@@ -2,8 +2,8 @@
 //! range an exit hits, which handler serves it, the counts and the predictions. No /dev/kvm.
 
 use mockall::predicate::eq;
-use msix_policy_engine::layout::{RegionOffsets, VfioPciOffsets};
-use msix_policy_engine::vmm::{facts, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+use msix_policy_engine::{IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+use msix_policy_engine::{RegionOffsets, VfioPciOffsets};
 use msix_policy_engine::{TrapContents, TrapHandler, VfioBackend};
 
 use crate::account::LayoutRun;
@@ -51,7 +51,7 @@ fn e1000e(page: u64) -> VmmInput {
 }
 
 fn simulate(input: &VmmInput, iterations: u64) -> Vec<LayoutRun> {
-    let hot = facts(input).unwrap().device.hot_windows;
+    let hot = input.facts().unwrap().device.hot_windows;
     let dev = MemDevice::default();
     let offsets = |bar: u8| VfioPciOffsets.region_offset(bar);
     let none = || None;
@@ -273,7 +273,7 @@ fn a_guest_that_never_stops_is_cut_off() {
 fn a_measured_count_off_the_prediction_fails_its_check() {
     let input = nvme(16384);
     let n = named(&input, "qemu");
-    let hot = facts(&input).unwrap().device.hot_windows;
+    let hot = input.facts().unwrap().device.hot_windows;
     let accesses = script::build(&n.layout, &hot, 10).unwrap();
     let mut predicted = script::predict(&n.layout, &accesses).unwrap();
     let map = GuestMap::new(&n.layout).unwrap();

@@ -551,7 +551,7 @@ pub(crate) mod tests {
         t
     }
 
-    /// The generator's fixture (scripts/synth_fixtures.py iort_server) and this builder describe
+    /// The generator's fixture (xtask/src/synth.rs `iort_server`) and this builder describe
     /// one topology: every walk ends alike (node types, DeviceIDs, ITS IDs, where it stops).
     #[test]
     fn the_synthetic_fixture_iort_is_the_server_topology() {

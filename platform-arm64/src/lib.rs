@@ -3,6 +3,8 @@
 //! `/proc/interrupts`, the device tree (`msi-parent`, `msi-map`), and on ACPI hosts the MADT
 //! and the IORT (each requester ID mapped to its ITS, the `iort` module).
 
+#![deny(missing_docs)]
+
 mod iort;
 
 use iort::{Iort, Malformed, Walk};
@@ -11,7 +13,7 @@ use msix_backends::devicetree as dt;
 use msix_backends::host::KernelSources;
 use msix_backends::platform::{chip_evidence, msi_chips};
 use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBackend, Root};
-use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
+use msix_policy_engine::{Evidence, IsolationVerdict, Platform, RuleId};
 
 /// MADT sub-table types (ACPI 6.x, 5.2.12).
 pub(crate) const MADT_GIC_MSI_FRAME: u16 = 0x0d;
@@ -76,18 +78,18 @@ impl MsiController {
     pub fn verdict(self, ev: Vec<Evidence>) -> IsolationVerdict {
         match self {
             MsiController::Its => {
-                IsolationVerdict::isolated(rules::ARM64_ITS, "GICv3 ITS translates MSIs by DeviceID", ev)
+                IsolationVerdict::isolated(RuleId::ARM64_ITS, "GICv3 ITS translates MSIs by DeviceID", ev)
             }
             MsiController::ItsV5 => IsolationVerdict::isolated(
-                rules::ARM64_GICV5_ITS,
+                RuleId::ARM64_GICV5_ITS,
                 "GICv5 ITS translates MSIs by DeviceID (its driver sets IRQ_DOMAIN_FLAG_ISOLATED_MSI)",
                 ev,
             ),
             MsiController::GicV2m => {
-                IsolationVerdict::not_isolated(rules::ARM64_GICV2M, "GICv2m cannot tell which device wrote", ev)
+                IsolationVerdict::not_isolated(RuleId::ARM64_GICV2M, "GICv2m cannot tell which device wrote", ev)
             }
             MsiController::Mbi => {
-                IsolationVerdict::not_isolated(rules::ARM64_MBI, "GICv3 MBI cannot tell which device wrote", ev)
+                IsolationVerdict::not_isolated(RuleId::ARM64_MBI, "GICv3 MBI cannot tell which device wrote", ev)
             }
         }
     }
@@ -217,6 +219,7 @@ impl Controllers {
     }
 }
 
+/// The arm64 backend: GICv3/v5 ITS, GICv2m, the device tree and the ACPI IORT.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Arm64Backend;
 
@@ -611,7 +614,7 @@ fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciF
                 let Some((kind, node, compat)) = controller_of(root, tree, r.phandle) else {
                     r.evidence.observed = format!("{}: no known MSI controller has this phandle", r.evidence.observed);
                     return FwRoute::Decided(IsolationVerdict::unknown(
-                        rules::ARM64_MSI_UNKNOWN,
+                        RuleId::ARM64_MSI_UNKNOWN,
                         "the host bridge routes this function's MSIs to a node that is no known MSI controller",
                         vec![tie, r.evidence],
                     ));
@@ -636,7 +639,7 @@ fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciF
             }
             Route::Unmapped(e) => {
                 return FwRoute::Decided(IsolationVerdict::unknown(
-                    rules::ARM64_MSI_UNKNOWN,
+                    RuleId::ARM64_MSI_UNKNOWN,
                     "the host bridge's msi-map has no entry for this function's requester ID",
                     vec![tie, e],
                 ))
@@ -654,14 +657,14 @@ fn dt_route(root: &Root, tree: &dt::DeviceTree, bridges: &[HostBridge], f: &PciF
 /// have an MSI domain for the function (`iort_get_device_domain`).
 fn acpi_route(ctl: &Controllers, f: &PciFunction) -> FwRoute {
     let no_its = |why: &str, ev: Vec<Evidence>| {
-        FwRoute::Decided(IsolationVerdict::not_isolated(rules::ARM64_IORT_NO_ITS, why, ev))
+        FwRoute::Decided(IsolationVerdict::not_isolated(RuleId::ARM64_IORT_NO_ITS, why, ev))
     };
     let madt_ids: Vec<u32> = ctl.madt_its.iter().map(|(id, _)| *id).collect();
     let table = match &ctl.iort {
         Ok(t) => t,
         Err(Malformed(why)) => {
             return FwRoute::Decided(IsolationVerdict::unknown(
-                rules::ARM64_MSI_UNKNOWN,
+                RuleId::ARM64_MSI_UNKNOWN,
                 "the MADT lists a GIC ITS, but the IORT that maps each requester ID to its ITS is missing or cannot be read",
                 vec![
                     Evidence::new(iort::madt_source(), format!("GIC ITS structures, ITS IDs {madt_ids:?}")),
@@ -694,7 +697,7 @@ fn acpi_route(ctl: &Controllers, f: &PciFunction) -> FwRoute {
             vec![Evidence::new(iort::source(), format!("{}: {why}", iort::describe(&steps)))],
         ),
         Walk::Broken { steps, why } => FwRoute::Decided(IsolationVerdict::unknown(
-            rules::ARM64_MSI_UNKNOWN,
+            RuleId::ARM64_MSI_UNKNOWN,
             "the IORT's ID mappings for this function's requester ID cannot be followed",
             vec![Evidence::new(iort::source(), format!("{}: {why}", iort::describe(&steps)))],
         )),
@@ -798,10 +801,10 @@ fn device_verdict(
     let v = match (&ctl.its_quirk, v) {
         // The ITS would isolate, but its driver cleared isolation: Linux itself reports the
         // device's MSIs as not isolated (msi_device_has_isolated_msi).
-        (Some(quirk), IsolationVerdict::Isolated { rule, mut evidence, .. }) if rule == rules::ARM64_ITS => {
+        (Some(quirk), IsolationVerdict::Isolated { rule, mut evidence, .. }) if rule == RuleId::ARM64_ITS => {
             evidence.insert(0, quirk.clone());
             return IsolationVerdict::not_isolated(
-                rules::ARM64_ITS_ISOLATION_QUIRK,
+                RuleId::ARM64_ITS_ISOLATION_QUIRK,
                 "the ITS driver applied a quirk that clears MSI isolation",
                 evidence,
             );
@@ -813,8 +816,8 @@ fn device_verdict(
         (
             IsolationVerdict::Isolated { rule, evidence, .. },
             FwRoute::Routed { kind, shared: Some(shared), .. },
-        ) if kind.is_its() && (rule == rules::ARM64_ITS || rule == rules::ARM64_GICV5_ITS) => IsolationVerdict::not_isolated(
-            rules::ARM64_ITS_DEVICEID_SHARED,
+        ) if kind.is_its() && (rule == RuleId::ARM64_ITS || rule == RuleId::ARM64_GICV5_ITS) => IsolationVerdict::not_isolated(
+            RuleId::ARM64_ITS_DEVICEID_SHARED,
             "another present function outside this function's IOMMU group reaches the same ITS as the same DeviceID, so the ITS cannot tell them apart",
             shared.iter().cloned().chain(evidence).collect(),
         ),
@@ -844,7 +847,7 @@ fn controller_verdict(
     let unresolved = unresolved_targets(ctx.root, &ctl.tree, bridges);
     match ctl.kinds().as_slice() {
         [_] if !unresolved.is_empty() => IsolationVerdict::unknown(
-            rules::ARM64_MSI_UNKNOWN,
+            RuleId::ARM64_MSI_UNKNOWN,
             "a host bridge routes MSIs to a node that is no known MSI controller, so the host's controllers are not all known",
             unresolved,
         ),
@@ -854,14 +857,14 @@ fn controller_verdict(
             only.verdict(ev)
         }
         [] => IsolationVerdict::unknown(
-            rules::ARM64_MSI_UNKNOWN,
+            RuleId::ARM64_MSI_UNKNOWN,
             "no MSI controller found",
             vec![ctx.kernel.interrupts.evidence.clone()],
         ),
         _ => {
             let ev = ctl.found.iter().map(|f| f.1.clone()).collect();
             IsolationVerdict::unknown(
-                rules::ARM64_MSI_UNKNOWN,
+                RuleId::ARM64_MSI_UNKNOWN,
                 "several MSI controller kinds and nothing ties this function to one",
                 ev,
             )
@@ -939,7 +942,7 @@ mod tests {
     #[test]
     fn an_its_without_quirks_isolates() {
         let v = its_host().verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS);
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS);
     }
 
     /// drivers/irqchip/irq-gic-v3-its.c: its_enable_quirk_socionext_synquacer clears
@@ -955,7 +958,7 @@ mod tests {
         );
         let v = t.verdicts();
         assert!(!v[0].is_isolated());
-        assert_eq!(v[0].rule(), rules::ARM64_ITS_ISOLATION_QUIRK);
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS_ISOLATION_QUIRK);
         assert!(v[0].evidence().iter().any(|e| e.source == "dmesg.txt" && e.observed.contains("Synquacer pre-ITS")));
     }
 
@@ -967,7 +970,7 @@ mod tests {
             &[0u32, 0x5800_0000, 0, 0x20_0000].map(u32::to_be_bytes).concat(),
         );
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS_ISOLATION_QUIRK);
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS_ISOLATION_QUIRK);
         assert!(v[0].evidence().iter().any(|e| e.source.ends_with("socionext,synquacer-pre-its")));
     }
 
@@ -998,8 +1001,8 @@ mod tests {
     fn each_function_follows_its_own_host_bridge() {
         for domains in [true, false] {
             let v = two_bridges(domains).verdicts();
-            assert_eq!(v[0].rule(), rules::ARM64_GICV2M, "domains {domains}: {v:?}");
-            assert_eq!(v[1].rule(), rules::ARM64_ITS, "domains {domains}: {v:?}");
+            assert_eq!(v[0].rule(), RuleId::ARM64_GICV2M, "domains {domains}: {v:?}");
+            assert_eq!(v[1].rule(), RuleId::ARM64_ITS, "domains {domains}: {v:?}");
             assert!(v[1].evidence().iter().any(|e| e.observed.contains("its@8080000")), "{v:?}");
         }
     }
@@ -1010,7 +1013,7 @@ mod tests {
         // Domain 2 under a platform device no bridge names.
         t.function("0002:00:01.0", "20000000");
         let v = t.verdicts();
-        assert_eq!(v[2].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert_eq!(v[2].rule(), RuleId::ARM64_MSI_UNKNOWN, "{v:?}");
     }
 
     fn cells(c: &[u32]) -> Vec<u8> {
@@ -1052,8 +1055,8 @@ mod tests {
             .plain_function("0000:01:00.0")
             .plain_function("0000:81:00.0");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
-        assert_eq!(v[1].rule(), rules::ARM64_GICV2M, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS, "{v:?}");
+        assert_eq!(v[1].rule(), RuleId::ARM64_GICV2M, "{v:?}");
         assert!(v[1].evidence().iter().any(|e| e.observed.contains("0x80-0xff")), "{v:?}");
     }
 
@@ -1068,8 +1071,8 @@ mod tests {
             .plain_function("0000:02:00.0")
             .plain_function("0000:10:00.0");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
-        assert_eq!(v[1].rule(), rules::ARM64_GICV2M, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS, "{v:?}");
+        assert_eq!(v[1].rule(), RuleId::ARM64_GICV2M, "{v:?}");
         // Both windows holding bus 2 leaves it tied to neither: unknown, not a guess.
         let t = controllers();
         bridge(&t, "pcie@30000000", &[0, 0x3000_0000, 0, 0x80_0000], None);
@@ -1077,7 +1080,7 @@ mod tests {
         t.dt("pcie@30000000/msi-map", &cells(&[0, 0x8006, 0, 0x800]))
             .dt("pcie@40000000/msi-parent", &cells(&[0x8002]))
             .plain_function("0000:02:00.0");
-        assert_eq!(t.verdicts()[0].rule(), rules::ARM64_MSI_UNKNOWN);
+        assert_eq!(t.verdicts()[0].rule(), RuleId::ARM64_MSI_UNKNOWN);
     }
 
     /// The sysfs platform device is named by the bridge's translated reg address, which need
@@ -1092,8 +1095,8 @@ mod tests {
             .function("0000:00:01.0", "4010000000")
             .function("0001:00:01.0", "10000000");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
-        assert_eq!(v[1].rule(), rules::ARM64_GICV2M, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS, "{v:?}");
+        assert_eq!(v[1].rule(), RuleId::ARM64_GICV2M, "{v:?}");
     }
 
     /// One bridge, two msi-map entries to two controllers: the entry covering the RID decides.
@@ -1106,11 +1109,11 @@ mod tests {
             .plain_function("0000:01:00.0")
             .plain_function("0000:02:00.0");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS, "{v:?}");
         assert!(v[0].evidence().iter().any(|e| e.observed.contains("DeviceID 0x8")), "{v:?}");
-        assert_eq!(v[1].rule(), rules::ARM64_GICV2M, "{v:?}");
+        assert_eq!(v[1].rule(), RuleId::ARM64_GICV2M, "{v:?}");
         // RID 0x200: no entry covers it.
-        assert_eq!(v[2].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert_eq!(v[2].rule(), RuleId::ARM64_MSI_UNKNOWN, "{v:?}");
         assert!(v[2].summary().contains("no entry"), "{v:?}");
     }
 
@@ -1129,14 +1132,14 @@ mod tests {
             t
         };
         let v = masked().verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS, "{v:?}");
         assert!(v[0].evidence().iter().any(|e| e.source.ends_with("msi-map-mask")), "{v:?}");
         // 00:01.0 and 00:01.1 both mask to RID 0x08: DeviceID 0x8 twice.
         for (groups, shared) in [((1, 2), true), ((1, 1), false)] {
             let t = masked();
             t.plain_function("0000:00:01.0").group("0000:00:01.0", groups.0).group("0000:00:01.1", groups.1);
             let v = t.verdicts();
-            let want = if shared { rules::ARM64_ITS_DEVICEID_SHARED } else { rules::ARM64_ITS };
+            let want = if shared { RuleId::ARM64_ITS_DEVICEID_SHARED } else { RuleId::ARM64_ITS };
             assert_eq!(v[0].rule(), want, "{groups:?}: {v:?}");
             assert_eq!(v[1].rule(), want, "{groups:?}: {v:?}");
             if shared {
@@ -1153,7 +1156,7 @@ mod tests {
         // A function of another DeviceID (00:02.0 -> 0x10) shares nothing.
         let t = masked();
         t.plain_function("0000:00:02.0").group("0000:00:02.0", 1).group("0000:00:01.1", 2);
-        assert!(t.verdicts().iter().all(|v| v.rule() == rules::ARM64_ITS));
+        assert!(t.verdicts().iter().all(|v| v.rule() == RuleId::ARM64_ITS));
     }
 
     /// Two bridges to one ITS: disjoint DeviceID ranges isolate, overlapping ones do not when
@@ -1171,7 +1174,7 @@ mod tests {
                 .plain_function("0000:00:01.0")
                 .plain_function("0001:00:01.0");
             let v = t.verdicts();
-            let want = if shared { rules::ARM64_ITS_DEVICEID_SHARED } else { rules::ARM64_ITS };
+            let want = if shared { RuleId::ARM64_ITS_DEVICEID_SHARED } else { RuleId::ARM64_ITS };
             assert_eq!(v[0].rule(), want, "base {second_base:#x}: {v:?}");
             assert_eq!(v[1].rule(), want, "base {second_base:#x}: {v:?}");
         }
@@ -1187,11 +1190,11 @@ mod tests {
                 .plain_function("0000:00:01.0");
             t
         };
-        assert_eq!(parents().verdicts()[0].rule(), rules::ARM64_ITS);
+        assert_eq!(parents().verdicts()[0].rule(), RuleId::ARM64_ITS);
         let t = parents();
         t.plain_function("0001:00:01.0");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
         assert!(v[0].evidence()[0].observed.contains("0001:00:01.0 (no IOMMU group)"), "{v:?}");
     }
 
@@ -1251,7 +1254,7 @@ mod tests {
         let t = gicv5();
         t.dt("pcie@30000000/msi-map", &cells(&[0, 0x10, 0, 0x10000])).plain_function("0000:00:01.0");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_GICV5_ITS, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_GICV5_ITS, "{v:?}");
         assert!(v[0].is_isolated());
         assert!(v[0].evidence().iter().any(|e| e.observed.contains("translate frame of")), "{v:?}");
         // With vectors allocated the exact chip name decides: ITS-v5-, never "contains ITS".
@@ -1261,7 +1264,7 @@ mod tests {
             b"           CPU0\n 40:          1  ITS-v5-PCI-MSIX-0000:00:01.0 0-edge      nvme0q0\n",
         );
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_GICV5_ITS, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_GICV5_ITS, "{v:?}");
         assert!(v[0].evidence().iter().any(|e| e.source == "proc/interrupts"), "{v:?}");
     }
 
@@ -1274,12 +1277,12 @@ mod tests {
             .dt("pcie@30000000/msi-map", &cells(&[0, 0x10, 0, 0x10000]))
             .plain_function("0000:00:01.0");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_MSI_UNKNOWN, "{v:?}");
         let t = gicv5();
         t.dt("frame@0/phandle", &cells(&[0x12]))
             .dt("pcie@30000000/msi-map", &cells(&[0, 0x12, 0, 0x10000]))
             .plain_function("0000:00:01.0");
-        assert_eq!(t.verdicts()[0].rule(), rules::ARM64_MSI_UNKNOWN);
+        assert_eq!(t.verdicts()[0].rule(), RuleId::ARM64_MSI_UNKNOWN);
     }
 
     /// Two translate frames of one GICv5 ITS share its DeviceID space: the same DeviceID through
@@ -1293,9 +1296,9 @@ mod tests {
             .group("0000:00:01.0", 1)
             .group("0000:01:01.0", 2);
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
         assert!(v[0].evidence()[0].observed.contains("its@2f120000 as DeviceID 0x8"), "{v:?}");
-        assert_eq!(v[1].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
+        assert_eq!(v[1].rule(), RuleId::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
     }
 
     /// A route to a node whose compatible is unknown (garbled, or a controller msix-policy does
@@ -1314,9 +1317,9 @@ mod tests {
         bridge(&t, "pcie@50000000", &[0, 0x5000_0000, 0, 0x1000_0000], Some((0x90, 0x90)));
         t.dt("pcie@50000000/msi-map", &cells(&[0, 0x8006, 0x10000, 0x10000]));
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_MSI_UNKNOWN, "{v:?}");
         assert!(v[0].evidence().iter().any(|e| e.observed.contains("no known MSI controller")), "{v:?}");
-        assert_eq!(v[1].rule(), rules::ARM64_MSI_UNKNOWN, "{v:?}");
+        assert_eq!(v[1].rule(), RuleId::ARM64_MSI_UNKNOWN, "{v:?}");
         assert!(!v[1].is_isolated());
     }
 
@@ -1366,7 +1369,7 @@ mod tests {
             t.plain_function(bdf).group(bdf, i as u32);
         }
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS, "{v:?}");
         let path = &v[0].evidence()[0];
         assert_eq!(path.source, "sys/firmware/acpi/tables/IORT");
         assert!(
@@ -1379,12 +1382,12 @@ mod tests {
         );
         assert!(path.observed.ends_with("ITS identifiers [0], DeviceID 0x10"), "{path:?}");
         assert!(v[0].evidence().iter().any(|e| e.source.ends_with("APIC") && e.observed.contains("GIC ITS ID 0")));
-        assert_eq!(v[1].rule(), rules::ARM64_ITS, "{v:?}");
+        assert_eq!(v[1].rule(), RuleId::ARM64_ITS, "{v:?}");
         assert!(v[1].evidence()[0].observed.contains("DeviceID 0x20008"), "{v:?}");
         for (i, seen) in
             [(2, "no ID mapping covers ID 0x100"), (3, "skipped"), (4, "no root complex node for segment 2")]
         {
-            assert_eq!(v[i].rule(), rules::ARM64_IORT_NO_ITS, "{i}: {v:?}");
+            assert_eq!(v[i].rule(), RuleId::ARM64_IORT_NO_ITS, "{i}: {v:?}");
             assert!(!v[i].is_isolated() && v[i].status() == "not-isolated", "{i}: {v:?}");
             assert!(v[i].evidence().iter().any(|e| e.observed.contains(seen)), "{i}: {v:?}");
         }
@@ -1402,7 +1405,7 @@ mod tests {
             let t = TestRoot::new();
             t.acpi(&[0], table.clone()).plain_function("0000:00:02.0");
             let v = t.verdicts();
-            assert_eq!(v[0].rule(), rules::ARM64_MSI_UNKNOWN, "{table:?}: {v:?}");
+            assert_eq!(v[0].rule(), RuleId::ARM64_MSI_UNKNOWN, "{table:?}: {v:?}");
             assert_eq!(v[0].status(), "unknown");
             assert!(v[0].evidence().iter().any(|e| e.source.ends_with("IORT")), "{v:?}");
         }
@@ -1414,7 +1417,7 @@ mod tests {
         let t = TestRoot::new();
         t.acpi(&[5], Some(iort::tests::server().build())).plain_function("0000:00:02.0");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_IORT_NO_ITS, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_IORT_NO_ITS, "{v:?}");
         assert!(v[0].evidence().iter().any(|e| e.observed.contains("list ITS IDs [5], not 0")), "{v:?}");
     }
 
@@ -1435,7 +1438,7 @@ mod tests {
                 .group("0000:00:02.0", groups.1);
             let v = t.verdicts();
             for d in &v {
-                let want = if shared { rules::ARM64_ITS_DEVICEID_SHARED } else { rules::ARM64_ITS };
+                let want = if shared { RuleId::ARM64_ITS_DEVICEID_SHARED } else { RuleId::ARM64_ITS };
                 assert_eq!(d.rule(), want, "{groups:?}: {v:?}");
             }
             if shared {
@@ -1454,7 +1457,7 @@ mod tests {
             .write("sys/devices/pci0000:00/0000:00:01.0/msi_irqs/40", b"msix\n")
             .write("proc/interrupts", b"           CPU0\n 40:          1  ITS-MSI 524288-edge      eth0\n");
         let v = t.verdicts();
-        assert_eq!(v[0].rule(), rules::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
+        assert_eq!(v[0].rule(), RuleId::ARM64_ITS_DEVICEID_SHARED, "{v:?}");
         assert!(v[0].evidence().iter().any(|e| e.source == "proc/interrupts"), "{v:?}");
     }
 

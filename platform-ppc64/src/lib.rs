@@ -3,9 +3,11 @@
 //! `/proc/cpuinfo`, the device tree (RTAS services, `ibm,opal`, PHB `compatible`) and the
 //! interrupt controller (XIVE or XICS).
 
+#![deny(missing_docs)]
+
 use msix_backends::devicetree as dt;
 use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBackend, Root};
-use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
+use msix_policy_engine::{Evidence, IsolationVerdict, Platform, RuleId};
 
 pub mod pseries;
 
@@ -45,6 +47,7 @@ pub(crate) fn nested_kvm(root: &Root) -> Option<Evidence> {
     })
 }
 
+/// The ppc64 backend: PAPR pseries guests (the hypervisor validates MSIs per PE) and PowerNV hosts (IODA PHBs).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Ppc64Backend;
 
@@ -117,7 +120,7 @@ impl PlatformBackend for Ppc64Backend {
             } else {
                 let ev = vec![Evidence::new(change_msi, "missing"), evidence[0].clone()];
                 let v = IsolationVerdict::unknown(
-                    rules::PSERIES_NO_RTAS_MSI,
+                    RuleId::PSERIES_NO_RTAS_MSI,
                     "no RTAS ibm,change-msi in the device tree",
                     ev,
                 );
@@ -126,7 +129,7 @@ impl PlatformBackend for Ppc64Backend {
             (Platform::Ppc64Pseries, verdicts)
         } else {
             let v = IsolationVerdict::unknown(
-                rules::PPC64_PLATFORM_UNKNOWN,
+                RuleId::PPC64_PLATFORM_UNKNOWN,
                 "neither pSeries nor PowerNV",
                 evidence.clone(),
             );
@@ -189,18 +192,18 @@ fn powernv_verdict(root: &Root, f: &PciFunction, phbs: &[(String, String)]) -> I
     match phb_of(root, f, phbs) {
         Some((node, compat, ev)) if ISOLATING_PHBS.contains(&compat.as_str()) => {
             let ev = vec![ev, phb_evidence(root, &node, &compat)];
-            IsolationVerdict::isolated(rules::POWERNV_IODA, format!("{compat} validates MSIs per PE"), ev)
+            IsolationVerdict::isolated(RuleId::POWERNV_IODA, format!("{compat} validates MSIs per PE"), ev)
         }
         Some((node, compat, ev)) => {
             let ev = vec![ev, Evidence::new(dt::path(&format!("{node}/compatible")), compat.clone())];
-            IsolationVerdict::unknown(rules::POWERNV_PHB_UNKNOWN, format!("{compat} is not an IODA2/IODA3 PHB"), ev)
+            IsolationVerdict::unknown(RuleId::POWERNV_PHB_UNKNOWN, format!("{compat} is not an IODA2/IODA3 PHB"), ev)
         }
         None => {
             let ev = vec![Evidence::new(
                 dt::path(""),
                 format!("no PHB found for {} (of_node {:?})", f.facts.address, f.of_node),
             )];
-            IsolationVerdict::unknown(rules::POWERNV_PHB_UNKNOWN, "the function's PHB is unknown", ev)
+            IsolationVerdict::unknown(RuleId::POWERNV_PHB_UNKNOWN, "the function's PHB is unknown", ev)
         }
     }
 }
@@ -283,7 +286,7 @@ mod tests {
     #[test]
     fn a_function_qemu_emulates_is_not_isolated_and_the_location_code_says_so() {
         let v = &pseries_with("0000:00:01.0", Some("qemu_virtio-net-pci:0000:00:01.0")).assess().verdicts[0];
-        assert_eq!(v.rule(), rules::PSERIES_EMULATED, "{v:?}");
+        assert_eq!(v.rule(), RuleId::PSERIES_EMULATED, "{v:?}");
         assert_eq!(v.status(), "not-isolated");
         assert!(v.summary().contains("location code decided"), "{}", v.summary());
         assert!(evidence_has(v, "ibm,loc-code"), "{v:?}");
@@ -294,7 +297,7 @@ mod tests {
     fn a_function_kvm_passes_through_keeps_papr_with_the_host_location_code() {
         for loc in ["U78D2.001.WZS0ABC-P1-C7", "vfio_vfio-pci:0000:00:01.0"] {
             let v = &pseries_with("0000:00:01.0", Some(loc)).assess().verdicts[0];
-            assert_eq!(v.rule(), rules::PSERIES_PAPR, "{loc}: {v:?}");
+            assert_eq!(v.rule(), RuleId::PSERIES_PAPR, "{loc}: {v:?}");
             assert!(v.is_isolated());
             assert!(v.evidence().iter().any(|e| e.observed == loc), "{loc}: {v:?}");
         }
@@ -303,13 +306,13 @@ mod tests {
     #[test]
     fn a_qemu_function_without_a_location_code_is_unknown() {
         let v = &pseries_with("0000:00:01.0", None).assess().verdicts[0];
-        assert_eq!(v.rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{v:?}");
+        assert_eq!(v.rule(), RuleId::PSERIES_ORIGIN_UNKNOWN, "{v:?}");
         assert_eq!(v.status(), "unknown");
         // An empty or control-character location code is no better than none.
         for bad in [&b"\0"[..], b"qemu\x01_x\0"] {
             let t = pseries_with("0000:00:01.0", None);
             t.dt("pci@800000020000000/ethernet@1/ibm,loc-code", bad);
-            assert_eq!(t.assess().verdicts[0].rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{bad:?}");
+            assert_eq!(t.assess().verdicts[0].rule(), RuleId::PSERIES_ORIGIN_UNKNOWN, "{bad:?}");
         }
         // An of_node link that climbs out of the node it names is bad input: unknown, even when
         // the file it reaches holds a host location code.
@@ -320,8 +323,8 @@ mod tests {
             "../../../firmware/devicetree/base/pci@800000020000000/x/../ethernet@1",
         );
         let a = t.assess();
-        assert_eq!(a.verdicts[0].rule(), rules::PSERIES_PAPR, "{:?}", a.verdicts[0]);
-        assert_eq!(a.verdicts[1].rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{:?}", a.verdicts[1]);
+        assert_eq!(a.verdicts[0].rule(), RuleId::PSERIES_PAPR, "{:?}", a.verdicts[0]);
+        assert_eq!(a.verdicts[1].rule(), RuleId::PSERIES_ORIGIN_UNKNOWN, "{:?}", a.verdicts[1]);
         // A KVM guest of an unidentified VMM (only /hypervisor linux,kvm) is no different.
         let t = TestRoot::new();
         t.write("proc/cpuinfo", b"platform\t: pSeries\n")
@@ -329,7 +332,7 @@ mod tests {
             .dt("hypervisor/compatible", b"linux,kvm\0")
             .function("0000:00:01.0");
         let v = &t.assess().verdicts[0];
-        assert_eq!(v.rule(), rules::PSERIES_ORIGIN_UNKNOWN, "{v:?}");
+        assert_eq!(v.rule(), RuleId::PSERIES_ORIGIN_UNKNOWN, "{v:?}");
         assert!(v.summary().starts_with("a KVM guest"), "{}", v.summary());
     }
 
@@ -345,12 +348,12 @@ mod tests {
             t
         };
         let v = &lpar().assess().verdicts[0];
-        assert_eq!(v.rule(), rules::PSERIES_PAPR, "{v:?}");
+        assert_eq!(v.rule(), RuleId::PSERIES_PAPR, "{v:?}");
         assert!(v.summary().contains("machine identity decided"), "{}", v.summary());
         // The same root with a /hypervisor node is not PowerVM: unknown without a location code.
         let t = lpar();
         t.dt("hypervisor/compatible", b"linux,kvm\0");
-        assert_eq!(t.assess().verdicts[0].rule(), rules::PSERIES_ORIGIN_UNKNOWN);
+        assert_eq!(t.assess().verdicts[0].rule(), RuleId::PSERIES_ORIGIN_UNKNOWN);
         // A location code QEMU made up wins over the machine's name.
         let t = lpar();
         t.dt("pci@800000020000000/device_type", b"pci\0")
@@ -359,7 +362,7 @@ mod tests {
             "sys/bus/pci/devices/0000:00:01.0/of_node",
             "../../../firmware/devicetree/base/pci@800000020000000/ethernet@1",
         );
-        assert_eq!(t.assess().verdicts[0].rule(), rules::PSERIES_EMULATED);
+        assert_eq!(t.assess().verdicts[0].rule(), RuleId::PSERIES_EMULATED);
     }
 
     /// Without an `of_node` link the node is the PHB child whose `reg` names the function, under
@@ -384,11 +387,11 @@ mod tests {
             .function("0001:00:02.0")
             .function("0001:00:03.0");
         let a = t.assess();
-        assert_eq!(a.verdicts[0].rule(), rules::PSERIES_PAPR, "{:?}", a.verdicts[0]);
-        assert_eq!(a.verdicts[1].rule(), rules::PSERIES_EMULATED, "{:?}", a.verdicts[1]);
+        assert_eq!(a.verdicts[0].rule(), RuleId::PSERIES_PAPR, "{:?}", a.verdicts[0]);
+        assert_eq!(a.verdicts[1].rule(), RuleId::PSERIES_EMULATED, "{:?}", a.verdicts[1]);
         assert!(evidence_has(&a.verdicts[1], "pci@800000020000001/ethernet@2/reg"), "{:?}", a.verdicts[1]);
         // No node for device 3: unknown.
-        assert_eq!(a.verdicts[2].rule(), rules::PSERIES_ORIGIN_UNKNOWN);
+        assert_eq!(a.verdicts[2].rule(), RuleId::PSERIES_ORIGIN_UNKNOWN);
     }
 
     fn powernv(compat: &[u8]) -> TestRoot {
@@ -410,12 +413,12 @@ mod tests {
         ] {
             let a = powernv(compat).assess();
             let v = &a.verdicts[0];
-            assert_eq!(v.rule(), rules::POWERNV_IODA, "{gen}: {v:?}");
+            assert_eq!(v.rule(), RuleId::POWERNV_IODA, "{gen}: {v:?}");
             assert!(v.evidence().iter().any(|e| e.observed.ends_with(gen)), "{gen}: {v:?}");
         }
         // An IODA1 (P7IOC) PHB: current Linux drives none, msix-policy vouches for none.
         let v = &powernv(b"ibm,p7ioc-pciex\0ibm,ioda-phb\0").assess().verdicts[0];
-        assert_eq!(v.rule(), rules::POWERNV_PHB_UNKNOWN, "{v:?}");
+        assert_eq!(v.rule(), RuleId::POWERNV_PHB_UNKNOWN, "{v:?}");
         assert!(!v.is_isolated());
     }
 
@@ -423,7 +426,7 @@ mod tests {
     fn pseries_names_its_interrupt_controller_and_stays_papr_with_xics_or_xive() {
         for chip in ["XIVE-IRQ", "XICS"] {
             let v = &pseries(chip).assess().verdicts[0];
-            assert_eq!(v.rule(), rules::PSERIES_PAPR, "{chip}");
+            assert_eq!(v.rule(), RuleId::PSERIES_PAPR, "{chip}");
             assert!(v.evidence().iter().any(|e| e.observed.contains(chip)), "{chip}: {v:?}");
         }
     }
@@ -433,7 +436,7 @@ mod tests {
         let t = pseries("XIVE-IRQ");
         t.write("sys/module/kvm_hv/parameters/nested", b"Y\n");
         let a = t.assess();
-        assert_eq!(a.verdicts[0].rule(), rules::PSERIES_PAPR);
+        assert_eq!(a.verdicts[0].rule(), RuleId::PSERIES_PAPR);
         assert!(a.verdicts[0].evidence().iter().any(|e| e.observed.contains("nested=Y")), "{:?}", a.verdicts[0]);
         assert!(a.evidence.iter().any(|e| e.source == "sys/module/kvm_hv/parameters"));
         // Without kvm_hv there is no such evidence.
@@ -446,7 +449,7 @@ mod tests {
         let t = TestRoot::new();
         t.write("proc/cpuinfo", b"platform\t: pSeries\n").function("0000:00:01.0");
         let v = &t.assess().verdicts[0];
-        assert_eq!(v.rule(), rules::PSERIES_NO_RTAS_MSI);
+        assert_eq!(v.rule(), RuleId::PSERIES_NO_RTAS_MSI);
         assert!(!v.is_isolated());
     }
 }

@@ -11,7 +11,7 @@
 
 use msix_backends::devicetree as dt;
 use msix_backends::{PciFunction, Root};
-use msix_policy_engine::{rules, Evidence, IsolationVerdict};
+use msix_policy_engine::{Evidence, IsolationVerdict, RuleId};
 
 /// The QEMU pseries machine's `model` (hw/ppc/spapr.c).
 pub const QEMU_MODEL: &str = "IBM pSeries (emulated by qemu)";
@@ -152,7 +152,7 @@ pub fn verdict(
     };
     match loc_code(root, tree, f) {
         Ok((loc, ev)) if loc.starts_with(QEMU_LOC_PREFIX) => IsolationVerdict::not_isolated(
-            rules::PSERIES_EMULATED,
+            RuleId::PSERIES_EMULATED,
             format!(
                 "emulated by QEMU (ibm,loc-code {loc}): QEMU's MSI window raises whatever interrupt the data names, \
                  whoever writes it; the location code decided"
@@ -168,7 +168,7 @@ pub fn verdict(
                 "a physical function: it carries a real location code, not one QEMU made up"
             };
             IsolationVerdict::isolated(
-                rules::PSERIES_PAPR,
+                RuleId::PSERIES_PAPR,
                 format!(
                     "PAPR hypervisor validates MSIs per PE (RTAS ibm,change-msi); ibm,loc-code {loc}: {how}; \
                      the location code decided"
@@ -177,13 +177,13 @@ pub fn verdict(
             )
         }
         Err(missing) if *m == Machine::PowerVm => IsolationVerdict::isolated(
-            rules::PSERIES_PAPR,
+            RuleId::PSERIES_PAPR,
             "PAPR hypervisor validates MSIs per PE (RTAS ibm,change-msi); PowerVM emulates no PCI function; \
              the machine identity decided",
             with(vec![missing]),
         ),
         Err(missing) => IsolationVerdict::unknown(
-            rules::PSERIES_ORIGIN_UNKNOWN,
+            RuleId::PSERIES_ORIGIN_UNKNOWN,
             format!(
                 "{}: without the function's ibm,loc-code, an emulated function (not isolated) cannot be told \
                  from a passed-through one",

@@ -1,11 +1,13 @@
 //! x86 hosts: Intel VT-d and AMD-Vi interrupt remapping, read from sysfs, the kernel command
 //! line, `/proc/interrupts`, the kernel log and the ACPI DMAR table.
 
+#![deny(missing_docs)]
+
 use msix_backends::acpi;
 use msix_backends::host::KernelSources;
 use msix_backends::platform::{chip_evidence, msi_chips};
 use msix_backends::{HostContext, PciFunction, PlatformAssessment, PlatformBackend, Root};
-use msix_policy_engine::{rules, Evidence, IsolationVerdict, Platform};
+use msix_policy_engine::{Evidence, IsolationVerdict, Platform, RuleId};
 
 pub(crate) const IOMMU_CLASS: &str = "sys/class/iommu";
 /// ECAP_REG bit 3: interrupt remapping supported (VT-d spec 10.4.3).
@@ -78,14 +80,14 @@ fn no_unit_verdict(kernel: &KernelSources, ev: &[Evidence]) -> IsolationVerdict 
             all.extend(kernel.cmdline_has("amd_iommu", "off"));
             all.extend(ev.iter().cloned());
             IsolationVerdict::unknown(
-                rules::X86_IR_WITHOUT_DMA_REMAPPING,
+                RuleId::X86_IR_WITHOUT_DMA_REMAPPING,
                 "interrupts are remapped, but DMA remapping is off (no IOMMU unit registered, as with \
                  intel_iommu=off): VFIO has no IOMMU group to assign through",
                 all,
             )
         }
         None => IsolationVerdict::not_isolated(
-            rules::X86_NO_IOMMU,
+            RuleId::X86_NO_IOMMU,
             "no VT-d or AMD-Vi unit: MSIs are not remapped",
             ev.to_vec(),
         ),
@@ -165,7 +167,7 @@ fn vtd_evidence(root: &Root, units: &[VtdUnit]) -> (Vec<Evidence>, Result<u8, St
 }
 
 /// Not isolated, for `why`, with `extra` in front of the units' evidence.
-fn not_isolated(rule: &str, why: &str, extra: Evidence, ev: &[Evidence]) -> IsolationVerdict {
+fn not_isolated(rule: RuleId, why: &str, extra: Evidence, ev: &[Evidence]) -> IsolationVerdict {
     let mut all = vec![extra];
     all.extend_from_slice(ev);
     IsolationVerdict::not_isolated(rule, why, all)
@@ -185,7 +187,7 @@ fn command_line_verdict(kernel: &KernelSources, ev: &mut Vec<Evidence>) -> Optio
             let mut all = vec![kernel.cmdline.evidence.clone(), kernel.dmesg.evidence.clone()];
             all.extend(ev.iter().cloned());
             let why = "the kernel command line is unknown, so intremap=nosid cannot be ruled out";
-            return Some(IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all));
+            return Some(IsolationVerdict::unknown(RuleId::VTD_IR_UNKNOWN, why, all));
         }
     };
     let from_log = if e.source == msix_backends::fixture::DMESG_TXT { " (from the kernel log)" } else { "" };
@@ -194,13 +196,13 @@ fn command_line_verdict(kernel: &KernelSources, ev: &mut Vec<Evidence>) -> Optio
             Some(log) => ev.insert(0, outranked(&e, log)),
             None => {
                 let why = format!("interrupt remapping disabled on the command line{from_log}");
-                return Some(not_isolated(rules::VTD_INTREMAP_OFF, &why, e, ev));
+                return Some(not_isolated(RuleId::VTD_INTREMAP_OFF, &why, e, ev));
             }
         }
     }
     if ir.nosid {
         let why = format!("source-id verification disabled{from_log}: any device may use any IRTE");
-        return Some(not_isolated(rules::VTD_SID_OFF, &why, e, ev));
+        return Some(not_isolated(RuleId::VTD_SID_OFF, &why, e, ev));
     }
     None
 }
@@ -225,17 +227,22 @@ fn hardware_verdict(
     ev: &[Evidence],
 ) -> Option<IsolationVerdict> {
     if let Some(e) = kernel.dmesg_line("Compatibility-format IRQs enabled despite intr remapping") {
-        return Some(not_isolated(rules::VTD_COMPAT_FORMAT, "compatibility-format interrupts are not blocked", e, ev));
+        return Some(not_isolated(RuleId::VTD_COMPAT_FORMAT, "compatibility-format interrupts are not blocked", e, ev));
     }
     if let Ok(f) = dmar {
         if f & DMAR_INTR_REMAP == 0 {
             let e = Evidence::new("sys/firmware/acpi/tables/DMAR", format!("flags {f:#04x}: INTR_REMAP clear"));
-            return Some(not_isolated(rules::VTD_FIRMWARE_NO_IR, "firmware does not offer interrupt remapping", e, ev));
+            return Some(not_isolated(
+                RuleId::VTD_FIRMWARE_NO_IR,
+                "firmware does not offer interrupt remapping",
+                e,
+                ev,
+            ));
         }
     }
     let u = units.iter().find(|u| u.ecap.is_some_and(|e| e & ECAP_IR == 0))?;
     let e = Evidence::new(format!("{IOMMU_CLASS}/{}/intel-iommu/ecap", u.name), "IR bit clear");
-    Some(not_isolated(rules::VTD_HW_NO_IR, "a DMAR unit cannot remap interrupts", e, ev))
+    Some(not_isolated(RuleId::VTD_HW_NO_IR, "a DMAR unit cannot remap interrupts", e, ev))
 }
 
 /// Whether remapping is active, from the interrupt chips and the kernel log.
@@ -246,14 +253,14 @@ fn remapping_verdict(kernel: &KernelSources, ev: &[Evidence]) -> IsolationVerdic
             all.extend(ev.iter().cloned());
             let mode = if kernel.dmesg_line("IRQ remapping in x2apic mode").is_some() { " (x2apic mode)" } else { "" };
             let mech = format!("VT-d interrupt remapping{mode}, source-id verified, compatibility format blocked");
-            IsolationVerdict::isolated(rules::VTD_IR_ENABLED, mech, all)
+            IsolationVerdict::isolated(RuleId::VTD_IR_ENABLED, mech, all)
         }
-        Some((false, e)) => not_isolated(rules::VTD_IR_NOT_ACTIVE, "MSIs are delivered without remapping", e, ev),
+        Some((false, e)) => not_isolated(RuleId::VTD_IR_NOT_ACTIVE, "MSIs are delivered without remapping", e, ev),
         None => {
             let mut all = missing_sources(kernel);
             all.extend(ev.iter().cloned());
             let why = "no interrupt line or kernel log shows whether remapping is active";
-            IsolationVerdict::unknown(rules::VTD_IR_UNKNOWN, why, all)
+            IsolationVerdict::unknown(RuleId::VTD_IR_UNKNOWN, why, all)
         }
     }
 }
@@ -284,7 +291,7 @@ pub(crate) fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]
         let mut all = vec![e];
         all.extend(ev.iter().cloned());
         let v = IsolationVerdict::not_isolated(
-            rules::AMDVI_INTREMAP_OFF,
+            RuleId::AMDVI_INTREMAP_OFF,
             "interrupt remapping disabled on the command line",
             all,
         );
@@ -295,19 +302,23 @@ pub(crate) fn amd_verdict(root: &Root, kernel: &KernelSources, units: &[&String]
         Some((true, e)) => {
             all.insert(0, e);
             let mech = "AMD-Vi interrupt remapping with a per-device table (DTE)";
-            (IsolationVerdict::isolated(rules::AMDVI_IR_ENABLED, mech, all), ev)
+            (IsolationVerdict::isolated(RuleId::AMDVI_IR_ENABLED, mech, all), ev)
         }
         Some((false, e)) => {
             all.insert(0, e);
             (
-                IsolationVerdict::not_isolated(rules::AMDVI_IR_NOT_ACTIVE, "MSIs are delivered without remapping", all),
+                IsolationVerdict::not_isolated(
+                    RuleId::AMDVI_IR_NOT_ACTIVE,
+                    "MSIs are delivered without remapping",
+                    all,
+                ),
                 ev,
             )
         }
         None => {
             all.extend(missing_sources(kernel));
             let why = "no interrupt line or kernel log shows whether remapping is active";
-            (IsolationVerdict::unknown(rules::AMDVI_IR_UNKNOWN, why, all), ev)
+            (IsolationVerdict::unknown(RuleId::AMDVI_IR_UNKNOWN, why, all), ev)
         }
     }
 }
@@ -323,8 +334,8 @@ fn per_device(
     let Some(chip_ev) = chip_evidence(&chips) else { return host.clone() };
     let remapped = chips.iter().all(|(_, c)| c.starts_with("IR-"));
     let not_active_rule = match platform {
-        Platform::X86AmdVi => rules::AMDVI_IR_NOT_ACTIVE,
-        _ => rules::VTD_IR_NOT_ACTIVE,
+        Platform::X86AmdVi => RuleId::AMDVI_IR_NOT_ACTIVE,
+        _ => RuleId::VTD_IR_NOT_ACTIVE,
     };
     match host {
         // A device whose own vectors bypass the remapper is not isolated, whatever the host says.
@@ -334,7 +345,7 @@ fn per_device(
         IsolationVerdict::Isolated { mechanism, rule, evidence } => {
             let mut ev = vec![chip_ev];
             ev.extend(evidence.iter().cloned());
-            IsolationVerdict::isolated(rule, mechanism.clone(), ev)
+            IsolationVerdict::isolated(rule.clone(), mechanism.clone(), ev)
         }
         other => other.clone(),
     }
@@ -389,7 +400,7 @@ mod tests {
         assert_eq!(t.assess().platform, Platform::X86NoIommu);
         let root = Root::open(t.0.path()).unwrap();
         let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
-        assert_eq!(v.rule(), rules::X86_IR_WITHOUT_DMA_REMAPPING);
+        assert_eq!(v.rule(), RuleId::X86_IR_WITHOUT_DMA_REMAPPING);
         assert!(!v.is_isolated());
         assert!(!v.summary().contains("not remapped"), "{}", v.summary());
         assert!(v.evidence().iter().any(|e| e.observed.contains("intel_iommu=off")), "{v:?}");
@@ -417,40 +428,40 @@ mod tests {
     #[test]
     fn repeated_intremap_is_applied_in_order_and_the_last_on_off_wins() {
         let v = vtd(Some("intremap=off quiet intremap=on"), IR_ON);
-        assert_eq!(v.rule(), rules::VTD_IR_ENABLED, "{v:?}");
+        assert_eq!(v.rule(), RuleId::VTD_IR_ENABLED, "{v:?}");
         let v = vtd(Some("intremap=on quiet intremap=off"), "");
-        assert_eq!(v.rule(), rules::VTD_INTREMAP_OFF, "{v:?}");
+        assert_eq!(v.rule(), RuleId::VTD_INTREMAP_OFF, "{v:?}");
         assert!(v.evidence()[0].observed.contains("intremap=on, then intremap=off"), "{v:?}");
         // nosid sticks through a later intremap=on.
         let v = vtd(Some("intremap=nosid intremap=on"), IR_ON);
-        assert_eq!(v.rule(), rules::VTD_SID_OFF, "{v:?}");
+        assert_eq!(v.rule(), RuleId::VTD_SID_OFF, "{v:?}");
         // nointremap followed by intremap=on: on.
-        assert_eq!(vtd(Some("nointremap intremap=on"), IR_ON).rule(), rules::VTD_IR_ENABLED);
+        assert_eq!(vtd(Some("nointremap intremap=on"), IR_ON).rule(), RuleId::VTD_IR_ENABLED);
     }
 
     #[test]
     fn the_kernel_log_outranks_a_command_line_that_reads_as_off() {
         // The log says the kernel enabled remapping: the command line's off is a misreading.
         let v = vtd(Some("intremap=off"), IR_ON);
-        assert_eq!(v.rule(), rules::VTD_IR_ENABLED, "{v:?}");
+        assert_eq!(v.rule(), RuleId::VTD_IR_ENABLED, "{v:?}");
         assert!(v.evidence().iter().any(|e| e.observed.contains("outranks the command line")), "{v:?}");
         // Without the log line the command line decides.
-        assert_eq!(vtd(Some("intremap=off"), "").rule(), rules::VTD_INTREMAP_OFF);
+        assert_eq!(vtd(Some("intremap=off"), "").rule(), RuleId::VTD_INTREMAP_OFF);
         // The log never clears nosid: it does not say whether source-ids are checked.
-        assert_eq!(vtd(Some("intremap=off,nosid"), IR_ON).rule(), rules::VTD_SID_OFF);
+        assert_eq!(vtd(Some("intremap=off,nosid"), IR_ON).rule(), RuleId::VTD_SID_OFF);
     }
 
     #[test]
     fn the_kernel_logs_command_line_serves_when_proc_cmdline_is_missing() {
         let log = |c: &str, extra: &str| format!("[    0.0] Command line: BOOT_IMAGE=/vmlinuz {c}\n{extra}");
         let v = vtd(None, &log("intremap=off intremap=on", IR_ON));
-        assert_eq!(v.rule(), rules::VTD_IR_ENABLED, "{v:?}");
+        assert_eq!(v.rule(), RuleId::VTD_IR_ENABLED, "{v:?}");
         let v = vtd(None, &log("intremap=on intremap=off", ""));
-        assert_eq!(v.rule(), rules::VTD_INTREMAP_OFF, "{v:?}");
+        assert_eq!(v.rule(), RuleId::VTD_INTREMAP_OFF, "{v:?}");
         assert!(v.summary().contains("from the kernel log"), "{}", v.summary());
-        assert_eq!(vtd(None, &log("intremap=nosid", IR_ON)).rule(), rules::VTD_SID_OFF);
+        assert_eq!(vtd(None, &log("intremap=nosid", IR_ON)).rule(), RuleId::VTD_SID_OFF);
         // Neither /proc/cmdline nor a logged command line: unknown.
-        assert_eq!(vtd(None, IR_ON).rule(), rules::VTD_IR_UNKNOWN);
+        assert_eq!(vtd(None, IR_ON).rule(), RuleId::VTD_IR_UNKNOWN);
     }
 
     #[test]
@@ -469,12 +480,12 @@ mod tests {
             amd_verdict(&root, &KernelSources::read_with(&root, false), &[&name]).0
         };
         let on = "[    0.3] AMD-Vi: Interrupt remapping enabled\n";
-        assert_eq!(amd("intremap=off intremap=on", on).rule(), rules::AMDVI_IR_ENABLED);
-        assert_eq!(amd("intremap=on intremap=off", "").rule(), rules::AMDVI_INTREMAP_OFF);
+        assert_eq!(amd("intremap=off intremap=on", on).rule(), RuleId::AMDVI_IR_ENABLED);
+        assert_eq!(amd("intremap=on intremap=off", "").rule(), RuleId::AMDVI_INTREMAP_OFF);
         let v = amd("intremap=off", on);
-        assert_eq!(v.rule(), rules::AMDVI_IR_ENABLED, "{v:?}");
+        assert_eq!(v.rule(), RuleId::AMDVI_IR_ENABLED, "{v:?}");
         assert!(v.evidence().iter().any(|e| e.observed.contains("outranks")), "{v:?}");
-        assert_eq!(amd("amd_iommu=off intremap=on", "").rule(), rules::AMDVI_INTREMAP_OFF);
+        assert_eq!(amd("amd_iommu=off intremap=on", "").rule(), RuleId::AMDVI_INTREMAP_OFF);
     }
 
     #[test]
@@ -482,11 +493,11 @@ mod tests {
         let t = no_units("intel_iommu=off", "IR-PCI-MSI", "\n");
         let root = Root::open(t.0.path()).unwrap();
         let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
-        assert_eq!(v.rule(), rules::X86_IR_WITHOUT_DMA_REMAPPING);
+        assert_eq!(v.rule(), RuleId::X86_IR_WITHOUT_DMA_REMAPPING);
         let t = no_units("quiet", "PCI-MSI", "\n");
         let root = Root::open(t.0.path()).unwrap();
         let v = no_unit_verdict(&KernelSources::read_with(&root, false), &[]);
-        assert_eq!(v.rule(), rules::X86_NO_IOMMU);
+        assert_eq!(v.rule(), RuleId::X86_NO_IOMMU);
         assert!(v.summary().contains("not remapped"));
     }
 }

@@ -6,7 +6,7 @@
 //! A real VMM reads `config` through the VFIO config region and `regions` with
 //! VFIO_DEVICE_GET_REGION_INFO; here they are an NVMe function as QEMU's model presents it.
 
-use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
 use msix_policy_engine::{GuestSelection, Layout, TrapHandler, VfioBackend};
 
 /// Config space of an NVMe controller: 1b36:0010, class 01:08:02, BAR0 64-bit; MSI-X at 0x40

@@ -2,7 +2,7 @@
 //! vendor capabilities that locate the notify window.
 
 use crate::facts::{BarKind, HeaderKind, HotWindow, MsixCapability, MsixFacts};
-use crate::rules;
+use crate::rules::RuleId;
 
 /// Capability id of a vendor-specific capability (virtio's structures are vendor capabilities).
 pub const CAP_ID_VENDOR: u8 = 0x09;
@@ -79,12 +79,35 @@ fn u16_at(b: &[u8], off: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(off..off + 2)?.try_into().ok()?))
 }
 
+impl ParsedConfig {
+    /// Decodes a config space image of any length; never panics.
+    pub fn parse(config: &[u8]) -> ParsedConfig {
+        parse(config)
+    }
+
+    /// Names of the capabilities, for evidence lines.
+    pub fn describe(&self) -> String {
+        describe(self)
+    }
+
+    /// The register windows a guest touches on its fast path, known from the config space alone:
+    /// the virtio-pci notify structure (virtio 1.x, 4.1.4.4), then every window of the
+    /// hot-register table (`policy/data/hot-registers.toml`: NVMe doorbells, NIC queue tails,
+    /// ConnectX UAR pages, AHCI ports, the xHCI doorbells, ...) that matches the function's
+    /// vendor, device and `class`, clipped to its BAR, with the MSI-X 4 KiB ranges cut out of the
+    /// upper-bound windows. `class` may come from a source other than the image (sysfs `class`);
+    /// `bar_size` gives a BAR's size.
+    pub fn hot_windows(&self, class: Option<u32>, bar_size: impl Fn(u8) -> Option<u64>) -> Vec<HotWindow> {
+        hot_windows(self, class, bar_size)
+    }
+}
+
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
 }
 
 /// Decodes a config space image of any length; never panics.
-pub fn parse(b: &[u8]) -> ParsedConfig {
+pub(crate) fn parse(b: &[u8]) -> ParsedConfig {
     let header = match b.get(0x0e).map(|h| h & 0x7f) {
         Some(0) => HeaderKind::Endpoint,
         Some(1) => HeaderKind::Bridge,
@@ -109,17 +132,15 @@ pub fn parse(b: &[u8]) -> ParsedConfig {
         (Some(c), _) => match decode_msix(b, c.offset) {
             Some(cap) => MsixFacts::Present { capability: cap },
             None => MsixFacts::Unknown {
-                rule: rules::DEVICE_CONFIG_UNREADABLE.into(),
+                rule: RuleId::DEVICE_CONFIG_UNREADABLE,
                 why: format!("the MSI-X capability at {:#x} runs past the {} bytes read", c.offset, b.len()),
             },
         },
         (None, CapListState::Complete | CapListState::NoList) => MsixFacts::Absent,
         (None, CapListState::Unreadable(why)) => {
-            MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_UNREADABLE.into(), why: why.clone() }
+            MsixFacts::Unknown { rule: RuleId::DEVICE_CONFIG_UNREADABLE, why: why.clone() }
         }
-        (None, CapListState::Broken(why)) => {
-            MsixFacts::Unknown { rule: rules::DEVICE_CAPS_BROKEN.into(), why: why.clone() }
-        }
+        (None, CapListState::Broken(why)) => MsixFacts::Unknown { rule: RuleId::DEVICE_CAPS_BROKEN, why: why.clone() },
     };
     if out.vendor == Some(VIRTIO_VENDOR_ID) {
         out.virtio = out
@@ -202,16 +223,20 @@ fn decode_virtio(b: &[u8], at: usize) -> Option<VirtioCap> {
 }
 
 /// NVMe (class 01:08, prog-if 02): doorbells start at BAR0 offset 0x1000 (NVMe 1.4, 3.1); the
-/// window itself is the `nvme` entry of the hot-register table ([`hot`](crate::hot)).
+/// window itself is the `nvme` entry of the hot-register table (`policy/data/hot-registers.toml`).
 pub const NVME_CLASS: u32 = 0x01_08_02;
 
 /// The register windows a guest touches on its fast path, known from the config space alone:
 /// the virtio-pci notify structure (virtio 1.x, 4.1.4.4), then every window of the hot-register
-/// table ([`hot::table`](crate::hot::table): NVMe doorbells, NIC queue tails, ConnectX UAR pages,
+/// table ([`HotRegisterEntry::table`](crate::HotRegisterEntry::table): NVMe doorbells, NIC queue tails, ConnectX UAR pages,
 /// AHCI ports, the xHCI doorbells, ...) that matches the function's vendor, device and `class`,
 /// clipped to its BAR, with the MSI-X 4 KiB ranges cut out of the upper-bound windows.
 /// `class` may come from a source other than the image (sysfs `class`); `bar_size` gives a BAR's size.
-pub fn hot_windows(p: &ParsedConfig, class: Option<u32>, bar_size: impl Fn(u8) -> Option<u64>) -> Vec<HotWindow> {
+pub(crate) fn hot_windows(
+    p: &ParsedConfig,
+    class: Option<u32>,
+    bar_size: impl Fn(u8) -> Option<u64>,
+) -> Vec<HotWindow> {
     let mut out: Vec<HotWindow> = p
         .virtio
         .iter()
@@ -278,7 +303,7 @@ pub fn bar_registers(b: &[u8]) -> Option<[BarRegister; 6]> {
 }
 
 /// Names of the capabilities, for evidence lines.
-pub fn describe(p: &ParsedConfig) -> String {
+pub(crate) fn describe(p: &ParsedConfig) -> String {
     let mut caps: Vec<String> = p
         .capabilities
         .iter()
@@ -341,7 +366,7 @@ mod tests {
         b[0x41] = 0x40; // PM points to itself, MSI-X never reached
         let p = parse(&b);
         assert!(matches!(p.cap_state, CapListState::Broken(_)));
-        assert!(matches!(p.msix, MsixFacts::Unknown { ref rule, .. } if rule == rules::DEVICE_CAPS_BROKEN));
+        assert!(matches!(p.msix, MsixFacts::Unknown { ref rule, .. } if *rule == RuleId::DEVICE_CAPS_BROKEN));
         b[0x41] = 0x10;
         assert!(matches!(parse(&b).cap_state, CapListState::Broken(_)));
     }
@@ -369,7 +394,7 @@ mod tests {
         let b = endpoint_with_caps();
         let p = parse(&b[..64]);
         let MsixFacts::Unknown { rule, why } = p.msix else { panic!() };
-        assert_eq!(rule, rules::DEVICE_CONFIG_UNREADABLE);
+        assert_eq!(rule, RuleId::DEVICE_CONFIG_UNREADABLE);
         assert!(why.contains("run as root"), "{why}");
         for n in 0..b.len() {
             let _ = parse(&b[..n]);

@@ -5,9 +5,10 @@ use crate::facts::{
     DeviceFacts, Evidence, HeaderKind, HostFacts, IsolationVerdict, MappableSource, MsixCapability, MsixFacts,
     VfioBackend,
 };
+use crate::kernel::{KernelVersion, Type1MsiCheck};
 use crate::overrides::{Effective, OverrideError, Overrides};
 use crate::plan::{self, LayoutOptions, MappingPlan};
-use crate::{kernel, rules};
+use crate::rules::RuleId;
 
 /// Everything `decide` needs for one device.
 #[derive(Debug, Clone, Copy)]
@@ -49,8 +50,8 @@ pub fn resolve_guest(host: &HostFacts, selection: GuestSelection) -> (GuestProfi
         GuestSelection::Auto => (GuestProfile::DirectTableWrites, "derived: x86 and arm64 guests write the table"),
     };
     let rule = match profile {
-        GuestProfile::Paravirtual => rules::GUEST_PARAVIRTUAL,
-        GuestProfile::DirectTableWrites => rules::GUEST_DIRECT,
+        GuestProfile::Paravirtual => RuleId::GUEST_PARAVIRTUAL,
+        GuestProfile::DirectTableWrites => RuleId::GUEST_DIRECT,
     };
     let ev = Evidence::new("guest", format!("{how} (host {} / {})", host.arch, host.platform.label()));
     (profile, Reason::new(rule, how, vec![ev]))
@@ -79,13 +80,13 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
         exposure: Exposure::Refuse,
         risk: Risk::None,
         plan: None,
-        reasons: vec![Reason::new(isolation.rule(), isolation.summary(), isolation.evidence().to_vec())],
+        reasons: vec![Reason::new(isolation.rule().clone(), isolation.summary(), isolation.evidence().to_vec())],
         warnings: Vec::new(),
     };
 
     let effective = overrides.for_device(device);
 
-    // Step 2: can VFIO assign it at all?
+    // Assignability: can VFIO assign it at all?
     let Some(unsafe_assign) = assignability(host, device, isolation, &mut d.reasons) else {
         return Ok(finish(d, device, page, Exposure::Refuse, effective, &layout)?);
     };
@@ -94,25 +95,25 @@ pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
     let Some(_) = device.bars else {
         d.assignable = false;
         let ev = evidence_named(device, "resource");
-        d.reasons.push(Reason::new(rules::DEVICE_BARS_UNKNOWN, "no BARs, no plan", ev));
+        d.reasons.push(Reason::new(RuleId::DEVICE_BARS_UNKNOWN, "no BARs, no plan", ev));
         return Ok(finish(d, device, page, Exposure::Refuse, effective, &layout)?);
     };
 
     d.reasons.extend(quirk_reason);
 
-    // Step 3: exposure.
+    // Exposure.
     let step3 = Step3 { host, device, isolation, guest, effective: &effective, layout };
     let (exposure, plan, claimed) = step3.exposure(&mut d);
     d.plan = Some(plan);
     let mut d = finish(d, device, page, exposure, effective, &layout)?;
 
-    // Step 4: risk.
+    // Risk.
     assess_risk(&mut d, unsafe_assign, claimed);
     plan_warnings(&mut d, device, page);
     Ok(d)
 }
 
-/// What step 3 reads, for any MSI-X state.
+/// What the exposure reads, for any MSI-X state.
 struct Step3<'a> {
     host: &'a HostFacts,
     device: &'a DeviceFacts,
@@ -131,16 +132,16 @@ impl Step3<'_> {
         match &device.msix {
             MsixFacts::Absent => {
                 d.reasons.push(Reason::new(
-                    rules::DEVICE_NO_MSIX,
+                    RuleId::DEVICE_NO_MSIX,
                     "no MSI-X capability in the list",
                     evidence_named(device, "config"),
                 ));
-                d.reasons.push(Reason::new(rules::EXPOSURE_NONE, "every memory BAR is mapped", vec![]));
+                d.reasons.push(Reason::new(RuleId::EXPOSURE_NONE, "every memory BAR is mapped", vec![]));
                 (Exposure::None, plan::map_all_plan(device, page), false)
             }
             MsixFacts::Unknown { rule, why } => {
-                d.reasons.push(Reason::new(rule, why.clone(), evidence_named(device, "config")));
-                d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
+                d.reasons.push(Reason::new(rule.clone(), why.clone(), evidence_named(device, "config")));
+                d.reasons.push(Reason::new(RuleId::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
                 (Exposure::Trap, plan::trap_everything_plan(device, page), false)
             }
             MsixFacts::Present { capability } => match plan::trap_plan(device, capability, page) {
@@ -165,7 +166,7 @@ impl Step3<'_> {
         let problems = plan::msix_location_problems(device, cap);
         let what: Vec<String> =
             if problems.is_empty() { vec![e.to_string()] } else { problems.iter().map(ToString::to_string).collect() };
-        d.reasons.push(Reason::new(rules::DEVICE_MSIX_OUT_OF_BAR, what.join("; "), evidence_named(device, "config")));
+        d.reasons.push(Reason::new(RuleId::DEVICE_MSIX_OUT_OF_BAR, what.join("; "), evidence_named(device, "config")));
         // A table whose BIR names a known BAR is trapped as claimed on an isolated device: the
         // claimed pages inside a memory BAR, a whole memory BAR the table lies past, nothing for
         // an I/O BAR (forwarded like every I/O BAR). A BIR naming no known BAR (absent, or BARs
@@ -186,19 +187,19 @@ impl Step3<'_> {
             };
             // Isolation confines whatever the guest does to the table, wherever it really is.
             d.reasons.push(Reason::new(
-                rules::EXPOSURE_TRAP_MSIX_AS_CLAIMED,
+                RuleId::EXPOSURE_TRAP_MSIX_AS_CLAIMED,
                 format!("the spec forbids this layout ({}): {claim}, every other page is mapped", what.join("; ")),
                 vec![],
             ));
             (Exposure::Trap, plan::claimed_trap_plan(device, cap, page), true)
         } else {
-            d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
+            d.reasons.push(Reason::new(RuleId::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
             (Exposure::Trap, plan::trap_everything_plan(device, page), false)
         }
     }
 }
 
-/// Step 4: who can be hurt through the device's MSI-X.
+/// The risk: who can be hurt through the device's MSI-X.
 fn assess_risk(d: &mut Decision, unsafe_assign: bool, claimed: bool) {
     d.risk = if d.exposure == Exposure::Refuse {
         Risk::None // an override refused it: nothing is assigned
@@ -212,14 +213,14 @@ fn assess_risk(d: &mut Decision, unsafe_assign: bool, claimed: bool) {
         Risk::None
     };
     let risk_rule = match d.risk {
-        Risk::None => rules::RISK_NONE,
-        Risk::SelfOnly => rules::RISK_SELF_ONLY,
-        Risk::Unsafe => rules::RISK_UNSAFE,
+        Risk::None => RuleId::RISK_NONE,
+        Risk::SelfOnly => RuleId::RISK_SELF_ONLY,
+        Risk::Unsafe => RuleId::RISK_UNSAFE,
     };
     d.reasons.push(Reason::new(risk_rule, d.risk.as_str(), vec![]));
 }
 
-/// Step 2. `None`: refused (reason pushed). `Some(unsafe)`: assignable, possibly only because
+/// Assignability. `None`: refused (reason pushed). `Some(unsafe)`: assignable, possibly only because
 /// allow_unsafe_interrupts is set.
 fn assignability(
     host: &HostFacts,
@@ -228,11 +229,15 @@ fn assignability(
     reasons: &mut Vec<Reason>,
 ) -> Option<bool> {
     if matches!(device.header, HeaderKind::Bridge | HeaderKind::CardBus) {
-        reasons.push(Reason::new(rules::ASSIGN_BRIDGE, "header type is a bridge", evidence_named(device, "config")));
+        reasons.push(Reason::new(RuleId::ASSIGN_BRIDGE, "header type is a bridge", evidence_named(device, "config")));
         return None;
     }
     if device.iommu_group.is_none() {
-        reasons.push(Reason::new(rules::ASSIGN_NO_GROUP, "no iommu_group link", evidence_named(device, "iommu_group")));
+        reasons.push(Reason::new(
+            RuleId::ASSIGN_NO_GROUP,
+            "no iommu_group link",
+            evidence_named(device, "iommu_group"),
+        ));
         return None;
     }
     // A vfio-noiommu group can never back a VM: no IOMMU backend takes it (the container offers
@@ -241,7 +246,7 @@ fn assignability(
     if let Some(ev) = &device.noiommu {
         let detail = "the IOMMU group is a vfio-noiommu group (enable_unsafe_noiommu_mode): no IOMMU backend can \
                       take it for a VM; DMA and MSIs are unprotected";
-        reasons.push(Reason::new(rules::ASSIGN_NOIOMMU, detail, vec![ev.clone()]));
+        reasons.push(Reason::new(RuleId::ASSIGN_NOIOMMU, detail, vec![ev.clone()]));
         return None;
     }
     // Which backend the decision assumes, where the host offers a choice or leaves type1 out.
@@ -257,63 +262,62 @@ fn assignability(
         };
         backend_ev.push(Evidence::new("vfio backends: iommufd", other));
     }
-    if host.vfio_backend == VfioBackend::Iommufd && kernel::offers_vfio_cdev(&host.kernel) == Some(false) {
+    if host.vfio_backend == VfioBackend::Iommufd
+        && KernelVersion::parse(&host.kernel).is_some_and(|v| !v.offers_vfio_cdev())
+    {
         let detail = format!(
             "kernel {} is before {}: no VFIO device cdev, so the device cannot be bound to iommufd",
             host.kernel,
-            kernel::show(kernel::VFIO_CDEV_SINCE)
+            KernelVersion::VFIO_CDEV
         );
-        reasons.push(Reason::new(rules::KERNEL_IOMMUFD_ABSENT, detail, vec![kernel_evidence(host)]));
+        reasons.push(Reason::new(RuleId::KERNEL_IOMMUFD_ABSENT, detail, vec![kernel_evidence(host)]));
         return None;
     }
     if isolation.is_isolated() {
-        reasons.push(Reason::new(rules::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", backend_ev));
+        reasons.push(Reason::new(RuleId::ASSIGN_ISOLATED, "the IOMMU backend will accept the group", backend_ev));
         type1_kernel_rule(host, true, reasons);
         return Some(false);
     }
     let (allow_rule, refused_rule, refusal) = match host.vfio_backend {
         VfioBackend::Type1 => {
-            (rules::ASSIGN_ALLOW_UNSAFE, rules::ASSIGN_REFUSED_TYPE1, "VFIO_SET_IOMMU fails with EPERM")
+            (RuleId::ASSIGN_ALLOW_UNSAFE, RuleId::ASSIGN_REFUSED_TYPE1, "VFIO_SET_IOMMU fails with EPERM")
         }
         VfioBackend::Iommufd => (
-            rules::ASSIGN_IOMMUFD_ALLOW_UNSAFE,
-            rules::ASSIGN_REFUSED_IOMMUFD,
+            RuleId::ASSIGN_IOMMUFD_ALLOW_UNSAFE,
+            RuleId::ASSIGN_REFUSED_IOMMUFD,
             "binding the VFIO cdev to iommufd fails with EPERM",
         ),
-        VfioBackend::SpaprTce => ("", "", ""),
-    };
-    match host.allow_unsafe_for(host.vfio_backend) {
-        Some(param) => {
-            let ev: Vec<Evidence> = std::iter::once(param.evidence.clone()).chain(backend_ev).collect();
-            if param.value == Some(true) {
-                reasons.push(Reason::new(allow_rule, "assignable only because allow_unsafe_interrupts=Y", ev));
-                type1_kernel_rule(host, false, reasons);
-                Some(true)
-            } else {
-                let state = if param.value.is_some() { "N" } else { "unknown, taken as N" };
-                reasons.push(Reason::new(refused_rule, format!("{refusal}; allow_unsafe_interrupts is {state}"), ev));
-                type1_kernel_rule(host, false, reasons);
-                None
-            }
-        }
-        None => {
+        // sPAPR TCE has no allow_unsafe_interrupts: nothing makes a non-isolated device assignable.
+        VfioBackend::SpaprTce => {
             reasons.push(Reason::new(
-                rules::ASSIGN_REFUSED_SPAPR,
+                RuleId::ASSIGN_REFUSED_SPAPR,
                 "isolation not established on a sPAPR TCE host",
                 vec![],
             ));
-            None
+            return None;
         }
+    };
+    let param = host.allow_unsafe_for(host.vfio_backend)?;
+    let ev: Vec<Evidence> = std::iter::once(param.evidence.clone()).chain(backend_ev).collect();
+    if param.value == Some(true) {
+        reasons.push(Reason::new(allow_rule, "assignable only because allow_unsafe_interrupts=Y", ev));
+        type1_kernel_rule(host, false, reasons);
+        Some(true)
+    } else {
+        let state = if param.value.is_some() { "N" } else { "unknown, taken as N" };
+        reasons.push(Reason::new(refused_rule, format!("{refusal}; allow_unsafe_interrupts is {state}"), ev));
+        type1_kernel_rule(host, false, reasons);
+        None
     }
 }
 
 /// The host's kernel release as evidence of a version rule.
 fn kernel_evidence(host: &HostFacts) -> Evidence {
-    let v = kernel::version(&host.kernel).map_or_else(|| "no version".to_string(), kernel::show);
+    let v = KernelVersion::parse(&host.kernel).map_or_else(|| "no version".to_string(), |v| v.to_string());
     Evidence::new("host kernel", format!("{} ({v})", host.kernel))
 }
 
-/// Step 2 on a type1 host whose release is known: which MSI isolation check its
+/// Assignability on a type1 host whose release is known: which MSI isolation check its
 /// `vfio_iommu_type1` makes (`kernel.type1.*`). It never changes the decision, which rests on the
 /// device's own verdict; it says whether the kernel checks the group itself (6.3 and later) or
 /// system-wide (before), so a refusal before 6.3 is msix-policy's, not necessarily the kernel's.
@@ -321,31 +325,31 @@ fn type1_kernel_rule(host: &HostFacts, isolated: bool, reasons: &mut Vec<Reason>
     if host.vfio_backend != VfioBackend::Type1 {
         return;
     }
-    let Some(check) = kernel::type1_msi_check(&host.kernel) else { return };
-    let since = kernel::show(kernel::TYPE1_GROUP_MSI_CHECK_SINCE);
+    let Some(check) = KernelVersion::parse(&host.kernel).map(KernelVersion::type1_msi_check) else { return };
+    let since = KernelVersion::TYPE1_GROUP_MSI_CHECK;
     let release = &host.kernel;
     let (rule, detail) = match (check, isolated) {
-        (kernel::Type1MsiCheck::PerGroup, _) => (
-            rules::KERNEL_TYPE1_PER_GROUP,
+        (Type1MsiCheck::PerGroup, _) => (
+            RuleId::KERNEL_TYPE1_PER_GROUP,
             format!(
                 "kernel {release} is {since} or later: VFIO_SET_IOMMU checks this group itself (iommu_group_has_isolated_msi)"
             ),
         ),
         // x86: no irq domain sets MSI_REMAP, so IOMMU_CAP_INTR_REMAP (remapping enabled) decides.
-        (kernel::Type1MsiCheck::SystemWide, _) if host.arch.starts_with("x86") || host.arch == "i686" => (
-            rules::KERNEL_TYPE1_SYSTEM_WIDE,
+        (Type1MsiCheck::SystemWide, _) if host.arch.starts_with("x86") || host.arch == "i686" => (
+            RuleId::KERNEL_TYPE1_SYSTEM_WIDE,
             format!(
                 "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP; on x86 no irq domain remaps MSIs, so the IOMMU's interrupt remapping decides, as the per-group check does from {since}"
             ),
         ),
-        (kernel::Type1MsiCheck::SystemWide, true) => (
-            rules::KERNEL_TYPE1_SYSTEM_WIDE,
+        (Type1MsiCheck::SystemWide, true) => (
+            RuleId::KERNEL_TYPE1_SYSTEM_WIDE,
             format!(
                 "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP, not the group; the device's own verdict says isolated"
             ),
         ),
-        (kernel::Type1MsiCheck::SystemWide, false) => (
-            rules::KERNEL_TYPE1_SYSTEM_WIDE,
+        (Type1MsiCheck::SystemWide, false) => (
+            RuleId::KERNEL_TYPE1_SYSTEM_WIDE,
             format!(
                 "kernel {release} is before {since}: VFIO_SET_IOMMU checks irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP, not the group, and may accept it when another MSI controller of the system remaps (an ITS); msix-policy refuses from the device's own verdict"
             ),
@@ -354,7 +358,7 @@ fn type1_kernel_rule(host: &HostFacts, isolated: bool, reasons: &mut Vec<Reason>
     reasons.push(Reason::new(rule, detail, vec![kernel_evidence(host)]));
 }
 
-/// What step 3 looks at for a device whose table position is known and valid.
+/// What the exposure looks at for a device whose table position is known and valid.
 struct Context<'a> {
     host: &'a HostFacts,
     device: &'a DeviceFacts,
@@ -366,14 +370,14 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Step 3: the exposure, and the plan that realises it.
+    /// The exposure, and the plan that realises it.
     fn choose_exposure(&self, trap: MappingPlan, d: &mut Decision) -> (Exposure, MappingPlan) {
         let Context { host, device, cap, isolation, guest, effective, layout } = *self;
         let page = host.page_size;
         let collateral = trap.collateral_bytes();
         if !isolation.is_isolated() {
             d.reasons.push(Reason::new(
-                rules::EXPOSURE_TRAP_NOT_ISOLATED,
+                RuleId::EXPOSURE_TRAP_NOT_ISOLATED,
                 "the table stays out of the guest's reach",
                 vec![],
             ));
@@ -383,33 +387,33 @@ impl Context<'_> {
         let ev = vec![m.mappable.evidence.clone()];
         match (m.mappable.value, m.source) {
             (Some(true), Some(MappableSource::Probed)) => {
-                d.reasons.push(Reason::new(rules::HOST_MAPPABLE_PROBED, "the MSI-X BAR may be mmapped", ev))
+                d.reasons.push(Reason::new(RuleId::HOST_MAPPABLE_PROBED, "the MSI-X BAR may be mmapped", ev))
             }
             (Some(true), _) => {
-                let detail = match kernel::version(&host.kernel) {
+                let detail = match KernelVersion::parse(&host.kernel) {
                     Some(v) => format!(
                         "kernel {} ({}) is {} or later: the MSI-X BAR may be mmapped",
                         host.kernel,
-                        kernel::show(v),
-                        kernel::show(kernel::MSIX_BAR_MMAP_SINCE)
+                        v,
+                        KernelVersion::MSIX_BAR_MMAP
                     ),
                     None => "the MSI-X BAR may be mmapped".to_string(),
                 };
-                d.reasons.push(Reason::new(rules::HOST_MAPPABLE_INFERRED, detail, ev))
+                d.reasons.push(Reason::new(RuleId::HOST_MAPPABLE_INFERRED, detail, ev))
             }
             _ => {
-                let detail = match (m.source, kernel::version(&host.kernel)) {
-                    (Some(MappableSource::Inferred), Some(v)) if v < kernel::MSIX_BAR_MMAP_SINCE => format!(
+                let detail = match (m.source, KernelVersion::parse(&host.kernel)) {
+                    (Some(MappableSource::Inferred), Some(v)) if v < KernelVersion::MSIX_BAR_MMAP => format!(
                         "kernel {} ({}) is before {}: vfio-pci leaves the table pages out of the BAR's mmap",
                         host.kernel,
-                        kernel::show(v),
-                        kernel::show(kernel::MSIX_BAR_MMAP_SINCE)
+                        v,
+                        KernelVersion::MSIX_BAR_MMAP
                     ),
                     _ => "the table pages cannot be mapped".to_string(),
                 };
-                d.reasons.push(Reason::new(rules::HOST_NOT_MAPPABLE, detail, ev));
+                d.reasons.push(Reason::new(RuleId::HOST_NOT_MAPPABLE, detail, ev));
                 d.reasons.push(Reason::new(
-                    rules::EXPOSURE_TRAP_NOT_MAPPABLE,
+                    RuleId::EXPOSURE_TRAP_NOT_MAPPABLE,
                     format!("{collateral} collateral bytes are served by read/write on the device fd"),
                     vec![],
                 ));
@@ -417,7 +421,7 @@ impl Context<'_> {
             }
         }
         if guest == GuestProfile::Paravirtual {
-            d.reasons.push(Reason::new(rules::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
+            d.reasons.push(Reason::new(RuleId::EXPOSURE_PASSTHROUGH, "nothing traps", vec![]));
             return (Exposure::Passthrough, plan::map_all_plan(device, page));
         }
         let msix_only = plan::msix_only_trapped(device, cap, page);
@@ -440,7 +444,7 @@ impl Context<'_> {
                     dedicated.join(", ")
                 );
                 d.reasons.push(Reason::new(
-                    rules::EXPOSURE_TRAP_DEDICATED_MSIX_BAR,
+                    RuleId::EXPOSURE_TRAP_DEDICATED_MSIX_BAR,
                     detail,
                     evidence_named(device, "config"),
                 ));
@@ -459,19 +463,19 @@ impl Context<'_> {
                     format!("msix-policy:driver-bars {}", entry.id),
                     format!("{:04x}:{:04x}: {}", device.vendor.unwrap_or(0), device.device.unwrap_or(0), entry.source),
                 )];
-                d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_DRIVER_UNMAPPED_BAR, detail, ev));
+                d.reasons.push(Reason::new(RuleId::EXPOSURE_TRAP_DRIVER_UNMAPPED_BAR, detail, ev));
             }
             return (Exposure::Trap, trap);
         }
         if collateral == 0 {
             let detail = format!("trapping {} bytes costs no other register", trap.trapped_bytes());
-            d.reasons.push(Reason::new(rules::EXPOSURE_TRAP_GUEST_WRITES, detail, vec![]));
+            d.reasons.push(Reason::new(RuleId::EXPOSURE_TRAP_GUEST_WRITES, detail, vec![]));
             return (Exposure::Trap, trap);
         }
         if effective.forbid_relocation {
             let ev = effective.evidence();
             d.reasons.push(Reason::new(
-                rules::OVERRIDE_NO_RELOCATION,
+                RuleId::OVERRIDE_NO_RELOCATION,
                 format!("{collateral} collateral bytes stay trapped"),
                 ev,
             ));
@@ -479,7 +483,7 @@ impl Context<'_> {
         }
         if !layout.relocation.allows_any() {
             d.reasons.push(Reason::new(
-                rules::LAYOUT_NO_RELOCATION,
+                RuleId::LAYOUT_NO_RELOCATION,
                 format!("the VMM forbids relocation: {collateral} collateral bytes stay trapped"),
                 vec![],
             ));
@@ -494,12 +498,12 @@ impl Context<'_> {
                     "{collateral} collateral bytes would trap{spared}; virtual table in BAR{} ({}) at {:#x}",
                     r.bar, r.origin, r.table_offset
                 );
-                d.reasons.push(Reason::new(rules::EXPOSURE_RELOCATE, detail, vec![]));
+                d.reasons.push(Reason::new(RuleId::EXPOSURE_RELOCATE, detail, vec![]));
                 (Exposure::Relocate, reloc)
             }
             _ => {
                 d.reasons.push(Reason::new(
-                    rules::EXPOSURE_TRAP_NO_SLOT,
+                    RuleId::EXPOSURE_TRAP_NO_SLOT,
                     format!("{collateral} collateral bytes stay trapped ({} layout)", layout.mode.as_str()),
                     vec![],
                 ));
@@ -522,21 +526,23 @@ fn finish(
     d.exposure = exposure;
     if exposure == Exposure::Refuse {
         d.plan = None;
-        d.reasons.push(Reason::new(rules::EXPOSURE_REFUSE, "no plan", vec![]));
+        d.reasons.push(Reason::new(RuleId::EXPOSURE_REFUSE, "no plan", vec![]));
     }
     let Some(cap) = effective.exposure else { return Ok(d) };
     if exposure == Exposure::None && cap != Exposure::Refuse {
         return Ok(d); // no table: nothing an override could loosen or tighten
     }
     if cap.safety() < exposure.safety() || (cap == Exposure::None && exposure != Exposure::None) {
-        let limiting = d.reasons.iter().rev().find(|r| {
-            r.rule != rules::EXPOSURE_REFUSE && (r.rule.starts_with("exposure.") || r.rule.starts_with("assign."))
-        });
+        let limiting = d
+            .reasons
+            .iter()
+            .rev()
+            .find(|r| r.rule != RuleId::EXPOSURE_REFUSE && matches!(r.rule.step(), "exposure" | "assign"));
         return Err(OverrideError::Loosening {
             device: d.address.clone(),
             requested: cap.as_str().into(),
             allowed: exposure.as_str().into(),
-            rule: limiting.map_or_else(|| "exposure".to_string(), |r| r.rule.clone()),
+            rule: limiting.map_or_else(|| "exposure".to_string(), |r| r.rule.to_string()),
         });
     }
     if cap.safety() == exposure.safety() {
@@ -544,7 +550,7 @@ fn finish(
     }
     let ev = effective.evidence();
     d.reasons.push(Reason::new(
-        rules::OVERRIDE_EXPOSURE,
+        RuleId::OVERRIDE_EXPOSURE,
         format!("{} capped to {}", exposure.as_str(), cap.as_str()),
         ev,
     ));
@@ -587,7 +593,7 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
             page / 1024
         );
         d.warnings.push(detail.clone());
-        d.reasons.push(Reason::new(rules::PLAN_HOT_TRAPPED, detail, vec![]));
+        d.reasons.push(Reason::new(RuleId::PLAN_HOT_TRAPPED, detail, vec![]));
     }
     for b in device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0) {
         if plan::mmap_windows(device, b, page) == [(0, b.size)] {
@@ -595,7 +601,7 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
         }
         let (rule, detail, ev) = match device.mmap_areas(b.index) {
             Some(areas) => (
-                rules::PLAN_REGION_NOT_MMAPPABLE,
+                RuleId::PLAN_REGION_NOT_MMAPPABLE,
                 format!(
                     "BAR{} ({:#x} bytes): VFIO lets only {:x?} be mmapped; the rest traps",
                     b.index,
@@ -605,7 +611,7 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
                 vec![Evidence::new(format!("vfio:region-info BAR{}", b.index), "MMAP flag and sparse mmap areas")],
             ),
             None => (
-                rules::PLAN_SUBPAGE_BAR,
+                RuleId::PLAN_SUBPAGE_BAR,
                 format!(
                     "BAR{} ({:#x} bytes at {:#x}) is smaller than a page and off a page boundary",
                     b.index, b.size, b.start
@@ -628,7 +634,11 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
                 capability.pba_bytes()
             );
             d.warnings.push(detail.clone());
-            d.reasons.push(Reason::new(rules::DEVICE_MSIX_TABLE_PBA_OVERLAP, detail, evidence_named(device, "config")));
+            d.reasons.push(Reason::new(
+                RuleId::DEVICE_MSIX_TABLE_PBA_OVERLAP,
+                detail,
+                evidence_named(device, "config"),
+            ));
         }
         for h in plan::windows_sharing_msix_4k(device, capability) {
             let detail = format!(
@@ -636,7 +646,7 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
                 h.what, h.bar, h.offset
             );
             d.warnings.push(detail.clone());
-            d.reasons.push(Reason::new(rules::DEVICE_SHARES_4K, detail, evidence_named(device, "config")));
+            d.reasons.push(Reason::new(RuleId::DEVICE_SHARES_4K, detail, evidence_named(device, "config")));
         }
     }
 }

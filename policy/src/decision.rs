@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::facts::{Evidence, IsolationVerdict};
 use crate::plan::MappingPlan;
-use crate::rules;
+use crate::rules::RuleId;
 
 /// How the MSI-X table is exposed to the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -109,9 +109,10 @@ pub enum GuestSelection {
 /// One step of the rationale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct Reason {
-    /// The rule id that fired (a [`rules`] constant, e.g. `isolation.vtd.ir-enabled`).
-    pub rule: String,
+    /// The rule id that fired, from the catalogue (`msix-policy rules`), e.g. `isolation.vtd.ir-enabled`.
+    pub rule: RuleId,
     /// What the rule found for this device, in words.
     pub detail: String,
     /// The files (or probes) read, and what was read there.
@@ -123,19 +124,15 @@ pub struct Reason {
 
 impl Reason {
     /// A reason for `rule`, its reference looked up in the catalogue (empty for an unknown id).
-    pub fn new(rule: &str, detail: impl Into<String>, evidence: Vec<Evidence>) -> Self {
-        Reason {
-            rule: rule.to_string(),
-            detail: detail.into(),
-            evidence,
-            reference: rules::reference(rule).to_string(),
-        }
+    pub fn new(rule: RuleId, detail: impl Into<String>, evidence: Vec<Evidence>) -> Self {
+        Reason { reference: rule.reference().to_string(), rule, detail: detail.into(), evidence }
     }
 }
 
 /// The engine's answer for one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct Decision {
     /// The device's address (`DDDD:BB:DD.F`).
     pub address: String,
@@ -163,7 +160,7 @@ impl Decision {
         self.reasons.iter().map(|r| r.rule.as_str())
     }
     /// Whether `rule` is among the reasons.
-    pub fn fired(&self, rule: &str) -> bool {
-        self.rule_ids().any(|r| r == rule)
+    pub fn fired(&self, rule: impl AsRef<str>) -> bool {
+        self.rule_ids().any(|r| r == rule.as_ref())
     }
 }

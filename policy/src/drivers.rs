@@ -5,13 +5,13 @@
 //! names the driver source it is read from; `docs/policy.md#driver-bars` lists them.
 //!
 //! ```
-//! use msix_policy_engine::drivers;
+//! use msix_policy_engine::DriverBars;
 //!
 //! // An Intel XL710 (i40e): the driver maps BAR0 only, so its MSI-X BAR3 holds no register.
-//! let e = drivers::lookup(Some(0x8086), Some(0x1583), Some(0x02_00_00)).unwrap();
+//! let e = DriverBars::lookup(Some(0x8086), Some(0x1583), Some(0x02_00_00)).unwrap();
 //! assert_eq!(e.driver, "i40e");
 //! assert!(e.maps_bar(0, &[0, 3]) && !e.maps_bar(3, &[0, 3]));
-//! assert_eq!(drivers::table_error(), None);
+//! assert_eq!(DriverBars::table_error(), None);
 //! ```
 
 use std::collections::HashSet;
@@ -161,20 +161,22 @@ fn loaded() -> &'static (Vec<DriverBars>, Option<String>) {
     })
 }
 
-/// Every entry of the embedded table, in file order (empty should it not parse; a test keeps it
-/// parsing and [`table_error`] says why).
-pub fn table() -> &'static [DriverBars] {
-    &loaded().0
-}
+impl DriverBars {
+    /// Every entry of the embedded table, in file order (empty should it not parse; a test keeps it
+    /// parsing and [`DriverBars::table_error`] says why).
+    pub fn table() -> &'static [DriverBars] {
+        &loaded().0
+    }
 
-/// Why the embedded table could not be used, when it could not. `None` in every release.
-pub fn table_error() -> Option<&'static str> {
-    loaded().1.as_deref()
-}
+    /// Why the embedded table could not be used, when it could not. `None` in every release.
+    pub fn table_error() -> Option<&'static str> {
+        loaded().1.as_deref()
+    }
 
-/// The first entry that knows a function with these ids and class, if any.
-pub fn lookup(vendor: Option<u16>, device: Option<u16>, class: Option<u32>) -> Option<&'static DriverBars> {
-    table().iter().find(|e| e.matches.matches(vendor, device, class))
+    /// The first entry that knows a function with these ids and class, if any.
+    pub fn lookup(vendor: Option<u16>, device: Option<u16>, class: Option<u32>) -> Option<&'static DriverBars> {
+        Self::table().iter().find(|e| e.matches.matches(vendor, device, class))
+    }
 }
 
 #[cfg(test)]
@@ -184,9 +186,9 @@ mod tests {
     #[test]
     fn the_embedded_table_parses_and_every_entry_has_a_source() {
         assert_eq!(parse_table(TABLE_TOML).err(), None);
-        assert_eq!(table_error(), None);
-        assert!(table().len() >= 8, "{} entries", table().len());
-        for e in table() {
+        assert_eq!(DriverBars::table_error(), None);
+        assert!(DriverBars::table().len() >= 8, "{} entries", DriverBars::table().len());
+        for e in DriverBars::table() {
             assert!(!e.source.trim().is_empty() && e.source.contains("drivers/"), "{}: no driver source", e.id);
         }
     }
@@ -195,7 +197,7 @@ mod tests {
     fn every_entry_is_documented_in_docs_policy_md() {
         const DOC: &str = include_str!("../../docs/policy.md");
         assert!(DOC.contains("<a id=\"driver-bars\"></a>"));
-        for e in table() {
+        for e in DriverBars::table() {
             let anchor = format!("<a id=\"driver.{}\"></a>", e.id);
             assert!(DOC.contains(&anchor), "docs/policy.md has no anchor {anchor}");
         }
@@ -204,7 +206,7 @@ mod tests {
     #[test]
     fn entries_say_what_their_drivers_map() {
         let maps = |v: u16, d: u16, bars: &[u8]| -> Vec<u8> {
-            let e = lookup(Some(v), Some(d), Some(0x02_00_00)).unwrap_or_else(|| panic!("{v:04x}:{d:04x}"));
+            let e = DriverBars::lookup(Some(v), Some(d), Some(0x02_00_00)).unwrap_or_else(|| panic!("{v:04x}:{d:04x}"));
             bars.iter().copied().filter(|&b| e.maps_bar(b, bars)).collect()
         };
         // Intel 700 and 800 series, 82576 and its VF: BAR0 only; BAR3 is MSI-X only.
@@ -225,20 +227,20 @@ mod tests {
         assert_eq!(maps(0x10ec, 0x3000, &[2, 4]), [2]);
         // Intel AHCI by class, and the RAID ids: the ABAR (BAR5) only. Intel VMD (RAID class,
         // another driver) is not known.
-        let ahci = lookup(Some(0x8086), Some(0x2922), Some(0x01_06_01)).unwrap();
+        let ahci = DriverBars::lookup(Some(0x8086), Some(0x2922), Some(0x01_06_01)).unwrap();
         assert_eq!(
             (ahci.id.as_str(), ahci.maps_bar(5, &[0, 5]), ahci.maps_bar(0, &[0, 5])),
             ("ahci-intel", true, false)
         );
         assert_eq!(
-            lookup(Some(0x8086), Some(0x282a), Some(0x01_04_00)).map(|e| e.id.as_str()),
+            DriverBars::lookup(Some(0x8086), Some(0x282a), Some(0x01_04_00)).map(|e| e.id.as_str()),
             Some("ahci-intel-raid")
         );
-        assert!(lookup(Some(0x8086), Some(0x9a0b), Some(0x01_04_00)).is_none());
-        assert!(lookup(Some(0x1b21), Some(0x0612), Some(0x01_06_01)).is_none(), "another vendor's AHCI");
+        assert!(DriverBars::lookup(Some(0x8086), Some(0x9a0b), Some(0x01_04_00)).is_none());
+        assert!(DriverBars::lookup(Some(0x1b21), Some(0x0612), Some(0x01_06_01)).is_none(), "another vendor's AHCI");
         // Another vendor with the same device id, or no ids: nothing is known.
-        assert!(lookup(Some(0x15b3), Some(0x1583), None).is_none());
-        assert!(lookup(None, None, None).is_none());
+        assert!(DriverBars::lookup(Some(0x15b3), Some(0x1583), None).is_none());
+        assert!(DriverBars::lookup(None, None, None).is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The facts the engine decides from. Backends fill them in; the engine never reads a file.
 
+use crate::rules::RuleId;
 use serde::{Deserialize, Serialize};
 
 /// Where a fact came from: a file under the root (or a probe) and what was read there.
@@ -251,7 +252,7 @@ pub enum IsolationVerdict {
         /// What isolates it (`VT-d interrupt remapping, source-id verified, ...`).
         mechanism: String,
         /// The rule id that established it (`isolation.*`).
-        rule: String,
+        rule: RuleId,
         /// What the verdict rests on.
         evidence: Vec<Evidence>,
     },
@@ -260,7 +261,7 @@ pub enum IsolationVerdict {
         /// Why not.
         why: String,
         /// The rule id that established it (`isolation.*`).
-        rule: String,
+        rule: RuleId,
         /// What the verdict rests on.
         evidence: Vec<Evidence>,
     },
@@ -269,7 +270,7 @@ pub enum IsolationVerdict {
         /// What is missing.
         why: String,
         /// The rule id that says so (`isolation.*`).
-        rule: String,
+        rule: RuleId,
         /// What was read, or found missing.
         evidence: Vec<Evidence>,
     },
@@ -277,16 +278,16 @@ pub enum IsolationVerdict {
 
 impl IsolationVerdict {
     /// An `Isolated` verdict under `rule`.
-    pub fn isolated(rule: &str, mechanism: impl Into<String>, evidence: Vec<Evidence>) -> Self {
-        IsolationVerdict::Isolated { mechanism: mechanism.into(), rule: rule.into(), evidence }
+    pub fn isolated(rule: RuleId, mechanism: impl Into<String>, evidence: Vec<Evidence>) -> Self {
+        IsolationVerdict::Isolated { mechanism: mechanism.into(), rule, evidence }
     }
     /// A `NotIsolated` verdict under `rule`.
-    pub fn not_isolated(rule: &str, why: impl Into<String>, evidence: Vec<Evidence>) -> Self {
-        IsolationVerdict::NotIsolated { why: why.into(), rule: rule.into(), evidence }
+    pub fn not_isolated(rule: RuleId, why: impl Into<String>, evidence: Vec<Evidence>) -> Self {
+        IsolationVerdict::NotIsolated { why: why.into(), rule, evidence }
     }
     /// An `Unknown` verdict under `rule`.
-    pub fn unknown(rule: &str, why: impl Into<String>, evidence: Vec<Evidence>) -> Self {
-        IsolationVerdict::Unknown { why: why.into(), rule: rule.into(), evidence }
+    pub fn unknown(rule: RuleId, why: impl Into<String>, evidence: Vec<Evidence>) -> Self {
+        IsolationVerdict::Unknown { why: why.into(), rule, evidence }
     }
     /// Only `Isolated` counts: `Unknown` is treated as not isolated.
     pub fn is_isolated(&self) -> bool {
@@ -301,7 +302,7 @@ impl IsolationVerdict {
         }
     }
     /// The rule id of the verdict.
-    pub fn rule(&self) -> &str {
+    pub fn rule(&self) -> &RuleId {
         match self {
             IsolationVerdict::Isolated { rule, .. }
             | IsolationVerdict::NotIsolated { rule, .. }
@@ -421,7 +422,7 @@ pub enum MsixFacts {
     /// The capability list could not be read or trusted; `rule` says which failure.
     Unknown {
         /// `device.config-unreadable`, `device.config-inconsistent` or `device.capability-list-broken`.
-        rule: String,
+        rule: RuleId,
         /// What went wrong, in words.
         why: String,
     },

@@ -5,14 +5,14 @@
 //! macros). `docs/policy.md#hot-windows` lists them.
 //!
 //! ```
-//! use msix_policy_engine::hot;
+//! use msix_policy_engine::HotRegisterEntry;
 //!
 //! // Every entry carries its source; a tool can list them.
-//! assert!(hot::table().iter().all(|e| !e.source.is_empty()));
-//! assert_eq!(hot::table_error(), None);
+//! assert!(HotRegisterEntry::table().iter().all(|e| !e.source.is_empty()));
+//! assert_eq!(HotRegisterEntry::table_error(), None);
 //!
 //! // An AHCI controller (class 01:06:01) with an 8 KiB ABAR in BAR5: its port registers.
-//! let w = hot::known_windows(Some(0x8086), Some(0x2922), Some(0x01_06_01), |bar| (bar == 5).then_some(0x2000));
+//! let w = HotRegisterEntry::known_windows(Some(0x8086), Some(0x2922), Some(0x01_06_01), |bar| (bar == 5).then_some(0x2000));
 //! assert_eq!((w[0].bar, w[0].offset, w[0].length), (5, 0x100, 0x1000));
 //! ```
 
@@ -22,13 +22,10 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::facts::{HotWindow, MsixCapability};
+use crate::ranges::{subtract, MsixInBar};
 
 /// The embedded table, as an operator reads it.
 pub const TABLE_TOML: &str = include_str!("../data/hot-registers.toml");
-
-/// The PCI spec keeps every other register out of the naturally aligned 4 KiB ranges that hold
-/// the MSI-X table and PBA (Local Bus 3.0, 6.8.2).
-const MSIX_GRANULE: u64 = 4096;
 
 /// Which functions an entry applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,7 +86,7 @@ pub struct WindowSpec {
     /// What lives there, as the decision prints it.
     pub what: String,
     /// The registers lie somewhere in the window, but only the device's BAR says where: the
-    /// 4 KiB ranges of the MSI-X table and PBA are cut out of it ([`windows_around_msix`]).
+    /// 4 KiB ranges of the MSI-X table and PBA are cut out of it (as [`ParsedConfig::hot_windows`](crate::ParsedConfig::hot_windows) does).
     pub upper_bound: bool,
 }
 
@@ -284,35 +281,37 @@ fn loaded() -> &'static (Vec<HotRegisterEntry>, Option<String>) {
     TABLE.get_or_init(|| load(TABLE_TOML))
 }
 
-/// Every entry of the embedded table, in file order. Should the embedded file not parse (a test
-/// keeps it parsing), this is the built-in NVMe entry alone and [`table_error`] says why.
-pub fn table() -> &'static [HotRegisterEntry] {
-    &loaded().0
+impl HotRegisterEntry {
+    /// Every entry of the embedded table, in file order. Should the embedded file not parse (a test
+    /// keeps it parsing), this is the built-in NVMe entry alone and [`HotRegisterEntry::table_error`] says why.
+    pub fn table() -> &'static [HotRegisterEntry] {
+        &loaded().0
+    }
+
+    /// Why the embedded table could not be used, when it could not (the engine then knows only the
+    /// NVMe doorbells and the virtio notify window). `None` in every release: a test parses the file.
+    pub fn table_error() -> Option<&'static str> {
+        loaded().1.as_deref()
+    }
+
+    /// The windows the table knows for a function with these ids and class, each clipped to its BAR
+    /// (`bar_size` gives a BAR's size, `None` when absent); windows of absent or too small BARs are
+    /// skipped. Upper-bound windows are reported whole: `windows_around_msix` cuts the MSI-X
+    /// table's and PBA's 4 KiB ranges out of them.
+    pub fn known_windows(
+        vendor: Option<u16>,
+        device: Option<u16>,
+        class: Option<u32>,
+        bar_size: impl Fn(u8) -> Option<u64>,
+    ) -> Vec<HotWindow> {
+        windows_around_msix(vendor, device, class, None, bar_size)
+    }
 }
 
-/// Why the embedded table could not be used, when it could not (the engine then knows only the
-/// NVMe doorbells and the virtio notify window). `None` in every release: a test parses the file.
-pub fn table_error() -> Option<&'static str> {
-    loaded().1.as_deref()
-}
-
-/// The windows the table knows for a function with these ids and class, each clipped to its BAR
-/// (`bar_size` gives a BAR's size, `None` when absent); windows of absent or too small BARs are
-/// skipped. Upper-bound windows are reported whole: [`windows_around_msix`] cuts the MSI-X
-/// table's and PBA's 4 KiB ranges out of them.
-pub fn known_windows(
-    vendor: Option<u16>,
-    device: Option<u16>,
-    class: Option<u32>,
-    bar_size: impl Fn(u8) -> Option<u64>,
-) -> Vec<HotWindow> {
-    windows_around_msix(vendor, device, class, None, bar_size)
-}
-
-/// [`known_windows`], with the 4 KiB ranges that hold the MSI-X table and PBA cut out of every
+/// [`HotRegisterEntry::known_windows`], with the 4 KiB ranges that hold the MSI-X table and PBA cut out of every
 /// upper-bound window (the spec keeps registers out of them, so an upper bound that spans them
 /// holds none there).
-pub fn windows_around_msix(
+pub(crate) fn windows_around_msix(
     vendor: Option<u16>,
     device: Option<u16>,
     class: Option<u32>,
@@ -320,7 +319,7 @@ pub fn windows_around_msix(
     bar_size: impl Fn(u8) -> Option<u64>,
 ) -> Vec<HotWindow> {
     let mut out = Vec::new();
-    for e in table().iter().filter(|e| e.matches.matches(vendor, device, class)) {
+    for e in HotRegisterEntry::table().iter().filter(|e| e.matches.matches(vendor, device, class)) {
         for spec in &e.windows {
             let Some(w) = spec.clip(bar_size(spec.bar)) else { continue };
             match msix.filter(|_| spec.upper_bound) {
@@ -334,38 +333,12 @@ pub fn windows_around_msix(
 
 /// The pieces of `w` outside the 4 KiB ranges of the table and PBA that lie in its BAR; of each
 /// such range only the part from the MSI-X structure on is cut: bytes before the first structure
-/// in its range may be registers (docs/policy.md, step 5).
+/// in its range may be registers (docs/policy.md, Collateral).
 fn cut_msix(w: HotWindow, cap: &MsixCapability) -> Vec<HotWindow> {
-    let range = |bir: u8, off: u32, len: u64| {
-        let s = u64::from(off);
-        (bir == w.bar).then(|| (s, s.saturating_add(len).div_ceil(MSIX_GRANULE) * MSIX_GRANULE))
-    };
-    let mut cuts: Vec<(u64, u64)> = [
-        range(cap.table_bir, cap.table_offset, cap.table_bytes()),
-        range(cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    cuts.sort_unstable();
-    let end = w.offset.saturating_add(w.length);
-    let mut pieces = Vec::new();
-    let mut cursor = w.offset;
-    for (a, b) in cuts {
-        if a > cursor {
-            pieces.push((cursor, a.min(end)));
-        }
-        cursor = cursor.max(b);
-        if cursor >= end {
-            break;
-        }
-    }
-    if cursor < end {
-        pieces.push((cursor, end));
-    }
-    pieces
+    // Unclipped: the window already lies in its BAR.
+    let cuts = MsixInBar::of(cap, w.bar).register_free(u64::MAX);
+    subtract((w.offset, w.offset.saturating_add(w.length)), &cuts)
         .into_iter()
-        .filter(|(a, b)| a < b)
         .map(|(a, b)| HotWindow { bar: w.bar, offset: a, length: b - a, what: w.what.clone() })
         .collect()
 }
@@ -375,7 +348,7 @@ mod tests {
     use super::*;
 
     fn entry(id: &str) -> &'static HotRegisterEntry {
-        table().iter().find(|e| e.id == id).unwrap_or_else(|| panic!("no entry {id}"))
+        HotRegisterEntry::table().iter().find(|e| e.id == id).unwrap_or_else(|| panic!("no entry {id}"))
     }
 
     /// The ids and class of a function this entry matches.
@@ -395,9 +368,9 @@ mod tests {
     #[test]
     fn the_embedded_table_parses_and_every_entry_has_a_source() {
         assert_eq!(parse_table(TABLE_TOML).err(), None);
-        assert_eq!(table_error(), None);
-        assert!(table().len() >= 10, "{} entries", table().len());
-        for e in table() {
+        assert_eq!(HotRegisterEntry::table_error(), None);
+        assert!(HotRegisterEntry::table().len() >= 10, "{} entries", HotRegisterEntry::table().len());
+        for e in HotRegisterEntry::table() {
             assert!(!e.source.trim().is_empty(), "{}: no source", e.id);
             assert!(!e.device.trim().is_empty(), "{}: no device", e.id);
             assert!(!e.windows.is_empty(), "{}: no window", e.id);
@@ -409,7 +382,7 @@ mod tests {
     fn every_entry_is_documented_in_docs_policy_md() {
         const DOC: &str = include_str!("../../docs/policy.md");
         assert!(DOC.contains("<a id=\"hot-windows\"></a>"));
-        for e in table() {
+        for e in HotRegisterEntry::table() {
             let anchor = format!("<a id=\"hot.{}\"></a>", e.id);
             assert!(DOC.contains(&anchor), "docs/policy.md has no anchor {anchor}");
         }
@@ -420,7 +393,7 @@ mod tests {
     /// and is whole in a BAR large enough.
     #[test]
     fn every_entry_matches_clips_and_skips() {
-        for e in table() {
+        for e in HotRegisterEntry::table() {
             let (v, d, c) = sample(e);
             assert!(e.matches.matches(v, d, c), "{}", e.id);
             assert!(!e.matches.matches(Some(0xffff), Some(0xffff), Some(0xff_ff_ff)), "{}", e.id);
@@ -439,7 +412,7 @@ mod tests {
                 assert_eq!(whole.length, want, "{}", e.id);
             }
             // Through the public entry point: every window of the entry, in order.
-            let all = known_windows(v, d, c, |_| Some(1 << 30));
+            let all = HotRegisterEntry::known_windows(v, d, c, |_| Some(1 << 30));
             for spec in &e.windows {
                 assert!(
                     all.iter().any(|w| w.bar == spec.bar && w.offset == spec.offset && w.what == spec.what),
@@ -447,7 +420,7 @@ mod tests {
                     e.id
                 );
             }
-            assert!(known_windows(v, d, c, |_| None).is_empty(), "{}", e.id);
+            assert!(HotRegisterEntry::known_windows(v, d, c, |_| None).is_empty(), "{}", e.id);
         }
     }
 
@@ -455,7 +428,7 @@ mod tests {
     fn entries_hold_the_sourced_offsets() {
         let at = |id: &str, vendor, device, class, size: u64| {
             let _ = entry(id);
-            spans(&known_windows(vendor, device, class, |_| Some(size)))
+            spans(&HotRegisterEntry::known_windows(vendor, device, class, |_| Some(size)))
         };
         assert_eq!(at("nvme", None, None, Some(0x01_08_02), 0x4000), [(0, 0x1000, 0x1000)]);
         // The NVMe window as before the table: clipped to a 6 KiB BAR, skipped in a 4 KiB one.
@@ -531,7 +504,7 @@ mod tests {
         assert_eq!(t, built_in());
         assert!(err.unwrap().contains("hot-registers.toml"));
         let (t, err) = load(TABLE_TOML);
-        assert_eq!((t.len(), err), (table().len(), None));
+        assert_eq!((t.len(), err), (HotRegisterEntry::table().len(), None));
         // The built-in NVMe entry is the table's own.
         assert_eq!(built_in()[0].windows, entry("nvme").windows);
         assert_eq!(built_in()[0].matches, entry("nvme").matches);

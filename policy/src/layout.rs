@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::decision::{Decision, Exposure, Reason, Risk};
 use crate::facts::{BarKind, DeviceFacts, Evidence, MsixCapability, MsixFacts};
 use crate::plan::{self, BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, Relocation, SegmentAction};
-use crate::rules;
+use crate::ranges::{MsixInBar, Range};
+use crate::rules::RuleId;
 
 /// The layout version this release produces.
 pub const LAYOUT_VERSION: u32 = 1;
@@ -89,6 +90,7 @@ pub struct TrapRange {
 /// One BAR as the guest sees it, and how the VMM backs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct GuestBar {
     /// BAR index, 0-5.
     pub index: u8,
@@ -114,6 +116,7 @@ pub struct GuestBar {
 /// The MSI-X capability as the guest must read it (config space registers at `cap_offset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct GuestMsix {
     /// Offset of the capability in config space.
     pub cap_offset: u16,
@@ -138,6 +141,7 @@ pub struct GuestMsix {
 /// The guest BAR layout of one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct Layout {
     /// Always [`LAYOUT_SCHEMA`].
     pub schema: String,
@@ -182,24 +186,25 @@ impl Layout {
     /// guest BARs are powers of two aligned to their size; memory slots are whole pages at
     /// page-aligned offsets of the BAR and of the device fd; the table never lies in a memory
     /// slot when the decision traps it; a refused device has no BARs. Every layout
-    /// [`plan_layout`](crate::vmm::plan_layout) returns passes; the error names the first fault.
-    pub fn check_well_formed(&self) -> Result<(), String> {
+    /// [`plan_layout`](crate::plan_layout) returns passes; the error names the first fault.
+    pub fn check_well_formed(&self) -> Result<(), LayoutFault> {
         for b in &self.bars {
+            let bar = b.index;
             let mut pieces: Vec<(u64, u64)> = b.mmap.iter().map(|m| (m.offset, m.length)).collect();
             pieces.extend(b.trap.iter().map(|t| (t.offset, t.length)));
             pieces.sort_unstable();
             let mut at = 0u64;
-            for (o, n) in pieces {
-                if o != at || n == 0 {
-                    return Err(format!("BAR{}: piece at {o:#x}+{n:#x}, expected {at:#x}", b.index));
+            for (offset, length) in pieces {
+                if offset != at || length == 0 {
+                    return Err(LayoutFault::Gap { bar, offset, length, expected: at });
                 }
-                at = o.checked_add(n).ok_or_else(|| format!("BAR{}: a piece ends past 2^64", b.index))?;
+                at = offset.checked_add(length).ok_or(LayoutFault::PastAddressSpace { bar })?;
             }
             if at != b.size {
-                return Err(format!("BAR{}: covered {at:#x} of {:#x}", b.index, b.size));
+                return Err(LayoutFault::Uncovered { bar, covered: at, size: b.size });
             }
             if !b.size.is_power_of_two() || b.alignment < b.size {
-                return Err(format!("BAR{}: size {:#x} align {:#x}", b.index, b.size, b.alignment));
+                return Err(LayoutFault::Unaligned { bar, size: b.size, alignment: b.alignment });
             }
             for m in &b.mmap {
                 let whole = m.offset % self.page_size == 0
@@ -207,22 +212,84 @@ impl Layout {
                     && m.mmap_length >= m.length
                     && m.region_offset % self.page_size == 0;
                 if !whole {
-                    return Err(format!("BAR{}: slot {m:?} is not whole pages", b.index));
+                    return Err(LayoutFault::PartialPages { bar, slot: *m });
                 }
             }
             if matches!(self.exposure, Exposure::Trap | Exposure::Refuse) {
                 if let Some(t) = b.trap.iter().find(|t| t.holds == TrapContents::Table) {
                     if b.mmap.iter().any(|m| m.offset < t.offset + t.length && t.offset < m.offset + m.mmap_length) {
-                        return Err(format!("BAR{}: the table is mapped under {:?}", b.index, self.exposure));
+                        return Err(LayoutFault::TableMapped { bar, exposure: self.exposure });
                     }
                 }
             }
         }
         if self.exposure == Exposure::Refuse && !(self.bars.is_empty() && self.msix.is_none()) {
-            return Err("a refused device has a layout".into());
+            return Err(LayoutFault::RefusedWithLayout);
         }
         Ok(())
     }
+}
+
+/// The first fault [`Layout::check_well_formed`] finds: what a VMM could not program as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutFault {
+    /// The mapped and trapped ranges of a BAR leave a gap, overlap or hold an empty range.
+    #[error("BAR{bar}: piece at {offset:#x}+{length:#x}, expected {expected:#x}")]
+    Gap {
+        /// The guest BAR.
+        bar: u8,
+        /// Where the piece starts.
+        offset: u64,
+        /// Its length.
+        length: u64,
+        /// Where the previous piece ended.
+        expected: u64,
+    },
+    /// A piece of the BAR ends past 2^64.
+    #[error("BAR{bar}: a piece ends past 2^64")]
+    PastAddressSpace {
+        /// The guest BAR.
+        bar: u8,
+    },
+    /// The pieces do not reach the BAR's end.
+    #[error("BAR{bar}: covered {covered:#x} of {size:#x}")]
+    Uncovered {
+        /// The guest BAR.
+        bar: u8,
+        /// How far the pieces reach.
+        covered: u64,
+        /// The BAR's size.
+        size: u64,
+    },
+    /// The BAR is not a power of two aligned to its size.
+    #[error("BAR{bar}: size {size:#x} align {alignment:#x}")]
+    Unaligned {
+        /// The guest BAR.
+        bar: u8,
+        /// Its size.
+        size: u64,
+        /// Its alignment.
+        alignment: u64,
+    },
+    /// A memory slot is not whole pages at page-aligned offsets.
+    #[error("BAR{bar}: slot {slot:?} is not whole pages")]
+    PartialPages {
+        /// The guest BAR.
+        bar: u8,
+        /// The slot.
+        slot: MmapRange,
+    },
+    /// The table lies in a memory slot although the decision traps it.
+    #[error("BAR{bar}: the table is mapped under {exposure:?}")]
+    TableMapped {
+        /// The guest BAR.
+        bar: u8,
+        /// The decision's exposure.
+        exposure: Exposure,
+    },
+    /// A refused device has BARs or an MSI-X capability in its layout.
+    #[error("a refused device has a layout")]
+    RefusedWithLayout,
 }
 
 /// Where the device fd holds a BAR's region.
@@ -245,7 +312,7 @@ impl RegionOffsets for VfioPciOffsets {
 /// them (QEMU maps the PBA's own pages; cloud-hypervisor moves every table off a page boundary
 /// and mmaps no MSI-X BAR without `MSIX_MAPPABLE`), each step a reason in the layout's decision,
 /// and so does every place a mode deviates from its VMM, with why.
-pub fn build(
+pub(crate) fn build(
     device: &DeviceFacts,
     decision: Decision,
     page: u64,
@@ -309,7 +376,7 @@ fn peer_plan(
                 if let Ok(q) = plan::table_pages_trap_plan(device, cap, page) {
                     if q.trapped_bytes() < plan.trapped_bytes() {
                         reasons.push(Reason::new(
-                            rules::LAYOUT_QEMU_PBA_MAPPED,
+                            RuleId::LAYOUT_QEMU_PBA_MAPPED,
                             format!(
                                 "the PBA's pages stay mapped as QEMU leaves them: {} bytes trap instead of {}",
                                 q.trapped_bytes(),
@@ -325,7 +392,7 @@ fn peer_plan(
                 let mapped = b.segments.iter().any(|s| s.action == SegmentAction::Map);
                 if b.size < page && mapped {
                     reasons.push(Reason::new(
-                        rules::LAYOUT_QEMU_SUB_PAGE_BAR,
+                        RuleId::LAYOUT_QEMU_SUB_PAGE_BAR,
                         format!(
                             "BAR{} ({:#x} bytes) is smaller than a {page:#x}-byte page: place it on a page boundary",
                             b.index, b.size
@@ -341,7 +408,7 @@ fn peer_plan(
                 if let Ok(p) = plan::trap_plan(&unmapped, cap, page) {
                     if p.trapped_bytes() > plan.trapped_bytes() {
                         reasons.push(Reason::new(
-                            rules::LAYOUT_CH_NOT_MAPPABLE,
+                            RuleId::LAYOUT_CH_NOT_MAPPABLE,
                             format!(
                                 "BAR{} (and the PBA's BAR{}) trap whole: {} bytes",
                                 cap.table_bir,
@@ -358,14 +425,14 @@ fn peer_plan(
                 if let Some(r) = plan::mode_always_relocates(device, cap, page, opts) {
                     if trap {
                         reasons.push(Reason::new(
-                            rules::LAYOUT_CH_PHYSICAL_TABLE_TRAPPED,
+                            RuleId::LAYOUT_CH_PHYSICAL_TABLE_TRAPPED,
                             format!("the table moves to BAR{} offset {:#x} as cloud-hypervisor moves it; the physical table's pages keep trapping", r.bar, r.table_offset),
                             config(),
                         ));
                     }
                     let _ = plan::add_relocation(&mut plan, r);
                 } else if let Some(why) = plan::cloud_hypervisor_invalid_fixup(device, cap, page) {
-                    reasons.push(Reason::new(rules::LAYOUT_CH_RELOCATION_REFUSED, why, config()));
+                    reasons.push(Reason::new(RuleId::LAYOUT_CH_RELOCATION_REFUSED, why, config()));
                 }
             }
         }
@@ -516,16 +583,9 @@ fn absorb_padding(mmap: &mut [MmapRange], trap: &mut Vec<TrapRange>) {
 }
 
 /// The table and PBA ranges of `bar`, when they are there.
-fn msix_ranges(cap: Option<&MsixCapability>, bar: u8) -> [(Option<(u64, u64)>, TrapContents); 2] {
-    let range =
-        |bir: u8, off: u32, len: u64| cap.filter(|_| bir == bar).map(|_| (u64::from(off), u64::from(off) + len));
-    match cap {
-        Some(c) => [
-            (range(c.table_bir, c.table_offset, c.table_bytes()), TrapContents::Table),
-            (range(c.pba_bir, c.pba_offset, c.pba_bytes()), TrapContents::Pba),
-        ],
-        None => [(None, TrapContents::Table), (None, TrapContents::Pba)],
-    }
+fn msix_ranges(cap: Option<&MsixCapability>, bar: u8) -> [(Option<Range>, TrapContents); 2] {
+    let m = cap.map(|c| MsixInBar::of(c, bar));
+    [(m.as_ref().and_then(|m| m.table), TrapContents::Table), (m.as_ref().and_then(|m| m.pba), TrapContents::Pba)]
 }
 
 /// Splits a trapped physical range into the table, the PBA and the registers around them.
@@ -554,7 +614,7 @@ fn split_virtual(out: &mut Vec<TrapRange>, span: (u64, u64), r: &Relocation, cap
 }
 
 /// A byte range of a BAR (if the structure is there), what it holds and its handler.
-type Part = (Option<(u64, u64)>, TrapContents, TrapHandler);
+type Part = (Option<Range>, TrapContents, TrapHandler);
 
 /// Cuts `span` at the `parts` that overlap it; the gaps get `rest`. Adjacent pieces of the same
 /// kind merge. Parts may overlap each other (a device that overlaps its table and PBA): the
@@ -578,5 +638,21 @@ fn carve(out: &mut Vec<TrapRange>, span: (u64, u64), parts: &[Part], rest: (Trap
             }
             _ => out.push(TrapRange { offset: s, length: e - s, holds, handler }),
         }
+    }
+}
+
+impl Layout {
+    /// The layout of a decision: each BAR's memory slots and trapped ranges, and the MSI-X
+    /// capability the guest reads. `msix_mappable` is the kernel's word for the table's BAR
+    /// (`VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`); `offsets` places each region in the device fd.
+    pub fn build(
+        device: &DeviceFacts,
+        decision: Decision,
+        page: u64,
+        msix_mappable: bool,
+        opts: &LayoutOptions,
+        offsets: &dyn RegionOffsets,
+    ) -> Layout {
+        build(device, decision, page, msix_mappable, opts, offsets)
     }
 }

@@ -3,7 +3,7 @@
 //! **Where the decision is:** [`decide()`] in `policy/src/decide.rs` walks the steps of the
 //! policy (isolation, assignability, exposure, risk) and returns a [`Decision`] with a
 //! page-aligned [`MappingPlan`] and the [`Reason`]s that fired. Every reason is a stable rule id
-//! from the catalogue in [`rules`] (`policy/src/rules.rs`, `msix-policy rules` prints it), and each
+//! from the catalogue ([`RuleId`]'s constants, [`Rule::ALL`]; `msix-policy rules` prints it), and each
 //! rule is explained, step by step, in `docs/policy.md` under an anchor named by its id
 //! (`docs/policy.md#risk.self-only`).
 //!
@@ -20,7 +20,7 @@
 //! - [`DeviceFacts`]: one PCI function: ids, header, IOMMU group, [`Bar`]s, the MSI-X capability
 //!   ([`MsixFacts`]: present, absent, or unknown with the rule that says why), the hot register
 //!   windows a trapped page would slow down (virtio notify from its capabilities, the rest from
-//!   the sourced table in [`hot`]), and VFIO's mmap areas where a VMM reported them.
+//!   the sourced table of [`HotRegisterEntry`]), and VFIO's mmap areas where a VMM reported them.
 //! - [`IsolationVerdict`]: the platform backend's answer to "can this device only raise its own
 //!   interrupts?": `Isolated`, `NotIsolated` or `Unknown` (treated as not isolated), each with its
 //!   rule id and [`Evidence`].
@@ -82,7 +82,7 @@
 //!
 //! // The platform backend's verdict for this device, with its rule id and evidence.
 //! let isolation = IsolationVerdict::isolated(
-//!     rules::ARM64_ITS,
+//!     RuleId::ARM64_ITS,
 //!     "GICv3 ITS translates MSIs by DeviceID",
 //!     vec![Evidence::new("proc/interrupts", "ITS-PCI-MSI-0000:00:03.0")],
 //! );
@@ -105,7 +105,7 @@
 //!   pages trap), `Refuse` (not assignable, no plan) or `None` (no MSI-X);
 //! - the [`Risk`]: `None` (the guest cannot reach the table), `SelfOnly` (it can, isolation
 //!   confines the damage), `Unsafe` (`allow_unsafe_interrupts` without isolation);
-//! - the [`Reason`]s, in order: each a rule id (the [`rules`] constants), a detail, the
+//! - the [`Reason`]s, in order: each a [`RuleId`] (its constants are the catalogue), a detail, the
 //!   [`Evidence`] it used and a reference (`docs/policy.md#<rule>`, a spec section or a kernel
 //!   source), plus warnings.
 //!
@@ -162,7 +162,7 @@
 //! #
 //! # // The platform backend's verdict for this device, with its rule id and evidence.
 //! # let isolation = IsolationVerdict::isolated(
-//! #     rules::ARM64_ITS,
+//! #     RuleId::ARM64_ITS,
 //! #     "GICv3 ITS translates MSIs by DeviceID",
 //! #     vec![Evidence::new("proc/interrupts", "ITS-PCI-MSI-0000:00:03.0")],
 //! # );
@@ -181,13 +181,13 @@
 //! assert!(d.assignable);
 //! assert_eq!(d.guest, GuestProfile::DirectTableWrites);
 //! assert_eq!((d.exposure, d.risk), (Exposure::Trap, Risk::None));
-//! assert!(d.fired(rules::EXPOSURE_TRAP_GUEST_WRITES));
+//! assert!(d.fired(RuleId::EXPOSURE_TRAP_GUEST_WRITES));
 //!
 //! // The rationale: every step that fired, with its evidence and reference.
 //! let first = &d.reasons[0];
 //! assert_eq!(first.rule, "isolation.arm64.its");
 //! assert_eq!(first.evidence[0].source, "proc/interrupts");
-//! let risk = d.reasons.iter().find(|r| r.rule == rules::RISK_NONE).unwrap();
+//! let risk = d.reasons.iter().find(|r| r.rule == RuleId::RISK_NONE).unwrap();
 //! assert_eq!(risk.reference, "docs/policy.md#risk.none");
 //!
 //! // The same device on a 64 KiB-page host: the table's page would also hold the doorbells, so
@@ -197,7 +197,7 @@
 //! assert_eq!((d.exposure, d.risk), (Exposure::Relocate, Risk::SelfOnly));
 //!
 //! // Without isolation, type1 refuses the group (allow_unsafe_interrupts is N): no plan.
-//! let gicv2m = IsolationVerdict::not_isolated(rules::ARM64_GICV2M, "GICv2m", vec![]);
+//! let gicv2m = IsolationVerdict::not_isolated(RuleId::ARM64_GICV2M, "GICv2m", vec![]);
 //! let d = decide(DecisionInput { isolation: &gicv2m, ..input }).unwrap();
 //! assert_eq!((d.assignable, d.exposure, d.plan.is_none()), (false, Exposure::Refuse, true));
 //! assert!(d.fired("assign.type1.not-isolated"));
@@ -266,7 +266,7 @@
 //! #
 //! # // The platform backend's verdict for this device, with its rule id and evidence.
 //! # let isolation = IsolationVerdict::isolated(
-//! #     rules::ARM64_ITS,
+//! #     RuleId::ARM64_ITS,
 //! #     "GICv3 ITS translates MSIs by DeviceID",
 //! #     vec![Evidence::new("proc/interrupts", "ITS-PCI-MSI-0000:00:03.0")],
 //! # );
@@ -308,7 +308,7 @@
 //!
 //! A VMM holds the device's config space (read through the VFIO config region), each BAR's
 //! `VFIO_DEVICE_GET_REGION_INFO`, the host page size and the word of the IOMMU backend that
-//! accepted the device. [`vmm::plan_layout`] takes exactly that, as a [`VmmInput`], checks it
+//! accepted the device. [`plan_layout`] takes exactly that, as a [`VmmInput`], checks it
 //! (each impossible fact is an [`InputError`] naming the field), builds the facts, decides and
 //! returns the [`Layout`] the VMM programs as is:
 //!
@@ -331,8 +331,8 @@
 //! migration state: a VMM keeps a running guest's layout and plans only new guests.
 //!
 //! ```
-//! use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
-//! use msix_policy_engine::{layout, LayoutMode, TrapContents, TrapHandler, VfioBackend};
+//! use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+//! use msix_policy_engine::{LayoutMode, TrapContents, TrapHandler, VfioBackend, LAYOUT_SCHEMA, LAYOUT_VERSION};
 //!
 //! // The NVMe function's config space, byte by byte: 1b36:0010, class 01:08:02, BAR0 64-bit,
 //! // MSI-X at 0x40 with 65 vectors, table at BAR0 + 0x2000, PBA at BAR0 + 0x3000.
@@ -351,7 +351,7 @@
 //! let input = VmmInput::new(config, vec![bar0], 65536, accepted).arch("aarch64");
 //!
 //! let layout = plan_layout(&input).unwrap();
-//! assert_eq!((layout.layout_version, layout.schema.as_str()), (layout::LAYOUT_VERSION, layout::LAYOUT_SCHEMA));
+//! assert_eq!((layout.layout_version, layout.schema.as_str()), (LAYOUT_VERSION, LAYOUT_SCHEMA));
 //! assert_eq!(layout.exposure.as_str(), "relocate");
 //!
 //! // Memory slots: mmap(device fd, region_offset, mmap_length) + KVM_SET_USER_MEMORY_REGION.
@@ -384,42 +384,67 @@
 //! The same walk with guest addresses and a trap dispatcher is `policy/examples/vmm_layout.rs`
 //! (`cargo run -p msix-policy-engine --example vmm_layout`).
 //!
-//! # Module map
+//! # Where things live
 //!
-//! - [`facts`]: the inputs; [`config`]: config-space parsing (capabilities, MSI-X, BAR registers,
-//!   hot windows); [`hot`]: the hot-register table (`policy/data/hot-registers.toml`), the
-//!   registers a guest touches on its fast path per device (NVMe doorbells, Intel NIC queue
-//!   tails, ConnectX UAR pages, AHCI ports, xHCI doorbells), each with its source
-//!   (`docs/policy.md#hot-windows`).
-//! - [`decide`](mod@decide): the steps; [`decision`]: what they answer; [`rules`]: the catalogue.
-//! - [`plan`]: mapping plans, layout modes, the relocation policy; [`layout`]: the guest BAR
-//!   layout; [`vmm`]: the VMM entry point; [`overrides`]: the operator's TOML.
+//! The modules are private; everything above is exported from the crate root. In the source:
+//! `facts.rs` (the inputs), `config.rs` (config-space parsing: capabilities, MSI-X, BAR
+//! registers, hot windows), `hot.rs` and `drivers.rs` (the device knowledge tables in
+//! `policy/data/`, each entry with its source, `docs/policy.md#hot-windows`), `decide.rs` (the
+//! steps), `decision.rs` (what they answer), `rules.rs` (the catalogue), `plan.rs` (mapping
+//! plans, layout modes, the relocation policy), `layout.rs` (the guest BAR layout), `vmm.rs`
+//! (the VMM entry point), `overrides.rs` (the operator's TOML), `quirks.rs` (devices whose
+//! capability lies), `kernel.rs` (kernel generations). `ARCHITECTURE.md` at the top of the
+//! repository maps the whole workspace.
 
 #![deny(missing_docs)]
 
-pub mod address;
-pub mod config;
-pub mod decide;
-pub mod decision;
-pub mod drivers;
-pub mod facts;
-pub mod hot;
-pub mod kernel;
-pub mod layout;
-pub mod overrides;
-pub mod plan;
-pub mod quirks;
-pub mod rules;
-pub mod vmm;
+// The modules are private: the crate root below is the API, one path per item.
+mod address;
+mod config;
+mod decide;
+mod decision;
+mod drivers;
+mod facts;
+mod hot;
+mod kernel;
+mod layout;
+mod overrides;
+mod plan;
+mod quirks;
+mod ranges;
+mod rules;
+mod vmm;
 mod words;
 
 pub use address::{AddressError, PciAddress};
+pub use config::{
+    bar_registers, BarRegister, CapListState, Capability, ParsedConfig, VirtioCap, CAP_ID_MSIX, CAP_ID_VENDOR,
+    NVME_CLASS, UNPRIVILEGED_CONFIG_BYTES, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_VENDOR_ID,
+};
 pub use decide::{decide, resolve_guest, DecideError, DecisionInput};
 pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Risk};
-pub use facts::*;
-pub use layout::{GuestBar, GuestMsix, Layout, MmapRange, TrapContents, TrapHandler, TrapRange, LAYOUT_VERSION};
-pub use overrides::{OverrideError, Overrides};
-pub use plan::{
-    BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, RelocationPolicy, Segment, SegmentAction, TrapKind,
+pub use drivers::{DriverBars, MappedBars};
+pub use facts::{
+    check_page_size, Bar, BarKind, DeviceFacts, Evidence, Fact, FactsError, HeaderKind, HostFacts, HotWindow,
+    IsolationVerdict, Mappability, MappableSource, MmapArea, MsixCapability, MsixFacts, Platform, VfioBackend,
+    VfioBackends, MAX_PAGE_SIZE, MIN_PAGE_SIZE,
 };
-pub use vmm::{plan_layout, InputError, IsolationAttestation, VfioRegion, VmmInput};
+pub use hot::{DeviceMatch, Extent, HotRegisterEntry, WindowSpec};
+pub use kernel::{KernelVersion, Type1MsiCheck};
+pub use layout::{
+    GuestBar, GuestMsix, Layout, LayoutFault, MmapRange, RegionOffsets, TrapContents, TrapHandler, TrapRange,
+    VfioPciOffsets, LAYOUT_SCHEMA, LAYOUT_VERSION,
+};
+pub use overrides::{toml_error_line, OverrideError, Overrides};
+pub use plan::{
+    BarOrigin, BarPlan, EmulateKind, LayoutMode, LayoutOptions, MappingPlan, MsixOnly, PlanError, Relocation,
+    RelocationPolicy, Segment, SegmentAction, TrapKind,
+};
+pub use quirks::{Quirk, QUIRKS};
+pub use ranges::PCI_MSIX_ISOLATION_GRANULE;
+pub use rules::{Rule, RuleId};
+pub use vmm::{
+    plan_layout, plan_layout_with_overrides, running_arch, InputError, IsolationAttestation, VfioRegion, VmmFacts,
+    VmmInput, ARCHES, MAX_BAR32_BYTES, MAX_BAR64_BYTES, MAX_CONFIG_BYTES, MAX_INPUT_BYTES, MAX_IO_BAR_BYTES,
+    PLAN_INPUT_SCHEMA, REGION_MMAP, REGION_RW,
+};

@@ -4,10 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::drivers::DriverBars;
 use crate::facts::{Bar, BarKind, DeviceFacts, HotWindow, MsixCapability};
-
-/// The PCI spec keeps other registers out of the naturally aligned 4 KiB ranges that hold the
-/// MSI-X table and PBA; bytes trapped outside those ranges are collateral.
-pub const PCI_MSIX_ISOLATION_GRANULE: u64 = 4096;
+use crate::ranges::{
+    align_down, align_up, merge, overlaps, subtract, total, MsixInBar, Range, PCI_MSIX_ISOLATION_GRANULE,
+};
 
 /// Why a trapped segment traps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +107,7 @@ pub struct BarPlan {
 /// Where a relocated virtual table lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[non_exhaustive]
 pub struct Relocation {
     /// The BAR the guest finds the virtual table in.
     pub bar: u8,
@@ -248,38 +248,6 @@ pub enum PlanError {
     },
 }
 
-type Range = (u64, u64);
-
-fn align_down(v: u64, a: u64) -> u64 {
-    v - v % a
-}
-
-fn align_up(v: u64, a: u64) -> u64 {
-    v.div_ceil(a).saturating_mul(a)
-}
-
-fn overlaps(a: Range, b: Range) -> bool {
-    a.0 < b.1 && b.0 < a.1
-}
-
-/// Sorts and merges ranges; empty ones vanish.
-fn merge(mut ranges: Vec<Range>) -> Vec<Range> {
-    ranges.retain(|r| r.0 < r.1);
-    ranges.sort_unstable();
-    let mut out: Vec<Range> = Vec::with_capacity(ranges.len());
-    for r in ranges {
-        match out.last_mut() {
-            Some(last) if r.0 <= last.1 => last.1 = last.1.max(r.1),
-            _ => out.push(r),
-        }
-    }
-    out
-}
-
-fn total(ranges: &[Range]) -> u64 {
-    ranges.iter().map(|r| r.1 - r.0).sum()
-}
-
 /// A BAR smaller than a page can only be mmapped when it starts on a page boundary
 /// (vfio-pci reserves the rest of that page); otherwise every access must trap. This is the
 /// inference from sysfs; a VMM's VFIO region info replaces it (see [`mmap_windows`]).
@@ -303,56 +271,6 @@ pub fn mmap_windows(device: &DeviceFacts, bar: &Bar, page: u64) -> Vec<(u64, u64
             .map(|(s, e)| (align_up(s, page).min(size), if e == size { e } else { align_down(e, page) }))
             .collect(),
     )
-}
-
-/// The complement of `windows` in `[0, size)`.
-fn outside(windows: &[Range], size: u64) -> Vec<Range> {
-    let mut out = Vec::new();
-    let mut cursor = 0;
-    for &(s, e) in windows {
-        if cursor < s {
-            out.push((cursor, s));
-        }
-        cursor = cursor.max(e);
-    }
-    if cursor < size {
-        out.push((cursor, size));
-    }
-    out
-}
-
-/// The table and PBA ranges that fall in one BAR.
-struct MsixInBar {
-    table: Option<Range>,
-    pba: Option<Range>,
-}
-
-impl MsixInBar {
-    fn of(cap: &MsixCapability, index: u8) -> Self {
-        let range = |bir: u8, off: u32, len: u64| (bir == index).then(|| (u64::from(off), u64::from(off) + len));
-        MsixInBar {
-            table: range(cap.table_bir, cap.table_offset, cap.table_bytes()),
-            pba: range(cap.pba_bir, cap.pba_offset, cap.pba_bytes()),
-        }
-    }
-    fn ranges(&self) -> impl Iterator<Item = Range> + '_ {
-        self.table.iter().chain(self.pba.iter()).copied()
-    }
-    /// The naturally aligned 4 KiB ranges the spec reserves for the table and PBA, clipped to the
-    /// BAR: another known register window inside them breaks the spec.
-    fn reserved_4k(&self, bar_size: u64) -> Vec<Range> {
-        let g = PCI_MSIX_ISOLATION_GRANULE;
-        merge(self.ranges().map(|(s, e)| (align_down(s, g), align_up(e, g).min(bar_size))).collect())
-    }
-    /// The bytes of those 4 KiB ranges that hold no register: from the first MSI-X structure in
-    /// each range to the range's end (clipped to the BAR). Where the first structure does not
-    /// start its range, the bytes before it are not MSI-X: a device that puts the table at 0x80
-    /// after its control registers (or at 0x1200, or its PBA at 0x46068) keeps registers there,
-    /// as far as anyone can tell, so trapping them is collateral, never free.
-    fn register_free(&self, bar_size: u64) -> Vec<Range> {
-        let g = PCI_MSIX_ISOLATION_GRANULE;
-        merge(self.ranges().map(|(s, e)| (s.min(bar_size), align_up(e, g).min(bar_size))).collect())
-    }
 }
 
 /// Checks that the table and PBA each lie inside a memory BAR of the device.
@@ -439,7 +357,7 @@ fn physical_bar_plan(
     let trap: Vec<Range> = if trap_all.is_some() {
         vec![(0, size)]
     } else {
-        let mut t = outside(&mmap_windows(device, bar, page), size);
+        let mut t = subtract((0, size), &mmap_windows(device, bar, page));
         if let Some(m) = msix {
             t.extend(m.ranges().map(|(s, e)| (align_down(s, page), align_up(e, page).min(size))));
         }
@@ -607,9 +525,9 @@ pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8)
 /// Why a BAR that holds the MSI-X table or PBA holds no register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsixOnly {
-    /// The table and PBA fill it, as far as the facts show ([`dedicated_msix_bar`]).
+    /// The table and PBA fill it, as far as the facts show ([`DeviceFacts::dedicated_msix_bar`]).
     Dedicated,
-    /// The device's known Linux driver never maps it ([`driver_unmapped_msix_bar`]).
+    /// The device's known Linux driver never maps it ([`DeviceFacts::driver_unmapped_msix_bar`]).
     DriverNeverMaps(&'static DriverBars),
 }
 
@@ -631,7 +549,7 @@ pub fn driver_unmapped_msix_bar(device: &DeviceFacts, cap: &MsixCapability, inde
     if m.table.is_none() && m.pba.is_none() || device.hot_windows.iter().any(|h| h.bar == index) {
         return None;
     }
-    let entry = crate::drivers::lookup(device.vendor, device.device, device.class)?;
+    let entry = DriverBars::lookup(device.vendor, device.device, device.class)?;
     let memory: Vec<u8> = memory_bars(device).map(|b| b.index).collect();
     (!entry.maps_bar(index, &memory)).then_some(entry)
 }
@@ -925,4 +843,72 @@ pub fn windows_sharing_msix_4k(device: &DeviceFacts, cap: &MsixCapability) -> Ve
         })
         .cloned()
         .collect()
+}
+
+// The plan's questions as methods of the facts they ask about (the crate root exports the types).
+
+impl Bar {
+    /// A BAR smaller than a page can only be mmapped when it starts on a page boundary
+    /// (vfio-pci reserves the rest of that page); otherwise every access must trap. This is the
+    /// inference from sysfs; a VMM's VFIO region info replaces it.
+    pub fn is_mmappable(&self, page: u64) -> bool {
+        bar_is_mmappable(self, page)
+    }
+}
+
+impl MsixCapability {
+    /// Whether the table and the PBA share bytes (same BAR, overlapping ranges): the spec forbids it.
+    pub fn table_and_pba_overlap(&self) -> bool {
+        table_and_pba_overlap(self)
+    }
+}
+
+impl DeviceFacts {
+    /// Checks that the table and PBA each lie inside a memory BAR of the device.
+    pub fn check_msix_location(&self, cap: &MsixCapability) -> Result<(), PlanError> {
+        check_msix_location(self, cap)
+    }
+
+    /// Whether memory BAR `index` holds only the table and PBA (a dedicated MSI-X BAR): its pages
+    /// beyond their 4 KiB ranges catch no register.
+    pub fn dedicated_msix_bar(&self, cap: &MsixCapability, index: u8) -> bool {
+        dedicated_msix_bar(self, cap, index)
+    }
+
+    /// The driver-table entry that knows this device and never maps memory BAR `index`, when
+    /// the table or PBA lies there and no known register window does.
+    pub fn driver_unmapped_msix_bar(&self, cap: &MsixCapability, index: u8) -> Option<&'static DriverBars> {
+        driver_unmapped_msix_bar(self, cap, index)
+    }
+
+    /// Why memory BAR `index` holds no register besides the table and PBA, if it holds none.
+    pub fn msix_only_bar(&self, cap: &MsixCapability, index: u8) -> Option<MsixOnly> {
+        msix_only_bar(self, cap, index)
+    }
+}
+
+impl MappingPlan {
+    /// The trap plan: the table and PBA rounded out to host pages trap, the rest maps; an error
+    /// when the table or PBA lies outside its BAR.
+    pub fn trap(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
+        trap_plan(device, cap, page)
+    }
+
+    /// The relocation plan of a layout mode: every physical BAR mapped whole and a virtual table
+    /// where the mode puts it; `None` when the mode and the relocation policy leave no place.
+    pub fn relocate(
+        device: &DeviceFacts,
+        cap: &MsixCapability,
+        page: u64,
+        opts: &LayoutOptions,
+    ) -> Option<MappingPlan> {
+        relocation_plan(device, cap, page, opts)
+    }
+}
+
+impl Relocation {
+    /// Where a layout mode puts the virtual table and PBA of this device, if anywhere.
+    pub fn for_mode(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> Option<Relocation> {
+        mode_relocation(device, cap, page, opts)
+    }
 }

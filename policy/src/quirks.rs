@@ -4,12 +4,13 @@
 
 use crate::decision::Reason;
 use crate::facts::{DeviceFacts, Evidence, MsixCapability, MsixFacts};
+use crate::rules::RuleId;
 
 /// One known device fault and its correction.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Quirk {
     /// The rule id the decision cites when the quirk applies.
-    pub rule: &'static str,
+    pub rule: RuleId,
     /// The devices it concerns, in words.
     pub devices: &'static str,
     /// Where the correction comes from.
@@ -20,7 +21,7 @@ pub struct Quirk {
 
 /// Every known quirk.
 pub const QUIRKS: &[Quirk] = &[Quirk {
-    rule: crate::rules::QUIRK_CHELSIO_T5_VF_PBA,
+    rule: RuleId::QUIRK_CHELSIO_T5_VF_PBA,
     devices: "Chelsio T5 virtual functions (vendor 0x1425, device 0x58xx)",
     source: "QEMU hw/vfio/pci.c (vfio_msix_early_setup)",
     correct: chelsio_t5_vf_pba,
@@ -49,7 +50,7 @@ fn chelsio_t5_vf_pba(device: &DeviceFacts, cap: &MsixCapability) -> Option<(Msix
 
 /// The device with its MSI-X capability corrected by the first quirk that applies, and the
 /// reason that says so; `None` when no quirk applies.
-pub fn apply(device: &DeviceFacts) -> Option<(DeviceFacts, Reason)> {
+pub(crate) fn apply(device: &DeviceFacts) -> Option<(DeviceFacts, Reason)> {
     let MsixFacts::Present { capability } = &device.msix else { return None };
     QUIRKS.iter().find_map(|q| {
         let (fixed, seen) = (q.correct)(device, capability)?;
@@ -60,6 +61,14 @@ pub fn apply(device: &DeviceFacts) -> Option<(DeviceFacts, Reason)> {
             format!("{}: the reported MSI-X layout is a known fault, corrected as {} does", q.devices, q.source);
         let mut corrected = device.clone();
         corrected.msix = MsixFacts::Present { capability: fixed };
-        Some((corrected, Reason::new(q.rule, detail, evidence)))
+        Some((corrected, Reason::new(q.rule.clone(), detail, evidence)))
     })
+}
+
+impl DeviceFacts {
+    /// The device with its MSI-X capability corrected by the first quirk of [`QUIRKS`] that
+    /// applies, and the reason that says so; `None` when no quirk applies.
+    pub fn with_quirks(&self) -> Option<(DeviceFacts, Reason)> {
+        apply(self)
+    }
 }

@@ -5,14 +5,22 @@
 //! rule is explained in `docs/policy.md` under an anchor named by its id
 //! (`docs/policy.md#risk.none`); a test below keeps the two in step.
 //!
-//! ```
-//! use msix_policy_engine::rules;
+//! A rule id is a [`RuleId`]: the catalogue's ids are its associated constants
+//! (`RuleId::RISK_SELF_ONLY`); an id read from outside (an audit's verdict in a plan input) keeps
+//! its text even when this build's catalogue does not list it.
 //!
-//! let rule = rules::find(rules::RISK_SELF_ONLY).unwrap();
-//! assert_eq!(rule.id, "risk.self-only");
-//! assert_eq!(rules::reference(rule.id), "docs/policy.md#risk.self-only");
-//! assert!(rules::ALL.iter().all(|r| r.id.contains('.')));
 //! ```
+//! use msix_policy_engine::{Rule, RuleId};
+//!
+//! let rule = RuleId::RISK_SELF_ONLY.rule().unwrap();
+//! assert_eq!(rule.id, "risk.self-only");
+//! assert_eq!(RuleId::RISK_SELF_ONLY.reference(), "docs/policy.md#risk.self-only");
+//! assert_eq!(RuleId::RISK_SELF_ONLY.step(), "risk");
+//! assert!(Rule::ALL.iter().all(|r| r.id.contains('.')));
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
 
 /// One entry of the catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -26,14 +34,133 @@ pub struct Rule {
     pub reference: &'static str,
 }
 
+/// A rule id (`isolation.vtd.ir-enabled`): what a [`Reason`](crate::Reason) or an
+/// [`IsolationVerdict`](crate::IsolationVerdict) cites. Serialized as its text.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(Cow<'static, str>);
+
+impl RuleId {
+    /// An id read from outside the engine (an audited verdict); it may name a rule this build's
+    /// catalogue does not list ([`RuleId::rule`] is then `None`).
+    pub fn from_text(id: impl Into<String>) -> Self {
+        RuleId(Cow::Owned(id.into()))
+    }
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The catalogue entry, `None` for an id this build does not list.
+    pub fn rule(&self) -> Option<&'static Rule> {
+        Rule::find(self.as_str())
+    }
+    /// The rule's reference from the catalogue, or an empty string for an id outside it.
+    pub fn reference(&self) -> &'static str {
+        self.rule().map_or("", |r| r.reference)
+    }
+    /// The policy step the id belongs to: the text before its first dot (`isolation`, `assign`,
+    /// `exposure`, `risk`, `layout`, ...).
+    pub fn step(&self) -> &str {
+        self.as_str().split('.').next().unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for RuleId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for RuleId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<str> for RuleId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for RuleId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<RuleId> for &RuleId {
+    fn eq(&self, other: &RuleId) -> bool {
+        **self == *other
+    }
+}
+
+impl PartialEq<RuleId> for &str {
+    fn eq(&self, other: &RuleId) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<RuleId> for str {
+    fn eq(&self, other: &RuleId) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl serde::Serialize for RuleId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RuleId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        // A catalogue id shares the constant's text; any other id keeps its own.
+        Ok(match Rule::find(&text) {
+            Some(rule) => RuleId(Cow::Borrowed(rule.id)),
+            None => RuleId::from_text(text),
+        })
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for RuleId {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        String::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
 macro_rules! catalogue {
     ($( $konst:ident = $id:literal, $summary:literal, $reference:expr; )*) => {
-        $(
-            #[doc = concat!("`", $id, "`: ", $summary, ".")]
-            pub const $konst: &str = $id;
-        )*
-        /// Every rule, in catalogue order.
-        pub const ALL: &[Rule] = &[ $( Rule { id: $id, summary: $summary, reference: $reference }, )* ];
+        impl RuleId {
+            $(
+                #[doc = concat!("`", $id, "`: ", $summary, ".")]
+                pub const $konst: RuleId = RuleId(Cow::Borrowed($id));
+            )*
+        }
+        impl Rule {
+            /// Every rule, in catalogue order.
+            pub const ALL: &'static [Rule] = &[ $( Rule { id: $id, summary: $summary, reference: $reference }, )* ];
+        }
     };
 }
 
@@ -49,7 +176,7 @@ const VFIO_MAP: &str =
     "Linux drivers/vfio/pci/vfio_pci_core.c; include/uapi/linux/vfio.h (VFIO_REGION_INFO_CAP_MSIX_MAPPABLE)";
 
 catalogue! {
-    // Step 1: isolation, from the platform backends.
+    // Isolation, from the platform backends.
     VTD_IR_ENABLED = "isolation.vtd.ir-enabled", "VT-d interrupt remapping is enabled with source-id verification: a device can only raise its own remapped interrupts", VTD_IR;
     VTD_INTREMAP_OFF = "isolation.vtd.intremap-off", "the kernel command line disables interrupt remapping (intremap=off)", VTD_IR;
     VTD_SID_OFF = "isolation.vtd.sid-verification-off", "intremap=nosid turns off source-id verification: any device may use any IRTE; stricter than Linux, which still reports isolation", "Linux drivers/iommu/intel/irq_remapping.c (disable_sourceid_checking); Intel VT-d spec 9.10 (IRTE SVT/SID)";
@@ -74,7 +201,7 @@ catalogue! {
     ARM64_MSI_UNKNOWN = "isolation.arm64.msi-controller-unknown", "the device's MSI controller could not be established", "Linux drivers/irqchip/irq-gic-v3-its-msi.c, irq-gic-v2m.c";
     PLATFORM_UNKNOWN = "isolation.platform-unknown", "the host's platform is unknown, so is MSI isolation", "docs/policy.md#isolation.platform-unknown (unknown is treated as not isolated)";
 
-    // Step 2: assignability.
+    // Assignability.
     ASSIGN_ISOLATED = "assign.isolated", "MSI isolation holds: the VFIO IOMMU backend accepts the group", TYPE1;
     ASSIGN_REFUSED_TYPE1 = "assign.type1.not-isolated", "without MSI isolation vfio_iommu_type1 fails VFIO_SET_IOMMU with EPERM unless allow_unsafe_interrupts=Y", TYPE1;
     ASSIGN_ALLOW_UNSAFE = "assign.type1.allow-unsafe", "allow_unsafe_interrupts=Y lets a non-isolated device be assigned; the guest can forge other devices' interrupts", TYPE1;
@@ -106,7 +233,7 @@ catalogue! {
     DEVICE_BARS_UNKNOWN = "device.bars-unknown", "the device's BARs could not be read, so no mapping plan can be made", "Linux drivers/pci/pci-sysfs.c (resource)";
     DEVICE_SHARES_4K = "device.msix-shares-4k-range", "a known register window lies inside a 4 KiB range that holds the MSI-X table or PBA, which the PCI spec forbids", PCI_MSIX;
 
-    // Step 3: exposure.
+    // Exposure.
     EXPOSURE_PASSTHROUGH = "exposure.passthrough", "paravirtual guest, isolated device, mappable BAR: map everything, nothing traps", "docs/policy.md#exposure.passthrough; Linux vfio_pci_core.c (MSI-X BAR mmap since 4.16)";
     EXPOSURE_RELOCATE = "exposure.relocate", "the guest writes the table and trapping it would catch other registers: present a virtual table elsewhere and map the whole physical BAR", "QEMU hw/vfio/pci.c (vfio_pci_relocate_msix)";
     EXPOSURE_TRAP_NOT_ISOLATED = "exposure.trap.not-isolated", "without isolation the table is never reachable by the guest", TYPE1;
@@ -117,12 +244,12 @@ catalogue! {
     EXPOSURE_NONE = "exposure.none", "no MSI-X table: every memory BAR is mapped", PCI_MSIX;
     EXPOSURE_REFUSE = "exposure.refuse", "the device is not assignable: no plan", TYPE1;
 
-    // Step 4: risk.
+    // Risk.
     RISK_NONE = "risk.none", "nothing of the device's MSI-X is reachable by the guest", "docs/policy.md#risk.none";
     RISK_SELF_ONLY = "risk.self-only", "the guest can reach the MSI-X table, but isolation confines the damage to its own device", "docs/policy.md#risk.self-only";
     RISK_UNSAFE = "risk.unsafe", "allow_unsafe_interrupts on a non-isolated device: the device can raise interrupts it does not own", TYPE1;
 
-    // Step 6: plan details.
+    // Plan details.
     PLAN_HOT_TRAPPED = "plan.hot-window-trapped", "a hot register window shares a trapped page: every access to it exits to the VMM", "docs/policy.md#plan.hot-window-trapped";
     PLAN_REGION_NOT_MMAPPABLE = "plan.region-not-mmappable", "VFIO reports part of a BAR as not mmappable (no MMAP flag, or outside its sparse mmap areas): those pages trap", "include/uapi/linux/vfio.h (VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_CAP_SPARSE_MMAP)";
     PLAN_SUBPAGE_BAR = "plan.sub-page-bar-unaligned", "a BAR smaller than a page that does not start on a page boundary cannot be mmapped; it is trapped whole", "Linux drivers/vfio/pci/vfio_pci_core.c (bar_mmap_supported)";
@@ -141,7 +268,7 @@ catalogue! {
     OVERRIDE_EXPOSURE = "override.exposure", "an operator override capped the exposure", "msix-policy overrides file";
     OVERRIDE_NO_RELOCATION = "override.forbid-relocation", "an operator override forbids relocating the table", "msix-policy overrides file";
 
-    // Real devices and real platforms (issue 14).
+    // Real devices and real platforms: layouts the spec forbids, device quirks, arm64 routing.
     DEVICE_MSIX_TABLE_PBA_OVERLAP = "device.msix-table-pba-overlap", "the MSI-X table and PBA ranges overlap, which the PCI spec forbids: writes to one change the other", "PCI Local Bus Specification 3.0, 6.8.2 (the table and PBA may share a 4 KiB range but must not overlap)";
     QUIRK_CHELSIO_T5_VF_PBA = "device.quirk.chelsio-t5-vf-pba", "Chelsio T5 VFs (1425:58xx) report a PBA offset of 0x8000 in an 8 KiB BAR; the PBA is at 0x1000, as QEMU corrects it", "QEMU hw/vfio/pci.c (vfio_msix_early_setup: Chelsio T5 VF PBA offset)";
     EXPOSURE_TRAP_MSIX_AS_CLAIMED = "exposure.trap.msix-as-claimed", "the MSI-X layout breaks the spec but the device is isolated: the pages the capability claims trap where they lie in a memory BAR, the rest is mapped; the guest may reach the real table, so the risk is self-only", "docs/policy.md#exposure.trap.msix-as-claimed; PCI Local Bus Specification 3.0, 6.8.2";
@@ -156,14 +283,11 @@ catalogue! {
     EXPOSURE_TRAP_DEDICATED_MSIX_BAR = "exposure.trap.dedicated-msix-bar", "the trapped pages beyond the table's and PBA's 4 KiB ranges lie in a BAR that holds only the table and PBA (a dedicated MSI-X BAR): they catch no register, so the table traps instead of being relocated", "docs/policy.md#exposure.trap.dedicated-msix-bar; PCI Local Bus Specification 3.0, 6.8.2 (MSI-X table and PBA)";
 }
 
-/// Looks a rule up by id.
-pub fn find(id: &str) -> Option<&'static Rule> {
-    ALL.iter().find(|r| r.id == id)
-}
-
-/// The reference of a rule, or an empty string for an id outside the catalogue.
-pub fn reference(id: &str) -> &'static str {
-    find(id).map_or("", |r| r.reference)
+impl Rule {
+    /// Looks a rule up by id.
+    pub fn find(id: &str) -> Option<&'static Rule> {
+        Rule::ALL.iter().find(|r| r.id == id)
+    }
 }
 
 #[cfg(test)]
@@ -173,7 +297,7 @@ mod tests {
     #[test]
     fn ids_are_unique_and_dotted() {
         let mut seen = std::collections::BTreeSet::new();
-        for r in ALL {
+        for r in Rule::ALL {
             assert!(seen.insert(r.id), "duplicate rule id {}", r.id);
             assert!(r.id.contains('.'), "rule id {} has no namespace", r.id);
             assert!(!r.reference.is_empty() && !r.summary.is_empty());
@@ -185,7 +309,7 @@ mod tests {
     #[test]
     fn every_rule_is_documented_in_docs_policy_md() {
         const DOC: &str = include_str!("../../docs/policy.md");
-        for r in ALL {
+        for r in Rule::ALL {
             let anchor = format!("<a id=\"{}\"></a>", r.id);
             assert!(DOC.contains(&anchor), "docs/policy.md has no anchor {anchor}");
             assert!(!r.reference.contains("POLICY.md"), "{} still cites POLICY.md: {}", r.id, r.reference);

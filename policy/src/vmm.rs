@@ -3,7 +3,7 @@
 //! in, a guest BAR layout out. No I/O: the VMM did that.
 //!
 //! ```
-//! use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+//! use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
 //! use msix_policy_engine::{GuestSelection, VfioBackend};
 //!
 //! // An NVMe function: BAR0 64-bit, 16 KiB; 65 vectors, table at 0x2000, PBA at 0x3000.
@@ -42,10 +42,10 @@ use crate::facts::{
 use crate::layout::{self, Layout, RegionOffsets, LAYOUT_VERSION};
 use crate::overrides::Overrides;
 use crate::plan::{check_msix_location, LayoutMode, LayoutOptions, PlanError, RelocationPolicy};
-use crate::rules;
+use crate::rules::RuleId;
 
 /// The `schema` of a serialized [`VmmInput`].
-pub const INPUT_SCHEMA: &str = "msix-policy/plan-input/v1";
+pub const PLAN_INPUT_SCHEMA: &str = "msix-policy/plan-input/v1";
 /// `VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE`.
 pub const REGION_RW: u32 = 0x3;
 /// `VFIO_REGION_INFO_FLAG_MMAP`.
@@ -205,17 +205,17 @@ impl IsolationAttestation {
                 )];
                 match (backend, allow_unsafe_interrupts) {
                     (VfioBackend::Type1 | VfioBackend::Iommufd, false) => IsolationVerdict::isolated(
-                        rules::ISOLATION_KERNEL_ACCEPTED,
+                        RuleId::ISOLATION_KERNEL_ACCEPTED,
                         format!("the {} backend checked MSI isolation and accepted the device", backend.as_str()),
                         ev,
                     ),
                     (VfioBackend::SpaprTce, _) => IsolationVerdict::unknown(
-                        rules::ISOLATION_KERNEL_UNCHECKED,
+                        RuleId::ISOLATION_KERNEL_UNCHECKED,
                         "the sPAPR TCE backend checks no MSI isolation: pass the audited verdict",
                         ev,
                     ),
                     _ => IsolationVerdict::unknown(
-                        rules::ISOLATION_KERNEL_UNCHECKED,
+                        RuleId::ISOLATION_KERNEL_UNCHECKED,
                         "allow_unsafe_interrupts let the kernel skip its MSI isolation check",
                         ev,
                     ),
@@ -231,7 +231,7 @@ fn layout_v1() -> u32 {
 
 /// Everything the VMM hands the engine for one device.
 ///
-/// Every field is bounded by what hardware and kernels can have; [`facts`] refuses the rest with
+/// Every field is bounded by what hardware and kernels can have; [`VmmInput::facts`] refuses the rest with
 /// an [`InputError`] naming the field, and JSON with a key this version does not know is refused
 /// by [`VmmInput::from_json`] (a typo must not silently take the default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -239,7 +239,7 @@ fn layout_v1() -> u32 {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VmmInput {
-    /// [`INPUT_SCHEMA`]; required in JSON, so a reader never guesses the version.
+    /// [`PLAN_INPUT_SCHEMA`]; required in JSON, so a reader never guesses the version.
     pub schema: String,
     /// The layout version the VMM's guests were created with.
     #[serde(default = "layout_v1")]
@@ -276,10 +276,16 @@ pub struct VmmInput {
 }
 
 impl VmmInput {
+    /// Validates the input and turns it into the facts the decision starts from; each impossible
+    /// fact is an [`InputError`] naming the field.
+    pub fn facts(&self) -> Result<VmmFacts, InputError> {
+        facts(self)
+    }
+
     /// An input with the defaults: layout v1, guest `auto`, relocation allowed, msix-policy's layout.
     pub fn new(config: Vec<u8>, regions: Vec<VfioRegion>, page_size: u64, isolation: IsolationAttestation) -> Self {
         VmmInput {
-            schema: INPUT_SCHEMA.into(),
+            schema: PLAN_INPUT_SCHEMA.into(),
             layout_version: LAYOUT_VERSION,
             address: None,
             config,
@@ -328,7 +334,7 @@ impl VmmInput {
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| InputError::Json(e.to_string()))?;
         match value.get("schema") {
             None => return Err(InputError::Schema("(missing)".into())),
-            Some(serde_json::Value::String(s)) if s == INPUT_SCHEMA => {}
+            Some(serde_json::Value::String(s)) if s == PLAN_INPUT_SCHEMA => {}
             Some(other) => return Err(InputError::Schema(other.to_string())),
         }
         serde_json::from_value(value).map_err(|e| InputError::Json(e.to_string()))
@@ -342,8 +348,8 @@ pub enum InputError {
     /// A layout version this release does not make.
     #[error("layout_version {0}: this release makes layout version {LAYOUT_VERSION} only")]
     LayoutVersion(u32),
-    /// A `schema` other than [`INPUT_SCHEMA`], or none.
-    #[error("schema {0}: expected \"{INPUT_SCHEMA}\"")]
+    /// A `schema` other than [`PLAN_INPUT_SCHEMA`], or none.
+    #[error("schema {0}: expected \"{PLAN_INPUT_SCHEMA}\"")]
     Schema(String),
     /// More than [`MAX_INPUT_BYTES`] of input.
     #[error("input: {0} bytes or more, over the {MAX_INPUT_BYTES}-byte limit of a plan input")]
@@ -488,8 +494,8 @@ pub struct VmmFacts {
 }
 
 /// Validates the input and turns it into facts.
-pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
-    if input.schema != INPUT_SCHEMA {
+pub(crate) fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
+    if input.schema != PLAN_INPUT_SCHEMA {
         return Err(InputError::Schema(format!("{:?}", input.schema)));
     }
     if input.layout_version != LAYOUT_VERSION {
@@ -542,7 +548,7 @@ pub fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
         noiommu: None,
         vfio_regions: input.regions.iter().filter(|r| r.size > 0).cloned().collect(),
     };
-    if let Some(why) = crate::hot::table_error() {
+    if let Some(why) = crate::hot::HotRegisterEntry::table_error() {
         device.evidence.push(Evidence::new(
             "msix-policy:hot-registers",
             format!("{why}: only the built-in NVMe and virtio windows are known"),

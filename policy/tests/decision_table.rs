@@ -83,7 +83,7 @@ fn every_combination_matches_the_policy_table() {
                                     }
                                     // On 64 KiB pages a Trap catches the doorbells, and says so.
                                     if d.exposure == Exposure::Trap && collateral {
-                                        assert!(d.fired(rules::PLAN_HOT_TRAPPED), "{case}");
+                                        assert!(d.fired(RuleId::PLAN_HOT_TRAPPED), "{case}");
                                     }
                                 }
                             }
@@ -123,7 +123,7 @@ fn overrides_tighten_and_never_loosen() {
     let d =
         run("[[device]]\nmatch = \"0000:01:00.0\"\nexposure = \"trap\"\n", GuestSelection::DirectTableWrites).unwrap();
     assert_eq!(d.exposure, Exposure::Trap);
-    assert!(d.fired(rules::OVERRIDE_EXPOSURE));
+    assert!(d.fired(RuleId::OVERRIDE_EXPOSURE));
     assert!(!maps_msix(d.plan.as_ref().unwrap(), &device));
     // Passthrough -> refuse.
     let d = run("[defaults]\nexposure = \"refuse\"\n", GuestSelection::Paravirtual).unwrap();

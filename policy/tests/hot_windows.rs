@@ -4,8 +4,10 @@
 
 mod support;
 
-use msix_policy_engine::vmm::{facts, plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
-use msix_policy_engine::{plan, rules, Decision, Exposure, GuestSelection, MsixFacts, RelocationPolicy, VfioBackend};
+use msix_policy_engine::{
+    plan_layout, IsolationAttestation, MappingPlan, VfioRegion, VmmInput, REGION_MMAP, REGION_RW,
+};
+use msix_policy_engine::{Decision, Exposure, GuestSelection, MsixFacts, RelocationPolicy, RuleId, VfioBackend};
 use support::{config_space, MEM32, MEM64};
 
 const K: u64 = 1024;
@@ -34,21 +36,21 @@ fn ahci(class: u32, page: u64) -> VmmInput {
 }
 
 fn relocate_detail(d: &Decision) -> &str {
-    &d.reasons.iter().find(|r| r.rule == rules::EXPOSURE_RELOCATE).expect("a relocation").detail
+    &d.reasons.iter().find(|r| r.rule == RuleId::EXPOSURE_RELOCATE).expect("a relocation").detail
 }
 
 /// The windows a trap of this input's table would catch.
 fn hot_trapped_by_trap_plan(input: &VmmInput) -> Vec<String> {
-    let f = facts(input).unwrap();
+    let f = input.facts().unwrap();
     let MsixFacts::Present { capability } = &f.device.msix else { panic!("no MSI-X") };
-    let p = plan::trap_plan(&f.device, capability, input.page_size).unwrap();
+    let p = MappingPlan::trap(&f.device, capability, input.page_size).unwrap();
     p.hot_trapped().map(|h| h.what.clone()).collect()
 }
 
 #[test]
 fn the_xhci_doorbells_share_the_trapped_64k_page_and_the_relocation_names_them() {
     let input = xhci(0x0c_03_30, 64 * K);
-    let f = facts(&input).unwrap();
+    let f = input.facts().unwrap();
     // Everything past the capability registers, up to the table's 4 KiB range.
     let w: Vec<_> = f.device.hot_windows.iter().map(|h| (h.bar, h.offset, h.length)).collect();
     assert_eq!(w, [(0, 0x20, 0x2fe0)]);
@@ -63,7 +65,7 @@ fn the_xhci_doorbells_share_the_trapped_64k_page_and_the_relocation_names_them()
     // The same function without the table's knowledge (EHCI's prog-if): the same decision, but
     // nothing names a window.
     let other = xhci(0x0c_03_20, 64 * K);
-    assert!(facts(&other).unwrap().device.hot_windows.is_empty());
+    assert!(other.facts().unwrap().device.hot_windows.is_empty());
     assert!(hot_trapped_by_trap_plan(&other).is_empty());
     let l = plan_layout(&other).unwrap();
     assert_eq!(l.exposure, Exposure::Relocate);
@@ -78,14 +80,14 @@ fn on_4k_pages_the_xhci_table_page_holds_no_hot_window() {
     assert!(hot_trapped_by_trap_plan(&input).is_empty());
     let l = plan_layout(&input).unwrap();
     assert_eq!(l.exposure, Exposure::Trap);
-    assert!(!l.decision.fired(rules::PLAN_HOT_TRAPPED));
+    assert!(!l.decision.fired(RuleId::PLAN_HOT_TRAPPED));
     assert!(!l.decision.fired("device.msix-shares-4k-range"));
 }
 
 #[test]
 fn ahci_ports_in_a_trapped_page_warn_when_relocation_is_forbidden_and_are_spared_when_it_is_not() {
     let input = ahci(0x01_06_01, 64 * K);
-    let f = facts(&input).unwrap();
+    let f = input.facts().unwrap();
     let w: Vec<_> = f.device.hot_windows.iter().map(|h| (h.bar, h.offset, h.length)).collect();
     assert_eq!(w, [(5, 0x100, 0x1000)]);
 
@@ -93,7 +95,7 @@ fn ahci_ports_in_a_trapped_page_warn_when_relocation_is_forbidden_and_are_spared
     let l = plan_layout(&input).unwrap();
     assert_eq!(l.exposure, Exposure::Relocate);
     assert!(relocate_detail(&l.decision).contains(&format!("{AHCI} (PxCI")), "{}", relocate_detail(&l.decision));
-    assert!(!l.decision.fired(rules::PLAN_HOT_TRAPPED));
+    assert!(!l.decision.fired(RuleId::PLAN_HOT_TRAPPED));
 
     // Relocation forbidden by the VMM: the table traps, the trap plan lists the ports as
     // hot_trapped and the decision warns.
@@ -103,13 +105,13 @@ fn ahci_ports_in_a_trapped_page_warn_when_relocation_is_forbidden_and_are_spared
     let plan = l.decision.plan.as_ref().unwrap();
     let hot: Vec<_> = plan.hot_trapped().map(|h| (h.bar, h.offset, h.what.as_str())).collect();
     assert!(matches!(hot[..], [(5, 0x100, what)] if what.starts_with(AHCI)), "{hot:?}");
-    assert!(l.decision.fired(rules::PLAN_HOT_TRAPPED));
+    assert!(l.decision.fired(RuleId::PLAN_HOT_TRAPPED));
     assert!(l.decision.warnings.iter().any(|w| w.starts_with(AHCI)), "{:?}", l.decision.warnings);
 
     // An IDE function (01:01) with the same layout: no window, no warning.
     let ide = ahci(0x01_01_80, 64 * K);
     let l = plan_layout(&ide.relocation(none)).unwrap();
     assert_eq!(l.exposure, Exposure::Trap);
-    assert!(!l.decision.fired(rules::PLAN_HOT_TRAPPED));
+    assert!(!l.decision.fired(RuleId::PLAN_HOT_TRAPPED));
     assert_eq!(l.decision.plan.unwrap().hot_trapped().count(), 0);
 }

@@ -3,9 +3,9 @@
 
 mod support;
 
-use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
 use msix_policy_engine::{
-    rules, BarKind, BarOrigin, Exposure, GuestSelection, LayoutMode, RelocationPolicy, TrapContents, TrapHandler,
+    BarKind, BarOrigin, Exposure, GuestSelection, LayoutMode, RelocationPolicy, RuleId, TrapContents, TrapHandler,
     VfioBackend,
 };
 use support::{config_space, IO, MEM32, MEM64};
@@ -106,7 +106,7 @@ fn qemu_mode_extends_a_full_device_at_the_middle() {
     let no_extend = RelocationPolicy { add_bar: true, extend_bar: false, extend_32bit_bar: false };
     let l = plan_layout(&input.relocation(no_extend)).unwrap();
     assert_eq!(l.exposure, Exposure::Trap);
-    assert!(l.decision.fired(rules::EXPOSURE_TRAP_NO_SLOT));
+    assert!(l.decision.fired(RuleId::EXPOSURE_TRAP_NO_SLOT));
 }
 
 /// cloud-hypervisor pci/src/vfio.rs, `VfioCommon::fixup_msix_region`: a table off a page
@@ -136,7 +136,7 @@ fn cloud_hypervisor_mode_traps_an_aligned_table() {
     assert_eq!(plan_layout(&input).unwrap().exposure, Exposure::Relocate);
     let l = plan_layout(&input.mode(LayoutMode::CloudHypervisor)).unwrap();
     assert_eq!(l.exposure, Exposure::Trap);
-    assert!(l.decision.fired(rules::EXPOSURE_TRAP_NO_SLOT));
+    assert!(l.decision.fired(RuleId::EXPOSURE_TRAP_NO_SLOT));
     assert!(l.bar(0).unwrap().trap.iter().any(|t| t.holds == TrapContents::Table));
 }
 
@@ -204,11 +204,11 @@ fn sparse_mmap_areas_and_a_missing_mmap_flag_trap_what_vfio_will_not_map() {
     let b = l.bar(0).unwrap();
     assert_eq!(b.mmap.iter().map(|m| (m.offset, m.length)).collect::<Vec<_>>(), vec![(0, 0x1000)]);
     assert!(b.trap.iter().any(|t| t.offset == 0x1000 && t.holds == TrapContents::Registers));
-    assert!(l.decision.fired(rules::PLAN_REGION_NOT_MMAPPABLE));
+    assert!(l.decision.fired(RuleId::PLAN_REGION_NOT_MMAPPABLE));
     input.regions = vec![VfioRegion::new(0, 16 * K, REGION_RW)];
     let l = plan_layout(&input).unwrap();
     assert!(l.bar(0).unwrap().mmap.is_empty());
-    assert!(l.decision.fired(rules::HOST_NOT_MAPPABLE));
+    assert!(l.decision.fired(RuleId::HOST_NOT_MAPPABLE));
 }
 
 #[test]
@@ -219,15 +219,15 @@ fn the_kernel_word_on_isolation_decides_assignability() {
     input.isolation = unsafe_type1;
     let l = plan_layout(&input).unwrap();
     assert_eq!((l.exposure, l.risk.as_str()), (Exposure::Trap, "unsafe"));
-    assert!(l.decision.fired(rules::ISOLATION_KERNEL_UNCHECKED));
+    assert!(l.decision.fired(RuleId::ISOLATION_KERNEL_UNCHECKED));
     input.isolation =
         IsolationAttestation::KernelAccepted { backend: VfioBackend::Iommufd, allow_unsafe_interrupts: false };
     let l = plan_layout(&input).unwrap();
     assert_eq!(l.exposure, Exposure::Relocate);
-    assert!(l.decision.fired(rules::ISOLATION_KERNEL_ACCEPTED));
+    assert!(l.decision.fired(RuleId::ISOLATION_KERNEL_ACCEPTED));
     input.isolation =
         IsolationAttestation::KernelAccepted { backend: VfioBackend::Iommufd, allow_unsafe_interrupts: true };
-    assert!(plan_layout(&input).unwrap().decision.fired(rules::ASSIGN_IOMMUFD_ALLOW_UNSAFE));
+    assert!(plan_layout(&input).unwrap().decision.fired(RuleId::ASSIGN_IOMMUFD_ALLOW_UNSAFE));
     input.isolation =
         IsolationAttestation::KernelAccepted { backend: VfioBackend::SpaprTce, allow_unsafe_interrupts: false };
     let l = plan_layout(&input).unwrap();
@@ -297,18 +297,18 @@ fn qemu_mode_maps_the_pba_page_and_traps_the_table_page() {
     let l = plan_layout(&nvme(4 * K).mode(LayoutMode::Qemu)).unwrap();
     assert_eq!(l.exposure, Exposure::Trap);
     assert!(!mapped(&l, 0, 0x2000) && mapped(&l, 0, 0x3000) && mapped(&l, 0, 0x1000));
-    assert!(l.decision.fired(rules::LAYOUT_QEMU_PBA_MAPPED));
+    assert!(l.decision.fired(RuleId::LAYOUT_QEMU_PBA_MAPPED));
     assert_eq!(l.trapped_bytes, 4 * K);
     // msix-policy's own layout traps both pages.
     let own = plan_layout(&nvme(4 * K)).unwrap();
-    assert!(!mapped(&own, 0, 0x3000) && !own.decision.fired(rules::LAYOUT_QEMU_PBA_MAPPED));
+    assert!(!mapped(&own, 0, 0x3000) && !own.decision.fired(RuleId::LAYOUT_QEMU_PBA_MAPPED));
     // A PBA that shares the table's page traps with it: nothing to say.
     let config = config_space((0x1b36, 0x0010), 0x010802, &[(0, MEM64)], Some((8, 0, 0x2000, 0, 0x2800)));
     let shared = VmmInput::new(config, vec![VfioRegion::new(0, 16 * K, RWM).msix_mappable(true)], 4 * K, accepted())
         .guest(GuestSelection::DirectTableWrites)
         .mode(LayoutMode::Qemu);
     let l = plan_layout(&shared).unwrap();
-    assert!(!mapped(&l, 0, 0x2800) && !l.decision.fired(rules::LAYOUT_QEMU_PBA_MAPPED));
+    assert!(!mapped(&l, 0, 0x2800) && !l.decision.fired(RuleId::LAYOUT_QEMU_PBA_MAPPED));
 }
 
 /// `vfio_sub_page_bar_update_mapping`: QEMU maps a sub-page BAR only on a host-page boundary.
@@ -327,13 +327,13 @@ fn qemu_mode_names_the_sub_page_bar_condition() {
         .decision
         .reasons
         .iter()
-        .filter(|r| r.rule == rules::LAYOUT_QEMU_SUB_PAGE_BAR)
+        .filter(|r| r.rule == RuleId::LAYOUT_QEMU_SUB_PAGE_BAR)
         .map(|r| r.detail.as_str())
         .collect();
     assert_eq!(sub.len(), 2, "BAR1 and BAR4 are below 64 KiB: {sub:?}");
     assert!(sub[0].starts_with("BAR1 "), "{sub:?}");
     assert!(q.bar(1).unwrap().alignment >= 64 * K);
-    assert!(!plan_layout(&input).unwrap().decision.fired(rules::LAYOUT_QEMU_SUB_PAGE_BAR));
+    assert!(!plan_layout(&input).unwrap().decision.fired(RuleId::LAYOUT_QEMU_SUB_PAGE_BAR));
 }
 
 /// `allocate_bars` calls `fixup_msix_region` for `Memory64BitRegion` only: an unaligned table
@@ -362,7 +362,7 @@ fn cloud_hypervisor_mode_traps_the_msix_bar_whole_without_msix_mappable() {
     assert_eq!(l.exposure, Exposure::Trap);
     assert!(l.bar(0).unwrap().mmap.is_empty());
     assert_eq!(l.trapped_bytes, 16 * K);
-    assert!(l.decision.fired(rules::LAYOUT_CH_NOT_MAPPABLE));
+    assert!(l.decision.fired(RuleId::LAYOUT_CH_NOT_MAPPABLE));
     let doorbells = |t: &&msix_policy_engine::TrapRange| t.offset <= 0x1000 && 0x1000 < t.offset + t.length;
     let t = l.bar(0).unwrap().trap.iter().find(doorbells).unwrap();
     assert_eq!((t.holds, t.handler), (TrapContents::Registers, TrapHandler::ForwardToDevice));
@@ -380,7 +380,7 @@ fn cloud_hypervisor_mode_names_the_physical_table_it_keeps_trapped() {
         .mode(LayoutMode::CloudHypervisor);
     let l = plan_layout(&input).unwrap();
     assert_eq!(l.exposure, Exposure::Trap);
-    assert!(l.decision.fired(rules::LAYOUT_CH_PHYSICAL_TABLE_TRAPPED));
+    assert!(l.decision.fired(RuleId::LAYOUT_CH_PHYSICAL_TABLE_TRAPPED));
     assert!(!mapped(&l, 0, 0x2800));
 }
 
@@ -420,7 +420,7 @@ fn cloud_hypervisor_mode_refuses_fixups_that_give_invalid_offsets() {
             .mode(LayoutMode::CloudHypervisor);
         let l = plan_layout(&input).unwrap_or_else(|e| panic!("{why}: {e}"));
         assert!(!l.msix.unwrap().relocated, "{why}");
-        let r = l.decision.reasons.iter().find(|r| r.rule == rules::LAYOUT_CH_RELOCATION_REFUSED);
+        let r = l.decision.reasons.iter().find(|r| r.rule == RuleId::LAYOUT_CH_RELOCATION_REFUSED);
         assert!(r.is_some_and(|r| r.detail.contains(why)), "{why}: {:?}", l.decision.reasons);
         assert!(l.check_well_formed().is_ok(), "{why}");
     }

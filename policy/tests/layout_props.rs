@@ -4,7 +4,7 @@
 
 mod support;
 
-use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput};
+use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput};
 use msix_policy_engine::{GuestSelection, LayoutMode, MmapArea, RelocationPolicy, VfioBackend};
 use proptest::prelude::*;
 use support::{config_space, MEM32, MEM64};

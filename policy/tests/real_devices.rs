@@ -1,4 +1,4 @@
-//! Issue 14, real devices: dedicated MSI-X BARs, overlapping table and PBA, layouts the spec
+//! Real devices: dedicated MSI-X BARs, overlapping table and PBA, layouts the spec
 //! forbids and the quirks that correct known ones. Hand-built facts only.
 
 mod support;
@@ -82,20 +82,20 @@ fn rules_of(d: &Decision) -> Vec<&str> {
 #[test]
 fn an_intel_nic_msix_bar_is_dedicated_and_the_nvme_bar_is_not() {
     let nic = e1000e();
-    assert!(plan::dedicated_msix_bar(&nic, &cap(&nic), 3));
-    assert!(!plan::dedicated_msix_bar(&nic, &cap(&nic), 0), "BAR0 holds no MSI-X structure");
+    assert!(nic.dedicated_msix_bar(&cap(&nic), 3));
+    assert!(!nic.dedicated_msix_bar(&cap(&nic), 0), "BAR0 holds no MSI-X structure");
     let nvme = nvme();
-    assert!(!plan::dedicated_msix_bar(&nvme, &cap(&nvme), 0), "the table starts at 0x2000, after registers");
+    assert!(!nvme.dedicated_msix_bar(&cap(&nvme), 0), "the table starts at 0x2000, after registers");
     // A 32 KiB BAR is larger than the 16 KiB that table and PBA need: it may hold registers.
     let mut big = e1000e();
     if let Some(bars) = &mut big.bars {
         bars[3].size = 0x8000;
     }
-    assert!(!plan::dedicated_msix_bar(&big, &cap(&big), 3));
+    assert!(!big.dedicated_msix_bar(&cap(&big), 3));
     // A known register window in the BAR: not dedicated.
     let mut hot = e1000e();
     hot.hot_windows.push(HotWindow { bar: 3, offset: 0x3000, length: 4, what: "doorbell".into() });
-    assert!(!plan::dedicated_msix_bar(&hot, &cap(&hot), 3));
+    assert!(!hot.dedicated_msix_bar(&cap(&hot), 3));
     // The table alone in a 4 KiB BAR, the PBA elsewhere: dedicated too.
     let mut split = e1000e();
     set_cap(&mut split, |c| {
@@ -105,7 +105,7 @@ fn an_intel_nic_msix_bar_is_dedicated_and_the_nvme_bar_is_not() {
     if let Some(bars) = &mut split.bars {
         bars[3].size = 0x1000;
     }
-    assert!(plan::dedicated_msix_bar(&split, &cap(&split), 3));
+    assert!(split.dedicated_msix_bar(&cap(&split), 3));
 }
 
 #[test]
@@ -160,13 +160,13 @@ fn an_overlapping_table_and_pba_is_a_warning_citing_the_spec() {
     // Touching is not overlapping; different BARs never overlap.
     let mut touch = nvme();
     set_cap(&mut touch, |c| c.pba_offset = 0x2410);
-    assert!(!plan::table_and_pba_overlap(&cap(&touch)));
+    assert!(!cap(&touch).table_and_pba_overlap());
     assert!(!decide_on(4096, &touch, "isolated", None).rule_ids().any(|r| r == "device.msix-table-pba-overlap"));
     let nic = e1000e();
     let mut other = cap(&nic);
     other.pba_bir = 0;
     other.pba_offset = 0;
-    assert!(!plan::table_and_pba_overlap(&other));
+    assert!(!other.table_and_pba_overlap());
 }
 
 // ---- 3. Layouts the spec forbids, and quirks ----
@@ -380,7 +380,7 @@ fn chelsio_t5_vf() -> DeviceFacts {
 #[test]
 fn the_chelsio_t5_vf_pba_quirk_corrects_the_offset_with_its_own_rule() {
     let d = chelsio_t5_vf();
-    let (fixed, reason) = quirks::apply(&d).expect("quirk applies");
+    let (fixed, reason) = d.with_quirks().expect("quirk applies");
     assert_eq!(cap(&fixed).pba_offset, 0x1000);
     assert_eq!(reason.rule, "device.quirk.chelsio-t5-vf-pba");
     assert!(reason.evidence.iter().any(|e| e.observed.contains("0x8000") && e.observed.contains("0x1000")));
@@ -406,14 +406,14 @@ fn the_chelsio_quirk_touches_nothing_else() {
     let mut other_vendor = chelsio_t5_vf();
     other_vendor.vendor = Some(0x8086);
     for d in [other_id, in_bar, other_vendor] {
-        assert!(quirks::apply(&d).is_none(), "{:?}", d.device);
+        assert!(d.with_quirks().is_none(), "{:?}", d.device);
     }
-    assert!(quirks::QUIRKS.iter().all(|q| !q.source.is_empty() && rules::find(q.rule).is_some()));
+    assert!(QUIRKS.iter().all(|q| !q.source.is_empty() && q.rule.rule().is_some()));
 }
 
 #[test]
 fn the_vmm_entry_point_applies_the_chelsio_quirk_and_rejects_other_forbidden_layouts() {
-    use msix_policy_engine::vmm::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
+    use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
     let accepted = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
     let region = || vec![VfioRegion::new(0, 0x2000, REGION_RW | REGION_MMAP).msix_mappable(true)];
     let chelsio = config_space((0x1425, 0x5803), 0x020000, &[(0, MEM64)], Some((8, 0, 0, 0, 0x8000)));
@@ -426,7 +426,7 @@ fn the_vmm_entry_point_applies_the_chelsio_quirk_and_rejects_other_forbidden_lay
     assert!(matches!(err, msix_policy_engine::InputError::MsixOutsideBar(_)), "{err}");
 }
 
-// ---- Issue 19: bytes before the first MSI-X structure in its 4 KiB range are registers ----
+// ---- Bytes before the first MSI-X structure in its 4 KiB range are registers ----
 
 /// One 64-bit BAR0 of `size` bytes with the table (`vectors`) and PBA at the given offsets.
 fn one_bar(size: u64, vectors: u16, table: u32, pba: u32) -> DeviceFacts {
@@ -461,7 +461,7 @@ fn bytes_before_the_first_msix_structure_in_its_4k_range_are_collateral() {
         ("table at 0, PBA at 0x800", one_bar(0x4000, 8, 0, 0x800), 0),
     ];
     for (what, device, want) in cases {
-        let trap = plan::trap_plan(&device, &cap(&device), 4096).unwrap();
+        let trap = MappingPlan::trap(&device, &cap(&device), 4096).unwrap();
         assert_eq!(trap.collateral_bytes(), want, "{what}");
         let d = decide_on(4096, &device, "isolated", None);
         if want > 0 {
@@ -481,12 +481,12 @@ fn bytes_before_the_first_msix_structure_in_its_4k_range_are_collateral() {
 fn a_bar_whose_table_starts_after_registers_is_not_dedicated() {
     // A 4 KiB BAR whose table starts at 0x80: the bytes before it may be registers.
     let mut d = one_bar(0x1000, 32, 0x80, 0x800);
-    assert!(!plan::dedicated_msix_bar(&d, &cap(&d), 0));
+    assert!(!d.dedicated_msix_bar(&cap(&d), 0));
     set_cap(&mut d, |c| c.table_offset = 0);
-    assert!(plan::dedicated_msix_bar(&d, &cap(&d), 0));
+    assert!(d.dedicated_msix_bar(&cap(&d), 0));
 }
 
-// ---- Issue 19: a BAR the device's known driver never maps holds no register ----
+// ---- A BAR the device's known driver never maps holds no register ----
 
 /// An Intel XL710 (i40e, 8086:1583): BAR0 8 MiB registers, BAR3 32 KiB MSI-X, 129 vectors with
 /// the table at 0 and the PBA at 0x1000 (64-bit BARs). BAR3 is larger than its table and PBA
@@ -511,9 +511,9 @@ fn xl710(device: u16) -> DeviceFacts {
 #[test]
 fn an_msix_bar_the_known_driver_never_maps_traps_instead_of_relocating() {
     let nic = xl710(0x1583);
-    assert!(!plan::dedicated_msix_bar(&nic, &cap(&nic), 3), "32 KiB is more than table and PBA need");
-    assert_eq!(plan::driver_unmapped_msix_bar(&nic, &cap(&nic), 3).map(|e| e.driver.as_str()), Some("i40e"));
-    assert!(plan::driver_unmapped_msix_bar(&nic, &cap(&nic), 0).is_none(), "BAR0 holds no MSI-X structure");
+    assert!(!nic.dedicated_msix_bar(&cap(&nic), 3), "32 KiB is more than table and PBA need");
+    assert_eq!(nic.driver_unmapped_msix_bar(&cap(&nic), 3).map(|e| e.driver.as_str()), Some("i40e"));
+    assert!(nic.driver_unmapped_msix_bar(&cap(&nic), 0).is_none(), "BAR0 holds no MSI-X structure");
     for page in [16384, 65536] {
         let d = decide_on(page, &nic, "isolated", None);
         assert_eq!(d.exposure, Exposure::Trap, "{page}: {:?}", rules_of(&d));
@@ -528,13 +528,13 @@ fn an_msix_bar_the_known_driver_never_maps_traps_instead_of_relocating() {
     // Without knowledge (an id no entry names) the rule stands: the spare 4 KiB ranges of a
     // 32 KiB BAR may hold registers, so on 64 KiB pages the table moves.
     let unknown = xl710(0x0001);
-    assert!(plan::driver_unmapped_msix_bar(&unknown, &cap(&unknown), 3).is_none());
+    assert!(unknown.driver_unmapped_msix_bar(&cap(&unknown), 3).is_none());
     let d = decide_on(65536, &unknown, "isolated", None);
     assert_eq!(d.exposure, Exposure::Relocate, "{:?}", rules_of(&d));
     // A known hot window in the BAR outweighs the driver entry.
     let mut hot = xl710(0x1583);
     hot.hot_windows.push(HotWindow { bar: 3, offset: 0x4000, length: 4, what: "doorbell".into() });
-    assert!(plan::driver_unmapped_msix_bar(&hot, &cap(&hot), 3).is_none());
+    assert!(hot.driver_unmapped_msix_bar(&cap(&hot), 3).is_none());
     assert_eq!(decide_on(65536, &hot, "isolated", None).exposure, Exposure::Relocate);
 }
 
@@ -550,7 +550,7 @@ fn a_driver_that_maps_the_msix_bar_leaves_the_rule_standing() {
         c.table_bir = 4;
         c.pba_bir = 4;
     });
-    assert!(plan::driver_unmapped_msix_bar(&bnxt, &cap(&bnxt), 4).is_none());
+    assert!(bnxt.driver_unmapped_msix_bar(&cap(&bnxt), 4).is_none());
     assert_eq!(decide_on(65536, &bnxt, "isolated", None).exposure, Exposure::Relocate);
     // Realtek r8169 maps the first memory BAR: BAR2 when BAR0 is I/O; BAR4 (MSI-X) is unmapped.
     let mut rtl = xl710(0x8168);
@@ -566,7 +566,7 @@ fn a_driver_that_maps_the_msix_bar_leaves_the_rule_standing() {
         c.pba_bir = 4;
         c.pba_offset = 0x800;
     });
-    assert_eq!(plan::driver_unmapped_msix_bar(&rtl, &cap(&rtl), 4).map(|e| e.id.as_str()), Some("r8169"));
+    assert_eq!(rtl.driver_unmapped_msix_bar(&cap(&rtl), 4).map(|e| e.id.as_str()), Some("r8169"));
     let d = decide_on(65536, &rtl, "isolated", None);
     assert_eq!(d.exposure, Exposure::Trap, "{:?}", rules_of(&d));
     assert!(rules_of(&d).contains(&"exposure.trap.driver-unmapped-bar"));

@@ -10,8 +10,5 @@ if [ $# -ge 1 ]; then
     python3 scripts/corpus/build_corpus.py "$1" > corpus/pciconf-msix.tsv.new
     mv corpus/pciconf-msix.tsv.new corpus/pciconf-msix.tsv
 fi
-cargo build --release -q -p msix-policy-bench --bin corpus-audit
-./target/release/corpus-audit > docs/corpus.md
-rm -rf fixtures/corpus/arm64-its-64k
-./target/release/corpus-audit --fixture fixtures/corpus/arm64-its-64k
+cargo xtask corpus
 echo "docs/corpus.md and fixtures/corpus/arm64-its-64k regenerated; review: git diff --stat"

@@ -7,7 +7,7 @@ allocate MSI-X vectors) whose init runs msix-policy's own recorder and audit on 
     python3 scripts/lab/lab.py run [MACHINE...]     # boot, record to fixtures/qemu/<machine>
     python3 scripts/lab/lab.py run --keep-logs ...  # also keep each serial log in docs/lab/
     python3 scripts/lab/lab.py run x86-q35-vtd-ir@5.10   # the same machine on Debian 11's kernel
-    python3 scripts/lab/lab.py kernel-matrix        # docs/lab/kernel-matrix.md from the fixtures
+    python3 scripts/lab/lab.py kernel-matrix        # docs/lab/kernel-matrix.md: cargo xtask kernel-matrix
     python3 scripts/lab/lab.py vmm arm64-virt-el2-kvm-16k  # QEMU + an L2 Linux guest under KVM in the
                                                     # EL2 machine: exits per I/O, mtree vs plan
 
@@ -446,7 +446,7 @@ def run(names, timeout, keep_logs):
 
 
 # ---------------------------------------------------------------------------------------------
-# `lab.py vmm MACHINE`: a real VMM and a real guest driver (issue 20). Inside an EL2 machine (L1),
+# `lab.py vmm MACHINE`: a real VMM and a real guest driver. Inside an EL2 machine (L1),
 # Debian's own QEMU (the machine's suite's `qemu-system-arm` with its libraries) runs an L2 Linux
 # guest under KVM with `-device vfio-pci,host=<the nvme>`: once as QEMU does by default, once with
 # the properties `msix-policy audit --format qemu` prints. The L2 guest (the same Debian kernel, an
@@ -1011,150 +1011,6 @@ def compare(names):
     return bad
 
 
-# Machines and kernels of the matrix that do not record, and why (kept in the generated doc).
-NOT_RECORDED = {
-    ("ppc64-pseries-power9", "5.10"): "the Debian mirror the lab reaches serves no bullseye `main/binary-ppc64el` index "
-        "(`dists/bullseye/main/binary-ppc64el/Packages.xz`: 404), so `linux-image-powerpc64le` of Debian 11 cannot be found",
-    ("ppc64-pseries-power9", "6.12"): "the trixie index names `linux-image-6.12.117+deb13-powerpc64le` 6.12.117-1, but the "
-        "mirror answers 404 for its `.deb`",
-}
-
-# The prose below each diff of docs/lab/kernel-matrix.md: (machine, old kernel, new kernel) -> text.
-# `kernel-matrix` fails when a diff that shows a change has no explanation here.
-_X86_OLD = ("Nothing changed. Debian 11's 5.10 and Debian 12's 6.1 are both before 6.3, so every device that reaches "
-    "the type1 step cites `kernel.type1.msi-check-system-wide` on both sides (only the release in its evidence differs): "
-    "`vfio_iommu_type1_attach_group` checks `irq_domain_check_msi_remap() || IOMMU_CAP_INTR_REMAP` (5.10 asks "
-    "`iommu_capable(bus, ...)`, its module imports `iommu_capable`; 6.1 asks each device, `device_iommu_capable`). On x86 no "
-    "irq domain sets MSI_REMAP, so the IOMMU's interrupt remapping decides on both, as the device's own verdict does. "
-    "The same rules fire on both kernels, and the MSI-X BAR is mmappable on both (4.16 or later). "
-    "Not in the diff (a host fact): `iommufd` is `false` on both (`kernel.iommufd.absent`, before 6.6).")
-_X86_NEW = ("Every device that reaches the type1 step swaps `kernel.type1.msi-check-system-wide` for "
-    "`kernel.type1.msi-check-per-group`: Debian 13's `vfio_iommu_type1.ko` imports `iommu_group_has_isolated_msi` where "
-    "Debian 12's imports `irq_domain_check_msi_remap` and `device_iommu_capable` (the 6.3 change). Class `same`: on x86 "
-    "both checks come down to the IOMMU's interrupt remapping, so isolation, assignability, exposure, risk and every plan "
-    "are the ones of 6.1. Not in the diff (a host fact): `iommufd` goes from `false` (`kernel.iommufd.absent`) to "
-    "unknown, because Debian 13's amd64 kernel is built without `CONFIG_IOMMUFD` (its config says `# CONFIG_IOMMUFD is "
-    "not set`, `CONFIG_VFIO_CONTAINER=y`): 6.12 could offer the VFIO cdev, Debian's build does not, and the recording "
-    "has no `sys/module/iommufd`.")
-NOTES = {
-    ("x86-q35-vtd-ir", "5.10", "6.1"): _X86_OLD,
-    ("x86-q35-vtd-ir", "6.1", "6.12"): _X86_NEW + " All 8 functions (VT-d `isolation.vtd.ir-enabled`, "
-        "`DMAR-IR: Enabled IRQ remapping in xapic mode` on all three kernels) stay assignable.",
-    ("x86-q35-vtd-intremap-off", "5.10", "6.1"): _X86_OLD + " Every function stays refused "
-        "(`isolation.vtd.intremap-off`, `assign.type1.not-isolated`).",
-    ("x86-q35-vtd-intremap-off", "6.1", "6.12"): _X86_NEW + " Every function stays refused (`isolation.vtd.intremap-off`, "
-        "`assign.type1.not-isolated`): on 6.12 the kernel refuses the group itself, on 5.10 and 6.1 its check fails because "
-        "VT-d reports no `IOMMU_CAP_INTR_REMAP` with remapping off.",
-    ("x86-q35-amdvi", "5.10", "6.1"): _X86_OLD,
-    ("x86-q35-amdvi", "6.1", "6.12"): _X86_NEW + " 8 of the 9 functions change rules; `0000:00:02.0`, the AMD IOMMU's own "
-        "PCI function, has no IOMMU group and is refused by `assign.no-iommu-group` before the type1 step on every kernel, "
-        "so it cites no kernel rule and does not change.",
-    ("x86-q35-no-iommu", "5.10", "6.1"): "Nothing changed: no function has an IOMMU group on any kernel "
-        "(`isolation.x86.no-iommu`), so every one is refused by `assign.no-iommu-group` before the type1 step and no kernel "
-        "rule applies.",
-    ("x86-q35-no-iommu", "6.1", "6.12"): "Nothing changed, for the same reason: every function is refused by "
-        "`assign.no-iommu-group` before the type1 step, where the kernel rules are. Only the host's kernel differs.",
-    ("arm64-virt-its-smmuv3", "5.10", "6.1"): "Nothing changed. Both kernels are before 6.3 and cite "
-        "`kernel.type1.msi-check-system-wide` on the three assignable functions. Here the system-wide half of the old check "
-        "is what accepts the groups: the GICv3 ITS's MSI domain sets MSI_REMAP, so `irq_domain_check_msi_remap()` is true "
-        "for every group of the machine, whatever controller a device's MSIs would use; msix-policy accepts them because "
-        "each device's own MSIs go to the ITS (`isolation.arm64.its`), which is why the reason says the device's own "
-        "verdict decides. `0000:00:00.0`, the host bridge, has no IOMMU group on either kernel. Not in the diff: "
-        "`iommufd` is `false` on both (`kernel.iommufd.absent`).",
-    ("arm64-virt-its-smmuv3", "6.1", "6.12"): "The three assignable functions (virtio-net, e1000e, nvme) swap "
-        "`kernel.type1.msi-check-system-wide` for `kernel.type1.msi-check-per-group`; Debian 13's arm64 "
-        "`vfio_iommu_type1.ko` imports `iommu_group_has_isolated_msi`. Class `same`: the ITS domain is "
-        "`IRQ_DOMAIN_FLAG_ISOLATED_MSI`, so the per-group check accepts exactly the groups whose devices' MSIs go to the "
-        "ITS, as msix-policy's verdict does; isolation, exposure (`trap`, no collateral on 4 KiB pages), risk and plans "
-        "are unchanged. A machine where some device's MSIs go to a GICv2m frame beside an ITS is where the two rules "
-        "part: before 6.3 the kernel accepts that group (the ITS makes the check true), from 6.3 it refuses it; "
-        "msix-policy refuses it on every kernel. Not in the diff: Debian 13's arm64 kernel is also built without "
-        "`CONFIG_IOMMUFD`, so `iommufd` goes from `false` to unknown (not recorded).",
-    ("x86-q35-vtd-vfio", "5.10", "6.1"): _X86_OLD + " The recordings probed `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` (cap id 3) "
-        "on the e1000e and nvme MSI-X BARs through vfio-pci on both kernels (`host.msix-mappable.probed`), and `apply` "
-        "exited 0 on both devices on both (docs/lab/x86-q35-vtd-vfio@5.10.apply.log).",
-    ("x86-q35-vtd-vfio", "6.1", "6.12"): _X86_NEW + " `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` is probed on 6.12 as on 6.1, and "
-        "`apply` exited 0 on both vfio-pci devices (docs/lab/x86-q35-vtd-vfio@6.12.apply.log).",
-}
-
-
-def fixture_of(machine, gen):
-    """The fixture directory of one machine and kernel generation (the plain name for its own)."""
-    if gen == generation_of(machine):
-        return os.path.join(FIXTURES, machine)
-    return os.path.join(FIXTURES, "%s@%s" % (machine, gen))
-
-
-def kernel_matrix(out_path):
-    """Writes docs/lab/kernel-matrix.md: `msix-policy diff` between the kernel generations of each
-    machine of the matrix, with the prose of NOTES below each diff."""
-    sh(["cargo", "build", "--release", "--bin", "msix-policy"], cwd=REPO)
-    exe = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target")), "release", "msix-policy")
-    gens = list(KERNELS)
-    lines = [
-        "# The kernel matrix",
-        "",
-        "Generated by `python3 scripts/lab/lab.py kernel-matrix` (do not edit by hand: the prose lives",
-        "in `NOTES` of `scripts/lab/lab.py`). Each machine of the lab recorded with the kernels of",
-        "Debian 11, 12 and 13 (Debian's own `linux-image-<flavour>` of each suite, booted by",
-        "`lab.py run <machine>@<kernel>`), then `msix-policy diff OLD NEW --format markdown` between",
-        "consecutive generations, decided by this build. The kernel rules are in",
-        "[docs/policy.md](../policy.md#the-kernel-generation).",
-        "",
-        "| machine | " + " | ".join("Debian %d (%s)" % (KERNELS[g][1], g) for g in gens) + " |",
-        "|---|" + "---|" * len(gens),
-    ]
-    missing_notes = []
-    recorded = {}
-    for m in MATRIX:
-        row = []
-        for g in gens:
-            fx = fixture_of(m, g)
-            toml = os.path.join(fx, "fixture.toml")
-            if os.path.exists(toml):
-                rel = re.search(r'kernel = "([^"]+)"', open(toml).read()).group(1)
-                row.append("`%s` (`%s`)" % (rel, os.path.relpath(fx, REPO)))
-                recorded.setdefault(m, []).append(g)
-            else:
-                row.append("not recorded" + (": " + NOT_RECORDED[(m, g)] if (m, g) in NOT_RECORDED else ""))
-        lines.append("| %s | %s |" % (m, " | ".join(row)))
-    lines.append("")
-    for m in MATRIX:
-        have = recorded.get(m, [])
-        lines.append("## %s" % m)
-        lines.append("")
-        lines.append(MACHINES[m]["desc"] + ".")
-        lines.append("")
-        for (m2, g), why in sorted(NOT_RECORDED.items()):
-            if m2 == m:
-                lines += ["Not recorded with %s: %s" % (g, why), ""]
-        for old, new in zip(have, have[1:]):
-            a, b = fixture_of(m, old), fixture_of(m, new)
-            r = subprocess.run([exe, "diff", os.path.relpath(a, REPO), os.path.relpath(b, REPO), "--format", "markdown"],
-                               cwd=REPO, capture_output=True, text=True, env=dict(os.environ, NO_COLOR="1"))
-            if r.returncode not in (0, 1):
-                raise SystemExit("msix-policy diff %s %s: %s" % (a, b, r.stderr))
-            lines.append("### %s -> %s (exit %d)" % (old, new, r.returncode))
-            lines.append("")
-            body = r.stdout.replace("## msix-policy diff\n", "").replace("\n### Rules that changed\n", "\n#### Rules that changed\n")
-            lines.append("```sh\nmsix-policy diff %s %s --format markdown\n```" % (os.path.relpath(a, REPO), os.path.relpath(b, REPO)))
-            lines.append("")
-            lines.append(body.strip())
-            lines.append("")
-            note = NOTES.get((m, old, new))
-            if note is None:
-                missing_notes.append("%s %s->%s" % (m, old, new))
-                note = "**Not explained yet.**"
-            lines.append("**What changed.** " + note.strip())
-            lines.append("")
-    open(out_path, "w").write("\n".join(lines).rstrip() + "\n")
-    print("wrote %s" % os.path.relpath(out_path, REPO), file=sys.stderr)
-    if missing_notes:
-        print("!! no explanation for: %s" % ", ".join(missing_notes), file=sys.stderr)
-        return 1
-    return 0
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -1166,7 +1022,7 @@ def main():
     r.add_argument("--kvm-args", help="kvm-lab options instead of the machine's own")
     c = sub.add_parser("compare")
     c.add_argument("machines", nargs="*")
-    sub.add_parser("kernel-matrix", help="regenerate docs/lab/kernel-matrix.md from the matrix fixtures")
+    sub.add_parser("kernel-matrix", help="regenerate docs/lab/kernel-matrix.md (runs `cargo xtask kernel-matrix`)")
     v = sub.add_parser("vmm", help="QEMU + an L2 Linux guest under KVM inside an EL2 machine, default vs msix-policy's properties")
     v.add_argument("machine")
     v.add_argument("--ios", type=int, default=200, help="direct 4 KiB reads the L2 guest makes")
@@ -1176,7 +1032,8 @@ def main():
     if a.cmd == "vmm":
         return vmm_results(a.machine) if a.from_log else vmm(a.machine, a.timeout, a.ios)
     if a.cmd == "kernel-matrix":
-        return kernel_matrix(os.path.join(DOCS, "kernel-matrix.md"))
+        # The document and its prose (xtask/kernel-matrix.toml) live with the other generators.
+        return subprocess.run(["cargo", "xtask", "kernel-matrix"], cwd=REPO).returncode
     if a.cmd == "list":
         for n, m in MACHINES.items():
             print("%-28s %-8s %s" % (n, m["arch"], m["desc"]))

@@ -8,7 +8,7 @@
 //! out), config space from the config region (7).
 //!
 //! ```
-//! use msix_policy_engine::vmm::{REGION_MMAP, REGION_RW};
+//! use msix_policy_engine::{REGION_MMAP, REGION_RW};
 //! use msix_policy_engine::{plan_layout, IsolationAttestation, VfioBackend, VfioRegion};
 //! use msix_vfio::{vmm_input_from, RegionSource};
 //!
@@ -131,7 +131,7 @@ pub fn vmm_input_from(
     }
     let input = VmmInput::new(config, regions, page_size, isolation);
     // The device is this host's: its architecture decides a `guest: auto` profile.
-    Ok(match msix_policy_engine::vmm::running_arch() {
+    Ok(match msix_policy_engine::running_arch() {
         Some(arch) => input.arch(arch),
         None => input,
     })

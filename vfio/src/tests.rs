@@ -378,8 +378,8 @@ fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything
 
 #[test]
 fn a_layout_that_maps_what_the_region_forbids_maps_nothing() {
-    use msix_policy_engine::vmm::{REGION_MMAP, REGION_RW};
     use msix_policy_engine::{plan_layout, GuestSelection, IsolationAttestation, VfioBackend, VmmInput};
+    use msix_policy_engine::{REGION_MMAP, REGION_RW};
     let mut m = MockVfioSys::new();
     // The kernel says BAR0 cannot be mmapped; the layout was made from other (stale) facts.
     serve_regions(&mut m, vec![bar0(|r| r.flags &= !VFIO_REGION_INFO_FLAG_MMAP)]);

@@ -1,15 +1,15 @@
 //! PCI functions under `sys/bus/pci/devices`: their facts, read from the root.
 
-/// The config space parser lives in the engine (a VMM feeds it the bytes it holds).
-pub use msix_policy_engine::config;
 pub mod resource;
 
-use msix_policy_engine::{rules, DeviceFacts, Evidence, HeaderKind, MsixFacts, PciAddress};
+// The config space parser lives in the engine (a VMM feeds it the bytes it holds).
+use msix_policy_engine::{
+    DeviceFacts, Evidence, HeaderKind, HotRegisterEntry, MsixFacts, ParsedConfig, PciAddress, RuleId,
+};
 
 use crate::root::{link_name, parse_hex, Dir, ReadError, Root};
 
 pub const DEVICES_DIR: &str = "sys/bus/pci/devices";
-pub use config::NVME_CLASS;
 
 /// A function's facts for the engine, plus what the platform backends still need.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +132,7 @@ fn unreadable(dir: &str, address: &str, e: ReadError) -> PciFunction {
             iommu_group: None,
             header: HeaderKind::Unknown,
             bars: None,
-            msix: MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_UNREADABLE.into(), why: format!("{dir}: {why}") },
+            msix: MsixFacts::Unknown { rule: RuleId::DEVICE_CONFIG_UNREADABLE, why: format!("{dir}: {why}") },
             hot_windows: Vec::new(),
             evidence: vec![Evidence::new(dir, why)],
             vfio_regions: Vec::new(),
@@ -158,7 +158,7 @@ impl Notes<'_> {
 
 /// A config image checked against the attributes the kernel serves from the same registers.
 struct CheckedConfig {
-    cfg: config::ParsedConfig,
+    cfg: ParsedConfig,
     vendor: Option<u16>,
     device: Option<u16>,
     class: Option<u32>,
@@ -193,9 +193,8 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
         notes.note("msi_irqs", format!("{} vectors allocated: {:?}", msi_irqs.len(), msi_irqs));
     }
 
-    let hot_windows =
-        config::hot_windows(&cfg, class, |i| bars.as_ref()?.iter().find(|b| b.index == i).map(|b| b.size));
-    if let Some(why) = msix_policy_engine::hot::table_error() {
+    let hot_windows = cfg.hot_windows(class, |i| bars.as_ref()?.iter().find(|b| b.index == i).map(|b| b.size));
+    if let Some(why) = HotRegisterEntry::table_error() {
         let observed = format!("{why}: only the built-in NVMe and virtio windows are known");
         notes.evidence.push(Evidence::new("msix-policy:hot-registers", observed));
     }
@@ -227,17 +226,15 @@ fn gather_in(root: &Dir<'_>, dir: &str, address: &str, has_dt: bool) -> PciFunct
 fn read_config(root: &Dir<'_>, notes: &mut Notes<'_>) -> CheckedConfig {
     let mut cfg = match root.read("config") {
         Ok(bytes) => {
-            let p = config::parse(&bytes);
-            notes.note("config", config::describe(&p));
+            let p = ParsedConfig::parse(&bytes);
+            notes.note("config", p.describe());
             p
         }
         Err(e) => {
             notes.note("config", e.reason());
-            let mut p = config::parse(&[]);
-            p.msix = MsixFacts::Unknown {
-                rule: rules::DEVICE_CONFIG_UNREADABLE.into(),
-                why: format!("config unreadable: {e}"),
-            };
+            let mut p = ParsedConfig::parse(&[]);
+            p.msix =
+                MsixFacts::Unknown { rule: RuleId::DEVICE_CONFIG_UNREADABLE, why: format!("config unreadable: {e}") };
             p
         }
     };
@@ -292,7 +289,7 @@ fn read_config(root: &Dir<'_>, notes: &mut Notes<'_>) -> CheckedConfig {
             a.unwrap_or(0)
         );
         notes.note("config", why.clone());
-        cfg.msix = MsixFacts::Unknown { rule: rules::DEVICE_CONFIG_INCONSISTENT.into(), why };
+        cfg.msix = MsixFacts::Unknown { rule: RuleId::DEVICE_CONFIG_INCONSISTENT, why };
         cfg.virtio.clear();
     }
     // A bridge is not assignable: believe any source that says so (header type or class code),
@@ -402,7 +399,7 @@ mod tests {
         let f = function(&dir, [0xff; 4], false);
         let _ = std::fs::remove_dir_all(&dir);
         assert!(
-            matches!(&f.facts.msix, MsixFacts::Unknown { rule, .. } if rule == rules::DEVICE_CONFIG_INCONSISTENT),
+            matches!(&f.facts.msix, MsixFacts::Unknown { rule, .. } if rule == RuleId::DEVICE_CONFIG_INCONSISTENT),
             "{:?}",
             f.facts.msix
         );
@@ -416,7 +413,7 @@ mod tests {
         let f = function(&dir, [0x34, 0x12, 0xca, 0x10], true);
         let _ = std::fs::remove_dir_all(&dir);
         let MsixFacts::Unknown { rule, why } = &f.facts.msix else { panic!("{:?}", f.facts.msix) };
-        assert_eq!(rule, rules::DEVICE_CONFIG_INCONSISTENT);
+        assert_eq!(rule, RuleId::DEVICE_CONFIG_INCONSISTENT);
         assert!(why.contains("vendor 0x1234"), "{why}");
     }
 }

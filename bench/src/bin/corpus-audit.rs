@@ -1,6 +1,6 @@
 //! The corpus audit: every distinct MSI-X layout of `corpus/pciconf-msix.tsv` decided on an
 //! isolated host at 4, 16 and 64 KiB pages for a guest that writes its table, against the peer
-//! models; per device family, with the issue-14 targets counted.
+//! models; per device family, with the corpus targets counted.
 //!
 //!     cargo run --release -p msix-policy-bench --bin corpus-audit > docs/corpus.md
 //!

@@ -60,9 +60,9 @@ pub fn nvme() -> DeviceFacts {
 pub fn verdict(status: &str) -> IsolationVerdict {
     let ev = vec![Evidence::new("test", status)];
     match status {
-        "isolated" => IsolationVerdict::isolated("isolation.vtd.ir-enabled", "test", ev),
-        "not-isolated" => IsolationVerdict::not_isolated("isolation.vtd.intremap-off", "test", ev),
-        _ => IsolationVerdict::unknown("isolation.vtd.ir-state-unknown", "test", ev),
+        "isolated" => IsolationVerdict::isolated(RuleId::VTD_IR_ENABLED, "test", ev),
+        "not-isolated" => IsolationVerdict::not_isolated(RuleId::VTD_INTREMAP_OFF, "test", ev),
+        _ => IsolationVerdict::unknown(RuleId::VTD_IR_UNKNOWN, "test", ev),
     }
 }
 

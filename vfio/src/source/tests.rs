@@ -2,10 +2,10 @@
 
 use std::io;
 
-use msix_policy_engine::vmm::{REGION_MMAP, REGION_RW};
 use msix_policy_engine::{
     plan_layout, Exposure, GuestSelection, IsolationAttestation, MmapArea, TrapContents, TrapHandler, VfioBackend,
 };
+use msix_policy_engine::{REGION_MMAP, REGION_RW};
 
 use super::*;
 
