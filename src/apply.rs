@@ -2,10 +2,11 @@
 
 use std::fmt::Write as _;
 
-use crate::backends::vfio::{self, KernelVfio, RegionInfo};
+use crate::backends::fixture::{FixtureVfio, ProbedRegion};
 use crate::backends::Root;
-use crate::policy::{plan_layout_with_overrides, IsolationAttestation, VmmInput};
+use crate::policy::{plan_layout_with_overrides, IsolationAttestation, VfioRegion, VmmInput};
 use crate::policy::{Exposure, MsixFacts, SegmentAction};
+use crate::vfio::{self, KernelVfio};
 use crate::{AuditOptions, AuditReport, DeviceReport};
 
 /// What would be mapped and trapped, without touching any device.
@@ -38,8 +39,8 @@ pub fn dry_run(report: &AuditReport, d: &DeviceReport) -> String {
     out
 }
 
-fn describe_region(r: &RegionInfo) -> String {
-    use crate::backends::vfio::caps::REGION_INFO_LEN;
+fn describe_region(r: &VfioRegion) -> String {
+    use crate::vfio::region::REGION_INFO_LEN;
     let flags: Vec<&str> = [(1, "READ"), (2, "WRITE"), (4, "MMAP"), (8, "CAPS")]
         .iter()
         .filter(|(bit, _)| r.flags & bit != 0)
@@ -49,7 +50,10 @@ fn describe_region(r: &RegionInfo) -> String {
         .caps
         .iter()
         .map(|c| match c {
-            1 => format!("SPARSE_MMAP {:x?}", r.sparse.as_deref().unwrap_or(&[])),
+            1 => {
+                let areas: Vec<(u64, u64)> = r.sparse_mmap.iter().flatten().map(|a| (a.offset, a.size)).collect();
+                format!("SPARSE_MMAP {areas:x?}")
+            }
             3 => "MSIX_MAPPABLE".to_string(),
             other => format!("cap {other}"),
         })
@@ -58,7 +62,7 @@ fn describe_region(r: &RegionInfo) -> String {
         "region {} size {:#x} offset {:#x} flags {} argsz {} (struct {REGION_INFO_LEN}) caps [{}]",
         r.index,
         r.size,
-        r.offset,
+        vfio::region::fd_offset(r),
         flags.join("|"),
         r.argsz,
         caps.join(", ")
@@ -174,7 +178,7 @@ pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Resu
 }
 
 /// Probes the MSI-X BAR of every function bound to vfio-pci on the live host, for `record`.
-pub fn probe_for_record(root: &Root) -> Option<crate::backends::host::FixtureVfio> {
+pub fn probe_for_record(root: &Root) -> Option<FixtureVfio> {
     let sys = KernelVfio::new();
     let mut regions = Vec::new();
     for f in crate::backends::pci::enumerate(root).ok()? {
@@ -183,20 +187,13 @@ pub fn probe_for_record(root: &Root) -> Option<crate::backends::host::FixtureVfi
             continue;
         }
         let Ok(dev) = vfio::open_device(&sys, root, &f.facts.address, f.facts.iommu_group) else { continue };
-        if let Ok(info) = dev.region_info(u32::from(capability.table_bir)) {
-            regions.push(crate::backends::host::ProbedRegion {
-                device: f.facts.address.clone(),
-                index: info.index,
-                flags: info.flags,
-                size: info.size,
-                caps: info.caps.clone(),
-                msix_mappable: info.msix_mappable,
-            });
+        if let Ok(region) = dev.region_info(u32::from(capability.table_bir)) {
+            regions.push(ProbedRegion { device: f.facts.address.clone(), region });
         }
     }
     let first = regions.first()?;
-    Some(crate::backends::host::FixtureVfio {
-        msix_mappable: Some(regions.iter().all(|r| r.msix_mappable)),
+    Some(FixtureVfio {
+        msix_mappable: Some(regions.iter().all(|r| r.region.msix_mappable)),
         probed_on: Some(first.device.clone()),
         regions,
     })

@@ -38,6 +38,7 @@ use serde::Serialize;
 
 pub use msix_backends as backends;
 pub use msix_policy_engine as policy;
+pub use msix_vfio as vfio;
 
 use backends::platform::ArchFamily;
 use backends::{HostContext, HostIdentity, KernelSources, PlatformAssessment, PlatformBackend, Root};
@@ -137,13 +138,13 @@ pub struct AuditReport {
     /// The host's facts (architecture, kernel, page size, platform, VFIO backend).
     pub host: HostFacts,
     /// fixture.toml's `[source]` table, for recorded hosts.
-    pub source: Option<backends::host::FixtureSource>,
+    pub source: Option<backends::fixture::FixtureSource>,
     /// Where the host's facts came from: identity, kernel command line, interrupts, kernel log.
     pub host_evidence: Vec<Evidence>,
     /// The evidence behind the platform backend's assessment.
     pub platform_evidence: Vec<Evidence>,
     /// KVM's MSI facilities, probed on the live host only.
-    pub kvm: Option<backends::kvm::KvmFacts>,
+    pub kvm: Option<vfio::KvmFacts>,
     /// Every PCI function under the root, decided.
     pub devices: Vec<DeviceReport>,
 }
@@ -317,7 +318,7 @@ pub fn audit_root(root: &Root, opts: &AuditOptions, only: Option<&str>) -> Resul
         host,
         host_evidence,
         platform_evidence: assessment.evidence,
-        kvm: (root.is_live() && opts.live_probes.kvm).then(|| backends::kvm::probe(root)),
+        kvm: (root.is_live() && opts.live_probes.kvm).then(|| vfio::kvm::probe(root)),
         devices,
     })
 }

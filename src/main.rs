@@ -446,7 +446,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
         Command::Record { dest, root, kind, description, machine, dmesg } => {
-            use msix_policy::backends::{host, record, Root};
+            use msix_policy::backends::{fixture, host, record, Root};
             if !["qemu", "hardware", "synthetic"].contains(&kind.as_str()) {
                 return Err(format!("--kind {kind}: expected qemu, hardware or synthetic"));
             }
@@ -458,7 +458,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             };
             let vfio = if src.is_live() { msix_policy::apply::probe_for_record(&src) } else { None };
             let opts =
-                record::RecordOptions { source: host::FixtureSource { kind, description, machine }, dmesg, vfio };
+                record::RecordOptions { source: fixture::FixtureSource { kind, description, machine }, dmesg, vfio };
             let s = record::record(&src, &identity, &dest, &opts).map_err(|e| e.to_string())?;
             emit(&format!(
                 "recorded {} PCI functions into {}: {} files, {} links ({} unreadable entries skipped)\n",

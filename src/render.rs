@@ -72,13 +72,13 @@ pub struct JsonReport<'a> {
     /// The host's facts (architecture, kernel, page size, platform, VFIO backend).
     pub host: &'a crate::policy::HostFacts,
     /// fixture.toml's `[source]` table, for recorded hosts; `null` otherwise.
-    pub source: Option<&'a crate::backends::host::FixtureSource>,
+    pub source: Option<&'a crate::backends::fixture::FixtureSource>,
     /// Where the host's facts came from: identity, kernel command line, interrupts, kernel log.
     pub host_evidence: &'a [crate::policy::Evidence],
     /// The evidence behind the platform's isolation assessment.
     pub platform_evidence: &'a [crate::policy::Evidence],
     /// KVM's MSI facilities, probed on the live host only; `null` otherwise.
-    pub kvm: Option<&'a crate::backends::kvm::KvmFacts>,
+    pub kvm: Option<&'a crate::vfio::KvmFacts>,
     /// Every PCI function under the root, decided.
     pub devices: Vec<JsonDevice<'a>>,
 }

@@ -1,18 +1,18 @@
 //! Host facts every platform shares: identity (fixture.toml or the live kernel), the kernel's
 //! own words (command line, interrupts, log) and the VFIO settings.
 
-use serde::Deserialize;
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::OpenOptionsExt;
 
 use msix_policy_engine::{
     Evidence, Fact, HostFacts, KernelVersion, Mappability, MappableSource, Platform, VfioBackend, VfioBackends,
 };
 
 use crate::cmdline::{parse_bool, Cmdline};
+use crate::fixture::{FixtureError, FixtureToml, DMESG_TXT, FIXTURE_TOML};
 use crate::interrupts::Interrupts;
 use crate::root::Root;
 
-pub const FIXTURE_TOML: &str = "fixture.toml";
-pub const DMESG_TXT: &str = "dmesg.txt";
 pub const ALLOW_UNSAFE: &str = "sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts";
 
 #[derive(Debug, thiserror::Error)]
@@ -25,79 +25,9 @@ pub enum HostError {
     BadFixture { path: String, msg: String },
 }
 
-/// `fixture.toml` as FIXTURES.md defines it. Unknown keys and tables are ignored.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct FixtureToml {
-    pub host: FixtureHost,
-    #[serde(default)]
-    pub source: Option<FixtureSource>,
-    /// Region info probed through VFIO at recording time, per device address.
-    #[serde(default)]
-    pub vfio: Option<FixtureVfio>,
-}
-
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct FixtureHost {
-    pub arch: String,
-    pub page_size: u64,
-    pub kernel: String,
-}
-
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct FixtureSource {
-    #[serde(default)]
-    pub kind: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub machine: String,
-}
-
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct FixtureVfio {
-    /// Whether VFIO_REGION_INFO_CAP_MSIX_MAPPABLE was seen on a probed MSI-X BAR.
-    #[serde(default)]
-    pub msix_mappable: Option<bool>,
-    /// Where that was probed (device address).
-    #[serde(default)]
-    pub probed_on: Option<String>,
-    /// The region info of each probed MSI-X BAR, as the kernel returned it.
-    #[serde(default, rename = "region")]
-    pub regions: Vec<ProbedRegion>,
-}
-
-/// One `VFIO_DEVICE_GET_REGION_INFO` answer kept in a recording.
-#[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq, Default)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct ProbedRegion {
-    pub device: String,
-    pub index: u32,
-    pub flags: u32,
-    pub size: u64,
-    #[serde(default)]
-    pub caps: Vec<u16>,
-    #[serde(default)]
-    pub msix_mappable: bool,
-}
-
-impl FixtureToml {
-    pub fn parse(text: &str, path: &str) -> Result<Self, HostError> {
-        let f: FixtureToml = toml::from_str(text).map_err(|e| HostError::BadFixture {
-            path: path.into(),
-            msg: msix_policy_engine::toml_error_line(text, &e),
-        })?;
-        let p = f.host.page_size;
-        if !p.is_power_of_two() || !(4096..=1 << 21).contains(&p) {
-            return Err(HostError::BadFixture {
-                path: path.into(),
-                msg: format!("[host] page_size = {p} is not a page size (a power of two from 4096 to 2 MiB)"),
-            });
-        }
-        Ok(f)
+impl From<FixtureError> for HostError {
+    fn from(FixtureError { path, msg }: FixtureError) -> Self {
+        HostError::BadFixture { path, msg }
     }
 }
 
@@ -191,7 +121,7 @@ impl KernelSources {
             Err(_) if root.is_live() && !kernel_log => {
                 Fact::unknown(Evidence::new("/dev/kmsg", "not read: live probes turned off by the caller"))
             }
-            Err(_) if root.is_live() => match crate::record::read_kmsg() {
+            Err(_) if root.is_live() => match read_kmsg() {
                 Some(t) => {
                     let n = t.lines().count();
                     Fact::known(t, Evidence::new("/dev/kmsg", format!("{n} lines")))
@@ -237,6 +167,30 @@ impl KernelSources {
         let c = self.cmdline.value.as_ref()?;
         c.has(key, option).then(|| Evidence::new("proc/cmdline", format!("{key}={option}")))
     }
+}
+
+/// The kernel log from /dev/kmsg, read without blocking; `None` when it cannot be opened.
+pub fn read_kmsg() -> Option<String> {
+    let mut f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg").ok()?;
+    let mut out = String::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    for _ in 0..1_000_000 {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let rec = String::from_utf8_lossy(&buf[..n]);
+                // "prio,seq,usec,flags;message\n continuation lines"
+                let Some((head, msg)) = rec.split_once(';') else { continue };
+                let usec: u64 = head.split(',').nth(2).and_then(|u| u.parse().ok()).unwrap_or(0);
+                let first = msg.lines().next().unwrap_or("");
+                out.push_str(&format!("[{:>5}.{:06}] {first}\n", usec / 1_000_000, usec % 1_000_000));
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue, // overwritten records
+            Err(_) => break,
+        }
+    }
+    Some(out)
 }
 
 /// Whether the kernel of `arch` can have `vfio_iommu_type1` at all: drivers/vfio/Kconfig selects
@@ -532,6 +486,7 @@ mod tests {
 #[cfg(test)]
 mod backend_tests {
     use super::*;
+    use crate::fixture::FixtureHost;
 
     fn root_with(dirs: &[&str], tag: &str) -> (std::path::PathBuf, Root) {
         let dir = std::env::temp_dir().join(format!("msix-backends-{tag}-{}", std::process::id()));

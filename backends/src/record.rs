@@ -2,11 +2,10 @@
 //! kernel returned them, links kept as links with their original targets, no identifying data.
 
 use std::fs;
-use std::io::{ErrorKind, Read};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::host::{FixtureHost, FixtureSource, FixtureToml, HostIdentity, DMESG_TXT, FIXTURE_TOML};
+use crate::fixture::{FixtureHost, FixtureSource, FixtureToml, FixtureVfio, DMESG_TXT, FIXTURE_TOML};
+use crate::host::{read_kmsg, HostIdentity};
 use crate::pci::{parse_address, DEVICES_DIR};
 use crate::root::{EntryKind, Root};
 
@@ -37,7 +36,7 @@ pub struct RecordOptions {
     /// Kernel log to store as dmesg.txt; `None` reads /dev/kmsg when recording `/`.
     pub dmesg: Option<String>,
     /// Region info probed through VFIO on the live host, stored as `[vfio]`.
-    pub vfio: Option<crate::host::FixtureVfio>,
+    pub vfio: Option<FixtureVfio>,
 }
 
 /// Counts of what was recorded.
@@ -195,30 +194,6 @@ pub fn record(
     let text = toml::to_string(&toml).map_err(|e| RecordError::Toml(e.to_string()))?;
     w.write(FIXTURE_TOML, text.as_bytes())?;
     Ok(w.summary)
-}
-
-/// The kernel log from /dev/kmsg, read without blocking; `None` when it cannot be opened.
-pub fn read_kmsg() -> Option<String> {
-    let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg").ok()?;
-    let mut out = String::new();
-    let mut buf = vec![0u8; 16 * 1024];
-    for _ in 0..1_000_000 {
-        match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                let rec = String::from_utf8_lossy(&buf[..n]);
-                // "prio,seq,usec,flags;message\n continuation lines"
-                let Some((head, msg)) = rec.split_once(';') else { continue };
-                let usec: u64 = head.split(',').nth(2).and_then(|u| u.parse().ok()).unwrap_or(0);
-                let first = msg.lines().next().unwrap_or("");
-                out.push_str(&format!("[{:>5}.{:06}] {first}\n", usec / 1_000_000, usec % 1_000_000));
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue, // overwritten records
-            Err(_) => break,
-        }
-    }
-    Some(out)
 }
 
 /// Replaces MAC addresses (`52:54:00:12:34:56`) so a recording names no interface.

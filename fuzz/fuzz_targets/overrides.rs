@@ -59,9 +59,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(o) = Overrides::parse(&String::from_utf8_lossy(data)) else { return };
     let (h, d) = (host(), device());
     for (iso, guest) in [
-        (IsolationVerdict::isolated("isolation.vtd.ir-enabled", "x", vec![]), GuestSelection::Paravirtual),
-        (IsolationVerdict::isolated("isolation.vtd.ir-enabled", "x", vec![]), GuestSelection::DirectTableWrites),
-        (IsolationVerdict::unknown("isolation.vtd.ir-state-unknown", "x", vec![]), GuestSelection::Paravirtual),
+        (IsolationVerdict::isolated(RuleId::VTD_IR_ENABLED, "x", vec![]), GuestSelection::Paravirtual),
+        (IsolationVerdict::isolated(RuleId::VTD_IR_ENABLED, "x", vec![]), GuestSelection::DirectTableWrites),
+        (IsolationVerdict::unknown(RuleId::VTD_IR_UNKNOWN, "x", vec![]), GuestSelection::Paravirtual),
     ] {
         let none = Overrides::default();
         let base = decide(DecisionInput { host: &h, device: &d, isolation: &iso, guest, overrides: &none, layout: Default::default() }).unwrap();

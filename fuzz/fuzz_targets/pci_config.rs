@@ -1,7 +1,7 @@
 #![no_main]
 //! The PCI config parser on any bytes: never panics, and what it reports stays inside the image.
 use libfuzzer_sys::fuzz_target;
-use msix_backends::pci::config;
+use msix_policy_engine::ParsedConfig;
 
 fuzz_target!(|data: &[u8]| {
     let p = ParsedConfig::parse(data);

@@ -10,7 +10,7 @@ use crate::dispatch::{Exit, Vcpu, VcpuError};
 use crate::guest::{self, Entry, ENTRY_BYTES};
 use crate::map::GuestMap;
 use crate::report::Machine;
-use msix_backends::vfio::Mapping;
+use msix_vfio::Mapping;
 
 /// Guest RAM: the program at its start, the script at [`SCRIPT_OFFSET`].
 pub const RAM_BASE: u64 = 0x8000_0000;
@@ -29,57 +29,9 @@ fn os(e: kvm_ioctls::Error) -> io::Error {
     io::Error::from_raw_os_error(e.errno())
 }
 
-/// Anonymous guest RAM, unmapped on drop.
-struct Ram {
-    addr: usize,
-    len: usize,
-}
-
-impl Ram {
-    fn new(len: usize) -> io::Result<Ram> {
-        // SAFETY: a fresh private anonymous mapping chosen by the kernel; it aliases nothing and is
-        // released in `drop` with the same length.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Ram { addr: p as usize, len })
-    }
-
-    fn write(&self, offset: usize, bytes: &[u8]) -> io::Result<()> {
-        if offset.checked_add(bytes.len()).is_none_or(|e| e > self.len) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "guest RAM too small for the script"));
-        }
-        // SAFETY: the range lies inside this live mapping (checked above); the guest is not
-        // running while the VMM writes it.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), (self.addr + offset) as *mut u8, bytes.len()) };
-        Ok(())
-    }
-
-    fn read(&self, offset: usize, len: usize) -> io::Result<Vec<u8>> {
-        if offset.checked_add(len).is_none_or(|e| e > self.len) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "read past guest RAM"));
-        }
-        // SAFETY: the range lies inside this live mapping; the guest wrote it through KVM and has
-        // stopped. Volatile: the guest, not Rust, wrote these bytes.
-        Ok((0..len).map(|i| unsafe { std::ptr::read_volatile((self.addr + offset + i) as *const u8) }).collect())
-    }
-}
-
-impl Drop for Ram {
-    fn drop(&mut self) {
-        // SAFETY: exactly the mapping `new` made.
-        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) };
-    }
+/// Guest RAM too small for what is written into it.
+fn ram_too_small() -> String {
+    "guest RAM too small for the script".into()
 }
 
 /// Seconds one layout's run may take before the watchdog interrupts KVM_RUN (the default).
@@ -165,7 +117,8 @@ pub struct KvmMachine<'d> {
     dev: &'d dyn SlotSource,
     vcpu: Option<KvmVcpu>,
     vm: Option<VmFd>,
-    ram: Option<Ram>,
+    /// Guest RAM: anonymous memory, unmapped when dropped.
+    ram: Option<Mapping>,
     /// The device mappings behind the memory slots, kept until the VM is closed.
     device_maps: Vec<Mapping>,
     entries: usize,
@@ -256,10 +209,10 @@ impl Machine for KvmMachine<'_> {
             bits => self.kvm.create_vm_with_type(u64::from(bits)),
         }
         .map_err(|e| format!("KVM_CREATE_VM (IPA bits {}): {}", self.ipa_bits, os(e)))?;
-        let ram = Ram::new(RAM_SIZE as usize).map_err(|e| format!("guest RAM: {e}"))?;
-        ram.write(0, &guest::program_bytes()).map_err(|e| e.to_string())?;
-        ram.write(SCRIPT_OFFSET as usize, &guest::encode(entries)).map_err(|e| e.to_string())?;
-        Self::slot(&vm, 0, RAM_BASE, RAM_SIZE, ram.addr)?;
+        let mut ram = Mapping::anonymous(RAM_SIZE as usize).map_err(|e| format!("guest RAM: {e}"))?;
+        ram.write_bytes(0, &guest::program_bytes()).ok_or_else(ram_too_small)?;
+        ram.write_bytes(SCRIPT_OFFSET as usize, &guest::encode(entries)).ok_or_else(ram_too_small)?;
+        Self::slot(&vm, 0, RAM_BASE, RAM_SIZE, ram.addr())?;
         self.ram = Some(ram);
         for (i, s) in map.slots.iter().enumerate() {
             let host = self.dev.map(s.region_offset, s.len).map_err(|e| {
@@ -284,7 +237,7 @@ impl Machine for KvmMachine<'_> {
 
     fn entries(&self) -> Result<Vec<Entry>, String> {
         let ram = self.ram.as_ref().ok_or("no VM prepared")?;
-        let bytes = ram.read(SCRIPT_OFFSET as usize, self.entries * ENTRY_BYTES).map_err(|e| e.to_string())?;
+        let bytes = ram.read_bytes(SCRIPT_OFFSET as usize, self.entries * ENTRY_BYTES).ok_or("read past guest RAM")?;
         Ok(guest::decode(&bytes))
     }
 
@@ -379,8 +332,8 @@ impl KvmMachine<'_> {
         self
     }
 
-    fn write_ram(&self, offset: u64, bytes: &[u8]) -> Result<(), String> {
-        self.ram.as_ref().ok_or("no VM prepared")?.write(offset as usize, bytes).map_err(|e| e.to_string())
+    fn write_ram(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        self.ram.as_mut().ok_or("no VM prepared")?.write_bytes(offset as usize, bytes).ok_or_else(ram_too_small)
     }
 
     /// One MSI, end to end, under `layout`: the guest programs its GIC and MSI-X entry 0, the

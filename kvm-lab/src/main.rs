@@ -114,12 +114,13 @@ mod live {
     use std::io;
 
     use msix_backends::root::Root;
-    use msix_backends::vfio::{open_device, KernelVfio, Mapping, OpenDevice, RegionInfo};
     use msix_kvm_lab::dispatch::DeviceIo;
     use msix_kvm_lab::kvm::{arm_watchdog, install_watchdog, KvmMachine, SlotSource};
     use msix_kvm_lab::script::TABLE_ENTRIES;
-    use msix_policy_engine::{IsolationAttestation, VfioRegion, VmmInput};
-    use msix_policy_engine::{MmapArea, MsixFacts, VfioBackend};
+    use msix_policy_engine::{IsolationAttestation, MsixFacts, VfioBackend, VmmInput};
+    use msix_vfio::region::fd_offset;
+    use msix_vfio::source::CONFIG_REGION;
+    use msix_vfio::{open_device, KernelVfio, Mapping, OpenDevice};
 
     use super::{finish, layouts, run_layout, write_json, Args};
 
@@ -185,27 +186,10 @@ mod live {
         let mut all = Vec::new();
         for bdf in &devices {
             let dev = open_device(&sys, &root, bdf, Some(group_of(bdf)?)).map_err(|e| e.to_string())?;
-            let mut infos: Vec<RegionInfo> = Vec::new();
-            for i in 0..6 {
-                let info = dev.region_info(i).map_err(|e| e.to_string())?;
-                if info.size > 0 {
-                    infos.push(info);
-                }
-            }
-            let config_info = dev.region_info(7).map_err(|e| e.to_string())?;
+            let infos = dev.bar_regions().map_err(|e| e.to_string())?;
+            let config_info = dev.region_info(CONFIG_REGION).map_err(|e| e.to_string())?;
             let config = dev.read_region(&config_info, 0, 256).map_err(|e| format!("{bdf}: config: {e}"))?;
-            let regions = infos
-                .iter()
-                .map(|r| {
-                    let v = VfioRegion::new(r.index, r.size, r.flags).msix_mappable(r.msix_mappable).at(r.offset);
-                    match &r.sparse {
-                        Some(areas) => {
-                            v.sparse(areas.iter().map(|&(offset, size)| MmapArea { offset, size }).collect())
-                        }
-                        None => v,
-                    }
-                })
-                .collect();
+            let regions = infos.clone();
             let iso = IsolationAttestation::KernelAccepted {
                 backend: VfioBackend::Type1,
                 allow_unsafe_interrupts: allow_unsafe,
@@ -219,7 +203,7 @@ mod live {
             let named = layouts::all(&input).map_err(|e| format!("{bdf}: {e}"))?;
             let io = Dev(&dev);
             let offsets =
-                |bar: u8| infos.iter().find(|r| r.index == u32::from(bar)).map_or(u64::from(bar) << 40, |r| r.offset);
+                |bar: u8| infos.iter().find(|r| r.index == u32::from(bar)).map_or(u64::from(bar) << 40, fd_offset);
             // The device's own table, read through a VFIO mmap of its page (pread of the table is
             // refused by vfio-pci: it reads as all ones whatever the table holds).
             let cap = match &f.device.msix {

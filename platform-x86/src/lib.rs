@@ -190,7 +190,7 @@ fn command_line_verdict(kernel: &KernelSources, ev: &mut Vec<Evidence>) -> Optio
             return Some(IsolationVerdict::unknown(RuleId::VTD_IR_UNKNOWN, why, all));
         }
     };
-    let from_log = if e.source == msix_backends::host::DMESG_TXT { " (from the kernel log)" } else { "" };
+    let from_log = if e.source == msix_backends::fixture::DMESG_TXT { " (from the kernel log)" } else { "" };
     if ir.off {
         match kernel.dmesg_line("Enabled IRQ remapping in") {
             Some(log) => ev.insert(0, outranked(&e, log)),

@@ -453,17 +453,6 @@ pub struct MmapArea {
     pub size: u64,
 }
 
-/// What VFIO reported about mmapping one BAR's region: the areas userspace may mmap (the whole
-/// region when MMAP is set without sparse areas; none without MMAP).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct RegionMmap {
-    /// The BAR index.
-    pub bar: u8,
-    /// The areas that may be mmapped (empty: none).
-    pub areas: Vec<MmapArea>,
-}
-
 /// Everything the engine needs to know about one PCI function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -490,10 +479,11 @@ pub struct DeviceFacts {
     pub hot_windows: Vec<HotWindow>,
     /// The files the facts above were read from, and what was missing.
     pub evidence: Vec<Evidence>,
-    /// VFIO's word on which parts of each BAR may be mmapped, where a VMM reported it; BARs
-    /// without an entry are inferred from their size and start.
+    /// VFIO's word on which parts of each BAR may be mmapped (each BAR region's MMAP flag and
+    /// sparse areas), where a VMM reported it; BARs without an entry are inferred from their
+    /// size and start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub vfio_regions: Vec<RegionMmap>,
+    pub vfio_regions: Vec<crate::vmm::VfioRegion>,
     /// Where the host shows the function's IOMMU group to be a `vfio-noiommu` group
     /// (`enable_unsafe_noiommu_mode`): no IOMMU backend can take it for a VM. `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -520,8 +510,8 @@ impl DeviceFacts {
     }
 
     /// The mmappable areas VFIO reported for BAR `index`, if it did.
-    pub fn mmap_areas(&self, index: u8) -> Option<&[MmapArea]> {
-        self.vfio_regions.iter().find(|r| r.bar == index).map(|r| r.areas.as_slice())
+    pub fn mmap_areas(&self, index: u8) -> Option<Vec<MmapArea>> {
+        self.vfio_regions.iter().find(|r| r.index == u32::from(index)).map(|r| r.mmap_areas())
     }
     /// The BAR with this index, if the device has it.
     pub fn bar(&self, index: u8) -> Option<&Bar> {

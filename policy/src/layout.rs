@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decision::{Decision, Exposure, Reason, Risk};
-use crate::facts::{BarKind, DeviceFacts, Evidence, MsixCapability, MsixFacts, RegionMmap};
+use crate::facts::{BarKind, DeviceFacts, Evidence, MsixCapability, MsixFacts};
 use crate::plan::{self, BarOrigin, BarPlan, LayoutMode, LayoutOptions, MappingPlan, Relocation, SegmentAction};
 use crate::ranges::{MsixInBar, Range};
 use crate::rules::RuleId;
@@ -447,8 +447,9 @@ fn peer_plan(
 fn unmapped_msix_bars(device: &DeviceFacts, cap: &MsixCapability) -> DeviceFacts {
     let mut d = device.clone();
     for bar in [cap.table_bir, cap.pba_bir] {
-        d.vfio_regions.retain(|r| r.bar != bar);
-        d.vfio_regions.push(RegionMmap { bar, areas: Vec::new() });
+        d.vfio_regions.retain(|r| r.index != u32::from(bar));
+        // No MMAP flag: no area may be mmapped.
+        d.vfio_regions.push(crate::vmm::VfioRegion::new(u32::from(bar), 0, 0));
     }
     d
 }

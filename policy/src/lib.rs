@@ -426,8 +426,8 @@ pub use decision::{Decision, Exposure, GuestProfile, GuestSelection, Reason, Ris
 pub use drivers::{DriverBars, MappedBars};
 pub use facts::{
     check_page_size, Bar, BarKind, DeviceFacts, Evidence, Fact, FactsError, HeaderKind, HostFacts, HotWindow,
-    IsolationVerdict, Mappability, MappableSource, MmapArea, MsixCapability, MsixFacts, Platform, RegionMmap,
-    VfioBackend, VfioBackends, MAX_PAGE_SIZE, MIN_PAGE_SIZE,
+    IsolationVerdict, Mappability, MappableSource, MmapArea, MsixCapability, MsixFacts, Platform, VfioBackend,
+    VfioBackends, MAX_PAGE_SIZE, MIN_PAGE_SIZE,
 };
 pub use hot::{DeviceMatch, Extent, HotRegisterEntry, WindowSpec};
 pub use kernel::{KernelVersion, Type1MsiCheck};

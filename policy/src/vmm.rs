@@ -37,7 +37,7 @@ use crate::decide::{decide, DecideError, DecisionInput};
 use crate::decision::GuestSelection;
 use crate::facts::{
     Bar, BarKind, DeviceFacts, Evidence, Fact, FactsError, HeaderKind, HostFacts, IsolationVerdict, Mappability,
-    MappableSource, MmapArea, MsixFacts, Platform, RegionMmap, VfioBackend, VfioBackends,
+    MappableSource, MmapArea, MsixFacts, Platform, VfioBackend, VfioBackends,
 };
 use crate::layout::{self, Layout, RegionOffsets, LAYOUT_VERSION};
 use crate::overrides::Overrides;
@@ -101,12 +101,29 @@ pub struct VfioRegion {
     /// `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` was present.
     #[serde(default)]
     pub msix_mappable: bool,
+    /// The `argsz` the kernel asked for (larger than `struct vfio_region_info` when capabilities
+    /// follow); 0 when the region was not read from the kernel. Not part of the plan input.
+    #[serde(skip)]
+    pub argsz: u32,
+    /// The capability ids of the kernel's answer, in chain order (recorded with a fixture's
+    /// probed regions). Not part of the plan input.
+    #[serde(skip)]
+    pub caps: Vec<u16>,
 }
 
 impl VfioRegion {
     /// A region with these index, size and flags, no capabilities.
     pub fn new(index: u32, size: u64, flags: u32) -> Self {
-        VfioRegion { index, size, flags, offset: None, sparse_mmap: None, msix_mappable: false }
+        VfioRegion {
+            index,
+            size,
+            flags,
+            offset: None,
+            sparse_mmap: None,
+            msix_mappable: false,
+            argsz: 0,
+            caps: Vec::new(),
+        }
     }
     /// With or without `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`.
     pub fn msix_mappable(mut self, yes: bool) -> Self {
@@ -123,11 +140,13 @@ impl VfioRegion {
         self.offset = Some(offset);
         self
     }
-    fn mmap_flag(&self) -> bool {
+    /// Whether the kernel set `VFIO_REGION_INFO_FLAG_MMAP`.
+    pub fn mmap_flag(&self) -> bool {
         self.flags & REGION_MMAP != 0
     }
-    /// The areas VFIO lets userspace mmap.
-    fn mmap_areas(&self) -> Vec<MmapArea> {
+    /// The areas VFIO lets userspace mmap: the sparse areas, the whole region when MMAP is set
+    /// without them, none without MMAP.
+    pub fn mmap_areas(&self) -> Vec<MmapArea> {
         match (&self.sparse_mmap, self.mmap_flag()) {
             (_, false) => Vec::new(),
             (Some(areas), true) => areas.clone(),
@@ -527,12 +546,7 @@ pub(crate) fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
         evidence: vec![Evidence::new(format!("vmm:{address}/config"), config::describe(&parsed))],
         // The VMM's IOMMU backend accepted the group: not a noiommu group.
         noiommu: None,
-        vfio_regions: input
-            .regions
-            .iter()
-            .filter(|r| r.size > 0)
-            .map(|r| RegionMmap { bar: r.index as u8, areas: r.mmap_areas() })
-            .collect(),
+        vfio_regions: input.regions.iter().filter(|r| r.size > 0).cloned().collect(),
     };
     if let Some(why) = crate::hot::HotRegisterEntry::table_error() {
         device.evidence.push(Evidence::new(

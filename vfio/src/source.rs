@@ -1,25 +1,26 @@
-//! The input of msix-policy's VMM entry point ([`msix_policy_engine::plan_layout`]) from
-//! what a VMM's VFIO layer already knows about a device: its regions (size, flags, offset in the
+//! The input of msix-policy's VMM entry point ([`msix_policy_engine::plan_layout`]) from what
+//! a VMM's VFIO layer already knows about a device: its regions (size, flags, offset in the
 //! device fd, sparse mmap areas, `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`) and its config space.
 //!
-//! [`RegionSource`] is that knowledge; with the `vfio-ioctls` feature it is implemented for
-//! rust-vmm's `vfio_ioctls::VfioDevice` (on Linux). [`vmm_input_from`] turns a source into a
-//! [`VmmInput`]: BAR regions 0-5 only (size-0 ones left out), config space from region 7.
+//! [`RegionSource`] is that knowledge, each region as the engine's [`VfioRegion`]; with the
+//! `vfio-ioctls` feature it is implemented for rust-vmm's `vfio_ioctls::VfioDevice` (on Linux).
+//! [`vmm_input_from`] turns a source into a [`VmmInput`]: BAR regions 0-5 only (size-0 ones left
+//! out), config space from the config region (7).
 //!
 //! ```
-//! use msix_policy_engine::{plan_layout, IsolationAttestation, REGION_MMAP, REGION_RW};
-//! use msix_policy_engine::{MmapArea, VfioBackend};
-//! use msix_vfio_ioctls::{vmm_input_from, RegionSource};
+//! use msix_policy_engine::{REGION_MMAP, REGION_RW};
+//! use msix_policy_engine::{plan_layout, IsolationAttestation, VfioBackend, VfioRegion};
+//! use msix_vfio::{vmm_input_from, RegionSource};
 //!
 //! /// A device with one 4 KiB BAR and a config space without capabilities.
 //! struct Tiny;
 //! impl RegionSource for Tiny {
 //!     fn region_count(&self) -> u32 { 9 }
-//!     fn region_size(&self, i: u32) -> u64 { [0x1000, 0, 0, 0, 0, 0, 0, 256, 0][i as usize] }
-//!     fn region_flags(&self, i: u32) -> u32 { if i == 0 { REGION_RW | REGION_MMAP } else { REGION_RW } }
-//!     fn region_offset(&self, i: u32) -> u64 { u64::from(i) << 40 }
-//!     fn region_sparse_areas(&self, _: u32) -> Option<Vec<MmapArea>> { None }
-//!     fn region_msix_mappable(&self, _: u32) -> bool { false }
+//!     fn region(&self, i: u32) -> VfioRegion {
+//!         let size = [0x1000, 0, 0, 0, 0, 0, 0, 256, 0][i as usize];
+//!         let flags = if i == 0 { REGION_RW | REGION_MMAP } else { REGION_RW };
+//!         VfioRegion::new(i, size, flags).at(u64::from(i) << 40)
+//!     }
 //!     fn read_config(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
 //!         let mut config = [0u8; 256];
 //!         config[..4].copy_from_slice(&[0x86, 0x80, 0xd3, 0x10]);
@@ -38,13 +39,13 @@
 
 use std::io;
 
-use msix_policy_engine::MmapArea;
 use msix_policy_engine::{IsolationAttestation, VfioRegion, VmmInput};
+use vfio_bindings::bindings::vfio::{VFIO_PCI_BAR5_REGION_INDEX, VFIO_PCI_CONFIG_REGION_INDEX};
 
-/// `VFIO_PCI_CONFIG_REGION_INDEX`.
-pub const CONFIG_REGION: u32 = 7;
+/// The config region's index (`VFIO_PCI_CONFIG_REGION_INDEX`).
+pub const CONFIG_REGION: u32 = VFIO_PCI_CONFIG_REGION_INDEX;
 /// BAR regions are indices 0-5 (`VFIO_PCI_BAR0_REGION_INDEX`..`VFIO_PCI_BAR5_REGION_INDEX`).
-pub const BAR_REGIONS: u32 = 6;
+pub const BAR_REGIONS: u32 = VFIO_PCI_BAR5_REGION_INDEX + 1;
 /// The most config space read: PCI Express extended config space.
 pub const CONFIG_MAX: u64 = 4096;
 /// The standard header every function has.
@@ -54,29 +55,39 @@ const CONFIG_HEADER: u64 = 64;
 pub trait RegionSource {
     /// How many regions the device has (`vfio_device_info.num_regions`): indices below it exist.
     fn region_count(&self) -> u32;
-    /// `vfio_region_info.size` (0 for an unimplemented BAR).
-    fn region_size(&self, index: u32) -> u64;
-    /// `vfio_region_info.flags` (READ 1, WRITE 2, MMAP 4, CAPS 8).
-    fn region_flags(&self, index: u32) -> u32;
-    /// `vfio_region_info.offset`: where the region starts in the device fd.
-    fn region_offset(&self, index: u32) -> u64;
-    /// The `VFIO_REGION_INFO_CAP_SPARSE_MMAP` areas, when the capability is present.
-    fn region_sparse_areas(&self, index: u32) -> Option<Vec<MmapArea>>;
-    /// Whether `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` is present.
-    fn region_msix_mappable(&self, index: u32) -> bool;
+    /// Region `index` as the layer knows it: size (0 for an unimplemented BAR), flags, offset in
+    /// the device fd, the `VFIO_REGION_INFO_CAP_SPARSE_MMAP` areas when that capability is
+    /// present, and whether `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE` is.
+    fn region(&self, index: u32) -> VfioRegion;
     /// Reads `buf.len()` bytes of config space (region [`CONFIG_REGION`]) at `offset`.
     fn read_config(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
 }
 
 /// Why a source gives no input.
 #[derive(Debug, thiserror::Error)]
-pub enum AdapterError {
+pub enum SourceError {
+    /// The device has no config region: not a PCI device.
     #[error("the device has {count} regions: no config region (index {CONFIG_REGION}); is it a PCI device?")]
-    NoConfigRegion { count: u32 },
+    NoConfigRegion {
+        /// How many regions it has.
+        count: u32,
+    },
+    /// The config region is shorter than the standard header.
     #[error("the config region is {size} bytes, shorter than the {CONFIG_HEADER}-byte header")]
-    ConfigShort { size: u64 },
+    ConfigShort {
+        /// Its size.
+        size: u64,
+    },
+    /// Reading the config region failed.
     #[error("reading {len} bytes of config space through region {CONFIG_REGION}: {err}")]
-    ConfigRead { len: usize, err: io::Error },
+    ConfigRead {
+        /// How many bytes were asked for.
+        len: usize,
+        /// Why the read failed.
+        #[source]
+        err: io::Error,
+    },
+    /// The config space reads as all ones.
     #[error("config space reads as all ones (vendor 0xffff): the device is gone or the read failed")]
     ConfigAllOnes,
 }
@@ -89,40 +100,34 @@ pub enum AdapterError {
 /// Regions: BARs 0-5 that exist and have a size (the upper half of a 64-bit BAR and
 /// unimplemented BARs report 0 and are left out), each with its flags, offset in the device fd,
 /// sparse mmap areas and `MSIX_MAPPABLE`. The ROM (6), config (7), VGA (8) and device-specific
-/// regions are not BARs and are not passed. Config: the first `min(size, 4096)` bytes of region 7.
+/// regions are not BARs and are not passed. Config: the first `min(size, 4096)` bytes of the
+/// config region.
 pub fn vmm_input_from(
     source: &impl RegionSource,
     page_size: u64,
     isolation: IsolationAttestation,
-) -> Result<VmmInput, AdapterError> {
+) -> Result<VmmInput, SourceError> {
     let count = source.region_count();
     if count <= CONFIG_REGION {
-        return Err(AdapterError::NoConfigRegion { count });
+        return Err(SourceError::NoConfigRegion { count });
     }
     let mut regions = Vec::new();
     for index in 0..BAR_REGIONS.min(count) {
-        let size = source.region_size(index);
-        if size == 0 {
-            continue;
+        let r = source.region(index);
+        if r.size > 0 {
+            regions.push(r);
         }
-        let mut r = VfioRegion::new(index, size, source.region_flags(index))
-            .msix_mappable(source.region_msix_mappable(index))
-            .at(source.region_offset(index));
-        if let Some(areas) = source.region_sparse_areas(index) {
-            r = r.sparse(areas);
-        }
-        regions.push(r);
     }
-    let size = source.region_size(CONFIG_REGION);
+    let size = source.region(CONFIG_REGION).size;
     if size < CONFIG_HEADER {
-        return Err(AdapterError::ConfigShort { size });
+        return Err(SourceError::ConfigShort { size });
     }
     // At most 4096, so the conversion cannot fail on any target.
-    let len = usize::try_from(size.min(CONFIG_MAX)).map_err(|_| AdapterError::ConfigShort { size })?;
+    let len = usize::try_from(size.min(CONFIG_MAX)).map_err(|_| SourceError::ConfigShort { size })?;
     let mut config = vec![0u8; len];
-    source.read_config(0, &mut config).map_err(|err| AdapterError::ConfigRead { len, err })?;
+    source.read_config(0, &mut config).map_err(|err| SourceError::ConfigRead { len, err })?;
     if config[..2] == [0xff, 0xff] {
-        return Err(AdapterError::ConfigAllOnes);
+        return Err(SourceError::ConfigAllOnes);
     }
     let input = VmmInput::new(config, regions, page_size, isolation);
     // The device is this host's: its architecture decides a `guest: auto` profile.
@@ -136,7 +141,7 @@ pub fn vmm_input_from(
 mod vfio_ioctls_device {
     use std::io;
 
-    use msix_policy_engine::MmapArea;
+    use msix_policy_engine::{MmapArea, VfioRegion};
     use vfio_ioctls::{VfioDevice, VfioRegionInfoCap};
 
     use super::{RegionSource, CONFIG_REGION};
@@ -158,29 +163,22 @@ mod vfio_ioctls_device {
                 .map_or(0, |i| i + 1)
         }
 
-        fn region_size(&self, index: u32) -> u64 {
-            self.get_region_size(index)
-        }
-
-        fn region_flags(&self, index: u32) -> u32 {
-            self.get_region_flags(index)
-        }
-
-        fn region_offset(&self, index: u32) -> u64 {
-            self.get_region_offset(index)
-        }
-
-        fn region_sparse_areas(&self, index: u32) -> Option<Vec<MmapArea>> {
-            self.get_region_caps(index).into_iter().find_map(|c| match c {
+        fn region(&self, index: u32) -> VfioRegion {
+            let caps = self.get_region_caps(index);
+            let msix_mappable = caps.iter().any(|c| matches!(c, VfioRegionInfoCap::MsixMappable));
+            let sparse = caps.into_iter().find_map(|c| match c {
                 VfioRegionInfoCap::SparseMmap(s) => {
                     Some(s.areas.iter().map(|a| MmapArea { offset: a.offset, size: a.size }).collect())
                 }
                 _ => None,
-            })
-        }
-
-        fn region_msix_mappable(&self, index: u32) -> bool {
-            self.get_region_caps(index).iter().any(|c| matches!(c, VfioRegionInfoCap::MsixMappable))
+            });
+            let r = VfioRegion::new(index, self.get_region_size(index), self.get_region_flags(index))
+                .msix_mappable(msix_mappable)
+                .at(self.get_region_offset(index));
+            match sparse {
+                Some(areas) => r.sparse(areas),
+                None => r,
+            }
         }
 
         /// `VfioDevice::region_read` reports a failed read only in its log, so the buffer starts

@@ -8,12 +8,14 @@
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io;
+use std::mem::{offset_of, size_of};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::sync::Mutex;
 
-use vfio_bindings::bindings::vfio::{VFIO_BASE, VFIO_TYPE};
+use vfio_bindings::bindings::vfio::{vfio_group_status, vfio_region_info, VFIO_BASE, VFIO_TYPE};
 
+/// A file descriptor number as [`VfioSys`] hands them out; the implementation owns the fd.
 pub type RawFd = i32;
 
 /// What the apply step asks of the kernel. Handles are plain fd numbers owned by the implementation.
@@ -21,6 +23,7 @@ pub type RawFd = i32;
 pub trait VfioSys {
     /// Opens `/dev/vfio/vfio` or `/dev/vfio/<group>` read-write.
     fn open(&self, path: &str) -> io::Result<RawFd>;
+    /// Closes an fd [`open`](VfioSys::open) or [`device_fd`](VfioSys::device_fd) returned.
     fn close(&self, fd: RawFd);
     /// `VFIO_GET_API_VERSION`.
     fn api_version(&self, container: RawFd) -> io::Result<i32>;
@@ -51,17 +54,20 @@ pub trait VfioSys {
 
 /// How a [`Mapping`]'s memory is released.
 enum Backing {
-    /// A shared mapping the kernel made for [`KernelVfio::mmap`]: `munmap` on drop.
+    /// A mapping the kernel made for [`KernelVfio::mmap`] or [`Mapping::anonymous`]: `munmap`
+    /// on drop.
     Kernel,
     /// Memory a test owns (the mapping keeps it alive), and what to record when it is released.
     #[cfg(test)]
     Test { _words: Vec<u32>, on_drop: Option<Box<dyn FnOnce() + Send + Sync>> },
 }
 
-/// Device memory mapped into this process (part of a BAR region, through the device fd), owned:
-/// it stays mapped for the value's life and is unmapped when it is dropped. Reads are volatile,
-/// aligned and checked against its bounds. The address is kept as an integer (with its provenance
-/// exposed) so that a `Mapping` is `Send` and `Sync` without an unsafe impl; nothing here writes.
+/// Memory mapped into this process, owned: device memory (part of a BAR region, through the
+/// device fd, [`KernelVfio::mmap`]) or anonymous memory ([`Mapping::anonymous`], a VMM's guest
+/// RAM). It stays mapped for the value's life and is unmapped when it is dropped. Accesses are
+/// volatile and checked against its bounds; writes need `&mut self`. The address is kept as an
+/// integer (with its provenance exposed) so that a `Mapping` is `Send` and `Sync` without an
+/// unsafe impl.
 pub struct Mapping {
     addr: usize,
     len: usize,
@@ -110,6 +116,70 @@ impl Mapping {
         Some(unsafe { std::ptr::read_volatile(p) })
     }
 
+    /// Fresh private anonymous memory of `len` bytes, zero-filled (a VMM's guest RAM), owned like
+    /// any mapping: unmapped when dropped. `len` must not be 0.
+    pub fn anonymous(len: usize) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: a new private anonymous mapping at an address the kernel chooses (no MAP_FIXED,
+        // no fd), so it replaces nothing and aliases no Rust object. The result is owned by the
+        // `Mapping` below, which unmaps it with this length.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(Mapping { addr: p.expose_provenance(), len, backing: Backing::Kernel })
+        }
+    }
+
+    /// Whether `[offset, offset + len)` lies inside the mapping.
+    fn holds(&self, offset: usize, len: usize) -> bool {
+        offset.checked_add(len).is_some_and(|end| end <= self.len)
+    }
+
+    /// Copies `bytes` into the mapping at `offset` (volatile, byte by byte: another agent, a
+    /// guest or the device, reads them); `None`, writing nothing, when they do not all fit.
+    pub fn write_bytes(&mut self, offset: usize, bytes: &[u8]) -> Option<()> {
+        if !self.holds(offset, bytes.len()) {
+            return None;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            let p = std::ptr::with_exposed_provenance_mut::<u8>(self.addr + offset + i);
+            // SAFETY: `p` lies inside `[addr, addr + len)` (checked above), memory this value owns
+            // and keeps mapped writable until it is dropped; `&mut self` makes this the only
+            // access through the value, no Rust reference covers that memory, and a byte needs
+            // no alignment. The provenance of the base was exposed when the mapping was made.
+            unsafe { std::ptr::write_volatile(p, b) };
+        }
+        Some(())
+    }
+
+    /// `len` bytes of the mapping at `offset` (volatile, byte by byte: another agent, a guest or
+    /// the device, wrote them); `None` when they are not all inside it.
+    pub fn read_bytes(&self, offset: usize, len: usize) -> Option<Vec<u8>> {
+        if !self.holds(offset, len) {
+            return None;
+        }
+        let read = |i: usize| {
+            let p = std::ptr::with_exposed_provenance::<u8>(self.addr + offset + i);
+            // SAFETY: `p` lies inside `[addr, addr + len)` (checked above), memory this value
+            // owns and keeps mapped until it is dropped; no Rust reference covers it and a byte
+            // needs no alignment. The provenance of the base was exposed when it was made.
+            unsafe { std::ptr::read_volatile(p) }
+        };
+        Some((0..len).map(read).collect())
+    }
+
     /// Memory a test owns, `len` bytes (rounded up to whole words), each aligned word set to
     /// `word(byte offset)`; `on_drop` runs when the mapping is released (a mock's "munmap").
     #[cfg(test)]
@@ -131,9 +201,10 @@ impl Drop for Mapping {
             Backing::Kernel => {
                 let p = std::ptr::with_exposed_provenance_mut::<libc::c_void>(self.addr);
                 // SAFETY: `addr` and `len` are exactly the address a successful mmap returned and
-                // the length it was asked for (`KernelVfio::mmap` is the only maker of a kernel
-                // mapping, and the fields are private); this value owns the mapping and nothing
-                // can reach it after this. A failure leaves the range mapped: a leak, not a hazard.
+                // the length it was asked for (`KernelVfio::mmap` and `Mapping::anonymous` are
+                // the only makers of a kernel mapping, and the fields are private); this value
+                // owns the mapping and nothing can reach it after this. A failure leaves the
+                // range mapped: a leak, not a hazard.
                 let _ = unsafe { libc::munmap(p, self.len) };
             }
             #[cfg(test)]
@@ -146,6 +217,8 @@ impl Drop for Mapping {
     }
 }
 
+// vmm-sys-util's ioctl_io_nr! would fit these, but it sets _IOC_NONE = 0 and the direction
+// shift 30 on every architecture, which is wrong on powerpc; the numbers are computed here.
 // The ioctl request encoding differs by architecture: _IO() on powerpc (and mips and sparc, whose
 // asm/ioctl.h has the same 13-bit size field) sets _IOC_NONE = 1 in the direction field at bit
 // 29; on x86, arm64 and every other asm-generic architecture _IOC_NONE is 0.
@@ -168,20 +241,30 @@ const fn vfio_io(nr: u32) -> u32 {
     IOC_NONE_BITS | ((VFIO_TYPE as u32) << 8) | (VFIO_BASE + nr)
 }
 
+/// `_IO(VFIO_TYPE, VFIO_BASE + 0)`: the container's API version.
 pub const VFIO_GET_API_VERSION: u32 = vfio_io(0);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 1)`: whether the container offers an extension (IOMMU backend).
 pub const VFIO_CHECK_EXTENSION: u32 = vfio_io(1);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 2)`: sets the container's IOMMU backend.
 pub const VFIO_SET_IOMMU: u32 = vfio_io(2);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 3)`: a group's `struct vfio_group_status`.
 pub const VFIO_GROUP_GET_STATUS: u32 = vfio_io(3);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 4)`: attaches a group to a container.
 pub const VFIO_GROUP_SET_CONTAINER: u32 = vfio_io(4);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 6)`: a device fd from its group, by name.
 pub const VFIO_GROUP_GET_DEVICE_FD: u32 = vfio_io(6);
+/// `_IO(VFIO_TYPE, VFIO_BASE + 8)`: a region's `struct vfio_region_info` and capability chain.
 pub const VFIO_DEVICE_GET_REGION_INFO: u32 = vfio_io(8);
 
-/// Two u32s as they lie in memory, first at the lower address.
-fn pack(first: u32, second: u32) -> u64 {
-    let mut b = [0u8; 8];
-    b[..4].copy_from_slice(&first.to_ne_bytes());
-    b[4..].copy_from_slice(&second.to_ne_bytes());
-    u64::from_ne_bytes(b)
+/// A `struct vfio_region_info` asking for region `index`, in a buffer of `len` bytes (rounded up
+/// to whole u64s, which keeps it aligned for the kernel's struct), `argsz` set to `len`.
+fn region_info_request(len: usize, index: u32) -> Vec<u64> {
+    let mut bytes = vec![0u8; len.div_ceil(8) * 8];
+    for (at, value) in [(offset_of!(vfio_region_info, argsz), len as u32), (offset_of!(vfio_region_info, index), index)]
+    {
+        bytes[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+    }
+    bytes.chunks_exact(8).map(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]])).collect()
 }
 
 /// The real kernel interface. It owns every fd it opens; `close` drops them.
@@ -191,6 +274,7 @@ pub struct KernelVfio {
 }
 
 impl KernelVfio {
+    /// An interface holding no fd yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -263,10 +347,9 @@ impl VfioSys for KernelVfio {
     }
 
     fn group_flags(&self, group: RawFd) -> io::Result<u32> {
-        // struct vfio_group_status { u32 argsz; u32 flags; }
-        let mut status = [8u32, 0u32];
-        self.ioctl(group, VFIO_GROUP_GET_STATUS, status.as_mut_ptr() as libc::c_ulong)?;
-        Ok(status[1])
+        let mut status = vfio_group_status { argsz: size_of::<vfio_group_status>() as u32, flags: 0 };
+        self.ioctl(group, VFIO_GROUP_GET_STATUS, &mut status as *mut vfio_group_status as libc::c_ulong)?;
+        Ok(status.flags)
     }
 
     fn set_container(&self, group: RawFd, container: RawFd) -> io::Result<()> {
@@ -288,12 +371,8 @@ impl VfioSys for KernelVfio {
     }
 
     fn region_info(&self, device: RawFd, index: u32, argsz: u32) -> io::Result<Vec<u8>> {
-        let len = (argsz as usize).max(super::caps::REGION_INFO_LEN);
-        // u64 storage keeps the buffer aligned for the kernel's struct.
-        let mut words = vec![0u64; len.div_ceil(8)];
-        // argsz and index are the first and third u32 of struct vfio_region_info.
-        words[0] = pack(len as u32, 0);
-        words[1] = pack(index, 0);
+        let len = (argsz as usize).max(size_of::<vfio_region_info>());
+        let mut words = region_info_request(len, index);
         self.ioctl(device, VFIO_DEVICE_GET_REGION_INFO, words.as_mut_ptr() as libc::c_ulong)?;
         let mut out: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
         out.truncate(len);
@@ -409,6 +488,16 @@ mod request_numbers {
         assert_eq!(VFIO_DEVICE_GET_REGION_INFO, 0x2000_3b6c);
     }
 
+    /// A region info request is a `struct vfio_region_info` with only argsz and index set.
+    #[test]
+    fn a_region_info_request_sets_argsz_and_index() {
+        let words = region_info_request(40, 7);
+        assert_eq!(words.len(), 5);
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        assert_eq!((&bytes[0..4], &bytes[8..12]), (&40u32.to_ne_bytes()[..], &7u32.to_ne_bytes()[..]));
+        assert!(bytes[4..8].iter().chain(&bytes[12..]).all(|&b| b == 0));
+    }
+
     /// The bindings' constants the numbers are built from are the uAPI's.
     #[test]
     fn type_and_base() {
@@ -447,5 +536,18 @@ mod kernel_mapping {
         k.close(fd);
         assert_eq!(m.read_u32(4), Some(0xa000_0401), "a mapping outlives the fd it was made through");
         drop(m);
+    }
+
+    #[test]
+    fn anonymous_memory_reads_back_what_was_written_inside_its_bounds() {
+        assert!(Mapping::anonymous(0).is_err());
+        let mut m = Mapping::anonymous(8192).unwrap();
+        assert_eq!(m.read_bytes(0, 4), Some(vec![0; 4]), "zero-filled");
+        assert_eq!(m.write_bytes(4094, &[1, 2, 3, 4]), Some(()));
+        assert_eq!(m.read_bytes(4094, 4), Some(vec![1, 2, 3, 4]));
+        assert_eq!(m.read_u32(4096), Some(u32::from_ne_bytes([3, 4, 0, 0])));
+        assert_eq!(m.write_bytes(8190, &[1, 2, 3]), None, "past the end: nothing written");
+        assert_eq!(m.read_bytes(8190, 2), Some(vec![0, 0]));
+        assert_eq!(m.read_bytes(usize::MAX, 2), None);
     }
 }

@@ -2,51 +2,25 @@
 
 use std::io;
 
-use msix_policy_engine::{plan_layout, IsolationAttestation, REGION_MMAP, REGION_RW};
-use msix_policy_engine::{Exposure, GuestSelection, MmapArea, TrapContents, TrapHandler, VfioBackend};
+use msix_policy_engine::{
+    plan_layout, Exposure, GuestSelection, IsolationAttestation, MmapArea, TrapContents, TrapHandler, VfioBackend,
+};
+use msix_policy_engine::{REGION_MMAP, REGION_RW};
 
 use super::*;
 
-/// One region as the fake reports it.
-#[derive(Clone, Default)]
-struct Region {
-    size: u64,
-    flags: u32,
-    offset: u64,
-    sparse: Option<Vec<MmapArea>>,
-    msix_mappable: bool,
-}
-
 /// A device as a VFIO layer sees it: regions by index and the config bytes.
 struct Fake {
-    regions: Vec<Region>,
+    regions: Vec<VfioRegion>,
     config: Vec<u8>,
-}
-
-impl Fake {
-    fn region(&self, index: u32) -> Region {
-        self.regions.get(index as usize).cloned().unwrap_or_default()
-    }
 }
 
 impl RegionSource for Fake {
     fn region_count(&self) -> u32 {
         self.regions.len() as u32
     }
-    fn region_size(&self, index: u32) -> u64 {
-        self.region(index).size
-    }
-    fn region_flags(&self, index: u32) -> u32 {
-        self.region(index).flags
-    }
-    fn region_offset(&self, index: u32) -> u64 {
-        self.region(index).offset
-    }
-    fn region_sparse_areas(&self, index: u32) -> Option<Vec<MmapArea>> {
-        self.region(index).sparse
-    }
-    fn region_msix_mappable(&self, index: u32) -> bool {
-        self.region(index).msix_mappable
+    fn region(&self, index: u32) -> VfioRegion {
+        self.regions.get(index as usize).cloned().unwrap_or_else(|| VfioRegion::new(index, 0, 0))
     }
     fn read_config(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let at = offset as usize;
@@ -76,16 +50,15 @@ fn offset(index: u32) -> u64 {
 
 /// The NVMe function with all nine vfio-pci regions: BAR0, the upper half of BAR0 and BARs 2-5
 /// (size 0), a ROM (6), config (7) and a VGA region (8), the last three not BARs.
-fn nvme(bar0: impl FnOnce(&mut Region)) -> Fake {
-    let mut regions: Vec<Region> =
-        (0..9).map(|i| Region { offset: offset(i), flags: REGION_RW, ..Default::default() }).collect();
+fn nvme(bar0: impl FnOnce(&mut VfioRegion)) -> Fake {
+    let mut regions: Vec<VfioRegion> = (0..9).map(|i| VfioRegion::new(i, 0, REGION_RW).at(offset(i))).collect();
     regions[0].size = 0x4000;
     regions[0].flags = REGION_RW | REGION_MMAP;
     regions[0].msix_mappable = true;
     bar0(&mut regions[0]);
-    regions[6] = Region { size: 0x4_0000, flags: 1, offset: offset(6), ..Default::default() };
+    regions[6] = VfioRegion::new(6, 0x4_0000, 1).at(offset(6));
     regions[7].size = 4096;
-    regions[8] = Region { size: 0xc_0000, flags: REGION_RW | REGION_MMAP, offset: offset(8), ..Default::default() };
+    regions[8] = VfioRegion::new(8, 0xc_0000, REGION_RW | REGION_MMAP).at(offset(8));
     Fake { regions, config: nvme_config() }
 }
 
@@ -158,7 +131,7 @@ fn sparse_areas_without_msix_mappable_are_carried_and_keep_the_table_unmapped() 
     // A pre-4.16 kernel: no MSIX_MAPPABLE, the table's page carved out of the mmap areas.
     let fake = nvme(|r| {
         r.msix_mappable = false;
-        r.sparse = Some(vec![MmapArea { offset: 0, size: 0x2000 }, MmapArea { offset: 0x3000, size: 0x1000 }]);
+        r.sparse_mmap = Some(vec![MmapArea { offset: 0, size: 0x2000 }, MmapArea { offset: 0x3000, size: 0x1000 }]);
     });
     let input = vmm_input_from(&fake, 4096, accepted()).unwrap().guest(GuestSelection::Paravirtual);
     assert_eq!(
@@ -177,20 +150,20 @@ fn sparse_areas_without_msix_mappable_are_carried_and_keep_the_table_unmapped() 
 fn a_device_without_a_config_region_or_with_a_dead_one_is_an_error() {
     let mut fake = nvme(|_| {});
     fake.regions.truncate(7);
-    assert!(matches!(vmm_input_from(&fake, 4096, accepted()), Err(AdapterError::NoConfigRegion { count: 7 })));
+    assert!(matches!(vmm_input_from(&fake, 4096, accepted()), Err(SourceError::NoConfigRegion { count: 7 })));
 
     let mut fake = nvme(|_| {});
     fake.regions[7].size = 32;
-    assert!(matches!(vmm_input_from(&fake, 4096, accepted()), Err(AdapterError::ConfigShort { size: 32 })));
+    assert!(matches!(vmm_input_from(&fake, 4096, accepted()), Err(SourceError::ConfigShort { size: 32 })));
 
     let mut fake = nvme(|_| {});
     fake.config.truncate(256); // the region says 4 KiB, the read fails
     let e = vmm_input_from(&fake, 4096, accepted()).unwrap_err();
-    assert!(matches!(e, AdapterError::ConfigRead { len: 4096, .. }), "{e}");
+    assert!(matches!(e, SourceError::ConfigRead { len: 4096, .. }), "{e}");
 
     let mut fake = nvme(|_| {});
     fake.config.fill(0xff);
-    assert!(matches!(vmm_input_from(&fake, 4096, accepted()), Err(AdapterError::ConfigAllOnes)));
+    assert!(matches!(vmm_input_from(&fake, 4096, accepted()), Err(SourceError::ConfigAllOnes)));
 }
 
 #[test]
@@ -206,6 +179,6 @@ fn a_conventional_pci_config_region_is_read_whole() {
 /// open, so this only has to compile).
 #[cfg(all(feature = "vfio-ioctls", target_os = "linux"))]
 #[allow(dead_code)]
-fn a_vfio_ioctls_device_is_a_region_source(device: &vfio_ioctls::VfioDevice) -> Result<VmmInput, AdapterError> {
+fn a_vfio_ioctls_device_is_a_region_source(device: &vfio_ioctls::VfioDevice) -> Result<VmmInput, SourceError> {
     vmm_input_from(device, 4096, accepted())
 }

@@ -4,16 +4,16 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use mockall::predicate::eq;
-use msix_policy_engine::{BarOrigin, BarPlan, MappingPlan, Segment, SegmentAction, TrapKind};
+use msix_backends::Root;
+use msix_policy_engine::{BarOrigin, BarPlan, MappingPlan, MmapArea, Segment, SegmentAction, TrapKind, VfioRegion};
 use vfio_bindings::bindings::vfio::{
     VFIO_GROUP_FLAGS_VIABLE, VFIO_REGION_INFO_FLAG_MMAP, VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
 };
 
-use super::apply::{apply_plan, open_device, ApplyError};
-use super::caps::{encode_region_info, RegionInfo, REGION_INFO_LEN};
-use super::sys::{Mapping, MockVfioSys};
-use super::IOMMU_TYPE;
-use crate::root::Root;
+use crate::device::{apply_plan, open_device, ApplyError};
+use crate::region::{encode_region_info, REGION_INFO_LEN};
+use crate::sys::{Mapping, MockVfioSys};
+use crate::IOMMU_TYPE;
 
 const CONTAINER: i32 = 10;
 const GROUP: i32 = 11;
@@ -53,20 +53,15 @@ fn errno(e: i32) -> io::Error {
     io::Error::from_raw_os_error(e)
 }
 
-fn bar0(extra: impl FnOnce(&mut RegionInfo)) -> RegionInfo {
-    let mut r = RegionInfo {
-        index: 0,
-        flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP,
-        size: 0x4000,
-        offset: 0,
-        ..Default::default()
-    };
+fn bar0(extra: impl FnOnce(&mut VfioRegion)) -> VfioRegion {
+    let flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP;
+    let mut r = VfioRegion::new(0, 0x4000, flags).at(0);
     extra(&mut r);
     r
 }
 
 /// The kernel's two-step answer: the bare struct with the argsz it needs, then the whole chain.
-fn serve_region(m: &mut MockVfioSys, info: RegionInfo) {
+fn serve_region(m: &mut MockVfioSys, info: VfioRegion) {
     let full = encode_region_info(&info);
     let argsz = full.len() as u32;
     m.expect_region_info().returning(move |_, _, asked| {
@@ -151,12 +146,12 @@ fn a_mapping_reads_only_inside_its_bounds_and_aligned() {
     // A VMM can keep its memory slots in a device that moves between threads.
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Mapping>();
-    send_sync::<super::apply::Applied>();
+    send_sync::<crate::device::Applied>();
 }
 
 #[test]
 fn the_kernel_interface_touches_only_fds_it_holds_and_paths_under_dev_vfio() {
-    use super::sys::{KernelVfio, VfioSys};
+    use crate::sys::{KernelVfio, VfioSys};
     let k = KernelVfio::new();
     // Fd numbers a caller made up: no ioctl, no mmap, no read.
     for fd in [0, 1, 2, 12345] {
@@ -193,6 +188,28 @@ fn each_open_refusal_has_its_own_error() {
         m.expect_check_extension().returning(|_, _| Ok(false));
     });
     assert!(open(&m, Some(4)).contains("does not offer"));
+
+    // A failing ioctl is named as the step that failed, not as the answer it would have given.
+    let m = kernel(|m| {
+        m.expect_api_version().returning(|_| Err(errno(libc::ENOTTY)));
+    });
+    let e = open_device(&m, &root, "0000:00:04.0", Some(4)).err().unwrap();
+    assert!(matches!(e, ApplyError::ApiVersionQuery { .. }), "{e}");
+    assert!(e.to_string().contains("VFIO_GET_API_VERSION failed"), "{e}");
+
+    let m = kernel(|m| {
+        m.expect_check_extension().returning(|_, _| Err(errno(libc::ENOTTY)));
+    });
+    let e = open_device(&m, &root, "0000:00:04.0", Some(4)).err().unwrap();
+    assert!(matches!(e, ApplyError::CheckExtension { .. }), "{e}");
+
+    let m = kernel(|m| {
+        m.expect_group_flags().returning(|_| Err(errno(libc::EBADF)));
+    });
+    let e = open_device(&m, &root, "0000:00:04.0", Some(4)).err().unwrap();
+    assert!(matches!(e, ApplyError::GroupStatus { group: 4, .. }), "{e}");
+    assert!(e.to_string().contains("VFIO_GROUP_GET_STATUS"), "{e}");
+    assert!(std::error::Error::source(&e).is_some(), "the errno is the source");
 
     let m = kernel(|m| {
         m.expect_open().with(eq("/dev/vfio/4")).returning(|_| Err(errno(libc::EBUSY)));
@@ -272,7 +289,7 @@ fn a_plan_that_maps_what_the_kernel_forbids_maps_nothing() {
     // the whole BAR is refused before any mmap.
     let mut all = plan();
     all.bars[0].segments = vec![Segment { offset: 0, length: 0x4000, action: SegmentAction::Map }];
-    let m = kernel(|m| serve_region(m, bar0(|r| r.sparse = Some(vec![(0, 0x2000)]))));
+    let m = kernel(|m| serve_region(m, bar0(|r| r.sparse_mmap = Some(vec![MmapArea { offset: 0, size: 0x2000 }]))));
     let dev = open_device(&m, &root, "0000:00:04.0", Some(4)).unwrap();
     let e = apply_plan(&dev, &all).err().unwrap();
     assert!(matches!(e, ApplyError::NotMappable { bar: 0, .. }), "{e}");
@@ -308,10 +325,9 @@ fn a_failing_mmap_unmaps_what_was_mapped_and_names_the_segment() {
 }
 
 /// Region info per index, with the kernel's argsz retry; indices not given are empty regions.
-fn serve_regions(m: &mut MockVfioSys, infos: Vec<RegionInfo>) {
+fn serve_regions(m: &mut MockVfioSys, infos: Vec<VfioRegion>) {
     m.expect_region_info().returning(move |_, index, asked| {
-        let info =
-            infos.iter().find(|r| r.index == index).cloned().unwrap_or(RegionInfo { index, ..Default::default() });
+        let info = infos.iter().find(|r| r.index == index).cloned().unwrap_or_else(|| VfioRegion::new(index, 0, 0));
         let full = encode_region_info(&info);
         let mut b = full.clone();
         if (asked as usize) < full.len() {
@@ -325,8 +341,7 @@ fn serve_regions(m: &mut MockVfioSys, infos: Vec<RegionInfo>) {
 
 #[test]
 fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything() {
-    use msix_policy_engine::{plan_layout, IsolationAttestation, VmmInput};
-    use msix_policy_engine::{Exposure, GuestSelection, VfioBackend};
+    use msix_policy_engine::{plan_layout, Exposure, GuestSelection, IsolationAttestation, VfioBackend, VmmInput};
     // No open or close is expected: mockall fails the test on any such call.
     let unmapped = Unmapped::default();
     let mut m = MockVfioSys::new();
@@ -336,7 +351,7 @@ fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything
         .with(eq(DEVICE), eq(0u64), eq(0x2000u64))
         .times(1)
         .returning(move |_, off, len| Ok(mapping(off, len, |o| o as u32, &log)));
-    let dev = super::apply::OpenDevice::with_fds(&m, "0000:00:04.0", 4, CONTAINER, GROUP, DEVICE);
+    let dev = crate::device::OpenDevice::with_fds(&m, "0000:00:04.0", 4, CONTAINER, GROUP, DEVICE);
     let regions = dev.bar_regions().unwrap();
     assert_eq!(regions.len(), 1);
     assert!(regions[0].msix_mappable);
@@ -346,7 +361,7 @@ fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything
     let input = VmmInput::new(config, regions, 4096, iso).guest(GuestSelection::DirectTableWrites);
     let layout = plan_layout(&input).unwrap();
     assert_eq!(layout.exposure, Exposure::Trap);
-    let applied = super::apply::map_layout(&dev, &layout).unwrap();
+    let applied = crate::device::map_layout(&dev, &layout).unwrap();
     assert_eq!(applied.mapped.len(), 1);
     assert!(applied.trapped.iter().any(|t| t.what == "table -> emulate-msix-table"));
     assert_eq!(applied.read_u32(0, 0x1000), Some(0x1000));
@@ -363,17 +378,17 @@ fn a_vmm_that_owns_its_fds_lays_out_and_maps_without_opening_or_closing_anything
 
 #[test]
 fn a_layout_that_maps_what_the_region_forbids_maps_nothing() {
-    use msix_policy_engine::{plan_layout, IsolationAttestation, VfioRegion, VmmInput, REGION_MMAP, REGION_RW};
-    use msix_policy_engine::{GuestSelection, VfioBackend};
+    use msix_policy_engine::{plan_layout, GuestSelection, IsolationAttestation, VfioBackend, VmmInput};
+    use msix_policy_engine::{REGION_MMAP, REGION_RW};
     let mut m = MockVfioSys::new();
     // The kernel says BAR0 cannot be mmapped; the layout was made from other (stale) facts.
     serve_regions(&mut m, vec![bar0(|r| r.flags &= !VFIO_REGION_INFO_FLAG_MMAP)]);
-    let dev = super::apply::OpenDevice::with_fds(&m, "0000:00:04.0", 4, CONTAINER, GROUP, DEVICE);
+    let dev = crate::device::OpenDevice::with_fds(&m, "0000:00:04.0", 4, CONTAINER, GROUP, DEVICE);
     let config = root().read("sys/bus/pci/devices/0000:00:04.0/config").unwrap();
     let iso = IsolationAttestation::KernelAccepted { backend: VfioBackend::Type1, allow_unsafe_interrupts: false };
     let stale = vec![VfioRegion::new(0, 0x4000, REGION_RW | REGION_MMAP).msix_mappable(true)];
     let layout =
         plan_layout(&VmmInput::new(config, stale, 4096, iso).guest(GuestSelection::DirectTableWrites)).unwrap();
-    let err = super::apply::map_layout(&dev, &layout).err().unwrap();
+    let err = crate::device::map_layout(&dev, &layout).err().unwrap();
     assert!(matches!(err, ApplyError::NotMappable { bar: 0, .. }), "{err}");
 }

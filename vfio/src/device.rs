@@ -3,75 +3,167 @@
 
 use std::io;
 
-use msix_policy_engine::VfioRegion;
-use msix_policy_engine::{BarOrigin, Layout, MappingPlan, MmapArea, SegmentAction};
-use vfio_bindings::bindings::vfio::{VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE};
+use msix_backends::Root;
+use msix_policy_engine::{BarOrigin, Layout, MappingPlan, SegmentAction, VfioRegion};
+use vfio_bindings::bindings::vfio::{
+    VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE, VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_BAR5_REGION_INDEX,
+    VFIO_PCI_CONFIG_REGION_INDEX,
+};
 
-use super::caps::{parse_region_info, CapError, RegionInfo, REGION_INFO_LEN};
-use super::sys::{Mapping, RawFd, VfioSys};
-use super::{IOMMU_NAME, IOMMU_TYPE};
-use crate::root::Root;
+use crate::region::{allows_mmap, fd_offset, parse_region_info, CapError, REGION_INFO_LEN};
+use crate::sys::{KernelVfio, Mapping, RawFd, VfioSys};
+use crate::{IOMMU_NAME, IOMMU_TYPE};
 
+/// The VFIO container device.
 pub const CONTAINER: &str = "/dev/vfio/vfio";
 
+/// What failed while opening a device through VFIO, probing its regions or mapping a plan. The
+/// message names the step (the ioctl, file or segment) and, for a kernel refusal, its errno.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApplyError {
+    /// The function has no IOMMU group.
     #[error("{address} has no IOMMU group: VFIO cannot assign it (is the IOMMU enabled on the kernel command line?)")]
-    NoGroup { address: String },
+    NoGroup {
+        /// The function.
+        address: String,
+    },
+    /// The container or group device could not be opened.
     #[error("cannot open {path}: {err} ({hint})")]
     Open {
+        /// `/dev/vfio/vfio` or `/dev/vfio/<group>`.
         path: String,
+        /// Why the kernel refused.
         #[source]
         err: io::Error,
+        /// What to do about it.
         hint: String,
     },
+    /// `VFIO_GET_API_VERSION` itself failed.
+    #[error("VFIO_GET_API_VERSION failed on {CONTAINER}: {err}")]
+    ApiVersionQuery {
+        /// The kernel's errno.
+        #[source]
+        err: io::Error,
+    },
+    /// The container speaks another VFIO API version.
     #[error("{CONTAINER} speaks VFIO API {found}, this build speaks {VFIO_API_VERSION}")]
-    ApiVersion { found: i32 },
+    ApiVersion {
+        /// The version the container reported.
+        found: i32,
+    },
+    /// The container does not offer this architecture's IOMMU backend.
+    #[error("the VFIO container does not offer {IOMMU_NAME}: extension not supported")]
+    NoIommuBackend,
+    /// `VFIO_CHECK_EXTENSION` for the IOMMU backend failed.
     #[error("the VFIO container does not offer {IOMMU_NAME}: {err}")]
-    NoIommuBackend { err: String },
+    CheckExtension {
+        /// The kernel's errno.
+        #[source]
+        err: io::Error,
+    },
+    /// `VFIO_GROUP_GET_STATUS` failed.
+    #[error("VFIO_GROUP_GET_STATUS failed for group {group}: {err}")]
+    GroupStatus {
+        /// The IOMMU group.
+        group: u32,
+        /// The kernel's errno.
+        #[source]
+        err: io::Error,
+    },
+    /// Another device of the group is bound to a host driver.
     #[error("IOMMU group {group} is not viable: every device in it must be bound to vfio-pci or unbound; also in it: {}", others.join(", "))]
-    GroupNotViable { group: u32, others: Vec<String> },
+    GroupNotViable {
+        /// The IOMMU group.
+        group: u32,
+        /// The group's other functions, each with its driver.
+        others: Vec<String>,
+    },
+    /// `VFIO_GROUP_SET_CONTAINER` failed.
     #[error("VFIO_GROUP_SET_CONTAINER failed for group {group}: {err}")]
     SetContainer {
+        /// The IOMMU group.
         group: u32,
+        /// The kernel's errno.
         #[source]
         err: io::Error,
     },
+    /// `VFIO_SET_IOMMU` was refused with EPERM: the kernel's own MSI isolation check.
     #[error("VFIO_SET_IOMMU was refused with EPERM: the host lacks MSI isolation for group {group}; set vfio_iommu_type1.allow_unsafe_interrupts=1 only if you accept that a device may forge other devices' interrupts")]
-    NotIsolated { group: u32 },
+    NotIsolated {
+        /// The IOMMU group.
+        group: u32,
+    },
+    /// `VFIO_SET_IOMMU` failed otherwise.
     #[error("VFIO_SET_IOMMU ({IOMMU_NAME}) failed: {err}")]
     SetIommu {
+        /// The kernel's errno.
         #[source]
         err: io::Error,
     },
+    /// `VFIO_GROUP_GET_DEVICE_FD` failed.
     #[error("VFIO_GROUP_GET_DEVICE_FD failed for {address}: {err} (is it bound to vfio-pci?)")]
     DeviceFd {
+        /// The function.
         address: String,
+        /// The kernel's errno.
         #[source]
         err: io::Error,
     },
+    /// `VFIO_DEVICE_GET_REGION_INFO` failed.
     #[error("VFIO_DEVICE_GET_REGION_INFO failed for region {index}: {err}")]
     RegionInfo {
+        /// The VFIO region index.
         index: u32,
+        /// The kernel's errno.
         #[source]
         err: io::Error,
     },
+    /// The region info's capability chain is malformed.
     #[error("region {index}: malformed capability chain: {err}")]
     Caps {
+        /// The VFIO region index.
         index: u32,
+        /// What is wrong with the chain.
         #[source]
         err: CapError,
     },
-    #[error("the plan maps BAR{bar} {offset:#x}+{length:#x}, which the kernel does not allow: {why}")]
-    NotMappable { bar: u8, offset: u64, length: u64, why: String },
-    #[error("mmap of BAR{bar} {offset:#x}+{length:#x} failed: {err}; the {unmapped} segments mapped before it were unmapped")]
-    Mmap {
-        bar: u8,
-        offset: u64,
-        length: u64,
+    /// Reading a region through the device fd failed.
+    #[error("reading {len} bytes of region {index} through the device fd failed: {err}")]
+    ReadRegion {
+        /// The VFIO region index.
+        index: u32,
+        /// How many bytes were asked for.
+        len: usize,
+        /// The kernel's errno.
         #[source]
         err: io::Error,
+    },
+    /// The plan maps a range the kernel does not let userspace mmap.
+    #[error("the plan maps BAR{bar} {offset:#x}+{length:#x}, which the kernel does not allow: {why}")]
+    NotMappable {
+        /// The BAR.
+        bar: u8,
+        /// Offset of the range in the BAR.
+        offset: u64,
+        /// Length of the range.
+        length: u64,
+        /// Why the kernel does not allow it.
+        why: String,
+    },
+    /// An mmap failed; what was mapped before it is unmapped.
+    #[error("mmap of BAR{bar} {offset:#x}+{length:#x} failed: {err}; the {unmapped} segments mapped before it were unmapped")]
+    Mmap {
+        /// The BAR.
+        bar: u8,
+        /// Offset of the range in the BAR.
+        offset: u64,
+        /// Length of the range.
+        length: u64,
+        /// The kernel's errno.
+        #[source]
+        err: io::Error,
+        /// How many mappings were made (and released) before it.
         unmapped: usize,
     },
 }
@@ -80,7 +172,9 @@ pub enum ApplyError {
 /// ([`open_device`]), left open when the VMM owns them ([`OpenDevice::with_fds`]).
 pub struct OpenDevice<'s, S: VfioSys + ?Sized> {
     sys: &'s S,
+    /// The function (`DDDD:BB:DD.F`).
     pub address: String,
+    /// Its IOMMU group.
     pub group: u32,
     container: RawFd,
     group_fd: RawFd,
@@ -104,7 +198,9 @@ impl<S: VfioSys + ?Sized> Drop for OpenDevice<'_, S> {
 impl<'s, S: VfioSys + ?Sized> OpenDevice<'s, S> {
     /// A device the VMM already opened (container set up, group attached, device fd obtained;
     /// or, with iommufd, a bound cdev: pass -1 for the container and group). Nothing is closed
-    /// on drop: the fds stay the VMM's.
+    /// on drop: the fds stay the VMM's. The numbers are `sys`'s handles: with [`KernelVfio`],
+    /// only fds it holds are ever used (others fail with EBADF); to hand it a VMM's own fds, use
+    /// [`adopt_vmm_fds`].
     pub fn with_fds(sys: &'s S, address: &str, group: u32, container: RawFd, group_fd: RawFd, device: RawFd) -> Self {
         OpenDevice { sys, address: address.into(), group, container, group_fd, device, owned: false }
     }
@@ -121,7 +217,7 @@ pub fn group_members(root: &Root, group: u32, except: &str) -> Vec<String> {
             let driver = root
                 .read_link(&format!("sys/bus/pci/devices/{a}/driver"))
                 .ok()
-                .and_then(|t| crate::root::link_name(&t))
+                .and_then(|t| msix_backends::root::link_name(&t))
                 .unwrap_or_else(|| "no driver".into());
             format!("{a} (driver {driver})")
         })
@@ -133,13 +229,13 @@ pub fn group_members(root: &Root, group: u32, except: &str) -> Vec<String> {
 ///
 /// # Safety
 /// The three fds must be the VFIO container, group and device fds they are named for (see
-/// [`KernelVfio::adopt`](super::KernelVfio::adopt)).
+/// [`KernelVfio::adopt`]).
 pub unsafe fn adopt_vmm_fds<'s>(
-    sys: &'s super::KernelVfio,
+    sys: &'s KernelVfio,
     address: &str,
     group: u32,
     fds: [std::os::fd::BorrowedFd<'_>; 3],
-) -> io::Result<OpenDevice<'s, super::KernelVfio>> {
+) -> io::Result<OpenDevice<'s, KernelVfio>> {
     let [container, group_fd, device] = fds;
     // SAFETY: the caller vouches that each fd is the VFIO fd it is named for.
     let (c, g, d) = unsafe { (sys.adopt(container)?, sys.adopt(group_fd)?, sys.adopt(device)?) };
@@ -163,15 +259,14 @@ pub fn open_device<'s, S: VfioSys + ?Sized>(
         err,
         hint: "load the vfio-pci module (modprobe vfio-pci) and run as root".into(),
     })?;
-    let v =
-        sys.api_version(dev.container).map_err(|e| ApplyError::ApiVersion { found: e.raw_os_error().unwrap_or(-1) })?;
+    let v = sys.api_version(dev.container).map_err(|err| ApplyError::ApiVersionQuery { err })?;
     if v != VFIO_API_VERSION as i32 {
         return Err(ApplyError::ApiVersion { found: v });
     }
     match sys.check_extension(dev.container, IOMMU_TYPE) {
         Ok(true) => {}
-        Ok(false) => return Err(ApplyError::NoIommuBackend { err: "extension not supported".into() }),
-        Err(e) => return Err(ApplyError::NoIommuBackend { err: e.to_string() }),
+        Ok(false) => return Err(ApplyError::NoIommuBackend),
+        Err(err) => return Err(ApplyError::CheckExtension { err }),
     }
     let path = format!("/dev/vfio/{group}");
     dev.group_fd = sys.open(&path).map_err(|err| ApplyError::Open {
@@ -179,7 +274,7 @@ pub fn open_device<'s, S: VfioSys + ?Sized>(
         err,
         hint: format!("bind {address} to vfio-pci (driver_override or vfio-pci.ids=)"),
     })?;
-    let flags = sys.group_flags(dev.group_fd).map_err(|err| ApplyError::SetContainer { group, err })?;
+    let flags = sys.group_flags(dev.group_fd).map_err(|err| ApplyError::GroupStatus { group, err })?;
     if flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
         return Err(ApplyError::GroupNotViable { group, others: group_members(root, group, address) });
     }
@@ -196,7 +291,7 @@ pub fn open_device<'s, S: VfioSys + ?Sized>(
 impl<S: VfioSys + ?Sized> OpenDevice<'_, S> {
     /// Region info with the argsz retry the uAPI requires: ask with the bare struct, and again
     /// with the size the kernel says its capability chain needs.
-    pub fn region_info(&self, index: u32) -> Result<RegionInfo, ApplyError> {
+    pub fn region_info(&self, index: u32) -> Result<VfioRegion, ApplyError> {
         let get = |argsz: u32| {
             let b =
                 self.sys.region_info(self.device, index, argsz).map_err(|err| ApplyError::RegionInfo { index, err })?;
@@ -216,26 +311,21 @@ impl<S: VfioSys + ?Sized> OpenDevice<'_, S> {
     /// The BAR regions (0-5) as the VMM entry point takes them; BARs of size 0 are left out.
     pub fn bar_regions(&self) -> Result<Vec<VfioRegion>, ApplyError> {
         let mut out = Vec::new();
-        for index in 0..6u32 {
+        for index in VFIO_PCI_BAR0_REGION_INDEX..=VFIO_PCI_BAR5_REGION_INDEX {
             let r = self.region_info(index)?;
-            if r.size == 0 {
-                continue;
+            if r.size > 0 {
+                out.push(r);
             }
-            let mut v = VfioRegion::new(index, r.size, r.flags).msix_mappable(r.msix_mappable).at(r.offset);
-            if let Some(areas) = &r.sparse {
-                v = v.sparse(areas.iter().map(|&(offset, size)| MmapArea { offset, size }).collect());
-            }
-            out.push(v);
         }
         Ok(out)
     }
 
-    /// The config space as the VMM reads it: through the VFIO config region (index 7).
+    /// The config space as the VMM reads it: through the VFIO config region, at most `len` bytes.
     pub fn read_config(&self, len: usize) -> Result<Vec<u8>, ApplyError> {
-        const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
-        let r = self.region_info(VFIO_PCI_CONFIG_REGION_INDEX)?;
+        let index = VFIO_PCI_CONFIG_REGION_INDEX;
+        let r = self.region_info(index)?;
         let len = len.min(usize::try_from(r.size).unwrap_or(usize::MAX));
-        self.read_region(&r, 0, len).map_err(|err| ApplyError::RegionInfo { index: VFIO_PCI_CONFIG_REGION_INDEX, err })
+        self.read_region(&r, 0, len).map_err(|err| ApplyError::ReadRegion { index, len, err })
     }
 
     /// Reads `len` bytes at `offset` of the device fd (a region's offset plus the offset in it).
@@ -255,16 +345,19 @@ impl<S: VfioSys + ?Sized> OpenDevice<'_, S> {
     }
 
     /// Reads through the device fd (the kernel's read path, no mapping).
-    pub fn read_region(&self, region: &RegionInfo, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        self.sys.read_at(self.device, region.offset + offset, len)
+    pub fn read_region(&self, region: &VfioRegion, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        self.sys.read_at(self.device, fd_offset(region) + offset, len)
     }
 }
 
 /// A mapped `map` segment (or memory slot): where it is in the BAR and the mapping that owns it.
 #[derive(Debug)]
 pub struct MappedRange {
+    /// The BAR.
     pub bar: u8,
+    /// Offset in the BAR.
     pub offset: u64,
+    /// Length in bytes.
     pub length: u64,
     /// The memory; unmapped when this range is dropped.
     pub mapping: Mapping,
@@ -280,9 +373,13 @@ impl MappedRange {
 /// A range the VMM must emulate: trapped physical pages or the virtual table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrappedRange {
+    /// The BAR.
     pub bar: u8,
+    /// Offset in the BAR.
     pub offset: u64,
+    /// Length in bytes.
     pub length: u64,
+    /// What the range holds and who handles it (`trap table`, `table -> emulate-msix-table`).
     pub what: String,
 }
 
@@ -290,9 +387,12 @@ pub struct TrappedRange {
 /// on its own when the VMM takes it out of `mapped`).
 #[derive(Debug, Default)]
 pub struct Applied {
+    /// Every mapping, in plan order.
     pub mapped: Vec<MappedRange>,
+    /// Every range the VMM must emulate.
     pub trapped: Vec<TrappedRange>,
-    pub regions: Vec<RegionInfo>,
+    /// The region info of every BAR that was probed, as the kernel gave it.
+    pub regions: Vec<VfioRegion>,
 }
 
 impl Applied {
@@ -327,7 +427,7 @@ pub fn apply_plan<S: VfioSys + ?Sized>(dev: &OpenDevice<'_, S>, plan: &MappingPl
             check_mmap(&region, bar.index, s.offset, s.length, s.length)?;
             to_map.push(Slot {
                 bar: bar.index,
-                fd_offset: region.offset + s.offset,
+                fd_offset: fd_offset(&region) + s.offset,
                 offset: s.offset,
                 length: s.length,
             });
@@ -374,16 +474,17 @@ struct Slot {
 
 /// Whether the kernel lets `[offset, offset + checked)` of the region be mmapped; the error
 /// names the range asked for (`length`) and why not.
-fn check_mmap(region: &RegionInfo, bar: u8, offset: u64, checked: u64, length: u64) -> Result<(), ApplyError> {
-    if region.allows_mmap(offset, checked) {
+fn check_mmap(region: &VfioRegion, bar: u8, offset: u64, checked: u64, length: u64) -> Result<(), ApplyError> {
+    if allows_mmap(region, offset, checked) {
         return Ok(());
     }
-    let why = if !region.mmappable() {
+    let why = if !region.mmap_flag() {
         "the region has no VFIO_REGION_INFO_FLAG_MMAP".to_string()
     } else if offset.saturating_add(checked) > region.size {
         format!("the region is only {:#x} bytes", region.size)
     } else {
-        format!("outside the sparse mmap areas {:x?}", region.sparse.as_deref().unwrap_or(&[]))
+        let areas: Vec<(u64, u64)> = region.sparse_mmap.iter().flatten().map(|a| (a.offset, a.size)).collect();
+        format!("outside the sparse mmap areas {areas:x?}")
     };
     Err(ApplyError::NotMappable { bar, offset, length, why })
 }
