@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::backends::fixture::{FixtureVfio, ProbedRegion};
 use crate::backends::Root;
-use crate::policy::{plan_layout_with_overrides, IsolationAttestation, VfioRegion, VmmInput};
+use crate::policy::{plan_layout_with_overrides, InputError, IsolationAttestation, VfioRegion, VmmInput};
 use crate::policy::{Exposure, MsixFacts, SegmentAction};
 use crate::vfio::{self, KernelVfio};
 use crate::{AuditOptions, AuditReport, DeviceReport};
@@ -69,31 +69,63 @@ fn describe_region(r: &VfioRegion) -> String {
     )
 }
 
+/// Why `apply` mapped nothing; each message says what to do where there is something to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveApplyError {
+    /// The report is of a recorded host: only the live `/` has devices to open.
+    #[error("apply opens real devices: it needs the live host `/`, not {root} (use --dry-run on a fixture)")]
+    NotLive {
+        /// The report's root.
+        root: String,
+    },
+    /// `/` could not be opened as a root.
+    #[error(transparent)]
+    Root(#[from] crate::backends::root::RootError),
+    /// VFIO refused: opening the container, group or device, probing a region, or mapping.
+    #[error(transparent)]
+    Vfio(#[from] vfio::ApplyError),
+    /// The sysfs config space (read when VFIO's config region could not be) is unreadable.
+    #[error(transparent)]
+    Config(#[from] crate::backends::ReadError),
+    /// The engine refused the probed facts.
+    #[error("{address}: {source}")]
+    Input {
+        /// The device.
+        address: String,
+        /// What the engine refused.
+        source: InputError,
+    },
+    /// The decision refuses the device: there is nothing to map.
+    #[error("{address}: refused, nothing to map ({rules})")]
+    Refused {
+        /// The device.
+        address: String,
+        /// The rule ids that fired, in order.
+        rules: String,
+    },
+}
+
 /// Opens the device and does what a VMM does with it: reads its config space through VFIO and
 /// the region info of every BAR, hands those facts (with the audited isolation verdict) to the
 /// engine's VMM entry point, maps every memory slot of the layout, reads a register through a
 /// mapping and through the fd, and releases.
-pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Result<String, String> {
+pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Result<String, LiveApplyError> {
     if !report.live {
-        return Err(format!(
-            "apply opens real devices: it needs the live host `/`, not {} (use --dry-run on a fixture)",
-            report.root
-        ));
+        return Err(LiveApplyError::NotLive { root: report.root.clone() });
     }
-    let root = Root::open("/").map_err(|e| e.to_string())?;
+    let root = Root::open("/")?;
     let sys = KernelVfio::new();
-    let dev = vfio::open_device(&sys, &root, &d.address, d.facts.iommu_group).map_err(|e| e.to_string())?;
+    let dev = vfio::open_device(&sys, &root, &d.address, d.facts.iommu_group)?;
     let mut out = String::new();
     let _ = writeln!(out, "{}: opened through VFIO (group {}, {})", d.address, dev.group, vfio::IOMMU_NAME);
 
     // The VMM's facts, probed: config space through the VFIO config region, every BAR's region.
-    let regions = dev.bar_regions().map_err(|e| e.to_string())?;
+    let regions = dev.bar_regions()?;
     let config = match dev.read_config(4096) {
         Ok(c) => c,
         Err(e) => {
             let _ = writeln!(out, "  config through VFIO failed ({e}); using sysfs config");
-            root.read(&format!("{}/{}/config", crate::backends::pci::DEVICES_DIR, d.address))
-                .map_err(|e| e.to_string())?
+            root.read(&format!("{}/{}/config", crate::backends::pci::DEVICES_DIR, d.address))?
         }
     };
     let host = &report.host;
@@ -109,7 +141,8 @@ pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Resu
         .guest(opts.guest)
         .mode(opts.layout.mode)
         .relocation(opts.layout.relocation);
-    let layout = plan_layout_with_overrides(&input, &opts.overrides).map_err(|e| format!("{}: {e}", d.address))?;
+    let layout = plan_layout_with_overrides(&input, &opts.overrides)
+        .map_err(|source| LiveApplyError::Input { address: d.address.clone(), source })?;
     let rules: Vec<&str> = layout.decision.rule_ids().collect();
     let _ = writeln!(
         out,
@@ -119,9 +152,9 @@ pub fn live(report: &AuditReport, d: &DeviceReport, opts: &AuditOptions) -> Resu
         rules.join(" > ")
     );
     if layout.exposure == Exposure::Refuse {
-        return Err(format!("{}: refused, nothing to map ({})", d.address, rules.join(" > ")));
+        return Err(LiveApplyError::Refused { address: d.address.clone(), rules: rules.join(" > ") });
     }
-    let applied = vfio::map_layout(&dev, &layout).map_err(|e| e.to_string())?;
+    let applied = vfio::map_layout(&dev, &layout)?;
     for r in &applied.regions {
         let _ = writeln!(out, "  {}", describe_region(r));
     }

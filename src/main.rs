@@ -442,7 +442,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             if dry_run {
                 emit(&apply::dry_run(&report, d))?;
             } else {
-                emit(&apply::live(&report, d, &opts)?)?;
+                emit(&apply::live(&report, d, &opts).map_err(|e| e.to_string())?)?;
             }
         }
         Command::Record { dest, root, kind, description, machine, dmesg } => {
