@@ -236,3 +236,34 @@ pub struct AuditView {
     /// Every audited device.
     pub devices: Vec<DeviceView>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_audit_with_only_what_the_comparison_insists_on_loads_with_defaults() {
+        let text = r#"{"devices": [{"address": "0000:00:04.0", "isolation": "isolated", "assignable": true,
+            "exposure": "trap", "risk": "none", "plan": {"page_size": 4096, "bars": [{"index": 0,
+            "segments": [{"offset": 0, "length": 4096, "action": "map"}]}]},
+            "reasons": [{"rule": "isolation.vtd.ir-enabled"}]}], "host": {}}"#;
+        let v: AuditView = serde_json::from_str(text).unwrap();
+        assert_eq!((v.source.as_str(), v.root.as_str()), ("", ""));
+        assert_eq!(v.host, Some(HostView::default()));
+        let d = &v.devices[0];
+        assert_eq!(d.trapped_bytes(), Some(0));
+        assert_eq!(d.plan.as_ref().unwrap().segments(), vec!["BAR0 0x0+0x1000 map".to_string()]);
+        assert_eq!(
+            d.reasons[0],
+            ReasonView { rule: "isolation.vtd.ir-enabled".into(), detail: String::new(), evidence: Vec::new() }
+        );
+    }
+
+    #[test]
+    fn what_the_comparison_insists_on_is_required() {
+        let text = r#"{"devices": [{"address": "0000:00:04.0", "isolation": "isolated", "assignable": true, "risk": "none"}]}"#;
+        assert!(serde_json::from_str::<AuditView>(text).unwrap_err().to_string().contains("missing field `exposure`"));
+        let text = r#"{"devices": [{"address": "0000:00:04.0", "isolation": "sort-of", "assignable": true, "exposure": "trap", "risk": "none"}]}"#;
+        assert!(serde_json::from_str::<AuditView>(text).unwrap_err().to_string().contains("unknown variant"));
+    }
+}
