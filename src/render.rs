@@ -3,123 +3,60 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use msix_policy_wire::{AuditDocument, DeviceDocument, RulesDocument};
 
-use crate::policy::{Decision, MappingPlan, MsixFacts, Reason};
+use crate::policy::{Decision, MappingPlan, MsixFacts};
 use crate::{AuditReport, DeviceReport};
 
-/// The JSON shape of one device (documented in the README; keep it stable).
-/// `schema` of `audit --format json`.
-pub const AUDIT_SCHEMA: &str = "msix-policy/audit/v1";
-/// `schema` of `explain --format json`.
-pub const DEVICE_SCHEMA: &str = "msix-policy/device/v1";
-/// `schema` of `rules --format json`.
-pub const RULES_SCHEMA: &str = "msix-policy/rules/v1";
-
-/// One device in the audit JSON (`devices[]`), or alone in `explain --format json`.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct JsonDevice<'a> {
-    /// Set on a device printed alone (`explain`); absent inside an audit.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub schema: Option<&'static str>,
-    /// The function's PCI address (`0000:00:04.0`).
-    pub address: &'a str,
-    /// The vendor id, four hex digits; `null` when unreadable.
-    pub vendor: Option<String>,
-    /// The device id, four hex digits; `null` when unreadable.
-    pub device: Option<String>,
-    /// The class code (class, subclass, programming interface), six hex digits; `null` when
-    /// unreadable.
-    pub class: Option<String>,
-    /// The driver bound to the function (`vfio-pci`, `nvme`); `null` when none.
-    pub driver: Option<&'a str>,
-    /// The function's IOMMU group; `null` when it has none.
-    pub iommu_group: Option<u32>,
-    /// MSI isolation: `isolated`, `not-isolated` or `unknown` (counted as not isolated).
-    pub isolation: &'static str,
-    /// The rule id the isolation verdict cites.
-    pub isolation_rule: &'a str,
-    /// The isolation verdict in one sentence.
-    pub isolation_summary: &'a str,
-    /// Whether VFIO can assign the function; false exactly when the exposure is `refuse`.
-    pub assignable: bool,
-    /// How the guest programs MSI-X (resolved from `auto`).
-    pub guest: crate::policy::GuestProfile,
-    /// How the guest reaches the MSI-X table: `passthrough`, `trap`, `relocate`, `none` (no
-    /// MSI-X) or `refuse`.
-    pub exposure: &'static str,
-    /// What a guest can do with interrupts it does not own: `none`, `self-only` or `unsafe`.
-    pub risk: &'static str,
-    /// The function's MSI-X capability as read from config space.
-    pub msix: &'a MsixFacts,
-    /// The page-aligned mapping plan; `null` when the function is refused.
-    pub plan: Option<&'a MappingPlan>,
-    /// Every rule that fired, in order, with its evidence and reference.
-    pub reasons: &'a [Reason],
-    /// What the operator should know that does not change the decision.
-    pub warnings: &'a [String],
-}
-
-/// The audit JSON (`audit --format json`, `msix-policy/audit/v1`): the host and every device.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct JsonReport<'a> {
-    /// `msix-policy/audit/v1`.
-    pub schema: &'static str,
-    /// The audited root (`/` or a recorded host's directory).
-    pub root: &'a str,
-    /// Whether the root is the running host (not a recording).
-    pub live: bool,
-    /// The host's facts (architecture, kernel, page size, platform, VFIO backend).
-    pub host: &'a crate::policy::HostFacts,
-    /// fixture.toml's `[source]` table, for recorded hosts; `null` otherwise.
-    pub source: Option<&'a crate::backends::fixture::FixtureSource>,
-    /// Where the host's facts came from: identity, kernel command line, interrupts, kernel log.
-    pub host_evidence: &'a [crate::policy::Evidence],
-    /// The evidence behind the platform's isolation assessment.
-    pub platform_evidence: &'a [crate::policy::Evidence],
-    /// KVM's MSI facilities, probed on the live host only; `null` otherwise.
-    pub kvm: Option<&'a crate::vfio::KvmFacts>,
-    /// Every PCI function under the root, decided.
-    pub devices: Vec<JsonDevice<'a>>,
-}
+/// The `schema` ids of the JSON documents (the documents are `msix_policy_wire`'s).
+pub use msix_policy_wire::{AUDIT_SCHEMA, DEVICE_SCHEMA, RULES_SCHEMA};
 
 /// One device in the audit JSON's shape (without `schema`: it sits inside an audit).
-pub fn json_device(d: &DeviceReport) -> JsonDevice<'_> {
+pub fn json_device(d: &DeviceReport) -> DeviceDocument {
     let f = &d.facts;
     let dec = &d.decision;
-    JsonDevice {
+    DeviceDocument {
         schema: None,
-        address: &d.address,
+        address: d.address.clone(),
         vendor: f.vendor.map(|v| format!("{v:04x}")),
         device: f.device.map(|v| format!("{v:04x}")),
         class: f.class.map(|v| format!("{v:06x}")),
-        driver: f.driver.as_deref(),
+        driver: f.driver.clone(),
         iommu_group: f.iommu_group,
-        isolation: dec.isolation.status(),
-        isolation_rule: dec.isolation.rule(),
-        isolation_summary: dec.isolation.summary(),
+        isolation: dec.isolation.status().into(),
+        isolation_rule: dec.isolation.rule().as_str().into(),
+        isolation_summary: dec.isolation.summary().into(),
         assignable: dec.assignable,
         guest: dec.guest,
-        exposure: dec.exposure.as_str(),
-        risk: dec.risk.as_str(),
-        msix: &f.msix,
-        plan: dec.plan.as_ref(),
-        reasons: &dec.reasons,
-        warnings: &dec.warnings,
+        exposure: dec.exposure.as_str().into(),
+        risk: dec.risk.as_str().into(),
+        msix: f.msix.clone(),
+        plan: dec.plan.clone(),
+        reasons: dec.reasons.clone(),
+        warnings: dec.warnings.clone(),
     }
 }
 
 /// The audit JSON (`msix-policy/audit/v1`) of a report.
-pub fn json_report(r: &AuditReport) -> JsonReport<'_> {
-    JsonReport {
-        schema: AUDIT_SCHEMA,
-        root: &r.root,
+pub fn json_report(r: &AuditReport) -> AuditDocument {
+    AuditDocument {
+        schema: AUDIT_SCHEMA.into(),
+        root: r.root.clone(),
         live: r.live,
-        host: &r.host,
-        source: r.source.as_ref(),
-        host_evidence: &r.host_evidence,
-        platform_evidence: &r.platform_evidence,
-        kvm: r.kvm.as_ref(),
+        host: r.host.clone(),
+        source: r.source.as_ref().map(|s| msix_policy_wire::FixtureSource {
+            kind: s.kind.clone(),
+            description: s.description.clone(),
+            machine: s.machine.clone(),
+        }),
+        host_evidence: r.host_evidence.clone(),
+        platform_evidence: r.platform_evidence.clone(),
+        kvm: r.kvm.as_ref().map(|k| msix_policy_wire::KvmFacts {
+            available: k.available,
+            signal_msi: k.signal_msi,
+            msi_devid: k.msi_devid,
+            evidence: k.evidence.clone(),
+        }),
         devices: r.devices.iter().map(json_device).collect(),
     }
 }
@@ -338,22 +275,13 @@ fn explain_reasons(dec: &Decision, out: &mut String) {
 }
 
 /// `explain --format json`: one device, with its schema.
-pub fn json_device_alone(d: &DeviceReport) -> JsonDevice<'_> {
-    JsonDevice { schema: Some(DEVICE_SCHEMA), ..json_device(d) }
-}
-
-/// `rules --format json`: the catalogue.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
-pub struct JsonRules {
-    /// `msix-policy/rules/v1`.
-    pub schema: &'static str,
-    /// Every rule of the catalogue: its id, summary and reference.
-    pub rules: &'static [crate::policy::Rule],
+pub fn json_device_alone(d: &DeviceReport) -> DeviceDocument {
+    DeviceDocument { schema: Some(DEVICE_SCHEMA.into()), ..json_device(d) }
 }
 
 /// `rules --format json`.
-pub fn json_rules() -> JsonRules {
-    JsonRules { schema: RULES_SCHEMA, rules: crate::policy::Rule::ALL }
+pub fn json_rules() -> RulesDocument {
+    RulesDocument::catalogue()
 }
 
 /// Why a function is no candidate for assignment to a guest at all, by its class: bridges (the

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::policy::LAYOUT_SCHEMA;
 use crate::policy::{Layout, VmmInput, PLAN_INPUT_SCHEMA};
-use crate::render::{JsonDevice, JsonReport, JsonRules, AUDIT_SCHEMA, DEVICE_SCHEMA, RULES_SCHEMA};
+use msix_policy_wire::{AuditDocument, DeviceDocument, RulesDocument, AUDIT_SCHEMA, DEVICE_SCHEMA, RULES_SCHEMA};
 
 /// One JSON shape: its file under `schemas/`, its `schema` id, and the schema.
 pub struct Shape {
@@ -56,19 +56,19 @@ fn generate<T: JsonSchema>(direction: Direction, file: &'static str, id: &'stati
 /// Every shape: the audit, one device, the rule catalogue, a diff, the plan input, the layout.
 pub fn shapes() -> Vec<Shape> {
     vec![
-        generate::<JsonReport<'static>>(
+        generate::<AuditDocument>(
             Direction::Written,
             "audit.schema.json",
             AUDIT_SCHEMA,
             "`msix-policy audit --format json`",
         ),
-        generate::<JsonDevice<'static>>(
+        generate::<DeviceDocument>(
             Direction::Written,
             "device.schema.json",
             DEVICE_SCHEMA,
             "`msix-policy explain --format json`",
         ),
-        generate::<JsonRules>(
+        generate::<RulesDocument>(
             Direction::Written,
             "rules.schema.json",
             RULES_SCHEMA,

@@ -109,3 +109,26 @@ fn the_schemas_reject_what_is_not_theirs() {
     let layout_s = validator("layout.schema.json");
     assert!(!layout_s.is_valid(&serde_json::json!({ "schema": "msix-policy/layout/v2" })));
 }
+
+#[test]
+fn the_wire_documents_read_back_what_they_wrote() {
+    use msix_policy_wire::{AuditDocument, DeviceDocument, RulesDocument};
+    let rules = render::json_rules();
+    let text = serde_json::to_string_pretty(&rules).unwrap();
+    assert_eq!(serde_json::from_str::<RulesDocument>(&text).unwrap(), rules);
+    for f in common::fixtures() {
+        let name = common::name(&f);
+        let report = audit(&f, &AuditOptions::default()).unwrap();
+        let doc = render::json_report(&report);
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        let back: AuditDocument = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(back, doc, "{name}");
+        assert_eq!(serde_json::to_string_pretty(&back).unwrap(), text, "{name}");
+        for d in &report.devices {
+            let alone = render::json_device_alone(d);
+            let text = serde_json::to_string_pretty(&alone).unwrap();
+            let back: DeviceDocument = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(back, alone, "{name} {}", d.address);
+        }
+    }
+}

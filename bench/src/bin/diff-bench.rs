@@ -107,8 +107,8 @@ fn main() -> Result<(), String> {
         let a = audit_json(&fixtures, n, false)?;
         let b = audit_json(&fixtures, n, true)?;
         let full = time(|| {
-            let o = AuditView::from_json(&a, "old").map_err(|e| e.to_string())?;
-            let w = AuditView::from_json(&b, "new").map_err(|e| e.to_string())?;
+            let o = diff::from_json(&a, "old").map_err(|e| e.to_string())?;
+            let w = diff::from_json(&b, "new").map_err(|e| e.to_string())?;
             Ok::<_, String>(diff::diff_reports(&o, &w))
         });
         println!("| {n} | {} | {} | {} | {} KiB |", ms(same), ms(changed), ms(full), a.len() / 1024);
