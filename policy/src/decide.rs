@@ -61,12 +61,22 @@ pub fn resolve_guest(host: &HostFacts, selection: GuestSelection) -> (GuestProfi
 /// size that is not a power of two of at least 4 KiB, duplicate or out-of-range BARs) or when an
 /// override would loosen the decision the facts allow.
 pub fn decide(input: DecisionInput<'_>) -> Result<Decision, DecideError> {
+    // A known device fault is corrected before anything looks at the table's position.
+    let quirk = crate::quirks::apply(input.device);
+    decide_quirked(input, quirk.as_ref())
+}
+
+/// [`decide`] for a device whose quirk was already looked up (`quirk`: the corrected facts and
+/// the reason that cites the correction), so a caller that also needs the corrected facts (the
+/// VMM entry point, for the layout) applies the quirks once.
+pub(crate) fn decide_quirked(
+    input: DecisionInput<'_>,
+    quirk: Option<&(DeviceFacts, Reason)>,
+) -> Result<Decision, DecideError> {
     let DecisionInput { host, device, isolation, guest, overrides, layout } = input;
     crate::facts::check_page_size(host.page_size)?;
     device.check_bars()?;
-    // A known device fault is corrected before anything looks at the table's position.
-    let quirked = crate::quirks::apply(device);
-    let (device, quirk_reason) = match &quirked {
+    let (device, quirk_reason) = match quirk {
         Some((fixed, reason)) => (fixed, Some(reason.clone())),
         None => (device, None),
     };

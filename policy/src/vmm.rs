@@ -33,8 +33,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{self, BarRegister};
-use crate::decide::{decide, DecideError, DecisionInput};
-use crate::decision::GuestSelection;
+use crate::decide::{decide_quirked, DecideError, DecisionInput};
+use crate::decision::{GuestSelection, Reason};
 use crate::facts::{
     Bar, BarKind, DeviceFacts, Evidence, Fact, FactsError, HeaderKind, HostFacts, IsolationVerdict, Mappability,
     MappableSource, MmapArea, MsixFacts, Platform, VfioBackend, VfioBackends,
@@ -491,6 +491,9 @@ pub struct VmmFacts {
     pub isolation: IsolationVerdict,
     /// The input's layout mode and relocation policy.
     pub layout: LayoutOptions,
+    /// The device corrected by a quirk, and the reason that cites it, when one applies: looked
+    /// up once here, handed to the decision and the layout.
+    pub(crate) quirk: Option<(DeviceFacts, Reason)>,
 }
 
 /// Validates the input and turns it into facts.
@@ -573,9 +576,10 @@ pub(crate) fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
             .join(", "),
     ));
     // A known device fault (crate::quirks) is corrected by the decision, which cites it.
-    let corrected = crate::quirks::apply(&device).map(|q| q.0);
-    if let MsixFacts::Present { capability: c } = &corrected.as_ref().unwrap_or(&device).msix {
-        check_msix_location(corrected.as_ref().unwrap_or(&device), c)?;
+    let quirk = crate::quirks::apply(&device);
+    let corrected = quirk.as_ref().map_or(&device, |q| &q.0);
+    if let MsixFacts::Present { capability: c } = &corrected.msix {
+        check_msix_location(corrected, c)?;
         if crate::plan::table_and_pba_overlap(c) {
             return Err(InputError::MsixOverlap {
                 bir: c.table_bir,
@@ -592,6 +596,7 @@ pub(crate) fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
         device,
         isolation: input.isolation.verdict(),
         layout: LayoutOptions { mode: input.mode, relocation: input.relocation },
+        quirk,
     })
 }
 
@@ -726,16 +731,18 @@ pub fn plan_layout(input: &VmmInput) -> Result<Layout, InputError> {
 /// [`plan_layout`] under an operator's overrides (which may only make the decision safer).
 pub fn plan_layout_with_overrides(input: &VmmInput, overrides: &Overrides) -> Result<Layout, InputError> {
     let f = facts(input)?;
-    let decision = decide(DecisionInput {
-        host: &f.host,
-        device: &f.device,
-        isolation: &f.isolation,
-        guest: input.guest,
-        overrides,
-        layout: f.layout,
-    })?;
-    let corrected = crate::quirks::apply(&f.device).map(|q| q.0);
-    let device = corrected.as_ref().unwrap_or(&f.device);
+    let decision = decide_quirked(
+        DecisionInput {
+            host: &f.host,
+            device: &f.device,
+            isolation: &f.isolation,
+            guest: input.guest,
+            overrides,
+            layout: f.layout,
+        },
+        f.quirk.as_ref(),
+    )?;
+    let device = f.quirk.as_ref().map_or(&f.device, |q| &q.0);
     let mappable = f.host.msix_mappable.mappable.value == Some(true);
     Ok(Layout::build(device, decision, input.page_size, mappable, &f.layout, &InputOffsets(&input.regions)))
 }
