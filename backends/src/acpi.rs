@@ -2,15 +2,22 @@
 
 use crate::root::{ReadError, Root};
 
+/// Where Linux exposes the firmware's ACPI tables: one file per signature (`DMAR`, `IORT`, ...).
 pub const TABLES: &str = "sys/firmware/acpi/tables";
+/// Bytes in the standard ACPI table header (signature, length, revision, checksum, OEM ids, ...).
 pub const HEADER_LEN: usize = 36;
 
+/// Why an ACPI table could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AcpiError {
+    /// The table's file could not be read (missing: no such table, or it was not recorded).
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The file (path given) is shorter than the 36-byte header or than its own length field, or
+    /// that field is below 36.
     #[error("{0}: shorter than its header or its own length field")]
     Truncated(String),
+    /// The file (path given first) does not start with the signature asked for (given second).
     #[error("{0}: signature is not {1}")]
     Signature(String, String),
 }

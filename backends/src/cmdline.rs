@@ -1,5 +1,7 @@
 //! The kernel command line (`/proc/cmdline`), up to the `--` that starts init's arguments.
 
+/// The kernel's parameters in command-line order, each `key` or `key=value` (quotes around
+/// the value removed); what follows `--` is init's and left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cmdline {
     params: Vec<(String, Option<String>)>,
@@ -19,6 +21,8 @@ impl Cmdline {
         Ok(text)
     }
 
+    /// Splits a command line at whitespace into parameters, up to `--`. Never fails; check
+    /// `/proc/cmdline`'s bytes with [`Cmdline::validate`] first.
     pub fn parse(text: &str) -> Self {
         let params = text
             .split_whitespace()

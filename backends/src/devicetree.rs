@@ -2,6 +2,7 @@
 
 use crate::root::{EntryKind, Root};
 
+/// The device tree's root node as Linux exposes it: one directory per node, one file per property.
 pub const DT_BASE: &str = "sys/firmware/devicetree/base";
 /// Bounds for walking a recorded tree: real trees have a few thousand nodes.
 const MAX_NODES: usize = 20_000;
@@ -31,8 +32,11 @@ pub fn cells(root: &Root, prop: &str) -> Option<Vec<u32>> {
 /// One node of the tree: its path, `compatible` strings, phandle and `device_type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
+    /// The node's path relative to [`DT_BASE`] (`soc/pcie@40000000`); empty for the root node.
     pub path: String,
+    /// The `compatible` strings, most specific first; empty when the node has none.
     pub compatible: Vec<String>,
+    /// The node's `phandle` (or `linux,phandle`); `None` when it has none or it cannot be read.
     pub phandle: Option<u32>,
     /// `device_type` (`pci` on every PCI host bridge, by the DT PCI bus binding).
     pub device_type: Option<String>,
@@ -41,6 +45,7 @@ pub struct Node {
 /// The tree's nodes, read once (bounded in count and depth); lookups are then in memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceTree {
+    /// Every node read, breadth first from the root node.
     pub nodes: Vec<Node>,
 }
 

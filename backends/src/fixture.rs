@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use msix_policy_engine::VfioRegion;
 
+/// The recording's description, at the top of a recorded root: `[host]`, `[source]`, `[vfio]`.
 pub const FIXTURE_TOML: &str = "fixture.toml";
+/// The kernel log stored with a recording, at the top of a recorded root (MAC addresses scrubbed).
 pub const DMESG_TXT: &str = "dmesg.txt";
 
 /// A `fixture.toml` that cannot be read as one: where, and what is wrong with it.
@@ -26,7 +28,9 @@ pub struct FixtureError {
 /// `fixture.toml` as FIXTURES.md defines it. Unknown keys and tables are ignored.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct FixtureToml {
+    /// `[host]`: the recorded host's identity (required).
     pub host: FixtureHost,
+    /// `[source]`: what the host was and how it was recorded; `None` when the table is absent.
     #[serde(default)]
     pub source: Option<FixtureSource>,
     /// Region info probed through VFIO at recording time, per device address.
@@ -34,24 +38,36 @@ pub struct FixtureToml {
     pub vfio: Option<FixtureVfio>,
 }
 
+/// `fixture.toml`'s `[host]` table: the recorded host's identity, as `uname` and the kernel gave it.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct FixtureHost {
+    /// The machine name (`uname -m`: `x86_64`, `aarch64`, `ppc64le`).
     pub arch: String,
+    /// The kernel's page size in bytes: a power of two from 4096 to 2 MiB ([`FixtureToml::parse`]
+    /// checks it).
     pub page_size: u64,
+    /// The kernel release (`uname -r`).
     pub kernel: String,
 }
 
+/// `fixture.toml`'s `[source]` table: free text saying what was recorded; every key defaults
+/// to empty. (The audit JSON carries it as `msix_policy_wire::FixtureSource`, whose schema is
+/// the one in `schemas/`.)
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FixtureSource {
+    /// How the host was obtained: `qemu`, `hardware` or `synthetic`.
     #[serde(default)]
     pub kind: String,
+    /// What the host is, in words.
     #[serde(default)]
     pub description: String,
+    /// How it was produced: a QEMU command line, a board, a generator's command.
     #[serde(default)]
     pub machine: String,
 }
 
+/// `fixture.toml`'s `[vfio]` table: what VFIO answered when the host was recorded live.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 pub struct FixtureVfio {
     /// Whether VFIO_REGION_INFO_CAP_MSIX_MAPPABLE was seen on a probed MSI-X BAR.

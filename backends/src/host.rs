@@ -13,16 +13,28 @@ use crate::fixture::{FixtureError, FixtureToml, DMESG_TXT, FIXTURE_TOML};
 use crate::interrupts::Interrupts;
 use crate::root::Root;
 
+/// vfio_iommu_type1's `allow_unsafe_interrupts` module parameter (`Y`/`N`), relative to the root.
 pub const ALLOW_UNSAFE: &str = "sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts";
 
+/// Why a root's identity could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
+    /// A root other than `/` without a `fixture.toml`: not a recorded host.
     #[error(
         "{path}: not a recorded host: fixture.toml is missing (record one with `msix-policy record DIR`, or audit `/`)"
     )]
-    NotAFixture { path: String },
+    NotAFixture {
+        /// The root's directory.
+        path: String,
+    },
+    /// `fixture.toml` is there but cannot be read or parsed, or its page size is not one.
     #[error("{path}: {msg}")]
-    BadFixture { path: String, msg: String },
+    BadFixture {
+        /// The root's directory, or the `fixture.toml` at fault.
+        path: String,
+        /// What is wrong.
+        msg: String,
+    },
 }
 
 impl From<FixtureError> for HostError {
@@ -34,10 +46,15 @@ impl From<FixtureError> for HostError {
 /// Who the host is: arch, page size, kernel release.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostIdentity {
+    /// The machine name as `uname -m` gives it (`x86_64`, `aarch64`, `ppc64le`).
     pub arch: String,
+    /// The kernel's page size in bytes (4096, 16384, 65536).
     pub page_size: u64,
+    /// The kernel release as `uname -r` gives it (`6.1.0-18-amd64`).
     pub kernel: String,
+    /// The recording's `fixture.toml`; `None` for the live host.
     pub fixture: Option<FixtureToml>,
+    /// Where the identity was read: `fixture.toml`, or `uname(2)` and `getpagesize(2)`.
     pub evidence: Vec<Evidence>,
 }
 
@@ -78,9 +95,12 @@ pub fn live_identity() -> HostIdentity {
 /// The kernel's own words, read once and shared by every platform backend.
 #[derive(Debug, Clone)]
 pub struct KernelSources {
+    /// The kernel command line (`proc/cmdline`); unknown when unreadable, truncated or corrupt.
     pub cmdline: Fact<Cmdline>,
+    /// The interrupt lines of `proc/interrupts`; unknown when it cannot be read.
     pub interrupts: Fact<Interrupts>,
-    /// The kernel log recorded with a fixture (`dmesg.txt`), if any.
+    /// The kernel log recorded with a fixture (`dmesg.txt`), or on the live host read from
+    /// /dev/kmsg; unknown when neither can be read.
     pub dmesg: Fact<String>,
 }
 
@@ -163,6 +183,8 @@ impl KernelSources {
         }))
     }
 
+    /// Evidence that `proc/cmdline` gives `key=option` (one of `key`'s comma-separated options);
+    /// `None` when it does not, or the command line is unknown.
     pub fn cmdline_has(&self, key: &str, option: &str) -> Option<Evidence> {
         let c = self.cmdline.value.as_ref()?;
         c.has(key, option).then(|| Evidence::new("proc/cmdline", format!("{key}={option}")))
@@ -350,9 +372,13 @@ pub fn host_facts(root: &Root, identity: &HostIdentity, kernel: &KernelSources, 
     }
 }
 
+/// The vfio_iommu_type1 module's sysfs directory: present when it is loaded or built in.
 pub const TYPE1_MODULE: &str = "sys/module/vfio_iommu_type1";
+/// The class of VFIO device cdevs (`vfio0`, ...): present when the kernel has the VFIO cdev.
 pub const VFIO_DEV_CLASS: &str = "sys/class/vfio-dev";
+/// The VFIO device cdev nodes (`/dev/vfio/devices/vfio0`, ...).
 pub const VFIO_CDEV_DIR: &str = "dev/vfio/devices";
+/// iommufd's device node.
 pub const DEV_IOMMU: &str = "dev/iommu";
 
 /// Whether the host shows the VFIO device cdev: `sys/class/vfio-dev/`, `dev/vfio/devices`, or a
@@ -403,7 +429,9 @@ pub fn type1_container(root: &Root, iommufd: &Fact<bool>, cdev: &Fact<bool>) -> 
     Fact::unknown(Evidence::new(TYPE1_MODULE, "absent: not loaded, or not recorded; taken as the container backend"))
 }
 
+/// The iommufd module's sysfs directory: present when it is loaded or built in.
 pub const IOMMUFD_MODULE: &str = "sys/module/iommufd";
+/// iommufd's `allow_unsafe_interrupts` module parameter (`Y`/`N`), relative to the root.
 pub const IOMMUFD_ALLOW_UNSAFE: &str = "sys/module/iommufd/parameters/allow_unsafe_interrupts";
 
 /// Whether the host offers iommufd (VFIO cdev): not before 6.6, which added the VFIO device

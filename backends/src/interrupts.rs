@@ -5,6 +5,7 @@ use std::collections::HashMap;
 /// One numbered interrupt line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterruptLine {
+    /// The Linux irq number (the line's `N:` label).
     pub irq: u32,
     /// The chip column, e.g. `IR-PCI-MSIX-0000:00:03.0`, `PCI-MSI`, `ITS-MSI`, `XIVE-IRQ`.
     pub chip: String,
@@ -15,6 +16,7 @@ pub struct InterruptLine {
 /// Lines of `/proc/interrupts`, keyed by irq number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Interrupts {
+    /// The numbered lines, in file order (`NMI`, `LOC` and other named rows are left out).
     pub lines: Vec<InterruptLine>,
     by_irq: HashMap<u32, usize>,
     /// MSI lines whose chip names the function (`PCI-MSIX-0000:00:03.0`), by address.
@@ -56,6 +58,7 @@ impl Interrupts {
         self.by_device.get(address).into_iter().flatten().map(|&i| &self.lines[i])
     }
 
+    /// The line of Linux irq `irq`; `None` when the file has no such line.
     pub fn get(&self, irq: u32) -> Option<&InterruptLine> {
         self.by_irq.get(&irq).map(|&i| &self.lines[i])
     }

@@ -4,6 +4,7 @@
 //! `msix-vfio`, the crate for everything that touches a device).
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod acpi;
 pub mod cmdline;

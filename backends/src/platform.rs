@@ -10,13 +10,18 @@ use crate::root::Root;
 /// The architecture family a root's `arch` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchFamily {
+    /// `x86_64`, `i686`, `i386`, `amd64`.
     X86,
+    /// `ppc64`, `ppc64le`, `powerpc64`.
     Ppc64,
+    /// `aarch64`, `arm64`.
     Arm64,
+    /// Any other architecture: no platform backend knows it.
     Other,
 }
 
 impl ArchFamily {
+    /// The family of a `uname -m` machine name (`HostIdentity::arch`).
     pub fn of(arch: &str) -> Self {
         match arch {
             "x86_64" | "i686" | "i386" | "amd64" => ArchFamily::X86,
@@ -29,8 +34,11 @@ impl ArchFamily {
 
 /// The inputs a platform backend reads from.
 pub struct HostContext<'a> {
+    /// The root being audited (`/` or a recording).
     pub root: &'a Root,
+    /// The host's architecture, page size and kernel release.
     pub identity: &'a HostIdentity,
+    /// The kernel command line, interrupts and log, read once.
     pub kernel: &'a KernelSources,
 }
 
@@ -38,15 +46,21 @@ pub struct HostContext<'a> {
 /// isolation verdict per function (same order as the input).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlatformAssessment {
+    /// The platform the backend recognised (interrupt controller and IOMMU, as far as shown).
     pub platform: Platform,
+    /// Host-wide evidence behind the platform and its verdicts.
     pub evidence: Vec<Evidence>,
+    /// One MSI isolation verdict per function, in the order the functions were given.
     pub verdicts: Vec<IsolationVerdict>,
 }
 
 /// Gathers one platform's facts. Every backend builds and runs on every architecture, so a
 /// recording from any host can be assessed anywhere.
 pub trait PlatformBackend {
+    /// The backend's short name: its architecture family (`x86`, `ppc64`, `arm64`).
     fn name(&self) -> &'static str;
+    /// Names the platform of `ctx` and gives each of `functions` its isolation verdict (one per
+    /// function, same order); what cannot be read is an unknown verdict, never an error.
     fn assess(&self, ctx: &HostContext<'_>, functions: &[PciFunction]) -> PlatformAssessment;
 }
 

@@ -19,12 +19,21 @@ const PROC_FILES: &[&str] =
 const ACPI_TABLES: &[&str] = &["DMAR", "IVRS", "IORT", "APIC"];
 const MAX_TREE_ENTRIES: usize = 200_000;
 
+/// Why a recording could not be written. Files the source refuses to give are skipped, not errors.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// The destination exists and is not an empty directory (or cannot be listed).
     #[error("{0}: exists and is not an empty directory; choose a new one")]
     NotEmpty(String),
+    /// A file, link or directory of the recording could not be created.
     #[error("{path}: {err}")]
-    Write { path: String, err: std::io::Error },
+    Write {
+        /// The destination path that failed.
+        path: String,
+        /// The error creating it.
+        err: std::io::Error,
+    },
+    /// `fixture.toml` could not be serialized.
     #[error("fixture.toml: {0}")]
     Toml(String),
 }
@@ -32,6 +41,7 @@ pub enum RecordError {
 /// What to say in `[source]`.
 #[derive(Debug, Clone, Default)]
 pub struct RecordOptions {
+    /// Written as `fixture.toml`'s `[source]` table.
     pub source: FixtureSource,
     /// Kernel log to store as dmesg.txt; `None` reads /dev/kmsg when recording `/`.
     pub dmesg: Option<String>,
@@ -42,9 +52,13 @@ pub struct RecordOptions {
 /// Counts of what was recorded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordSummary {
+    /// Regular files written (`fixture.toml` and `dmesg.txt` included).
     pub files: usize,
+    /// Links recreated with their original targets.
     pub links: usize,
+    /// PCI functions whose directory was copied.
     pub functions: usize,
+    /// Entries not copied: unreadable files, links or special files.
     pub skipped: usize,
 }
 

@@ -22,26 +22,46 @@ const MAX_LINK_HOPS: usize = 40;
 /// Entries listed from one directory.
 pub const MAX_DIR_ENTRIES: usize = 65_536;
 
+/// Why a path under a [`Root`] could not be read. Every variant carries the path as asked
+/// (relative to the root); a caller turns it into an unknown fact with evidence.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadError {
+    /// Nothing is at the path (or at a component of it).
     #[error("{0}: missing")]
     Missing(String),
+    /// A link (or a `..`) on the way would climb above the root; nothing was read.
     #[error("{path}: a link ({target}) points outside the root; it is read as unknown")]
-    OutsideRoot { path: String, target: String },
+    OutsideRoot {
+        /// The path asked for.
+        path: String,
+        /// The link target (or `..`) that would leave the root, as written.
+        target: String,
+    },
+    /// More than 40 links were followed resolving the path (the kernel's own limit).
     #[error("{0}: too many levels of links")]
     LinkLoop(String),
+    /// The path is a directory, device node, FIFO or socket where a regular file was expected.
     #[error("{0}: not a regular file")]
     NotAFile(String),
+    /// The path is not a directory where one was expected.
     #[error("{0}: not a directory")]
     NotADir(String),
+    /// The file holds more than [`MAX_FILE_BYTES`].
     #[error("{0}: larger than {MAX_FILE_BYTES} bytes")]
     TooLarge(String),
+    /// Any other failure (permission denied, not a link where one was read, ...), with its message.
     #[error("{path}: {msg}")]
-    Io { path: String, msg: String },
+    Io {
+        /// The path asked for.
+        path: String,
+        /// What went wrong (the operating system's message, as a rule).
+        msg: String,
+    },
 }
 
 impl ReadError {
+    /// True for [`ReadError::Missing`]: the file is absent, not unreadable.
     pub fn is_missing(&self) -> bool {
         matches!(self, ReadError::Missing(_))
     }
@@ -74,24 +94,33 @@ pub enum RootError {
     /// Nothing is at that path.
     #[error("{path}: no such directory (give `/` or a recorded fixture)")]
     Missing {
+        /// The path as given.
         path: String,
+        /// The error canonicalizing it.
         #[source]
         source: std::io::Error,
     },
     /// The path exists but may not be read.
     #[error("{path}: permission denied (run as root, or record the host first)")]
     PermissionDenied {
+        /// The path as given.
         path: String,
+        /// The error canonicalizing it.
         #[source]
         source: std::io::Error,
     },
     /// The path is a file, not a directory.
     #[error("{path}: not a directory (give `/` or a recorded fixture)")]
-    NotADirectory { path: String },
+    NotADirectory {
+        /// The path as given.
+        path: String,
+    },
     /// Any other failure to resolve it.
     #[error("{path}: {source}")]
     Io {
+        /// The path as given.
         path: String,
+        /// The error canonicalizing it.
         #[source]
         source: std::io::Error,
     },
@@ -112,9 +141,13 @@ impl RootError {
 /// What a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
+    /// A regular file.
     File,
+    /// A directory.
     Dir,
+    /// A symbolic link (not followed).
     Link,
+    /// Anything else: a device node, FIFO or socket.
     Other,
 }
 
@@ -166,6 +199,7 @@ impl Root {
         }
     }
 
+    /// The root's directory, canonicalized (`/` for the live host).
     pub fn path(&self) -> &Path {
         &self.base
     }
@@ -341,6 +375,7 @@ impl Root {
         })
     }
 
+    /// Whether `rel` resolves, following links inside the root, to a directory.
     pub fn is_dir(&self, rel: &str) -> bool {
         self.resolve(rel, true).is_ok_and(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
     }
@@ -426,10 +461,12 @@ impl Dir<'_> {
         Ok(buf)
     }
 
+    /// Reads a file of this directory as text (invalid UTF-8 replaced).
     pub fn read_text(&self, name: &str) -> Result<String, ReadError> {
         self.read(name).map(|b| String::from_utf8_lossy(&b).into_owned())
     }
 
+    /// Reads a one-value attribute of this directory, trimmed.
     pub fn read_value(&self, name: &str) -> Result<String, ReadError> {
         self.read_text(name).map(|s| s.trim().to_string())
     }

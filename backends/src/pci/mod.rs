@@ -9,11 +9,13 @@ use msix_policy_engine::{
 
 use crate::root::{link_name, parse_hex, Dir, ReadError, Root};
 
+/// Where sysfs lists every PCI function by address (`0000:00:03.0`), each a link to its directory.
 pub const DEVICES_DIR: &str = "sys/bus/pci/devices";
 
 /// A function's facts for the engine, plus what the platform backends still need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PciFunction {
+    /// What the engine decides on: ids, driver, IOMMU group, BARs, MSI-X, with evidence.
     pub facts: DeviceFacts,
     /// IRQ numbers from `msi_irqs/`.
     pub msi_irqs: Vec<u32>,
@@ -70,7 +72,9 @@ pub fn gather(root: &Root, address: &str) -> PciFunction {
     }
 }
 
+/// The IOMMU groups, one directory per group number (`devices/`, `type`, `name`).
 pub const IOMMU_GROUPS_DIR: &str = "sys/kernel/iommu_groups";
+/// vfio's `enable_unsafe_noiommu_mode` module parameter (`Y`/`N`): VFIO without an IOMMU.
 pub const NOIOMMU_PARAM: &str = "sys/module/vfio/parameters/enable_unsafe_noiommu_mode";
 
 /// The default-domain types an IOMMU group of a real IOMMU reports in its `type` attribute

@@ -7,12 +7,27 @@ const IORESOURCE_MEM: u64 = 0x200;
 const IORESOURCE_PREFETCH: u64 = 0x2000;
 const IORESOURCE_MEM_64: u64 = 0x0010_0000;
 
+/// Why a `resource` file's BAR lines cannot be trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResourceError {
+    /// A line is not three hex numbers, or its size overflows.
     #[error("line {line}: expected `start end flags` in hex, found {found:?}")]
-    Malformed { line: usize, found: String },
+    Malformed {
+        /// The line's index, from 0 (the BAR number).
+        line: usize,
+        /// The line as read, at most 80 characters.
+        found: String,
+    },
+    /// A line's end address is below its start.
     #[error("line {line}: end {end:#x} is below start {start:#x}")]
-    Inverted { line: usize, start: u64, end: u64 },
+    Inverted {
+        /// The line's index, from 0 (the BAR number).
+        line: usize,
+        /// The first address of the region.
+        start: u64,
+        /// The last address of the region (inclusive).
+        end: u64,
+    },
 }
 
 fn hex(s: &str) -> Option<u64> {
