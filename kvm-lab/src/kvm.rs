@@ -7,6 +7,7 @@ use kvm_bindings::kvm_userspace_memory_region;
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::dispatch::{Exit, Vcpu, VcpuError};
+use crate::error::LabError;
 use crate::guest::{self, Entry, ENTRY_BYTES};
 use crate::map::GuestMap;
 use crate::report::Machine;
@@ -29,9 +30,9 @@ fn os(e: kvm_ioctls::Error) -> io::Error {
     io::Error::from_raw_os_error(e.errno())
 }
 
-/// Guest RAM too small for what is written into it.
-fn ram_too_small() -> String {
-    "guest RAM too small for the script".into()
+/// A [`LabError::Ioctl`] of the ioctl `what` (with its arguments), for `map_err`.
+fn ioctl(what: impl Into<String>) -> impl FnOnce(kvm_ioctls::Error) -> LabError {
+    move |e| LabError::Ioctl { what: what.into(), source: os(e) }
 }
 
 /// Seconds one layout's run may take before the watchdog interrupts KVM_RUN (the default).
@@ -149,21 +150,21 @@ impl<'d> KvmMachine<'d> {
 
     /// VMs with this guest physical address size (KVM_VM_TYPE_ARM_IPA_SIZE; 0 for KVM's default).
     /// Everything the lab places lies below 4 GiB, so 32 bits suffice.
-    pub fn with_ipa_bits(mut self, bits: u8) -> Result<Self, String> {
+    pub fn with_ipa_bits(mut self, bits: u8) -> Result<Self, LabError> {
         if bits != 0 {
             #[cfg(target_arch = "aarch64")]
             let limit = self.kvm.get_host_ipa_limit();
             #[cfg(not(target_arch = "aarch64"))]
             let limit = 0;
             if !(32..=64).contains(&bits) || i32::from(bits) > limit {
-                return Err(format!("--ipa-bits {bits}: KVM offers 32 to {limit} (KVM_CAP_ARM_VM_IPA_SIZE)"));
+                return Err(LabError::IpaBits { bits, limit });
             }
         }
         self.ipa_bits = bits;
         Ok(self)
     }
 
-    fn slot(vm: &VmFd, slot: u32, gpa: u64, len: u64, host: usize) -> Result<(), String> {
+    fn slot(vm: &VmFd, slot: u32, gpa: u64, len: u64, host: usize) -> Result<(), LabError> {
         let region = kvm_userspace_memory_region {
             slot,
             flags: 0,
@@ -174,49 +175,52 @@ impl<'d> KvmMachine<'d> {
         // SAFETY: `host` is a live mapping of `len` bytes (guest RAM or a device mmap) that stays
         // mapped until `finish`, which closes the VM (and with it the slot) before unmapping.
         unsafe { vm.set_user_memory_region(region) }
-            .map_err(|e| format!("KVM_SET_USER_MEMORY_REGION slot {slot} gpa {gpa:#x}+{len:#x}: {}", os(e)))
+            .map_err(ioctl(format!("KVM_SET_USER_MEMORY_REGION slot {slot} gpa {gpa:#x}+{len:#x}")))
     }
 
     #[cfg(target_arch = "aarch64")]
-    fn boot_vcpu(vm: &VmFd) -> Result<VcpuFd, String> {
+    fn boot_vcpu(vm: &VmFd) -> Result<VcpuFd, LabError> {
         // KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | (offset in struct kvm_regs / 4):
         // regs.regs[0] at 0, regs.pc at 256.
         const CORE: u64 = 0x6030_0000_0010_0000;
         const X0: u64 = CORE;
         const PC: u64 = CORE | (256 / 4);
-        let vcpu = vm.create_vcpu(0).map_err(|e| format!("KVM_CREATE_VCPU: {}", os(e)))?;
+        let vcpu = vm.create_vcpu(0).map_err(ioctl("KVM_CREATE_VCPU"))?;
         let mut kvi = kvm_bindings::kvm_vcpu_init::default();
-        vm.get_preferred_target(&mut kvi).map_err(|e| format!("KVM_ARM_PREFERRED_TARGET: {}", os(e)))?;
-        vcpu.vcpu_init(&kvi).map_err(|e| format!("KVM_ARM_VCPU_INIT: {}", os(e)))?;
-        vcpu.set_one_reg(PC, &RAM_BASE.to_le_bytes()).map_err(|e| format!("KVM_SET_ONE_REG pc: {}", os(e)))?;
-        vcpu.set_one_reg(X0, &(RAM_BASE + SCRIPT_OFFSET).to_le_bytes())
-            .map_err(|e| format!("KVM_SET_ONE_REG x0: {}", os(e)))?;
+        vm.get_preferred_target(&mut kvi).map_err(ioctl("KVM_ARM_PREFERRED_TARGET"))?;
+        vcpu.vcpu_init(&kvi).map_err(ioctl("KVM_ARM_VCPU_INIT"))?;
+        vcpu.set_one_reg(PC, &RAM_BASE.to_le_bytes()).map_err(ioctl("KVM_SET_ONE_REG pc"))?;
+        vcpu.set_one_reg(X0, &(RAM_BASE + SCRIPT_OFFSET).to_le_bytes()).map_err(ioctl("KVM_SET_ONE_REG x0"))?;
         Ok(vcpu)
     }
 
     #[cfg(not(target_arch = "aarch64"))]
-    fn boot_vcpu(_vm: &VmFd) -> Result<VcpuFd, String> {
-        Err("the guest program is aarch64 code: run kvm-lab on an aarch64 host (or `kvm-lab simulate`)".into())
+    fn boot_vcpu(_vm: &VmFd) -> Result<VcpuFd, LabError> {
+        Err(LabError::Unsupported(
+            "the guest program is aarch64 code: run kvm-lab on an aarch64 host (or `kvm-lab simulate`)",
+        ))
     }
 }
 
 impl Machine for KvmMachine<'_> {
-    fn prepare(&mut self, map: &GuestMap, entries: &[Entry]) -> Result<(), String> {
+    fn prepare(&mut self, map: &GuestMap, entries: &[Entry]) -> Result<(), LabError> {
         self.finish();
         let vm = match self.ipa_bits {
             0 => self.kvm.create_vm(),
             // KVM_VM_TYPE_ARM_IPA_SIZE(bits): the low byte of the machine type.
             bits => self.kvm.create_vm_with_type(u64::from(bits)),
         }
-        .map_err(|e| format!("KVM_CREATE_VM (IPA bits {}): {}", self.ipa_bits, os(e)))?;
-        let mut ram = Mapping::anonymous(RAM_SIZE as usize).map_err(|e| format!("guest RAM: {e}"))?;
-        ram.write_bytes(0, &guest::program_bytes()).ok_or_else(ram_too_small)?;
-        ram.write_bytes(SCRIPT_OFFSET as usize, &guest::encode(entries)).ok_or_else(ram_too_small)?;
+        .map_err(ioctl(format!("KVM_CREATE_VM (IPA bits {})", self.ipa_bits)))?;
+        let mut ram = Mapping::anonymous(RAM_SIZE as usize)
+            .map_err(|source| LabError::Map { what: "guest RAM".into(), source })?;
+        ram.write_bytes(0, &guest::program_bytes()).ok_or(LabError::RamTooSmall)?;
+        ram.write_bytes(SCRIPT_OFFSET as usize, &guest::encode(entries)).ok_or(LabError::RamTooSmall)?;
         Self::slot(&vm, 0, RAM_BASE, RAM_SIZE, ram.addr())?;
         self.ram = Some(ram);
         for (i, s) in map.slots.iter().enumerate() {
-            let host = self.dev.map(s.region_offset, s.len).map_err(|e| {
-                format!("mmap of BAR{} {:#x}+{:#x} (fd offset {:#x}): {e}", s.bar, s.offset, s.len, s.region_offset)
+            let host = self.dev.map(s.region_offset, s.len).map_err(|source| LabError::Map {
+                what: format!("mmap of BAR{} {:#x}+{:#x} (fd offset {:#x})", s.bar, s.offset, s.len, s.region_offset),
+                source,
             })?;
             let addr = host.addr();
             self.device_maps.push(host);
@@ -231,13 +235,13 @@ impl Machine for KvmMachine<'_> {
         Ok(())
     }
 
-    fn vcpu(&mut self) -> Result<&mut dyn Vcpu, String> {
-        self.vcpu.as_mut().map(|v| v as &mut dyn Vcpu).ok_or_else(|| "no VM prepared".into())
+    fn vcpu(&mut self) -> Result<&mut dyn Vcpu, LabError> {
+        self.vcpu.as_mut().map(|v| v as &mut dyn Vcpu).ok_or(LabError::NotPrepared)
     }
 
-    fn entries(&self) -> Result<Vec<Entry>, String> {
-        let ram = self.ram.as_ref().ok_or("no VM prepared")?;
-        let bytes = ram.read_bytes(SCRIPT_OFFSET as usize, self.entries * ENTRY_BYTES).ok_or("read past guest RAM")?;
+    fn entries(&self) -> Result<Vec<Entry>, LabError> {
+        let ram = self.ram.as_ref().ok_or(LabError::NotPrepared)?;
+        let bytes = ram.read_bytes(SCRIPT_OFFSET as usize, self.entries * ENTRY_BYTES).ok_or(LabError::ReadPastRam)?;
         Ok(guest::decode(&bytes))
     }
 
@@ -270,10 +274,11 @@ mod gic {
     };
     use kvm_ioctls::{DeviceFd, VmFd};
 
-    use super::os;
+    use super::ioctl;
+    use crate::error::LabError;
     use crate::msi::{GICD_BASE, GICR_BASE, GITS_BASE};
 
-    fn attr(dev: &DeviceFd, group: u32, attr: u32, value: Option<u64>, what: &str) -> Result<(), String> {
+    fn attr(dev: &DeviceFd, group: u32, attr: u32, value: Option<u64>, what: &str) -> Result<(), LabError> {
         let v = value.unwrap_or(0);
         let a = kvm_device_attr {
             flags: 0,
@@ -281,17 +286,17 @@ mod gic {
             attr: u64::from(attr),
             addr: value.map_or(0, |_| &v as *const u64 as u64),
         };
-        dev.set_device_attr(&a).map_err(|e| format!("KVM_SET_DEVICE_ATTR {what}: {}", os(e)))
+        dev.set_device_attr(&a).map_err(ioctl(format!("KVM_SET_DEVICE_ATTR {what}")))
     }
 
     /// A vGICv3 (distributor, one redistributor) and an ITS, initialised; after the vCPUs.
-    pub fn create(vm: &VmFd) -> Result<Vec<DeviceFd>, String> {
+    pub fn create(vm: &VmFd) -> Result<Vec<DeviceFd>, LabError> {
         let mut d = kvm_create_device { type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_V3, fd: 0, flags: 0 };
-        let gic = vm.create_device(&mut d).map_err(|e| format!("KVM_CREATE_DEVICE vgic-v3: {}", os(e)))?;
+        let gic = vm.create_device(&mut d).map_err(ioctl("KVM_CREATE_DEVICE vgic-v3"))?;
         attr(&gic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, Some(GICD_BASE), "GICD base")?;
         attr(&gic, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST, Some(GICR_BASE), "GICR base")?;
         let mut d = kvm_create_device { type_: kvm_device_type_KVM_DEV_TYPE_ARM_VGIC_ITS, fd: 0, flags: 0 };
-        let its = vm.create_device(&mut d).map_err(|e| format!("KVM_CREATE_DEVICE vgic-its: {}", os(e)))?;
+        let its = vm.create_device(&mut d).map_err(ioctl("KVM_CREATE_DEVICE vgic-its"))?;
         attr(&its, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, Some(GITS_BASE), "ITS base")?;
         attr(&gic, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, None, "vgic init")?;
         attr(&its, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, None, "its init")?;
@@ -301,8 +306,10 @@ mod gic {
 
 #[cfg(not(target_arch = "aarch64"))]
 mod gic {
-    pub fn create(_: &kvm_ioctls::VmFd) -> Result<Vec<kvm_ioctls::DeviceFd>, String> {
-        Err("the MSI run needs an arm64 vGICv3 and ITS".into())
+    use crate::error::LabError;
+
+    pub fn create(_: &kvm_ioctls::VmFd) -> Result<Vec<kvm_ioctls::DeviceFd>, LabError> {
+        Err(LabError::Unsupported("the MSI run needs an arm64 vGICv3 and ITS"))
     }
 }
 
@@ -332,8 +339,8 @@ impl KvmMachine<'_> {
         self
     }
 
-    fn write_ram(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
-        self.ram.as_mut().ok_or("no VM prepared")?.write_bytes(offset as usize, bytes).ok_or_else(ram_too_small)
+    fn write_ram(&mut self, offset: u64, bytes: &[u8]) -> Result<(), LabError> {
+        self.ram.as_mut().ok_or(LabError::NotPrepared)?.write_bytes(offset as usize, bytes).ok_or(LabError::RamTooSmall)
     }
 
     /// One MSI, end to end, under `layout`: the guest programs its GIC and MSI-X entry 0, the
@@ -344,13 +351,13 @@ impl KvmMachine<'_> {
         dev: &dyn crate::dispatch::DeviceIo,
         region_offset: &dyn Fn(u8) -> u64,
         watchdog: u32,
-    ) -> Result<MsiRun, String> {
+    ) -> Result<MsiRun, LabError> {
         use crate::dispatch::{run_to_stop, Dispatcher};
         use crate::msi;
         let layout = &named.layout;
-        let m = layout.msix.ok_or("the device has no MSI-X")?;
-        let map = GuestMap::new(layout).map_err(|e| e.to_string())?;
-        let table_gpa = map.gpa(m.table_bir, u64::from(m.table_offset)).ok_or("the table's BAR is not placed")?;
+        let m = layout.msix.ok_or(LabError::NoMsix)?;
+        let map = GuestMap::new(layout)?;
+        let table_gpa = map.gpa(m.table_bir, u64::from(m.table_offset)).ok_or(LabError::TableUnplaced)?;
         let script = msi::setup_script(RAM_BASE, table_gpa);
         self.prepare(&map, &script)?;
         self.write_ram(msi::PROP_TABLE, &[msi::LPI_CONFIG])?;
@@ -359,7 +366,7 @@ impl KvmMachine<'_> {
         self.write_ram(msi::ACK_PROGRAM_OFFSET, &ack)?;
         let mut d = Dispatcher::new(&map, dev, region_offset, layout.msix, msi::READY_PORT);
         arm_watchdog(watchdog);
-        let setup = self.vcpu().and_then(|v| run_to_stop(v, &mut d, 1000).map_err(|e| e.to_string()));
+        let setup = self.vcpu().and_then(|v| run_to_stop(v, &mut d, 1000).map_err(LabError::from));
         arm_watchdog(0);
         let mut run = MsiRun {
             layout: named.name.into(),
@@ -393,7 +400,7 @@ impl KvmMachine<'_> {
             devid: msi::DEVICE_ID,
             pad: [0; 12],
         };
-        let vm = self.vm.as_ref().ok_or("no VM prepared")?;
+        let vm = self.vm.as_ref().ok_or(LabError::NotPrepared)?;
         match vm.signal_msi(msi) {
             Ok(r) => run.signal = Some(r),
             Err(e) => {
@@ -402,7 +409,7 @@ impl KvmMachine<'_> {
                 return Ok(run);
             }
         }
-        let vcpu = self.vcpu.as_mut().ok_or("no vCPU")?;
+        let vcpu = self.vcpu.as_mut().ok_or(LabError::NoVcpu)?;
         let pc = RAM_BASE + msi::ACK_PROGRAM_OFFSET;
         set_reg(&vcpu.fd, 256 / 4, pc)?;
         set_reg(&vcpu.fd, 2 * 6, msi::RESULT_PORT)?;
@@ -428,7 +435,7 @@ impl KvmMachine<'_> {
 }
 
 /// Sets core register `index` (struct kvm_regs, in 32-bit words) of a vCPU.
-fn set_reg(fd: &VcpuFd, index: u64, value: u64) -> Result<(), String> {
+fn set_reg(fd: &VcpuFd, index: u64, value: u64) -> Result<(), LabError> {
     const CORE: u64 = 0x6030_0000_0010_0000;
-    fd.set_one_reg(CORE | index, &value.to_le_bytes()).map(|_| ()).map_err(|e| format!("KVM_SET_ONE_REG: {}", os(e)))
+    fd.set_one_reg(CORE | index, &value.to_le_bytes()).map(|_| ()).map_err(ioctl("KVM_SET_ONE_REG"))
 }

@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod dispatch;
+pub mod error;
 pub mod guest;
 pub mod layouts;
 pub mod map;
@@ -24,6 +25,8 @@ cfg_if::cfg_if! {
         pub mod kvm;
     }
 }
+
+pub use error::LabError;
 
 #[cfg(test)]
 mod tests;

@@ -101,7 +101,10 @@ fn simulate(a: &Args) -> Result<bool, String> {
     let none = || None;
     let mut runs = Vec::new();
     for n in layouts::all(&input).map_err(|e| e.to_string())? {
-        runs.push(run_layout(&mut SimMachine::default(), &n, &hot, a.iterations, &dev, &offsets, &none)?);
+        runs.push(
+            run_layout(&mut SimMachine::default(), &n, &hot, a.iterations, &dev, &offsets, &none)
+                .map_err(|e| e.to_string())?,
+        );
     }
     let mut all = Vec::new();
     let ok = finish(input.address.as_deref().unwrap_or("plan input (simulated)"), runs, &mut all);
@@ -224,7 +227,10 @@ mod live {
                     .collect::<Option<Vec<_>>>()
                     .map(|words| words.concat())
             };
-            let mut machine = KvmMachine::new(&io).map_err(|e| format!("/dev/kvm: {e}"))?.with_ipa_bits(a.ipa_bits)?;
+            let mut machine = KvmMachine::new(&io)
+                .map_err(|e| format!("/dev/kvm: {e}"))?
+                .with_ipa_bits(a.ipa_bits)
+                .map_err(|e| e.to_string())?;
             install_watchdog().map_err(|e| format!("SIGALRM handler: {e}"))?;
             let mut runs = Vec::new();
             for n in &named {
@@ -236,10 +242,13 @@ mod live {
             ok &= finish(bdf, runs, &mut all);
             if a.msi {
                 drop(machine);
-                let mut gic =
-                    KvmMachine::new(&io).map_err(|e| format!("/dev/kvm: {e}"))?.with_ipa_bits(a.ipa_bits)?.with_gic();
+                let mut gic = KvmMachine::new(&io)
+                    .map_err(|e| format!("/dev/kvm: {e}"))?
+                    .with_ipa_bits(a.ipa_bits)
+                    .map_err(|e| e.to_string())?
+                    .with_gic();
                 for n in named.iter().filter(|n| n.name == "msix-policy" || n.name == "qemu") {
-                    let r = gic.run_msi(n, &io, &offsets, a.watchdog)?;
+                    let r = gic.run_msi(n, &io, &offsets, a.watchdog).map_err(|e| e.to_string())?;
                     let entry = r.entry.map_or("none".into(), |(addr, data, masked)| {
                         format!("address {addr:#x} data {data:#x}{}", if masked { " masked" } else { "" })
                     });

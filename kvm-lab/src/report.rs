@@ -6,6 +6,7 @@ use msix_policy_engine::HotWindow;
 
 use crate::account::{account, LayoutRun, Outcome};
 use crate::dispatch::{run_to_stop, DeviceIo, Dispatcher, Vcpu};
+use crate::error::LabError;
 use crate::guest::Entry;
 use crate::layouts::Named;
 use crate::map::GuestMap;
@@ -17,11 +18,11 @@ pub const STOP_PORT: u64 = 0x0900_0000;
 /// A VM that can run the guest program over one placed layout.
 pub trait Machine {
     /// A fresh VM: guest RAM with the program and `entries`, a memory slot for every slot of `map`.
-    fn prepare(&mut self, map: &GuestMap, entries: &[Entry]) -> Result<(), String>;
+    fn prepare(&mut self, map: &GuestMap, entries: &[Entry]) -> Result<(), LabError>;
     /// The vCPU of the prepared VM.
-    fn vcpu(&mut self) -> Result<&mut dyn Vcpu, String>;
+    fn vcpu(&mut self) -> Result<&mut dyn Vcpu, LabError>;
     /// The script as the guest left it.
-    fn entries(&self) -> Result<Vec<Entry>, String>;
+    fn entries(&self) -> Result<Vec<Entry>, LabError>;
     /// Tears the VM down (slots, mappings).
     fn finish(&mut self);
 }
@@ -36,12 +37,12 @@ pub fn run_layout(
     dev: &dyn DeviceIo,
     region_offset: &dyn Fn(u8) -> u64,
     device_table: &dyn Fn() -> Option<Vec<u8>>,
-) -> Result<LayoutRun, String> {
+) -> Result<LayoutRun, LabError> {
     let layout = &named.layout;
-    let map = GuestMap::new(layout).map_err(|e| e.to_string())?;
-    let accesses = script::build(layout, hot, iterations).map_err(|e| e.to_string())?;
-    let predicted = script::predict(layout, &accesses).map_err(|e| e.to_string())?;
-    let entries = script::entries(&map, &accesses, STOP_PORT).map_err(|e| e.to_string())?;
+    let map = GuestMap::new(layout)?;
+    let accesses = script::build(layout, hot, iterations)?;
+    let predicted = script::predict(layout, &accesses)?;
+    let entries = script::entries(&map, &accesses, STOP_PORT)?;
     let before = device_table();
     m.prepare(&map, &entries)?;
     let mut d = Dispatcher::new(&map, dev, region_offset, layout.msix, STOP_PORT);
@@ -54,10 +55,10 @@ pub fn run_layout(
         accesses.iter().map(|a| a.count).sum::<u64>(),
         predicted.iter().sum::<u64>()
     );
-    let ran = m.vcpu().and_then(|v| run_to_stop(v, &mut d, max).map_err(|e| e.to_string()));
+    let ran = m.vcpu().and_then(|v| run_to_stop(v, &mut d, max).map_err(LabError::from));
     let left = m.entries();
     m.finish();
-    ran.map_err(|e| format!("{}: {e}", named.name))?;
+    ran.map_err(|e| LabError::Layout { layout: named.name, source: Box::new(e) })?;
     let left = left?;
     let after = device_table();
     let out = Outcome { entries: &left, device_table_before: before, device_table_after: after };

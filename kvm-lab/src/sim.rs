@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::dispatch::{DeviceIo, Exit, Vcpu, VcpuError};
+use crate::error::LabError;
 use crate::guest::{Entry, OP_END, OP_WRITE};
 use crate::map::{GuestMap, Hit};
 use crate::report::Machine;
@@ -124,15 +125,15 @@ pub struct SimMachine {
 }
 
 impl Machine for SimMachine {
-    fn prepare(&mut self, map: &GuestMap, entries: &[Entry]) -> Result<(), String> {
+    fn prepare(&mut self, map: &GuestMap, entries: &[Entry]) -> Result<(), LabError> {
         self.vcpu = Some(SimVcpu::new(map, entries.to_vec()));
         Ok(())
     }
-    fn vcpu(&mut self) -> Result<&mut dyn Vcpu, String> {
-        self.vcpu.as_mut().map(|v| v as &mut dyn Vcpu).ok_or_else(|| "no VM prepared".into())
+    fn vcpu(&mut self) -> Result<&mut dyn Vcpu, LabError> {
+        self.vcpu.as_mut().map(|v| v as &mut dyn Vcpu).ok_or(LabError::NotPrepared)
     }
-    fn entries(&self) -> Result<Vec<Entry>, String> {
-        self.vcpu.as_ref().map(|v| v.entries.clone()).ok_or_else(|| "no VM prepared".into())
+    fn entries(&self) -> Result<Vec<Entry>, LabError> {
+        self.vcpu.as_ref().map(|v| v.entries.clone()).ok_or(LabError::NotPrepared)
     }
     fn finish(&mut self) {}
 }

@@ -344,3 +344,52 @@ fn the_msi_setup_programs_entry_0_through_the_table_emulation_with_the_its_doorb
         assert!(d.unbacked.iter().all(|a| (msi::GICD_BASE..msi::GICR_BASE + 0x20000).contains(a)));
     }
 }
+
+#[test]
+fn lab_errors_print_the_messages_of_the_string_errors_they_replace() {
+    use std::error::Error as _;
+    use std::io;
+
+    use crate::error::LabError;
+    use crate::map::MapError;
+    use crate::report::Machine;
+
+    let os = || io::Error::from_raw_os_error(libc::EINVAL);
+    let einval = os().to_string();
+    let (gpa, len, slot) = (0x1000_0000u64, 0x4000u64, 1u32);
+    let ioctl =
+        LabError::Ioctl { what: format!("KVM_SET_USER_MEMORY_REGION slot {slot} gpa {gpa:#x}+{len:#x}"), source: os() };
+    assert_eq!(ioctl.to_string(), format!("KVM_SET_USER_MEMORY_REGION slot {slot} gpa {gpa:#x}+{len:#x}: {einval}"));
+    assert_eq!(ioctl.source().map(ToString::to_string), Some(einval.clone()));
+    let map = LabError::Map { what: "guest RAM".into(), source: os() };
+    assert_eq!(map.to_string(), format!("guest RAM: {einval}"));
+    let bits = 70u8;
+    let limit = 0i32;
+    assert_eq!(
+        LabError::IpaBits { bits, limit }.to_string(),
+        format!("--ipa-bits {bits}: KVM offers 32 to {limit} (KVM_CAP_ARM_VM_IPA_SIZE)")
+    );
+    assert_eq!(
+        LabError::Unsupported("the MSI run needs an arm64 vGICv3 and ITS").to_string(),
+        "the MSI run needs an arm64 vGICv3 and ITS"
+    );
+    let m = MapError::NoRoom { bar: 2 };
+    assert_eq!(LabError::from(m.clone()).to_string(), m.to_string());
+    let r = RunError::TooManyExits(50);
+    let layout = LabError::Layout { layout: "qemu", source: Box::new(r.into()) };
+    assert_eq!(layout.to_string(), format!("qemu: {}", RunError::TooManyExits(50)));
+    for (e, text) in [
+        (LabError::NotPrepared, "no VM prepared"),
+        (LabError::NoVcpu, "no vCPU"),
+        (LabError::RamTooSmall, "guest RAM too small for the script"),
+        (LabError::ReadPastRam, "read past guest RAM"),
+        (LabError::NoMsix, "the device has no MSI-X"),
+        (LabError::TableUnplaced, "the table's BAR is not placed"),
+    ] {
+        assert_eq!(e.to_string(), text);
+    }
+
+    let mut sim = SimMachine::default();
+    assert!(matches!(sim.vcpu(), Err(LabError::NotPrepared)));
+    assert!(matches!(sim.entries(), Err(LabError::NotPrepared)));
+}
