@@ -114,7 +114,7 @@ enum RawMaps {
 /// `[a-z0-9-]` id, a driver, a device, a source, a vendor with a non-empty device list or a class
 /// (not both), and `maps` as BAR indices 0-5 (at least one, none twice) or `"first-memory-bar"`.
 /// The error names the entry.
-pub fn parse_table(text: &str) -> Result<Vec<DriverBars>, String> {
+pub(crate) fn parse_table(text: &str) -> Result<Vec<DriverBars>, String> {
     let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string())?;
     let mut ids = HashSet::new();
     raw.entry

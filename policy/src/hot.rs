@@ -158,7 +158,7 @@ enum RawLength {
 /// a unique `[a-z0-9-]` id, a device, a source, exactly one match (a `cc:ss[:pp]` class, or a
 /// vendor with at least one device id), and windows in BARs 0-5 with a non-empty `what` and a
 /// length that is positive and does not overflow. The error names the entry.
-pub fn parse_table(text: &str) -> Result<Vec<HotRegisterEntry>, String> {
+pub(crate) fn parse_table(text: &str) -> Result<Vec<HotRegisterEntry>, String> {
     let raw: RawFile = toml::from_str(text).map_err(|e| e.to_string())?;
     let mut ids = HashSet::new();
     raw.entry
