@@ -51,12 +51,7 @@ pub fn json_report(r: &AuditReport) -> AuditDocument {
         }),
         host_evidence: r.host_evidence.clone(),
         platform_evidence: r.platform_evidence.clone(),
-        kvm: r.kvm.as_ref().map(|k| msix_policy_wire::KvmFacts {
-            available: k.available,
-            signal_msi: k.signal_msi,
-            msi_devid: k.msi_devid,
-            evidence: k.evidence.clone(),
-        }),
+        kvm: r.kvm.clone(),
         devices: r.devices.iter().map(json_device).collect(),
     }
 }

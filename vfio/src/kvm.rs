@@ -5,21 +5,8 @@ use msix_policy_engine::Evidence;
 
 use msix_backends::Root;
 
-/// KVM's MSI facilities, as far as they could be probed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct KvmFacts {
-    /// `/dev/kvm` could be opened.
-    pub available: bool,
-    /// `KVM_CAP_SIGNAL_MSI`: the VMM can inject an MSI by address/data.
-    pub signal_msi: Option<bool>,
-    /// `KVM_CAP_MSI_DEVID`: MSIs carry a device ID (needed for a virtual ITS on arm64).
-    pub msi_devid: Option<bool>,
-    // Undocumented on purpose: a doc comment would become a description in the committed audit
-    // schema (schemas/audit.schema.json). What was opened or read, and what it said.
-    #[allow(missing_docs)]
-    pub evidence: Vec<Evidence>,
-}
+// The facts are the audit document's own type: the probe fills what the audit JSON carries.
+pub use msix_policy_wire::KvmFacts;
 
 cfg_if::cfg_if! {
     if #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))] {
