@@ -80,77 +80,110 @@ fn u16_at(b: &[u8], off: usize) -> Option<u16> {
 }
 
 impl ParsedConfig {
-    /// Decodes a config space image of any length; never panics.
-    pub fn parse(config: &[u8]) -> ParsedConfig {
-        parse(config)
+    /// Decodes a config space image `b` of any length; never panics.
+    pub fn parse(b: &[u8]) -> ParsedConfig {
+        let header = match b.get(0x0e).map(|h| h & 0x7f) {
+            Some(0) => HeaderKind::Endpoint,
+            Some(1) => HeaderKind::Bridge,
+            Some(2) => HeaderKind::CardBus,
+            _ => HeaderKind::Unknown,
+        };
+        let class = u32_at(b, 0x08).map(|v| v >> 8);
+        let mut out = ParsedConfig {
+            len: b.len(),
+            vendor: u16_at(b, 0x00),
+            device: u16_at(b, 0x02),
+            class,
+            header,
+            capabilities: Vec::new(),
+            cap_state: CapListState::Complete,
+            msix: MsixFacts::Absent,
+            virtio: Vec::new(),
+        };
+        out.cap_state = walk_capabilities(b, header, &mut out.capabilities);
+        let msix_cap = out.capabilities.iter().find(|c| c.id == CAP_ID_MSIX).copied();
+        out.msix = match (msix_cap, &out.cap_state) {
+            (Some(c), _) => match decode_msix(b, c.offset) {
+                Some(cap) => MsixFacts::Present { capability: cap },
+                None => MsixFacts::Unknown {
+                    rule: RuleId::DEVICE_CONFIG_UNREADABLE,
+                    why: format!("the MSI-X capability at {:#x} runs past the {} bytes read", c.offset, b.len()),
+                },
+            },
+            (None, CapListState::Complete | CapListState::NoList) => MsixFacts::Absent,
+            (None, CapListState::Unreadable(why)) => {
+                MsixFacts::Unknown { rule: RuleId::DEVICE_CONFIG_UNREADABLE, why: why.clone() }
+            }
+            (None, CapListState::Broken(why)) => {
+                MsixFacts::Unknown { rule: RuleId::DEVICE_CAPS_BROKEN, why: why.clone() }
+            }
+        };
+        if out.vendor == Some(VIRTIO_VENDOR_ID) {
+            out.virtio = out
+                .capabilities
+                .iter()
+                .filter(|c| c.id == CAP_ID_VENDOR)
+                .filter_map(|c| decode_virtio(b, usize::from(c.offset)))
+                .collect();
+        }
+        out
     }
 
     /// Names of the capabilities, for evidence lines.
     pub fn describe(&self) -> String {
-        describe(self)
+        let mut caps: Vec<String> = self
+            .capabilities
+            .iter()
+            .map(|c| {
+                let name = match c.id {
+                    0x01 => "PM",
+                    0x05 => "MSI",
+                    0x09 => "vendor",
+                    0x10 => "PCIe",
+                    0x11 => "MSI-X",
+                    0x0d => "bridge-subsystem",
+                    _ => "other",
+                };
+                format!("{:#04x} {name}", c.offset)
+            })
+            .collect();
+        match &self.cap_state {
+            CapListState::Complete => {}
+            CapListState::NoList => caps.push("no capability list".into()),
+            CapListState::Unreadable(w) | CapListState::Broken(w) => caps.push(w.clone()),
+        }
+        format!("{} bytes; {:?}; capabilities: {}", self.len, self.header, caps.join(", "))
     }
 
     /// The register windows a guest touches on its fast path, known from the config space alone:
-    /// the virtio-pci notify structure (virtio 1.x, 4.1.4.4), then every window of the
-    /// hot-register table (`policy/data/hot-registers.toml`: NVMe doorbells, NIC queue tails,
-    /// ConnectX UAR pages, AHCI ports, the xHCI doorbells, ...) that matches the function's
-    /// vendor, device and `class`, clipped to its BAR, with the MSI-X 4 KiB ranges cut out of the
-    /// upper-bound windows. `class` may come from a source other than the image (sysfs `class`);
-    /// `bar_size` gives a BAR's size.
+    /// the virtio-pci notify structure (virtio 1.x, 4.1.4.4), then every window of the hot-register
+    /// table ([`HotRegisterEntry::table`](crate::HotRegisterEntry::table): NVMe doorbells, NIC queue tails, ConnectX UAR pages,
+    /// AHCI ports, the xHCI doorbells, ...) that matches the function's vendor, device and `class`,
+    /// clipped to its BAR, with the MSI-X 4 KiB ranges cut out of the upper-bound windows.
+    /// `class` may come from a source other than the image (sysfs `class`); `bar_size` gives a BAR's size.
     pub fn hot_windows(&self, class: Option<u32>, bar_size: impl Fn(u8) -> Option<u64>) -> Vec<HotWindow> {
-        hot_windows(self, class, bar_size)
+        let mut out: Vec<HotWindow> = self
+            .virtio
+            .iter()
+            .filter(|v| v.cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG && v.length > 0)
+            .map(|v| HotWindow {
+                bar: v.bar,
+                offset: v.offset.into(),
+                length: v.length.into(),
+                what: "virtio notify".into(),
+            })
+            .collect();
+        let msix = match &self.msix {
+            MsixFacts::Present { capability } => Some(capability),
+            _ => None,
+        };
+        out.extend(crate::hot::windows_around_msix(self.vendor, self.device, class, msix, bar_size));
+        out
     }
 }
 
 fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
-}
-
-/// Decodes a config space image of any length; never panics.
-pub(crate) fn parse(b: &[u8]) -> ParsedConfig {
-    let header = match b.get(0x0e).map(|h| h & 0x7f) {
-        Some(0) => HeaderKind::Endpoint,
-        Some(1) => HeaderKind::Bridge,
-        Some(2) => HeaderKind::CardBus,
-        _ => HeaderKind::Unknown,
-    };
-    let class = u32_at(b, 0x08).map(|v| v >> 8);
-    let mut out = ParsedConfig {
-        len: b.len(),
-        vendor: u16_at(b, 0x00),
-        device: u16_at(b, 0x02),
-        class,
-        header,
-        capabilities: Vec::new(),
-        cap_state: CapListState::Complete,
-        msix: MsixFacts::Absent,
-        virtio: Vec::new(),
-    };
-    out.cap_state = walk_capabilities(b, header, &mut out.capabilities);
-    let msix_cap = out.capabilities.iter().find(|c| c.id == CAP_ID_MSIX).copied();
-    out.msix = match (msix_cap, &out.cap_state) {
-        (Some(c), _) => match decode_msix(b, c.offset) {
-            Some(cap) => MsixFacts::Present { capability: cap },
-            None => MsixFacts::Unknown {
-                rule: RuleId::DEVICE_CONFIG_UNREADABLE,
-                why: format!("the MSI-X capability at {:#x} runs past the {} bytes read", c.offset, b.len()),
-            },
-        },
-        (None, CapListState::Complete | CapListState::NoList) => MsixFacts::Absent,
-        (None, CapListState::Unreadable(why)) => {
-            MsixFacts::Unknown { rule: RuleId::DEVICE_CONFIG_UNREADABLE, why: why.clone() }
-        }
-        (None, CapListState::Broken(why)) => MsixFacts::Unknown { rule: RuleId::DEVICE_CAPS_BROKEN, why: why.clone() },
-    };
-    if out.vendor == Some(VIRTIO_VENDOR_ID) {
-        out.virtio = out
-            .capabilities
-            .iter()
-            .filter(|c| c.id == CAP_ID_VENDOR)
-            .filter_map(|c| decode_virtio(b, usize::from(c.offset)))
-            .collect();
-    }
-    out
 }
 
 fn walk_capabilities(b: &[u8], header: HeaderKind, caps: &mut Vec<Capability>) -> CapListState {
@@ -226,36 +259,6 @@ fn decode_virtio(b: &[u8], at: usize) -> Option<VirtioCap> {
 /// window itself is the `nvme` entry of the hot-register table (`policy/data/hot-registers.toml`).
 pub const NVME_CLASS: u32 = 0x01_08_02;
 
-/// The register windows a guest touches on its fast path, known from the config space alone:
-/// the virtio-pci notify structure (virtio 1.x, 4.1.4.4), then every window of the hot-register
-/// table ([`HotRegisterEntry::table`](crate::HotRegisterEntry::table): NVMe doorbells, NIC queue tails, ConnectX UAR pages,
-/// AHCI ports, the xHCI doorbells, ...) that matches the function's vendor, device and `class`,
-/// clipped to its BAR, with the MSI-X 4 KiB ranges cut out of the upper-bound windows.
-/// `class` may come from a source other than the image (sysfs `class`); `bar_size` gives a BAR's size.
-pub(crate) fn hot_windows(
-    p: &ParsedConfig,
-    class: Option<u32>,
-    bar_size: impl Fn(u8) -> Option<u64>,
-) -> Vec<HotWindow> {
-    let mut out: Vec<HotWindow> = p
-        .virtio
-        .iter()
-        .filter(|v| v.cfg_type == VIRTIO_PCI_CAP_NOTIFY_CFG && v.length > 0)
-        .map(|v| HotWindow {
-            bar: v.bar,
-            offset: v.offset.into(),
-            length: v.length.into(),
-            what: "virtio notify".into(),
-        })
-        .collect();
-    let msix = match &p.msix {
-        MsixFacts::Present { capability } => Some(capability),
-        _ => None,
-    };
-    out.extend(crate::hot::windows_around_msix(p.vendor, p.device, class, msix, bar_size));
-    out
-}
-
 /// What a BAR register (config 0x10 + 4n) says of its BAR: I/O or memory, 32 or 64 bits,
 /// prefetchable. Its size is not in config space (sizing writes the register); VFIO reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,32 +305,6 @@ pub fn bar_registers(b: &[u8]) -> Option<[BarRegister; 6]> {
     Some(out)
 }
 
-/// Names of the capabilities, for evidence lines.
-pub(crate) fn describe(p: &ParsedConfig) -> String {
-    let mut caps: Vec<String> = p
-        .capabilities
-        .iter()
-        .map(|c| {
-            let name = match c.id {
-                0x01 => "PM",
-                0x05 => "MSI",
-                0x09 => "vendor",
-                0x10 => "PCIe",
-                0x11 => "MSI-X",
-                0x0d => "bridge-subsystem",
-                _ => "other",
-            };
-            format!("{:#04x} {name}", c.offset)
-        })
-        .collect();
-    match &p.cap_state {
-        CapListState::Complete => {}
-        CapListState::NoList => caps.push("no capability list".into()),
-        CapListState::Unreadable(w) | CapListState::Broken(w) => caps.push(w.clone()),
-    }
-    format!("{} bytes; {:?}; capabilities: {}", p.len, p.header, caps.join(", "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +327,7 @@ mod tests {
 
     #[test]
     fn decodes_msix() {
-        let p = parse(&endpoint_with_caps());
+        let p = ParsedConfig::parse(&endpoint_with_caps());
         assert_eq!(p.cap_state, CapListState::Complete);
         let MsixFacts::Present { capability: c } = p.msix else { panic!("{:?}", p.msix) };
         assert_eq!((c.table_size, c.table_bir, c.table_offset, c.pba_bir, c.pba_offset), (5, 3, 0, 3, 0x2000));
@@ -362,13 +339,13 @@ mod tests {
         b[0x51] = 0x40; // MSI-X points back to PM
         b[0x41] = 0x50;
         // MSI-X was seen before the loop: its position is still known.
-        assert!(matches!(parse(&b).msix, MsixFacts::Present { .. }));
+        assert!(matches!(ParsedConfig::parse(&b).msix, MsixFacts::Present { .. }));
         b[0x41] = 0x40; // PM points to itself, MSI-X never reached
-        let p = parse(&b);
+        let p = ParsedConfig::parse(&b);
         assert!(matches!(p.cap_state, CapListState::Broken(_)));
         assert!(matches!(p.msix, MsixFacts::Unknown { ref rule, .. } if *rule == RuleId::DEVICE_CAPS_BROKEN));
         b[0x41] = 0x10;
-        assert!(matches!(parse(&b).cap_state, CapListState::Broken(_)));
+        assert!(matches!(ParsedConfig::parse(&b).cap_state, CapListState::Broken(_)));
     }
 
     #[test]
@@ -392,12 +369,12 @@ mod tests {
     #[test]
     fn short_config_is_unreadable_with_a_hint() {
         let b = endpoint_with_caps();
-        let p = parse(&b[..64]);
+        let p = ParsedConfig::parse(&b[..64]);
         let MsixFacts::Unknown { rule, why } = p.msix else { panic!() };
         assert_eq!(rule, RuleId::DEVICE_CONFIG_UNREADABLE);
         assert!(why.contains("run as root"), "{why}");
         for n in 0..b.len() {
-            let _ = parse(&b[..n]);
+            let _ = ParsedConfig::parse(&b[..n]);
         }
     }
 }

@@ -154,7 +154,7 @@ impl Step3<'_> {
                 d.reasons.push(Reason::new(RuleId::EXPOSURE_TRAP_UNKNOWN_MSIX, "every memory BAR traps", vec![]));
                 (Exposure::Trap, plan::trap_everything_plan(device, page), false)
             }
-            MsixFacts::Present { capability } => match plan::trap_plan(device, capability, page) {
+            MsixFacts::Present { capability } => match MappingPlan::trap(device, capability, page) {
                 Err(e) => self.forbidden_layout(capability, &e, d),
                 Ok(trap) => {
                     let ctx = Context { host, device, cap: capability, isolation, guest, effective, layout };
@@ -499,7 +499,7 @@ impl Context<'_> {
             ));
             return (Exposure::Trap, trap);
         }
-        match plan::relocation_plan(device, cap, page, &layout).and_then(|p| p.relocation.map(|r| (p, r))) {
+        match MappingPlan::relocate(device, cap, page, &layout).and_then(|p| p.relocation.map(|r| (p, r))) {
             Some((reloc, r)) if reloc.collateral_bytes() < collateral => {
                 let spared: Vec<&str> = trap.hot_trapped().map(|h| h.what.as_str()).collect();
                 let spared =
@@ -566,9 +566,9 @@ fn finish(
     ));
     d.exposure = cap;
     let capped_plan = match (cap, &device.msix) {
-        (Exposure::Trap, MsixFacts::Present { capability }) => plan::trap_plan(device, capability, page).ok(),
+        (Exposure::Trap, MsixFacts::Present { capability }) => MappingPlan::trap(device, capability, page).ok(),
         (Exposure::Relocate, MsixFacts::Present { capability }) => {
-            plan::relocation_plan(device, capability, page, layout)
+            MappingPlan::relocate(device, capability, page, layout)
         }
         _ => None,
     };
@@ -582,7 +582,7 @@ fn finish(
         (Exposure::Relocate, None) => {
             d.exposure = Exposure::Trap;
             if let MsixFacts::Present { capability } = &device.msix {
-                d.plan = plan::trap_plan(device, capability, page).ok();
+                d.plan = MappingPlan::trap(device, capability, page).ok();
             }
         }
         _ => {}
@@ -633,7 +633,7 @@ fn plan_warnings(d: &mut Decision, device: &DeviceFacts, page: u64) {
         d.reasons.push(Reason::new(rule, detail, ev));
     }
     if let MsixFacts::Present { capability } = &device.msix {
-        if plan::table_and_pba_overlap(capability) {
+        if capability.table_and_pba_overlap() {
             let detail = format!(
                 "the MSI-X table (BAR{} {:#x}+{:#x}) and PBA (BAR{} {:#x}+{:#x}) overlap",
                 capability.table_bir,

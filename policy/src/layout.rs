@@ -407,7 +407,7 @@ fn peer_plan(
         LayoutMode::CloudHypervisor => {
             if trap && !msix_mappable {
                 let unmapped = unmapped_msix_bars(device, cap);
-                if let Ok(p) = plan::trap_plan(&unmapped, cap, page) {
+                if let Ok(p) = MappingPlan::trap(&unmapped, cap, page) {
                     if p.trapped_bytes() > plan.trapped_bytes() {
                         reasons.push(Reason::new(
                             RuleId::LAYOUT_CH_NOT_MAPPABLE,

@@ -248,13 +248,6 @@ pub enum PlanError {
     },
 }
 
-/// A BAR smaller than a page can only be mmapped when it starts on a page boundary
-/// (vfio-pci reserves the rest of that page); otherwise every access must trap. This is the
-/// inference from sysfs; a VMM's VFIO region info replaces it (see [`mmap_windows`]).
-pub fn bar_is_mmappable(bar: &Bar, page: u64) -> bool {
-    bar.is_memory() && (bar.size >= page || bar.start % page == 0)
-}
-
 /// The page-aligned ranges of a BAR the kernel lets userspace mmap: the VFIO region's MMAP flag
 /// and sparse areas when the facts carry them, else the sysfs inference. A range may end at the
 /// BAR's end inside a page: the kernel maps that whole page (vfio-pci reserves the rest).
@@ -262,7 +255,7 @@ pub fn mmap_windows(device: &DeviceFacts, bar: &Bar, page: u64) -> Vec<(u64, u64
     let size = bar.size;
     let areas: Vec<Range> = match device.mmap_areas(bar.index) {
         Some(areas) => areas.iter().map(|a| (a.offset.min(size), a.offset.saturating_add(a.size).min(size))).collect(),
-        None if bar_is_mmappable(bar, page) => vec![(0, size)],
+        None if bar.is_mmappable(page) => vec![(0, size)],
         None => Vec::new(),
     };
     merge(
@@ -271,14 +264,6 @@ pub fn mmap_windows(device: &DeviceFacts, bar: &Bar, page: u64) -> Vec<(u64, u64
             .map(|(s, e)| (align_up(s, page).min(size), if e == size { e } else { align_down(e, page) }))
             .collect(),
     )
-}
-
-/// Checks that the table and PBA each lie inside a memory BAR of the device.
-pub fn check_msix_location(device: &DeviceFacts, cap: &MsixCapability) -> Result<(), PlanError> {
-    match msix_location_problems(device, cap).into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }
 
 /// Every way the table and PBA break the spec's layout rules (empty when they are valid).
@@ -307,13 +292,6 @@ pub fn msix_location_problems(device: &DeviceFacts, cap: &MsixCapability) -> Vec
 /// read, so there the table's place is unknown.
 pub fn table_bar_known(device: &DeviceFacts, cap: &MsixCapability) -> bool {
     device.bar(cap.table_bir).is_some_and(|b| b.size > 0)
-}
-
-/// Whether the table and PBA ranges overlap (same BAR, intersecting byte ranges).
-pub fn table_and_pba_overlap(cap: &MsixCapability) -> bool {
-    let t = (u64::from(cap.table_offset), u64::from(cap.table_offset) + cap.table_bytes());
-    let p = (u64::from(cap.pba_offset), u64::from(cap.pba_offset) + cap.pba_bytes());
-    cap.table_bir == cap.pba_bir && overlaps(t, p)
 }
 
 /// A layout the spec forbids, on an isolated device: trap the pages the capability claims for
@@ -462,13 +440,6 @@ fn memory_bars(device: &DeviceFacts) -> impl Iterator<Item = &Bar> {
     device.bars.iter().flatten().filter(|b| b.is_memory() && b.size > 0)
 }
 
-/// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a BAR
-/// that holds no register ([`msix_only_bar`]: a dedicated MSI-X BAR, or one the device's known
-/// driver never maps) count as no collateral.
-pub fn trap_plan(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
-    trap_plan_with(device, cap, page, true)
-}
-
 /// QEMU's trap plan: only the table's pages leave the mmap (`vfio_pci_fixup_msix_region`), and
 /// the emulated PBA is disabled until a masked vector fires (`vfio_msix_setup`), so the PBA's
 /// pages stay mapped unless they are the table's too.
@@ -482,7 +453,7 @@ fn trap_plan_with(
     page: u64,
     pba_traps: bool,
 ) -> Result<MappingPlan, PlanError> {
-    check_msix_location(device, cap)?;
+    device.check_msix_location(cap)?;
     let pages = |r: Range| (align_down(r.0, page), align_up(r.1, page));
     let bars = memory_bars(device)
         .map(|b| {
@@ -493,33 +464,13 @@ fn trap_plan_with(
             }
             let m = (m.table.is_some() || m.pba.is_some()).then_some(m);
             let mut plan = physical_bar_plan(device, b, page, m.as_ref(), None);
-            if msix_only_bar(device, cap, b.index).is_some() {
+            if device.msix_only_bar(cap, b.index).is_some() {
                 plan.collateral_bytes = 0;
             }
             plan
         })
         .collect();
     Ok(MappingPlan { page_size: page, bars, relocation: None })
-}
-
-/// Whether, as far as the facts show, a BAR holds nothing but the MSI-X table and/or PBA (the
-/// separate 16 KiB MSI-X BAR of Intel NICs, next to their register BAR): a memory BAR in which
-/// the table or PBA (or both) lies, the lowest of them starting at the BAR's first byte (bytes
-/// before it are registers as far as anyone can tell),
-/// no larger than the smallest power-of-two BAR that holds the 4 KiB ranges covering them, and
-/// no known register window in it. Trapping such a BAR's pages catches no register.
-pub fn dedicated_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> bool {
-    let Some(bar) = device.bar(index).filter(|b| b.is_memory() && b.size > 0) else { return false };
-    let m = MsixInBar::of(cap, index);
-    let (Some(start), Some(end)) = (m.ranges().map(|r| r.0).min(), m.ranges().map(|r| r.1).max()) else {
-        return false;
-    };
-    let g = PCI_MSIX_ISOLATION_GRANULE;
-    let span = align_up(end, g).checked_next_power_of_two();
-    start == 0
-        && end <= bar.size
-        && span.is_some_and(|s| bar.size <= s)
-        && !device.hot_windows.iter().any(|h| h.bar == index)
 }
 
 /// Why a BAR that holds the MSI-X table or PBA holds no register.
@@ -531,38 +482,15 @@ pub enum MsixOnly {
     DriverNeverMaps(&'static DriverBars),
 }
 
-/// Whether a BAR that holds the table or PBA holds no register: a dedicated MSI-X BAR (checked
-/// first: the facts alone show it), else one the device's known driver never maps.
-pub fn msix_only_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> Option<MsixOnly> {
-    if dedicated_msix_bar(device, cap, index) {
-        return Some(MsixOnly::Dedicated);
-    }
-    driver_unmapped_msix_bar(device, cap, index).map(MsixOnly::DriverNeverMaps)
-}
-
-/// The driver-table entry ([`drivers`](crate::drivers)) that knows this device and never maps
-/// BAR `index`, when the table or PBA lies in that memory BAR and no known register window
-/// does: a BAR the driver never maps holds no register it uses. `None` without knowledge.
-pub fn driver_unmapped_msix_bar(device: &DeviceFacts, cap: &MsixCapability, index: u8) -> Option<&'static DriverBars> {
-    device.bar(index).filter(|b| b.is_memory() && b.size > 0)?;
-    let m = MsixInBar::of(cap, index);
-    if m.table.is_none() && m.pba.is_none() || device.hot_windows.iter().any(|h| h.bar == index) {
-        return None;
-    }
-    let entry = DriverBars::lookup(device.vendor, device.device, device.class)?;
-    let memory: Vec<u8> = memory_bars(device).map(|b| b.index).collect();
-    (!entry.maps_bar(index, &memory)).then_some(entry)
-}
-
-/// The trapped bytes of BARs that hold no register ([`msix_only_bar`]) that would otherwise
+/// The trapped bytes of BARs that hold no register ([`DeviceFacts::msix_only_bar`]) that would otherwise
 /// count as collateral, per BAR with the reason. Empty when the table position is invalid.
 pub fn msix_only_trapped(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Vec<(u8, u64, MsixOnly)> {
-    if check_msix_location(device, cap).is_err() {
+    if device.check_msix_location(cap).is_err() {
         return Vec::new();
     }
     memory_bars(device)
         .filter_map(|b| {
-            let why = msix_only_bar(device, cap, b.index)?;
+            let why = device.msix_only_bar(cap, b.index)?;
             let m = MsixInBar::of(cap, b.index);
             let bytes = physical_bar_plan(device, b, page, Some(&m), None).collateral_bytes;
             (bytes > 0).then_some((b.index, bytes, why))
@@ -580,38 +508,6 @@ pub fn map_all_plan(device: &DeviceFacts, page: u64) -> MappingPlan {
 pub fn trap_everything_plan(device: &DeviceFacts, page: u64) -> MappingPlan {
     let bars = memory_bars(device).map(|b| physical_bar_plan(device, b, page, None, Some(TrapKind::Unknown))).collect();
     MappingPlan { page_size: page, bars, relocation: None }
-}
-
-/// Present a virtual table and PBA where the layout mode puts them (a free BAR slot, or after
-/// the registers of an enlarged BAR) and map every physical BAR whole. `None` when the mode and
-/// the relocation policy leave no place for it.
-pub fn relocation_plan(
-    device: &DeviceFacts,
-    cap: &MsixCapability,
-    page: u64,
-    opts: &LayoutOptions,
-) -> Option<MappingPlan> {
-    let r = mode_relocation(device, cap, page, opts)?;
-    let mut plan = map_all_plan(device, page);
-    add_relocation(&mut plan, r)?;
-    Some(plan)
-}
-
-/// Where the layout mode would put the virtual table, if anywhere.
-pub fn mode_relocation(
-    device: &DeviceFacts,
-    cap: &MsixCapability,
-    page: u64,
-    opts: &LayoutOptions,
-) -> Option<Relocation> {
-    let r = match opts.mode {
-        LayoutMode::MsixPolicy => native_relocation(device, cap, page, &opts.relocation),
-        LayoutMode::Qemu => qemu_relocation(device, cap, page, &opts.relocation),
-        LayoutMode::CloudHypervisor => cloud_hypervisor_relocation(device, cap, page, &opts.relocation),
-    }?;
-    // The capability's offset fields are 32 bits wide (the low 3 hold the BIR).
-    let end = r.pba_offset.checked_add(cap.pba_bytes())?;
-    (end <= u64::from(u32::MAX) && r.bar_size.is_power_of_two()).then_some(r)
 }
 
 /// Puts the virtual table into a plan: a new BAR, or the upper part of an enlarged one.
@@ -826,7 +722,7 @@ pub fn mode_always_relocates(
     if opts.mode != LayoutMode::CloudHypervisor {
         return None;
     }
-    mode_relocation(device, cap, page, opts)
+    Relocation::for_mode(device, cap, page, opts)
 }
 
 /// Hot windows that sit inside a 4 KiB range the spec reserves for the table or PBA.
@@ -850,65 +746,109 @@ pub fn windows_sharing_msix_4k(device: &DeviceFacts, cap: &MsixCapability) -> Ve
 impl Bar {
     /// A BAR smaller than a page can only be mmapped when it starts on a page boundary
     /// (vfio-pci reserves the rest of that page); otherwise every access must trap. This is the
-    /// inference from sysfs; a VMM's VFIO region info replaces it.
+    /// inference from sysfs; a VMM's VFIO region info replaces it (see `mmap_windows`).
     pub fn is_mmappable(&self, page: u64) -> bool {
-        bar_is_mmappable(self, page)
+        self.is_memory() && (self.size >= page || self.start % page == 0)
     }
 }
 
 impl MsixCapability {
     /// Whether the table and the PBA share bytes (same BAR, overlapping ranges): the spec forbids it.
     pub fn table_and_pba_overlap(&self) -> bool {
-        table_and_pba_overlap(self)
+        let t = (u64::from(self.table_offset), u64::from(self.table_offset) + self.table_bytes());
+        let p = (u64::from(self.pba_offset), u64::from(self.pba_offset) + self.pba_bytes());
+        self.table_bir == self.pba_bir && overlaps(t, p)
     }
 }
 
 impl DeviceFacts {
     /// Checks that the table and PBA each lie inside a memory BAR of the device.
     pub fn check_msix_location(&self, cap: &MsixCapability) -> Result<(), PlanError> {
-        check_msix_location(self, cap)
+        match msix_location_problems(self, cap).into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
-    /// Whether memory BAR `index` holds only the table and PBA (a dedicated MSI-X BAR): its pages
-    /// beyond their 4 KiB ranges catch no register.
+    /// Whether, as far as the facts show, a BAR holds nothing but the MSI-X table and/or PBA (the
+    /// separate 16 KiB MSI-X BAR of Intel NICs, next to their register BAR): a memory BAR in which
+    /// the table or PBA (or both) lies, the lowest of them starting at the BAR's first byte (bytes
+    /// before it are registers as far as anyone can tell),
+    /// no larger than the smallest power-of-two BAR that holds the 4 KiB ranges covering them, and
+    /// no known register window in it. Trapping such a BAR's pages catches no register.
     pub fn dedicated_msix_bar(&self, cap: &MsixCapability, index: u8) -> bool {
-        dedicated_msix_bar(self, cap, index)
+        let Some(bar) = self.bar(index).filter(|b| b.is_memory() && b.size > 0) else { return false };
+        let m = MsixInBar::of(cap, index);
+        let (Some(start), Some(end)) = (m.ranges().map(|r| r.0).min(), m.ranges().map(|r| r.1).max()) else {
+            return false;
+        };
+        let g = PCI_MSIX_ISOLATION_GRANULE;
+        let span = align_up(end, g).checked_next_power_of_two();
+        start == 0
+            && end <= bar.size
+            && span.is_some_and(|s| bar.size <= s)
+            && !self.hot_windows.iter().any(|h| h.bar == index)
     }
 
-    /// The driver-table entry that knows this device and never maps memory BAR `index`, when
-    /// the table or PBA lies there and no known register window does.
+    /// The driver-table entry (`policy/data/driver-bars.toml`) that knows this device and never maps
+    /// BAR `index`, when the table or PBA lies in that memory BAR and no known register window
+    /// does: a BAR the driver never maps holds no register it uses. `None` without knowledge.
     pub fn driver_unmapped_msix_bar(&self, cap: &MsixCapability, index: u8) -> Option<&'static DriverBars> {
-        driver_unmapped_msix_bar(self, cap, index)
+        self.bar(index).filter(|b| b.is_memory() && b.size > 0)?;
+        let m = MsixInBar::of(cap, index);
+        if m.table.is_none() && m.pba.is_none() || self.hot_windows.iter().any(|h| h.bar == index) {
+            return None;
+        }
+        let entry = DriverBars::lookup(self.vendor, self.device, self.class)?;
+        let memory: Vec<u8> = memory_bars(self).map(|b| b.index).collect();
+        (!entry.maps_bar(index, &memory)).then_some(entry)
     }
 
-    /// Why memory BAR `index` holds no register besides the table and PBA, if it holds none.
+    /// Whether a BAR that holds the table or PBA holds no register: a dedicated MSI-X BAR (checked
+    /// first: the facts alone show it), else one the device's known driver never maps.
     pub fn msix_only_bar(&self, cap: &MsixCapability, index: u8) -> Option<MsixOnly> {
-        msix_only_bar(self, cap, index)
+        if self.dedicated_msix_bar(cap, index) {
+            return Some(MsixOnly::Dedicated);
+        }
+        self.driver_unmapped_msix_bar(cap, index).map(MsixOnly::DriverNeverMaps)
     }
 }
 
 impl MappingPlan {
-    /// The trap plan: the table and PBA rounded out to host pages trap, the rest maps; an error
-    /// when the table or PBA lies outside its BAR.
+    /// Trap the table and PBA rounded out to host pages; map the rest. The trapped bytes of a BAR
+    /// that holds no register ([`DeviceFacts::msix_only_bar`]: a dedicated MSI-X BAR, or one the
+    /// device's known driver never maps) count as no collateral. An error when the table or PBA
+    /// lies outside its BAR.
     pub fn trap(device: &DeviceFacts, cap: &MsixCapability, page: u64) -> Result<MappingPlan, PlanError> {
-        trap_plan(device, cap, page)
+        trap_plan_with(device, cap, page, true)
     }
 
-    /// The relocation plan of a layout mode: every physical BAR mapped whole and a virtual table
-    /// where the mode puts it; `None` when the mode and the relocation policy leave no place.
+    /// Present a virtual table and PBA where the layout mode puts them (a free BAR slot, or after
+    /// the registers of an enlarged BAR) and map every physical BAR whole. `None` when the mode
+    /// and the relocation policy leave no place for it.
     pub fn relocate(
         device: &DeviceFacts,
         cap: &MsixCapability,
         page: u64,
         opts: &LayoutOptions,
     ) -> Option<MappingPlan> {
-        relocation_plan(device, cap, page, opts)
+        let r = Relocation::for_mode(device, cap, page, opts)?;
+        let mut plan = map_all_plan(device, page);
+        add_relocation(&mut plan, r)?;
+        Some(plan)
     }
 }
 
 impl Relocation {
     /// Where a layout mode puts the virtual table and PBA of this device, if anywhere.
     pub fn for_mode(device: &DeviceFacts, cap: &MsixCapability, page: u64, opts: &LayoutOptions) -> Option<Relocation> {
-        mode_relocation(device, cap, page, opts)
+        let r = match opts.mode {
+            LayoutMode::MsixPolicy => native_relocation(device, cap, page, &opts.relocation),
+            LayoutMode::Qemu => qemu_relocation(device, cap, page, &opts.relocation),
+            LayoutMode::CloudHypervisor => cloud_hypervisor_relocation(device, cap, page, &opts.relocation),
+        }?;
+        // The capability's offset fields are 32 bits wide (the low 3 hold the BIR).
+        let end = r.pba_offset.checked_add(cap.pba_bytes())?;
+        (end <= u64::from(u32::MAX) && r.bar_size.is_power_of_two()).then_some(r)
     }
 }

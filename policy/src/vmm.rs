@@ -32,7 +32,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{self, BarRegister};
+use crate::config::{self, BarRegister, ParsedConfig};
 use crate::decide::{decide_quirked, DecideError, DecisionInput};
 use crate::decision::{GuestSelection, Reason};
 use crate::facts::{
@@ -41,7 +41,7 @@ use crate::facts::{
 };
 use crate::layout::{self, Layout, RegionOffsets, LAYOUT_VERSION};
 use crate::overrides::Overrides;
-use crate::plan::{check_msix_location, LayoutMode, LayoutOptions, PlanError, RelocationPolicy};
+use crate::plan::{LayoutMode, LayoutOptions, PlanError, RelocationPolicy};
 use crate::rules::RuleId;
 
 /// The `schema` of a serialized [`VmmInput`].
@@ -520,7 +520,7 @@ pub(crate) fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
     if b.len() > MAX_CONFIG_BYTES {
         return Err(InputError::ConfigLong(b.len()));
     }
-    let parsed = config::parse(b);
+    let parsed = ParsedConfig::parse(b);
     if parsed.header != HeaderKind::Endpoint {
         return Err(InputError::NotEndpoint(parsed.header));
     }
@@ -543,10 +543,10 @@ pub(crate) fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
         // The VMM opened the device through VFIO: it has a group.
         iommu_group: Some(0),
         header: parsed.header,
-        hot_windows: config::hot_windows(&parsed, parsed.class, |i| bars.iter().find(|b| b.index == i).map(|b| b.size)),
+        hot_windows: parsed.hot_windows(parsed.class, |i| bars.iter().find(|b| b.index == i).map(|b| b.size)),
         bars: Some(bars),
         msix: parsed.msix.clone(),
-        evidence: vec![Evidence::new(format!("vmm:{address}/config"), config::describe(&parsed))],
+        evidence: vec![Evidence::new(format!("vmm:{address}/config"), parsed.describe())],
         // The VMM's IOMMU backend accepted the group: not a noiommu group.
         noiommu: None,
         vfio_regions: input.regions.iter().filter(|r| r.size > 0).cloned().collect(),
@@ -579,8 +579,8 @@ pub(crate) fn facts(input: &VmmInput) -> Result<VmmFacts, InputError> {
     let quirk = crate::quirks::apply(&device);
     let corrected = quirk.as_ref().map_or(&device, |q| &q.0);
     if let MsixFacts::Present { capability: c } = &corrected.msix {
-        check_msix_location(corrected, c)?;
-        if crate::plan::table_and_pba_overlap(c) {
+        corrected.check_msix_location(c)?;
+        if c.table_and_pba_overlap() {
             return Err(InputError::MsixOverlap {
                 bir: c.table_bir,
                 table: c.table_offset,
